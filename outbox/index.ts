@@ -1,0 +1,200 @@
+import { hostname } from "node:os";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { sql } from "drizzle-orm";
+import type { Logger } from "pino";
+import type { Database } from "../src/db/client.ts";
+import type { EventRegistry } from "../src/events/registry.ts";
+import type { AppEnv } from "../src/http/env.ts";
+import { listSubscriptions, type SubscriptionStatus } from "./admin.ts";
+import { compilePattern, InvalidPatternError } from "./pattern.ts";
+import { outboxRoutes } from "./routes.ts";
+import { createEventBridgeClient, createEventBridgeSink, createKinesisClient, createKinesisSink } from "./sinks/index.ts";
+import { createAppender } from "./store.ts";
+import { type Appender, noopMetrics, type OutboxMetrics, type SubscriptionDefinition } from "./types.ts";
+import { Wakeup } from "./wakeup.ts";
+import { type CompiledSubscription, PartitionWorker } from "./worker.ts";
+
+export type { EventEnvelope, NewEvent, EventContext } from "./envelope.ts";
+export type { Appender, SubscriptionDefinition, HandlerContext, BatchResult, OutboxMetrics } from "./types.ts";
+export { runWithEventContext, currentEventContext } from "./context.ts";
+export { StreamVersionConflictError } from "./errors.ts";
+
+/** SinkConfig switches the AWS relays on; each is off unless its target is named. */
+export interface SinkConfig {
+  region: string;
+  endpoint?: string | undefined;
+  eventBridgeBusName?: string | undefined;
+  eventBridgeSourcePrefix: string;
+  kinesisStreamName?: string | undefined;
+}
+
+/** OutboxOptions configure the event platform. */
+export interface OutboxOptions {
+  database: Database;
+  registry: EventRegistry;
+  log: Logger;
+  metrics?: OutboxMetrics | undefined;
+  pollMs?: number;
+  batchSize?: number;
+  leaseSeconds?: number;
+  sinks?: SinkConfig;
+  /** Identifies this process in leases; unique per process. */
+  processId?: string;
+}
+
+/** SinkInfo says whether a sink is on and where it sends. */
+export interface SinkInfo {
+  name: string;
+  enabled: boolean;
+  target: string | null;
+  reason?: string;
+}
+
+/** Outbox is the event platform: the write side, the subscriptions and their workers. */
+export interface Outbox {
+  readonly appender: Appender;
+  readonly registry: EventRegistry;
+  readonly processId: string;
+  readonly sinks: readonly SinkInfo[];
+  /** subscribe registers subscriptions hosted by this process; patterns are validated here. */
+  subscribe(defs: readonly SubscriptionDefinition[]): void;
+  subscriptions(): readonly CompiledSubscription[];
+  /** start creates missing checkpoints and starts one worker loop per hosted partition. */
+  start(): Promise<void>;
+  /** stop finishes in-flight batches and releases leases. */
+  stop(): Promise<void>;
+  /** wake nudges this process's workers (tests, after an out-of-band write). */
+  wake(): void;
+  status(): Promise<SubscriptionStatus[]>;
+  routes(api: OpenAPIHono<AppEnv>): void;
+}
+
+/** InvalidSubscriptionError: a subscription definition that cannot run (bad pattern, name, options). */
+export class InvalidSubscriptionError extends Error {
+  constructor(name: string, reason: string) {
+    super(`subscription ${name}: ${reason}`);
+    this.name = "InvalidSubscriptionError";
+  }
+}
+
+const SUB_NAME = /^[a-z][a-z0-9-]*\.[a-z0-9][a-z0-9.-]*$/;
+
+/**
+ * createOutbox builds the event platform over a database.
+ *
+ * @example const outbox = createOutbox({ database, registry, log }); outbox.subscribe(mod.subscriptions); await outbox.start();
+ */
+export function createOutbox(opts: OutboxOptions): Outbox {
+  const processId = opts.processId ?? `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`;
+  const metrics = opts.metrics ?? noopMetrics;
+  const log = opts.log;
+  const wakeup = new Wakeup(opts.database.sql, processId);
+  const appender = createAppender(opts.registry, () => wakeup.appended());
+  const compiled = new Map<string, CompiledSubscription>();
+  const workers: PartitionWorker[] = [];
+  let started = false;
+
+  function subscribe(defs: readonly SubscriptionDefinition[]) {
+    for (const def of defs) {
+      if (!SUB_NAME.test(def.name)) throw new InvalidSubscriptionError(def.name, "name must be <module>.<action>");
+      if (compiled.has(def.name)) throw new InvalidSubscriptionError(def.name, "declared twice");
+      if (!def.handler === !def.batchHandler) throw new InvalidSubscriptionError(def.name, "give exactly one of handler or batchHandler");
+      const partitions = def.partitions ?? 1;
+      if (!Number.isInteger(partitions) || partitions < 1 || partitions > 256) throw new InvalidSubscriptionError(def.name, "partitions must be 1-256");
+      let matcher;
+      try {
+        matcher = compilePattern(def.pattern);
+      } catch (err) {
+        if (err instanceof InvalidPatternError) throw new InvalidSubscriptionError(def.name, `invalid pattern: ${err.message}`);
+        throw err;
+      }
+      compiled.set(def.name, {
+        def,
+        name: def.name,
+        matcher,
+        partitions,
+        maxAttempts: Math.max(1, def.maxAttempts ?? 5),
+        batchSize: def.batchSize ?? opts.batchSize ?? 500,
+        backoff: def.backoff ?? { baseMs: 100, maxMs: 30_000 },
+      });
+    }
+  }
+
+  const sinks: SinkInfo[] = [];
+  const s = opts.sinks;
+  if (s?.eventBridgeBusName) {
+    subscribe([createEventBridgeSink({ client: createEventBridgeClient(s.region, s.endpoint), busName: s.eventBridgeBusName, sourcePrefix: s.eventBridgeSourcePrefix, metrics, log })]);
+    sinks.push({ name: "outbox.eventbridge", enabled: true, target: `eventbridge:${s.eventBridgeBusName}` });
+  } else {
+    sinks.push({ name: "outbox.eventbridge", enabled: false, target: null, reason: "EVENTBRIDGE_BUS_NAME is not set" });
+  }
+  if (s?.kinesisStreamName) {
+    subscribe([createKinesisSink({ client: createKinesisClient(s.region, s.endpoint), streamName: s.kinesisStreamName, metrics, log })]);
+    sinks.push({ name: "outbox.kinesis", enabled: true, target: `kinesis:${s.kinesisStreamName}` });
+  } else {
+    sinks.push({ name: "outbox.kinesis", enabled: false, target: null, reason: "KINESIS_STREAM_NAME is not set" });
+  }
+
+  async function ensureCheckpoints(sub: CompiledSubscription) {
+    const db = opts.database.db;
+    const [existing] = (await db.execute(sql`select max(partitions)::int as partitions from outbox.subscriptions where name = ${sub.name}`)) as unknown as { partitions: number | null }[];
+    if (existing?.partitions && existing.partitions !== sub.partitions) {
+      throw new InvalidSubscriptionError(sub.name, `has ${existing.partitions} partitions in the database but ${sub.partitions} in code; changing the count needs a new subscription name`);
+    }
+    // "now" starts below the oldest running transaction, so an append in flight is not missed.
+    const start = sub.def.startFrom === "now" ? sql`pg_snapshot_xmin(pg_current_snapshot())` : sql`'0'::xid8`;
+    await db.execute(sql`
+      insert into outbox.subscriptions (name, partition, partitions, last_transaction_id, last_position)
+      select ${sub.name}, p, ${sub.partitions}, ${start}, 0 from generate_series(0, ${sub.partitions - 1}) p
+      on conflict (name, partition) do nothing`);
+  }
+
+  return {
+    appender,
+    registry: opts.registry,
+    processId,
+    sinks,
+    subscribe(defs) {
+      if (started) throw new Error("subscribe before start()");
+      subscribe(defs);
+    },
+    subscriptions: () => [...compiled.values()],
+    async start() {
+      if (started) return;
+      started = true;
+      await wakeup.listen();
+      for (const sub of compiled.values()) {
+        await ensureCheckpoints(sub);
+        for (let p = 0; p < sub.partitions; p++) {
+          const w = new PartitionWorker(sub, p, {
+            db: opts.database.db,
+            wakeup,
+            log,
+            metrics,
+            processId,
+            pollMs: opts.pollMs ?? 1000,
+            leaseSeconds: opts.leaseSeconds ?? 15,
+          });
+          workers.push(w);
+          w.start();
+        }
+      }
+      log.info({ subscriptions: [...compiled.keys()], processId }, "outbox workers started");
+    },
+    async stop() {
+      await Promise.all(workers.map((w) => w.stop()));
+      workers.length = 0;
+      await wakeup.close();
+    },
+    wake: () => wakeup.wakeLocal(),
+    status: () => listSubscriptions(opts.database.db, new Map([...compiled.values()].map((c) => [c.name, { kind: c.def.kind ?? "handler", types: c.matcher.types }]))),
+    routes(api) {
+      outboxRoutes(api, { db: opts.database.db, registry: opts.registry, outbox: this, subscriptionsByType: () => subscribersByType(compiled) });
+    },
+  };
+}
+
+function subscribersByType(compiled: Map<string, CompiledSubscription>): (type: string, source: string) => string[] {
+  return (type, source) =>
+    [...compiled.values()].filter((c) => c.matcher.matches({ type, source, specversion: "1.0" }) || (c.matcher.types?.includes(type) ?? false)).map((c) => c.name);
+}

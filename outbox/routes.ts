@@ -1,0 +1,284 @@
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Db } from "../src/db/client.ts";
+import { NotFoundError, ValidationError } from "../src/errors.ts";
+import type { EventRegistry } from "../src/events/registry.ts";
+import type { AppEnv } from "../src/http/env.ts";
+import { defineRoute, problem } from "../src/http/route.ts";
+import { discardDeadLetter, lineage, listDeadLetters, queryEvents, replay, requestRedrive, setStatus } from "./admin.ts";
+import type { Outbox } from "./index.ts";
+import { compilePattern, InvalidPatternError } from "./pattern.ts";
+
+interface RoutesDeps {
+  db: Db;
+  registry: EventRegistry;
+  outbox: Outbox;
+  subscriptionsByType: () => (type: string, source: string) => string[];
+}
+
+const Envelope = z
+  .object({
+    specversion: z.literal("1.0"),
+    id: z.string(),
+    source: z.string(),
+    type: z.string(),
+    subject: z.string(),
+    time: z.string(),
+    datacontenttype: z.string(),
+    data: z.unknown(),
+    correlationid: z.string(),
+    causationid: z.string().optional(),
+    actorid: z.string().optional(),
+    sequence: z.string().optional(),
+  })
+  .openapi("EventEnvelope");
+
+const json = <T extends z.ZodType>(schema: T, description = "OK") => ({ description, content: { "application/json": { schema } } });
+const body = <T extends z.ZodType>(schema: T) => ({ body: { required: true, content: { "application/json": { schema } } } });
+const NameParam = z.object({ name: z.string().min(1).max(200) });
+const IdParam = z.object({ id: z.uuid() });
+const Position = z.string().regex(/^\d{1,19}$/, "a position is a non-negative integer");
+
+/** outboxRoutes adds the event catalog, event queries, lineage and the admin API. */
+export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
+  const { db, registry, outbox } = deps;
+
+  api.openapi(
+    defineRoute(
+      { access: "user" },
+      {
+        method: "get",
+        path: "/events/catalog",
+        tags: ["events"],
+        summary: "Every event type with its source and the subscriptions that receive it",
+        responses: {
+          200: json(z.object({ types: z.array(z.object({ type: z.string(), source: z.string(), description: z.string(), subscribers: z.array(z.string()), schema: z.string() })) })),
+          401: problem("Not signed in"),
+        },
+      },
+    ),
+    (c) => {
+      const subs = deps.subscriptionsByType();
+      return c.json(
+        {
+          types: registry.all().map((d) => ({
+            type: d.type,
+            source: d.source,
+            description: d.description,
+            subscribers: subs(d.type, d.source),
+            schema: `/api/v1/events/schemas/${d.type}`,
+          })),
+        },
+        200,
+      );
+    },
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "user" },
+      {
+        method: "get",
+        path: "/events/schemas/{type}",
+        tags: ["events"],
+        summary: "The JSON Schema of one event type's data, generated from its zod schema",
+        request: { params: z.object({ type: z.string().min(1).max(200) }) },
+        responses: { 200: json(z.record(z.string(), z.unknown())), 401: problem("Not signed in"), 404: problem("Unknown type") },
+      },
+    ),
+    (c) => {
+      const schema = registry.jsonSchema(c.req.valid("param").type);
+      if (!schema) throw new NotFoundError("event type", "EVENTS.TYPE_NOT_FOUND");
+      return c.json(schema, 200);
+    },
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "admin" },
+      {
+        method: "get",
+        path: "/events",
+        tags: ["events"],
+        summary: "Query the event log",
+        request: {
+          query: z.object({
+            correlationId: z.string().max(200).optional(),
+            type: z.string().max(200).optional(),
+            source: z.string().max(200).optional(),
+            subject: z.string().max(500).optional(),
+            from: z.iso.datetime({ offset: true }).optional(),
+            to: z.iso.datetime({ offset: true }).optional(),
+            after: Position.optional(),
+            limit: z.coerce.number().int().min(1).max(1000).default(100),
+          }),
+        },
+        responses: { 200: json(z.object({ events: z.array(Envelope), next: z.string().nullable() })), 400: problem("Bad filter"), 401: problem("Not signed in"), 403: problem("Admins only") },
+      },
+    ),
+    async (c) => {
+      const q = c.req.valid("query");
+      const events = await queryEvents(db, q);
+      const next = events.length === q.limit ? (events[events.length - 1]!.sequence ?? null) : null;
+      return c.json({ events, next }, 200);
+    },
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "admin" },
+      {
+        method: "get",
+        path: "/events/{id}/lineage",
+        tags: ["events"],
+        summary: "The causation chain of an event up to its root, and the tree of events the root caused",
+        request: { params: IdParam },
+        responses: { 200: json(z.record(z.string(), z.unknown())), 401: problem("Not signed in"), 403: problem("Admins only"), 404: problem("Unknown event") },
+      },
+    ),
+    async (c) => c.json(await lineage(db, c.req.valid("param").id), 200),
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "admin" },
+      {
+        method: "post",
+        path: "/admin/events/test-pattern",
+        tags: ["admin"],
+        summary: "Test an EventBridge event pattern against an event, like TestEventPattern",
+        request: body(z.object({ pattern: z.record(z.string(), z.unknown()), event: z.record(z.string(), z.unknown()) })),
+        responses: { 200: json(z.object({ result: z.boolean() })), 400: problem("Invalid pattern"), 401: problem("Not signed in"), 403: problem("Admins only") },
+      },
+    ),
+    (c) => {
+      const { pattern, event } = c.req.valid("json");
+      try {
+        return c.json({ result: compilePattern(pattern).matches(event) }, 200);
+      } catch (err) {
+        if (err instanceof InvalidPatternError) throw new ValidationError(`Invalid event pattern: ${err.message}`, [{ path: `pattern.${err.path}`.replace(/\.$/, ""), message: err.message }], "EVENTS.INVALID_PATTERN");
+        throw err;
+      }
+    },
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "admin" },
+      {
+        method: "get",
+        path: "/admin/subscriptions",
+        tags: ["admin"],
+        summary: "Every subscription partition: checkpoint, lag, status, lease, last error",
+        responses: { 200: json(z.object({ subscriptions: z.array(z.record(z.string(), z.unknown())), sinks: z.array(z.record(z.string(), z.unknown())) })), 401: problem("Not signed in"), 403: problem("Admins only") },
+      },
+    ),
+    async (c) => c.json({ subscriptions: (await outbox.status()) as never[], sinks: outbox.sinks as never[] }, 200),
+  );
+
+  for (const action of ["pause", "resume"] as const) {
+    api.openapi(
+      defineRoute(
+        { access: "admin" },
+        {
+          method: "post",
+          path: `/admin/subscriptions/{name}/${action}`,
+          tags: ["admin"],
+          summary: `${action === "pause" ? "Pause" : "Resume"} every partition of a subscription`,
+          request: { params: NameParam },
+          responses: { 200: json(z.object({ name: z.string(), status: z.enum(["active", "paused"]) })), 401: problem("Not signed in"), 403: problem("Admins only"), 404: problem("Unknown subscription") },
+        },
+      ),
+      async (c) => {
+        const { name } = c.req.valid("param");
+        const status = action === "pause" ? ("paused" as const) : ("active" as const);
+        await setStatus(db, name, status);
+        outbox.wake();
+        return c.json({ name, status }, 200);
+      },
+    );
+  }
+
+  api.openapi(
+    defineRoute(
+      { access: "admin" },
+      {
+        method: "post",
+        path: "/admin/subscriptions/{name}/replay",
+        tags: ["admin"],
+        summary: "Reset a subscription's checkpoint so events from a position or a time are delivered again",
+        request: {
+          params: NameParam,
+          ...body(z.object({ from: z.union([z.number().int().min(0), Position, z.iso.datetime({ offset: true })]) })),
+        },
+        responses: { 200: json(z.object({ name: z.string(), fromPosition: z.string().nullable() })), 400: problem("Bad start"), 401: problem("Not signed in"), 403: problem("Admins only"), 404: problem("Unknown subscription") },
+      },
+    ),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const { from } = c.req.valid("json");
+      const start = typeof from === "number" || /^\d+$/.test(from) ? { position: String(from) } : { time: from };
+      const res = await replay(db, name, start);
+      outbox.wake();
+      return c.json({ name, ...res }, 200);
+    },
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "admin" },
+      {
+        method: "get",
+        path: "/admin/dead-letters",
+        tags: ["admin"],
+        summary: "Dead letters, newest first",
+        request: {
+          query: z.object({
+            subscription: z.string().max(200).optional(),
+            status: z.enum(["dead", "redriving", "redriven"]).optional(),
+            limit: z.coerce.number().int().min(1).max(1000).default(100),
+          }),
+        },
+        responses: { 200: json(z.object({ deadLetters: z.array(z.record(z.string(), z.unknown())) })), 401: problem("Not signed in"), 403: problem("Admins only") },
+      },
+    ),
+    async (c) => c.json({ deadLetters: (await listDeadLetters(db, c.req.valid("query"))) as never[] }, 200),
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "admin" },
+      {
+        method: "post",
+        path: "/admin/dead-letters/{id}/redrive",
+        tags: ["admin"],
+        summary: "Deliver a dead letter again through its subscription (asynchronously, by the subscription's worker)",
+        request: { params: IdParam },
+        responses: { 202: json(z.object({ id: z.string(), status: z.literal("redriving") }), "Accepted"), 401: problem("Not signed in"), 403: problem("Admins only"), 404: problem("Unknown dead letter") },
+      },
+    ),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      await requestRedrive(db, id);
+      outbox.wake();
+      return c.json({ id, status: "redriving" as const }, 202);
+    },
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "admin" },
+      {
+        method: "delete",
+        path: "/admin/dead-letters/{id}",
+        tags: ["admin"],
+        summary: "Discard a dead letter",
+        request: { params: IdParam },
+        responses: { 204: { description: "Discarded" }, 401: problem("Not signed in"), 403: problem("Admins only"), 404: problem("Unknown dead letter") },
+      },
+    ),
+    async (c) => {
+      await discardDeadLetter(db, c.req.valid("param").id);
+      return c.body(null, 204);
+    },
+  );
+}

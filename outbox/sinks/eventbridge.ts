@@ -1,0 +1,123 @@
+import { EventBridgeClient, PutEventsCommand, type EventBridgeClientConfig, type PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import type { EventEnvelope } from "../envelope.ts";
+import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "../types.ts";
+import { sendInCalls, utf8Length, type EntryDisposition, type PendingEntry, type SinkLog } from "./batching.ts";
+
+/** EVENTBRIDGE_SINK is the subscription (and checkpoint) name of the EventBridge relay. */
+export const EVENTBRIDGE_SINK = "outbox.eventbridge";
+
+/** PUT_EVENTS_MAX_ENTRIES is the PutEvents limit on entries per call. */
+export const PUT_EVENTS_MAX_ENTRIES = 10;
+
+/** PUT_EVENTS_MAX_BYTES is the PutEvents limit on the summed entry size of one call (256 KiB). */
+export const PUT_EVENTS_MAX_BYTES = 262_144;
+
+/** DETAIL_TYPE_MAX_CHARS is the longest DetailType EventBridge accepts. */
+export const DETAIL_TYPE_MAX_CHARS = 128;
+
+/** EventBridgeSinkOptions configures createEventBridgeSink. */
+export interface EventBridgeSinkOptions {
+  client: EventBridgeClient;
+  busName: string;
+  /** Prepended to the envelope's source, e.g. `app.` + `users` = `app.users`. */
+  sourcePrefix: string;
+  /** sinkSent counts stored entries; sinkFailed counts failed attempts per entry and dead-lettered entries. */
+  metrics?: OutboxMetrics;
+  /** Resends of one entry before the batch is handed back to the worker (default 5). */
+  maxRetries?: number;
+  /** First backoff ceiling in ms; doubles per retry, with full jitter (default 100). */
+  baseDelayMs?: number;
+  log?: SinkLog;
+}
+
+// Per-entry codes from the PutEventsResultEntry docs. Content problems are dead-lettered; access
+// problems are configuration, so the batch fails (and is retried) rather than dead-lettering
+// every event until someone fixes IAM. Unknown codes are resent, then fail the batch.
+const REJECT_CODES = new Set(["InvalidArgument", "MalformedDetail", "RedactionFailure", "ValidationException"]);
+const FATAL_CODES = new Set(["AccessDeniedException", "InvalidAccountIdException", "NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException"]);
+
+/** classifyPutEventsError says what to do with an entry PutEvents refused with `code`. */
+export function classifyPutEventsError(code: string): EntryDisposition {
+  if (REJECT_CODES.has(code)) return "reject";
+  if (FATAL_CODES.has(code)) return "fatal";
+  return "retry";
+}
+
+// The AWS formula (14 bytes for Time, UTF-8 bytes of Source, DetailType, Detail and each Resource)
+// leaves EventBusName out; counting it too costs a few bytes per entry and can never put a call
+// over the limit should AWS count it after all.
+/** putEventsEntrySize returns an entry's size as EventBridge counts it against the 256 KiB limit, plus the bus name. */
+export function putEventsEntrySize(entry: PutEventsRequestEntry): number {
+  let size = entry.Time ? 14 : 0;
+  size += utf8Length(entry.Source ?? "") + utf8Length(entry.DetailType ?? "") + utf8Length(entry.Detail ?? "");
+  size += utf8Length(entry.EventBusName ?? "");
+  for (const r of entry.Resources ?? []) size += utf8Length(r);
+  return size;
+}
+
+/** toPutEventsEntry maps an envelope to a PutEvents entry: the whole envelope travels as Detail. */
+export function toPutEventsEntry(event: EventEnvelope, busName: string, sourcePrefix: string): PutEventsRequestEntry {
+  const time = new Date(event.time);
+  return {
+    Source: sourcePrefix + event.source,
+    DetailType: event.type,
+    Detail: JSON.stringify(event),
+    EventBusName: busName,
+    // An unparseable time would fail serialization of the whole call; EventBridge then stamps its own.
+    ...(Number.isNaN(time.getTime()) ? {} : { Time: time }),
+  };
+}
+
+/**
+ * createEventBridgeSink returns the subscription relaying every event to a bus with PutEvents in calls of at most
+ * 10 entries and 256 KiB, returning events EventBridge can never accept in `rejected` for the worker to dead-letter.
+ */
+export function createEventBridgeSink(opts: EventBridgeSinkOptions): SubscriptionDefinition {
+  const batchHandler = async (events: EventEnvelope[], _ctx: HandlerContext): Promise<BatchResult> => {
+    const rejected: BatchResult["rejected"] = [];
+    const pending: PendingEntry<PutEventsRequestEntry>[] = [];
+    for (const event of events) {
+      const entry = toPutEventsEntry(event, opts.busName, opts.sourcePrefix);
+      const size = putEventsEntrySize(entry);
+      const detailTypeChars = [...event.type].length;
+      if (detailTypeChars > DETAIL_TYPE_MAX_CHARS) {
+        rejected.push({ event, error: `DetailType (event type) is ${detailTypeChars} characters; EventBridge allows ${DETAIL_TYPE_MAX_CHARS}` });
+      } else if (size > PUT_EVENTS_MAX_BYTES) {
+        rejected.push({ event, error: `entry is ${size} bytes; PutEvents allows ${PUT_EVENTS_MAX_BYTES}` });
+      } else {
+        pending.push({ event, entry, size, failures: 0 });
+      }
+    }
+    if (rejected.length > 0) opts.metrics?.sinkFailed(EVENTBRIDGE_SINK, rejected.length);
+    const refused = await sendInCalls(pending, {
+      sink: EVENTBRIDGE_SINK,
+      operation: "PutEvents",
+      limits: { maxEntries: PUT_EVENTS_MAX_ENTRIES, maxBytes: PUT_EVENTS_MAX_BYTES },
+      classify: classifyPutEventsError,
+      send: async (entries) => {
+        const out = await opts.client.send(new PutEventsCommand({ Entries: entries }));
+        return (out.Entries ?? []).map((e) => ({ errorCode: e.ErrorCode, errorMessage: e.ErrorMessage }));
+      },
+      maxRetries: opts.maxRetries,
+      baseDelayMs: opts.baseDelayMs,
+      metrics: opts.metrics,
+      log: opts.log,
+    });
+    return { rejected: [...rejected, ...refused] };
+  };
+  return { name: EVENTBRIDGE_SINK, kind: "sink", pattern: {}, batchHandler };
+}
+
+/** createEventBridgeClient builds the client the sink expects; `credentials` is for emulators, production uses the default chain. */
+export function createEventBridgeClient(region: string, endpoint?: string, credentials?: EventBridgeClientConfig["credentials"]): EventBridgeClient {
+  return new EventBridgeClient({
+    region,
+    ...(endpoint ? { endpoint } : {}),
+    ...(credentials ? { credentials } : {}),
+    // The sink retries, resending only the failed entries; SDK retries on top would multiply attempts.
+    maxAttempts: 1,
+    // Bounded so a hung call fails over to the sink's retry instead of stalling the worker.
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
+  });
+}

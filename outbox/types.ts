@@ -1,0 +1,74 @@
+import type { Tx } from "../src/db/client.ts";
+import type { EventEnvelope, NewEvent } from "./envelope.ts";
+
+/** HandlerContext is what a subscription handler gets besides the event. */
+export interface HandlerContext {
+  /** The transaction the checkpoint update commits in: write through it for exactly-once effects. */
+  tx: Tx;
+  subscription: string;
+  partition: number;
+  /** The attempt number, 1 on first delivery. */
+  attempt: number;
+}
+
+/** BatchResult lets a batch handler reject single events permanently (they are dead-lettered). */
+export interface BatchResult {
+  rejected: { event: EventEnvelope; error: string }[];
+}
+
+/** SubscriptionDefinition declares a durable consumer of the event log. */
+export interface SubscriptionDefinition {
+  /** `<module>.<action>`, e.g. `inventory.reserve-stock`. Unique; it names the checkpoint. */
+  name: string;
+  /** An EventBridge event pattern applied to the envelope. */
+  pattern: Record<string, unknown>;
+  /** Handle one event; runs in one transaction with the checkpoint update. */
+  handler?: (event: EventEnvelope, ctx: HandlerContext) => Promise<void>;
+  /** Handle a batch (sinks). Throwing retries the batch; `rejected` events are dead-lettered. */
+  batchHandler?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<BatchResult | void>;
+  /** Split by hash of `subject`; each partition keeps order and has its own checkpoint and lease. */
+  partitions?: number;
+  /** Attempts before an event is dead-lettered (default 5). */
+  maxAttempts?: number;
+  /** Where a new subscription starts: the whole log (default) or only events appended from now on. */
+  startFrom?: "beginning" | "now";
+  /** Events per read (default from config). */
+  batchSize?: number;
+  /** Backoff between attempts: base and cap in ms (default 100 and 30000), with full jitter. */
+  backoff?: { baseMs: number; maxMs: number };
+  /** Shown by the admin API, e.g. `sink` for EventBridge/Kinesis. */
+  kind?: "handler" | "sink";
+}
+
+/** Appender is the only way to publish: append inside the caller's transaction. */
+export interface Appender {
+  /** append validates and writes events in one statement inside `tx`, returning the envelopes. */
+  append(tx: Tx, events: NewEvent[]): Promise<EventEnvelope[]>;
+  /**
+   * appendToStream appends to an event-sourced stream expecting it to be at `expectedVersion`
+   * (0 for a new stream); a concurrent writer makes it throw StreamVersionConflictError.
+   */
+  appendToStream(tx: Tx, streamId: string, expectedVersion: number, events: NewEvent[]): Promise<EventEnvelope[]>;
+  /** readStream returns a stream's events in version order. */
+  readStream(tx: Tx, streamId: string): Promise<(EventEnvelope & { version: number })[]>;
+}
+
+/** OutboxMetrics receives counters from workers and sinks (prom-client in production). */
+export interface OutboxMetrics {
+  processed(subscription: string, partition: number, count: number): void;
+  failed(subscription: string, partition: number): void;
+  deadLettered(subscription: string): void;
+  handlerDuration(subscription: string, seconds: number): void;
+  sinkSent(sink: string, count: number): void;
+  sinkFailed(sink: string, count: number): void;
+}
+
+/** noopMetrics is the default when metrics are off. */
+export const noopMetrics: OutboxMetrics = {
+  processed() {},
+  failed() {},
+  deadLettered() {},
+  handlerDuration() {},
+  sinkSent() {},
+  sinkFailed() {},
+};

@@ -1,0 +1,375 @@
+import { randomUUIDv7 } from "bun";
+import { sql } from "drizzle-orm";
+import type { Logger } from "pino";
+import type { Db, Tx } from "../src/db/client.ts";
+import { runWithEventContext } from "./context.ts";
+import type { EventEnvelope } from "./envelope.ts";
+import type { CompiledPattern } from "./pattern.ts";
+import { EVENT_COLUMNS, type EventRow, toEnvelope } from "./store.ts";
+import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "./types.ts";
+import type { Wakeup } from "./wakeup.ts";
+
+/** CompiledSubscription is a validated subscription definition with its matcher. */
+export interface CompiledSubscription {
+  readonly def: SubscriptionDefinition;
+  readonly name: string;
+  readonly matcher: CompiledPattern;
+  readonly partitions: number;
+  readonly maxAttempts: number;
+  readonly batchSize: number;
+  readonly backoff: { baseMs: number; maxMs: number };
+}
+
+export interface WorkerDeps {
+  db: Db;
+  wakeup: Wakeup;
+  log: Logger;
+  metrics: OutboxMetrics;
+  processId: string;
+  pollMs: number;
+  leaseSeconds: number;
+}
+
+interface Checkpoint {
+  last_transaction_id: string;
+  last_position: string;
+  status: "active" | "paused";
+  lease_owner: string | null;
+  failing_position: string | null;
+  failing_attempts: number;
+}
+
+const rows = <T>(r: unknown) => r as T[];
+
+/** backoffMs is exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+  return Math.random() * Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+}
+
+const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 4000);
+
+/**
+ * PartitionWorker runs one subscription partition in this process. It holds a lease so other
+ * processes leave the partition alone, and it commits each batch's handler effects together
+ * with the checkpoint under a row lock, so Postgres effects happen exactly once.
+ */
+export class PartitionWorker {
+  #stopped = false;
+  #leased = false;
+  #running: Promise<void> | undefined;
+  #lastRenew = 0;
+
+  constructor(
+    readonly sub: CompiledSubscription,
+    readonly partition: number,
+    readonly deps: WorkerDeps,
+  ) {}
+
+  start(): void {
+    this.#running ??= this.#loop();
+  }
+
+  /** stop lets the current batch finish, then releases the lease. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.deps.wakeup.wakeLocal();
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    const { wakeup, pollMs, log } = this.deps;
+    let burstUntil = 0;
+    while (!this.#stopped) {
+      const seen = wakeup.generation;
+      let progressed = false;
+      let delay = pollMs;
+      try {
+        if (!(await this.#ensureLease())) {
+          await wakeup.wait((this.deps.leaseSeconds * 1000) / 2, -1);
+          continue;
+        }
+        await this.#redriveRequested();
+        const outcome = await this.processBatch();
+        progressed = outcome.processed > 0;
+        if (outcome.retryInMs !== undefined) delay = outcome.retryInMs;
+      } catch (err) {
+        log.error({ err, subscription: this.sub.name, partition: this.partition }, "subscription worker error");
+        delay = Math.min(pollMs, 1000);
+      }
+      if (this.#stopped) break;
+      if (progressed) continue;
+      // Right after a wake an append may still sit behind an older open transaction; look
+      // again soon for a short while instead of waiting a whole poll interval.
+      if (wakeup.generation !== seen) burstUntil = Date.now() + 250;
+      if (delay === pollMs && Date.now() < burstUntil) delay = 5;
+      await (delay === pollMs ? wakeup.wait(pollMs, seen) : Bun.sleep(delay));
+    }
+    await this.#release();
+  }
+
+  async #ensureLease(): Promise<boolean> {
+    const now = Date.now();
+    if (this.#leased && now - this.#lastRenew < (this.deps.leaseSeconds * 1000) / 3) return true;
+    const got = rows(
+      await this.deps.db.execute(sql`
+        update outbox.subscriptions
+           set lease_owner = ${this.deps.processId},
+               lease_expires_at = now() + make_interval(secs => ${this.deps.leaseSeconds})
+         where name = ${this.sub.name} and partition = ${this.partition}
+           and (lease_owner is null or lease_owner = ${this.deps.processId} or lease_expires_at < now())
+        returning 1`),
+    );
+    this.#leased = got.length > 0;
+    if (this.#leased) this.#lastRenew = now;
+    return this.#leased;
+  }
+
+  async #release(): Promise<void> {
+    if (!this.#leased) return;
+    await this.deps.db
+      .execute(sql`
+        update outbox.subscriptions set lease_owner = null, lease_expires_at = null
+         where name = ${this.sub.name} and partition = ${this.partition} and lease_owner = ${this.deps.processId}`)
+      .catch(() => {});
+    this.#leased = false;
+  }
+
+  /** lock takes the checkpoint row for this transaction, or null if another process owns the lease. */
+  async #lock(tx: Tx): Promise<Checkpoint | null> {
+    const [cp] = rows<Checkpoint>(
+      await tx.execute(sql`
+        select last_transaction_id::text, last_position::text, status, lease_owner, failing_position::text, failing_attempts
+          from outbox.subscriptions where name = ${this.sub.name} and partition = ${this.partition} for update`),
+    );
+    if (!cp || cp.lease_owner !== this.deps.processId) {
+      this.#leased = false;
+      return null;
+    }
+    return cp;
+  }
+
+  async #read(tx: Tx, cp: Checkpoint, limit: number): Promise<EventRow[]> {
+    const types = this.sub.matcher.types;
+    const n = this.partitions;
+    return rows<EventRow>(
+      await tx.execute(sql`
+        select ${EVENT_COLUMNS} from outbox.events
+         where (transaction_id, position) > (${cp.last_transaction_id}::xid8, ${cp.last_position}::bigint)
+           and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+           ${types ? sql`and type = any(${sql.param(types)}::text[])` : sql``}
+           ${n > 1 ? sql`and ((hashtext(subject)::bigint % ${n}) + ${n}) % ${n} = ${this.partition}` : sql``}
+         order by events.transaction_id, events.position
+         limit ${limit}`),
+    );
+  }
+
+  get partitions(): number {
+    return this.sub.partitions;
+  }
+
+  async #advance(tx: Tx, to: EventRow, processed: number, clearFailure: boolean): Promise<void> {
+    await tx.execute(sql`
+      update outbox.subscriptions
+         set last_transaction_id = ${to.transaction_id}::xid8, last_position = ${to.position}::bigint,
+             processed_count = processed_count + ${processed},
+             lease_expires_at = now() + make_interval(secs => ${this.deps.leaseSeconds}),
+             updated_at = now()
+             ${clearFailure ? sql`, failing_position = null, failing_attempts = 0, first_failed_at = null` : sql``}
+       where name = ${this.sub.name} and partition = ${this.partition}`);
+    this.#lastRenew = Date.now();
+  }
+
+  #ctx(tx: Tx, attempt: number): HandlerContext {
+    return { tx, subscription: this.sub.name, partition: this.partition, attempt };
+  }
+
+  async #runOne(tx: Tx, event: EventEnvelope, attempt: number): Promise<void> {
+    const { handler, batchHandler } = this.sub.def;
+    const started = performance.now();
+    await runWithEventContext({ correlationId: event.correlationid, causationId: event.id, actorId: event.actorid }, async () => {
+      if (handler) await handler(event, this.#ctx(tx, attempt));
+      else {
+        const res = await batchHandler!([event], this.#ctx(tx, attempt));
+        const rejected = res?.rejected[0];
+        if (rejected) throw new Error(rejected.error);
+      }
+    });
+    this.deps.metrics.handlerDuration(this.sub.name, (performance.now() - started) / 1000);
+  }
+
+  /**
+   * processBatch reads one batch past the checkpoint and handles it. On a handler failure the
+   * whole transaction rolls back; the events before the failing one are then re-run and
+   * committed, the failure is counted, and the failing event is retried after a backoff or,
+   * past `maxAttempts`, dead-lettered so later events flow.
+   */
+  async processBatch(): Promise<{ processed: number; retryInMs?: number }> {
+    if (this.sub.def.batchHandler && !this.sub.def.handler) return this.#processSinkBatch();
+    let failedAt = -1;
+    let failure: unknown;
+    let batch: EventRow[] = [];
+    let failingAttempts = 0;
+    try {
+      const processed = await this.deps.db.transaction(async (tx) => {
+        const cp = await this.#lock(tx);
+        if (!cp || cp.status === "paused") return 0;
+        batch = await this.#read(tx, cp, this.sub.batchSize);
+        if (batch.length === 0) return 0;
+        let handled = 0;
+        for (let i = 0; i < batch.length; i++) {
+          const row = batch[i]!;
+          const env = toEnvelope(row);
+          if (!this.sub.matcher.matches(env)) continue;
+          failingAttempts = cp.failing_position === row.position ? cp.failing_attempts : 0;
+          try {
+            await this.#runOne(tx, env, failingAttempts + 1);
+          } catch (err) {
+            failedAt = i;
+            failure = err;
+            throw err;
+          }
+          handled++;
+        }
+        await this.#advance(tx, batch[batch.length - 1]!, handled, true);
+        return handled;
+      });
+      if (processed) this.deps.metrics.processed(this.sub.name, this.partition, processed);
+      return { processed: batch.length };
+    } catch (err) {
+      if (failedAt < 0) throw err;
+      return this.#recover(batch, failedAt, failure, failingAttempts + 1);
+    }
+  }
+
+  async #recover(batch: EventRow[], failedAt: number, failure: unknown, attempts: number): Promise<{ processed: number; retryInMs?: number }> {
+    const failed = batch[failedAt]!;
+    const error = errorText(failure);
+    this.deps.metrics.failed(this.sub.name, this.partition);
+    this.deps.log.warn({ subscription: this.sub.name, partition: this.partition, position: failed.position, attempts, error }, "handler failed");
+    const give_up = attempts >= this.sub.maxAttempts;
+    let processed = 0;
+    await this.deps.db.transaction(async (tx) => {
+      const cp = await this.#lock(tx);
+      if (!cp) return;
+      for (let i = 0; i < failedAt; i++) {
+        const env = toEnvelope(batch[i]!);
+        if (!this.sub.matcher.matches(env)) continue;
+        await this.#runOne(tx, env, 1);
+        processed++;
+      }
+      if (give_up) {
+        await this.#deadLetter(tx, failed, error, attempts);
+        await this.#advance(tx, failed, processed, true);
+        return;
+      }
+      if (failedAt > 0) await this.#advance(tx, batch[failedAt - 1]!, processed, false);
+      await tx.execute(sql`
+        update outbox.subscriptions
+           set failing_position = ${failed.position}::bigint, failing_attempts = ${attempts},
+               first_failed_at = case when failing_position = ${failed.position}::bigint then first_failed_at else now() end,
+               last_error = ${error}, last_error_at = now()
+         where name = ${this.sub.name} and partition = ${this.partition}`);
+    });
+    if (processed) this.deps.metrics.processed(this.sub.name, this.partition, processed);
+    if (give_up) return { processed: processed + 1 };
+    return { processed, retryInMs: backoffMs(attempts, this.sub.backoff.baseMs, this.sub.backoff.maxMs) };
+  }
+
+  async #deadLetter(tx: Tx, row: EventRow, error: string, attempts: number): Promise<void> {
+    await tx.execute(sql`
+      insert into outbox.dead_letters (id, subscription, partition, event_position, event_id, event_type, error, attempts, first_failed_at, last_failed_at)
+      select ${randomUUIDv7()}::uuid, ${this.sub.name}, ${this.partition}, ${row.position}::bigint, ${row.id}::uuid, ${row.type}, ${error}, ${attempts},
+             coalesce((select first_failed_at from outbox.subscriptions where name = ${this.sub.name} and partition = ${this.partition} and failing_position = ${row.position}::bigint), now()),
+             now()
+      on conflict (subscription, event_position) do update
+         set error = excluded.error, attempts = outbox.dead_letters.attempts + excluded.attempts, status = 'dead', last_failed_at = now()`);
+    await tx.execute(sql`
+      update outbox.subscriptions set last_error = ${error}, last_error_at = now()
+       where name = ${this.sub.name} and partition = ${this.partition}`);
+    this.deps.metrics.deadLettered(this.sub.name);
+  }
+
+  /**
+   * Sinks call AWS, which must not happen while holding a transaction open (it would hold back
+   * every reader's snapshot horizon). They read, send outside a transaction, then commit the
+   * checkpoint only if it has not moved: delivery to AWS is at least once, deduplicated
+   * downstream by the event id.
+   */
+  async #processSinkBatch(): Promise<{ processed: number; retryInMs?: number }> {
+    const cp = await this.deps.db.transaction(async (tx) => this.#lock(tx));
+    if (!cp || cp.status === "paused") return { processed: 0 };
+    const batch = await this.deps.db.transaction((tx) => this.#read(tx, cp, this.sub.batchSize));
+    if (batch.length === 0) return { processed: 0 };
+    const matched = batch.map(toEnvelope).filter((e) => this.sub.matcher.matches(e));
+    const attempts = (cp.failing_position === batch[0]!.position ? cp.failing_attempts : 0) + 1;
+    let result: BatchResult | void;
+    try {
+      result = matched.length ? await this.deps.db.transaction((tx) => this.sub.def.batchHandler!(matched, this.#ctx(tx, attempts))) : undefined;
+    } catch (err) {
+      if (attempts >= this.sub.maxAttempts && batch.length > 1) return this.#isolate(batch, err);
+      return this.#recover(batch, 0, err, attempts).then((r) => ({ ...r, processed: 0 }));
+    }
+    const rejected = new Map((result?.rejected ?? []).map((r) => [r.event.id, r.error]));
+    await this.deps.db.transaction(async (tx) => {
+      const now = await this.#lock(tx);
+      if (!now || now.last_position !== cp.last_position || now.last_transaction_id !== cp.last_transaction_id) return;
+      for (const row of batch) {
+        const error = rejected.get(row.id);
+        if (error) await this.#deadLetter(tx, row, error, 1);
+      }
+      await this.#advance(tx, batch[batch.length - 1]!, matched.length - rejected.size, true);
+    });
+    this.deps.metrics.processed(this.sub.name, this.partition, matched.length - rejected.size);
+    return { processed: batch.length };
+  }
+
+  // A batch that keeps failing is split so one poison event cannot hold back the rest.
+  async #isolate(batch: EventRow[], err: unknown): Promise<{ processed: number }> {
+    this.deps.log.warn({ subscription: this.sub.name, err: errorText(err) }, "batch keeps failing; isolating events");
+    for (const row of batch) {
+      const env = toEnvelope(row);
+      let error: string | undefined;
+      if (this.sub.matcher.matches(env)) {
+        try {
+          const res = await this.deps.db.transaction((tx) => this.sub.def.batchHandler!([env], this.#ctx(tx, this.sub.maxAttempts)));
+          error = res?.rejected[0]?.error;
+        } catch (e) {
+          error = errorText(e);
+        }
+      }
+      await this.deps.db.transaction(async (tx) => {
+        if (!(await this.#lock(tx))) return;
+        if (error) await this.#deadLetter(tx, row, error, this.sub.maxAttempts);
+        await this.#advance(tx, row, error ? 0 : 1, true);
+      });
+    }
+    return { processed: batch.length };
+  }
+
+  /** Dead letters an operator asked to redrive are delivered by the partition's own worker. */
+  async #redriveRequested(): Promise<void> {
+    for (;;) {
+      const done = await this.deps.db.transaction(async (tx) => {
+        const [dl] = rows<{ id: string; event_position: string; attempts: number }>(
+          await tx.execute(sql`
+            select id, event_position::text, attempts from outbox.dead_letters
+             where subscription = ${this.sub.name} and partition = ${this.partition} and status = 'redriving'
+             order by event_position limit 1 for update skip locked`),
+        );
+        if (!dl) return false;
+        const [row] = rows<EventRow>(await tx.execute(sql`select ${EVENT_COLUMNS} from outbox.events where position = ${dl.event_position}::bigint`));
+        try {
+          await tx.transaction(async (sp) => this.#runOne(sp as unknown as Tx, toEnvelope(row!), dl.attempts + 1));
+          await tx.execute(sql`update outbox.dead_letters set status = 'redriven', redriven_at = now() where id = ${dl.id}::uuid`);
+          this.deps.metrics.processed(this.sub.name, this.partition, 1);
+        } catch (err) {
+          await tx.execute(sql`
+            update outbox.dead_letters set status = 'dead', attempts = attempts + 1, error = ${errorText(err)}, last_failed_at = now()
+             where id = ${dl.id}::uuid`);
+        }
+        return true;
+      });
+      if (!done) return;
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import { z } from "zod";
+
+/** Secrets that exist only so `bun run dev` works out of the box; production refuses them. */
+export const DEV_DEFAULTS = {
+  JWT_SECRET: "dev-only-jwt-secret-change-me-0123456789",
+  ADMIN_PASSWORD: "admin-dev-password",
+} as const;
+
+const csv = z
+  .string()
+  .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+  PORT: int(3000, 0).pipe(z.number().max(65535)),
+  HOST: z.string().default("0.0.0.0"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATABASE_POOL_MAX: int(10, 1),
+  EMBEDDED_PG_DIR: z.string().default(".data/postgres"),
+  EMBEDDED_PG_PORT: int(54329, 1),
+  MIGRATIONS_DIR: z.string().default("migrations"),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  JWT_SECRET: z.string().min(32, "must be at least 32 characters").default(DEV_DEFAULTS.JWT_SECRET),
+  JWT_TTL_SECONDS: int(3600, 60),
+  ADMIN_USERNAME: z.string().regex(/^[a-z0-9_]{3,30}$/).default("admin"),
+  ADMIN_EMAIL: z.email().default("admin@example.com"),
+  ADMIN_PASSWORD: z.string().min(8).default(DEV_DEFAULTS.ADMIN_PASSWORD),
+  ROLES: csv.pipe(z.array(z.enum(["api", "worker"])).min(1)).default(["api", "worker"]),
+  MODULES: csv.optional(),
+  CORS_ORIGINS: csv.default([]),
+  BODY_LIMIT_BYTES: int(1024 * 1024, 1),
+  RATE_LIMIT_MAX: int(300, 1),
+  RATE_LIMIT_WINDOW_SECONDS: int(60, 1),
+  IDEMPOTENCY_TTL_SECONDS: int(24 * 3600, 1),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
+  WORKER_POLL_MS: int(1000, 10),
+  WORKER_BATCH_SIZE: int(500, 1),
+  AWS_REGION: z.string().default("us-east-1"),
+  AWS_ENDPOINT_URL: z.url().optional(),
+  EVENTBRIDGE_BUS_NAME: z.string().min(1).optional(),
+  EVENTBRIDGE_SOURCE_PREFIX: z.string().default("app."),
+  KINESIS_STREAM_NAME: z.string().min(1).optional(),
+  METRICS_ENABLED: bool.default(true),
+});
+
+/** Config is the validated, typed process configuration. */
+export type Config = z.infer<typeof EnvSchema>;
+
+/** ConfigError lists every offending environment variable in one message. */
+export class ConfigError extends Error {
+  constructor(readonly issues: { key: string; message: string }[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  - ${i.key}: ${i.message}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * loadConfig validates an environment (default `process.env`) and returns the typed config.
+ * Empty strings count as unset so `FOO=` in a shell falls back to the default.
+ *
+ * @example const config = loadConfig({ PORT: "8080" });
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => ({ key: String(i.path[0] ?? "(env)"), message: i.message }));
+    throw new ConfigError(issues);
+  }
+  const config = parsed.data;
+  if (config.NODE_ENV === "production") {
+    const offending: { key: string; message: string }[] = (Object.keys(DEV_DEFAULTS) as (keyof typeof DEV_DEFAULTS)[])
+      .filter((k) => config[k] === DEV_DEFAULTS[k])
+      .map((key) => ({ key, message: "uses the development default; set a real secret in production" }));
+    if (!config.DATABASE_URL) offending.push({ key: "DATABASE_URL", message: "is required in production (no embedded database)" });
+    if (offending.length) throw new ConfigError(offending);
+  }
+  return config;
+}

@@ -1,0 +1,147 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
+import type { Logger } from "pino";
+import { runWithEventContext } from "../../outbox/context.ts";
+import type { AppEnv, IdempotencyStore, RateLimiter, TokenVerifier } from "./env.ts";
+import { handleError, problemResponse } from "./problem.ts";
+import { validationHook } from "./validation.ts";
+import { docsPage } from "./docs.ts";
+
+/** HttpDeps are what the HTTP edge needs from the composition root. */
+export interface HttpDeps {
+  log: Logger;
+  verifyToken: TokenVerifier;
+  rateLimiter: RateLimiter;
+  idempotencyStore: IdempotencyStore;
+  bodyLimitBytes: number;
+  corsOrigins: string[];
+  /** False on a worker-only replica: then only /health, /ready and /metrics are served. */
+  servesApi: boolean;
+  /** Readiness probe: resolves to a list of failed checks (empty when ready). */
+  readiness: () => Promise<string[]>;
+  /** Prometheus text exposition, when metrics are on. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+}
+
+const ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/** newRouter returns a sub-app that validates with the shared hook; modules mount their routes on it. */
+export const newRouter = () => new OpenAPIHono<AppEnv>({ defaultHook: validationHook as never });
+
+/**
+ * createHttpApp builds the Hono app: middleware, probes, `/api/v1` routers, OpenAPI and docs.
+ * `mount` receives the `/api/v1` router to add module routes to.
+ */
+export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) => void): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook as never });
+
+  app.use(async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && ID.test(incoming) ? incoming : crypto.randomUUID();
+    const givenCorrelation = c.req.header("x-correlation-id");
+    const correlationId = givenCorrelation && ID.test(givenCorrelation) ? givenCorrelation : requestId;
+    const log = deps.log.child({ requestId, correlationId });
+    c.set("requestId", requestId);
+    c.set("correlationId", correlationId);
+    c.set("log", log);
+    c.set("verifyToken", deps.verifyToken);
+    c.set("rateLimiter", deps.rateLimiter);
+    c.set("idempotencyStore", deps.idempotencyStore);
+    const started = performance.now();
+    await runWithEventContext({ correlationId }, () => next());
+    c.header("x-request-id", requestId);
+    c.header("x-correlation-id", correlationId);
+    const path = c.req.path;
+    if (path !== "/health" && path !== "/metrics") {
+      log.info({ method: c.req.method, path, status: c.res.status, ms: Math.round(performance.now() - started) }, "request");
+    }
+  });
+  app.use(secureHeaders({ contentSecurityPolicy: undefined }));
+  if (deps.corsOrigins.length) {
+    app.use("/api/*", cors({ origin: deps.corsOrigins, exposeHeaders: ["x-request-id", "x-correlation-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"] }));
+  }
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: deps.bodyLimitBytes,
+      onError: (c) => problemResponse(c as Context<AppEnv>, 413, "REQUEST.TOO_LARGE", `The request body exceeds ${deps.bodyLimitBytes} bytes.`),
+    }),
+  );
+  app.use("/api/*", async (c, next) => {
+    if (BODY_METHODS.has(c.req.method)) {
+      const type = c.req.header("content-type")?.split(";")[0]?.trim() ?? "";
+      const hasBody = c.req.header("content-length") !== "0" && (c.req.header("content-length") !== undefined || c.req.header("transfer-encoding") !== undefined);
+      if (hasBody && !JSON_TYPE.test(type)) {
+        return problemResponse(c, 415, "REQUEST.UNSUPPORTED_MEDIA_TYPE", `Send the body as application/json, not ${type || "no content type"}.`);
+      }
+    }
+    await next();
+  });
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/ready", async (c) => {
+    const failed = await deps.readiness();
+    return failed.length ? c.json({ status: "unavailable", failed }, 503) : c.json({ status: "ready" });
+  });
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.get("/metrics", async (c) => {
+      const { contentType, body } = await metrics();
+      return c.body(body, 200, { "content-type": contentType });
+    });
+  }
+
+  if (deps.servesApi) {
+    const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook as never });
+    mount(api);
+    app.route("/api/v1", api);
+  }
+
+  if (deps.servesApi) {
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Eventful monolith API",
+      version: "1.0.0",
+      description: "Social network, shop and analytics modules over a transactional outbox. Errors are RFC 9457 problem+json.",
+    },
+  });
+  app.route("/docs", docsPage());
+  }
+
+  app.notFound((c) => {
+    const allowed = allowedMethods(app, c.req.path);
+    if (allowed.length) {
+      c.header("allow", allowed.join(", "));
+      return problemResponse(c, 405, "HTTP.METHOD_NOT_ALLOWED", `${c.req.method} is not allowed here; use ${allowed.join(", ")}.`, { headers: { allow: allowed.join(", ") } });
+    }
+    return problemResponse(c, 404, "HTTP.NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`);
+  });
+  app.onError(handleError);
+  return app;
+}
+
+const routeTables = new WeakMap<object, { method: string; re: RegExp }[]>();
+
+// Hono answers 404 for a known path with an unknown method; we derive 405 from its route list.
+function allowedMethods(app: OpenAPIHono<AppEnv>, path: string): string[] {
+  let routeTable = routeTables.get(app);
+  if (!routeTable) {
+    routeTable = app.routes
+    .filter((r) => r.method !== "ALL")
+    .map((r) => ({
+      method: r.method,
+      re: new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\/:[^/]+/g, "/[^/]+").replace(/\*/g, ".*")}/?$`),
+    }));
+    routeTables.set(app, routeTable);
+  }
+  const methods = new Set(routeTable.filter((r) => r.re.test(path)).map((r) => r.method));
+  if (methods.has("GET")) methods.add("HEAD");
+  return [...methods].sort();
+}

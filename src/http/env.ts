@@ -1,0 +1,55 @@
+import type { Logger } from "pino";
+
+/** AuthUser is the verified identity behind a bearer token. */
+export interface AuthUser {
+  id: string;
+  role: "user" | "admin";
+  username: string;
+}
+
+/** TokenVerifier turns a bearer token into an identity, or throws UnauthorizedError. */
+export type TokenVerifier = (token: string) => Promise<AuthUser>;
+
+/** AppEnv types the per-request variables every handler can read. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    correlationId: string;
+    log: Logger;
+    verifyToken: TokenVerifier;
+    user?: AuthUser;
+    rateLimiter: RateLimiter;
+    idempotencyStore: IdempotencyStore;
+  };
+}
+
+/** RateLimitResult is one counted hit against a fixed window. */
+export interface RateLimitResult {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Seconds until the window resets. */
+  resetSeconds: number;
+}
+
+/** RateLimiter counts hits per key; Redis-backed or in-memory. */
+export interface RateLimiter {
+  readonly kind: "redis" | "memory";
+  hit(key: string): Promise<RateLimitResult>;
+}
+
+/** StoredResponse is a first response kept for an Idempotency-Key. */
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** IdempotencyStore reserves keys and keeps the first response for their lifetime. */
+export interface IdempotencyStore {
+  /** begin reserves (scope, key) for a request hash: "new", "in_progress", a stored response, or "mismatch". */
+  begin(scope: string, key: string, requestHash: string): Promise<{ state: "new" } | { state: "in_progress" } | { state: "mismatch" } | { state: "done"; response: StoredResponse }>;
+  complete(scope: string, key: string, response: StoredResponse): Promise<void>;
+  /** abandon releases a reservation whose request failed, so the client may retry. */
+  abandon(scope: string, key: string): Promise<void>;
+}

@@ -1,0 +1,90 @@
+import { sql } from "drizzle-orm";
+import type { MiddlewareHandler } from "hono";
+import type { Db } from "../db/client.ts";
+import { DomainError, ValidationError } from "../errors.ts";
+import type { AppEnv, IdempotencyStore } from "./env.ts";
+
+const KEY = /^[A-Za-z0-9._:-]{1,255}$/;
+const KEPT_HEADERS = ["content-type", "location"];
+
+/**
+ * createPgIdempotencyStore keeps keys in `outbox.idempotency_keys`. The reservation is an
+ * insert, so two concurrent requests with one key cannot both run.
+ */
+export function createPgIdempotencyStore(db: Db, ttlSeconds: number): IdempotencyStore {
+  return {
+    async begin(scope, key, requestHash) {
+      const inserted = (await db.execute(sql`
+        insert into outbox.idempotency_keys (scope, key, request_hash, expires_at)
+        values (${scope}, ${key}, ${requestHash}, now() + make_interval(secs => ${ttlSeconds}))
+        on conflict (scope, key) do update
+          set request_hash = excluded.request_hash, status = null, headers = null, body = null,
+              created_at = now(), expires_at = excluded.expires_at
+          where outbox.idempotency_keys.expires_at < now()
+        returning 1`)) as unknown as unknown[];
+      if (inserted.length) return { state: "new" };
+      const [row] = (await db.execute(sql`
+        select request_hash, status, headers, body from outbox.idempotency_keys where scope = ${scope} and key = ${key}`)) as unknown as {
+        request_hash: string;
+        status: number | null;
+        headers: Record<string, string> | null;
+        body: string | null;
+      }[];
+      if (!row) return { state: "new" };
+      if (row.request_hash !== requestHash) return { state: "mismatch" };
+      if (row.status === null) return { state: "in_progress" };
+      return { state: "done", response: { status: row.status, headers: row.headers ?? {}, body: row.body ?? "" } };
+    },
+    async complete(scope, key, response) {
+      await db.execute(sql`
+        update outbox.idempotency_keys set status = ${response.status}, headers = ${JSON.stringify(response.headers)}::jsonb, body = ${response.body}
+        where scope = ${scope} and key = ${key}`);
+    },
+    async abandon(scope, key) {
+      await db.execute(sql`delete from outbox.idempotency_keys where scope = ${scope} and key = ${key} and status is null`);
+    },
+  };
+}
+
+/**
+ * idempotent honours `Idempotency-Key` on a creating POST: the first 2xx/4xx response is kept
+ * for the key's lifetime per caller and replayed unchanged (with `idempotent-replayed: true`);
+ * the same key with another body is a 422; a retry while the first is running is a 409.
+ * 5xx answers are not kept, so a client can retry them.
+ */
+export function idempotent(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const key = c.req.header("idempotency-key");
+    if (key === undefined) return next();
+    if (!KEY.test(key)) throw new ValidationError("Idempotency-Key must be 1-255 characters of A-Z a-z 0-9 . _ : -", [{ path: "header.idempotency-key", message: "invalid" }]);
+    const user = c.get("user");
+    const ip = c.req.header("x-forwarded-for")?.split(",")[0]?.trim() ?? "anonymous";
+    const scope = `${user ? `u:${user.id}` : `ip:${ip}`} ${c.req.method} ${c.req.path}`;
+    const body = await c.req.raw.clone().arrayBuffer();
+    const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
+    const store = c.get("idempotencyStore");
+    const state = await store.begin(scope, key, hash);
+    if (state.state === "mismatch") throw new DomainError("IDEMPOTENCY.KEY_REUSED", "unprocessable", "This Idempotency-Key was already used with a different request body.");
+    if (state.state === "in_progress") throw new DomainError("IDEMPOTENCY.IN_PROGRESS", "conflict", "A request with this Idempotency-Key is still being processed; retry shortly.");
+    if (state.state === "done") {
+      return new Response(state.response.body, { status: state.response.status, headers: { ...state.response.headers, "idempotent-replayed": "true" } });
+    }
+    try {
+      await next();
+    } catch (err) {
+      await store.abandon(scope, key);
+      throw err;
+    }
+    const res = c.res;
+    if (res.status >= 500) {
+      await store.abandon(scope, key);
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const h of KEPT_HEADERS) {
+      const v = res.headers.get(h);
+      if (v) headers[h] = v;
+    }
+    await store.complete(scope, key, { status: res.status, headers, body: await res.clone().text() });
+  };
+}

@@ -1,0 +1,86 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { DomainError, type ErrorKind, type FieldError } from "../errors.ts";
+import type { AppEnv } from "./env.ts";
+
+const STATUS_BY_KIND: Record<ErrorKind, ContentfulStatusCode> = {
+  validation: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  illegal_state: 409,
+  unprocessable: 422,
+  rate_limited: 429,
+  unavailable: 503,
+};
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  422: "Unprocessable Content",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+/** Problem is an RFC 9457 problem details body with our extensions. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  code: string;
+  requestId?: string;
+  errors?: FieldError[];
+  [extension: string]: unknown;
+}
+
+/** problemResponse renders a problem as `application/problem+json`. */
+export function problemResponse(
+  c: Context<AppEnv>,
+  status: ContentfulStatusCode,
+  code: string,
+  detail: string,
+  extra: { errors?: FieldError[]; headers?: Record<string, string>; [k: string]: unknown } = {},
+): Response {
+  const { headers, ...rest } = extra;
+  const body: Problem = {
+    type: `https://problems.eventful.dev/${code.toLowerCase().replaceAll(".", "/").replaceAll("_", "-")}`,
+    title: TITLES[status] ?? "Error",
+    status,
+    detail,
+    instance: c.req.path,
+    code,
+    requestId: c.get("requestId"),
+    ...rest,
+  };
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/problem+json", ...Object.fromEntries(c.res.headers), ...headers },
+  });
+}
+
+/** handleError is the single `app.onError`: domain kinds map to statuses; the rest is a 500. */
+export function handleError(err: Error, c: Context<AppEnv>): Response {
+  if (err instanceof DomainError) {
+    const { headers, ...details } = err.details;
+    return problemResponse(c, STATUS_BY_KIND[err.kind], err.code, err.message, { ...details, headers });
+  }
+  if (err instanceof HTTPException) {
+    const status = err.status as ContentfulStatusCode;
+    const code = status === 400 ? "REQUEST.MALFORMED" : status === 413 ? "REQUEST.TOO_LARGE" : `HTTP.${status}`;
+    return problemResponse(c, status, code, err.message || TITLES[status] || "HTTP error");
+  }
+  const log = c.get("log");
+  (log ?? console).error({ err }, "unhandled error");
+  return problemResponse(c, 500, "INTERNAL", "An unexpected error occurred. It has been logged; quote the requestId when reporting it.");
+}

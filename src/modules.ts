@@ -1,0 +1,38 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { SubscriptionDefinition } from "../outbox/types.ts";
+import type { EventDefinition } from "./events/registry.ts";
+import type { AppEnv } from "./http/env.ts";
+
+/** ModuleDefinition is a module's whole face to the platform. */
+export interface ModuleDefinition<Api = unknown> {
+  /** Lower-case module name, e.g. `orders`; also its Postgres schema's base name. */
+  readonly name: string;
+  /** Every event type the module publishes (from its events.ts). */
+  readonly events: readonly EventDefinition[];
+  /** Adds the module's routes to the `/api/v1` router. */
+  readonly routes?: (api: OpenAPIHono<AppEnv>) => void;
+  /** Durable reactions to events; run only where the worker role is on. */
+  readonly subscriptions?: readonly SubscriptionDefinition[];
+  /** The synchronous, read-only API other modules may call. */
+  readonly api: Api;
+  /** Runs once at start-up after migrations (e.g. seeding). */
+  readonly start?: () => Promise<void>;
+}
+
+const NAME = /^[a-z][a-z0-9-]*$/;
+
+/**
+ * defineModule checks a module definition and returns it unchanged.
+ *
+ * @example export const createUsersModule = (deps: UsersDeps) => defineModule({ name: "users", events: [UserRegistered], api, routes })
+ */
+export function defineModule<Api>(def: ModuleDefinition<Api>): ModuleDefinition<Api> {
+  if (!NAME.test(def.name)) throw new Error(`module name "${def.name}" must be lower-case`);
+  for (const e of def.events) {
+    if (e.source !== def.name) throw new Error(`module ${def.name} declares event ${e.type} with source ${e.source}`);
+  }
+  for (const s of def.subscriptions ?? []) {
+    if (!s.name.startsWith(`${def.name}.`)) throw new Error(`subscription ${s.name} must be named ${def.name}.<action>`);
+  }
+  return def;
+}

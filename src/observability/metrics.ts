@@ -1,0 +1,46 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Outbox } from "../../outbox/index.ts";
+import type { OutboxMetrics } from "../../outbox/types.ts";
+
+/** createMetrics builds a Prometheus registry with the outbox's counters and a lag gauge read at scrape time. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const labels = ["subscription", "partition"] as const;
+  const processed = new Counter({ name: "outbox_events_processed_total", help: "Events handled by a subscription", labelNames: labels, registers: [registry] });
+  const failed = new Counter({ name: "outbox_handler_failures_total", help: "Handler attempts that failed", labelNames: labels, registers: [registry] });
+  const dead = new Counter({ name: "outbox_dead_letters_total", help: "Events sent to dead letters", labelNames: ["subscription"], registers: [registry] });
+  const duration = new Histogram({
+    name: "outbox_handler_duration_seconds",
+    help: "Handler duration per event",
+    labelNames: ["subscription"],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [registry],
+  });
+  const sinkSent = new Counter({ name: "outbox_sink_entries_sent_total", help: "Entries accepted by a sink's target", labelNames: ["sink"], registers: [registry] });
+  const sinkFailed = new Counter({ name: "outbox_sink_entries_failed_total", help: "Entries a sink's target refused", labelNames: ["sink"], registers: [registry] });
+  const lagEvents = new Gauge({ name: "outbox_subscription_lag_events", help: "Events past the checkpoint", labelNames: labels, registers: [registry] });
+  const lagSeconds = new Gauge({ name: "outbox_subscription_lag_seconds", help: "Age of the oldest unprocessed event", labelNames: labels, registers: [registry] });
+
+  const outbox: OutboxMetrics = {
+    processed: (s, p, n) => processed.inc({ subscription: s, partition: String(p) }, n),
+    failed: (s, p) => failed.inc({ subscription: s, partition: String(p) }),
+    deadLettered: (s) => dead.inc({ subscription: s }),
+    handlerDuration: (s, sec) => duration.observe({ subscription: s }, sec),
+    sinkSent: (s, n) => sinkSent.inc({ sink: s }, n),
+    sinkFailed: (s, n) => sinkFailed.inc({ sink: s }, n),
+  };
+
+  return {
+    registry,
+    outbox,
+    async render(o: Outbox) {
+      for (const s of await o.status().catch(() => [])) {
+        const l = { subscription: s.name, partition: String(s.partition) };
+        lagEvents.set(l, s.lag.events);
+        lagSeconds.set(l, s.lag.seconds);
+      }
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}

@@ -1,0 +1,155 @@
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { createOutbox, type Outbox } from "../outbox/index.ts";
+import { createUsersModule } from "../modules/users/index.ts";
+import type { Config } from "./config.ts";
+import { connectDatabase, type Database } from "./db/client.ts";
+import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded.ts";
+import { pendingMigrations, runMigrations } from "./db/migrate.ts";
+import { EventRegistry } from "./events/registry.ts";
+import { createHttpApp } from "./http/app.ts";
+import { createJwtAuth } from "./http/auth.ts";
+import type { RateLimiter } from "./http/env.ts";
+import { createPgIdempotencyStore } from "./http/idempotency.ts";
+import { createMemoryRateLimiter, createRedisRateLimiter } from "./http/rate-limit.ts";
+import type { ModuleDefinition } from "./modules.ts";
+import { createLogger } from "./observability/logger.ts";
+import { createMetrics } from "./observability/metrics.ts";
+
+/** Server is the composed application: the Hono app plus what it owns. */
+export interface Server {
+  readonly app: ReturnType<typeof createHttpApp>;
+  readonly config: Config;
+  readonly database: Database;
+  readonly outbox: Outbox;
+  readonly modules: readonly ModuleDefinition[];
+  readonly rateLimiter: RateLimiter;
+  readonly log: Logger;
+  /** listen starts Bun.serve on config.PORT (0 picks a free port) and returns the port. */
+  listen(): number;
+  /** stop stops accepting, drains in-flight requests and worker batches, closes pools. */
+  stop(): Promise<void>;
+}
+
+/** ALL_MODULES lists every module this build knows, in start-up order. */
+export const ALL_MODULES = ["users"] as const;
+
+/**
+ * createServer composes the application from a config: database (embedded when DATABASE_URL
+ * is unset), migrations, modules, outbox, HTTP app. Nothing listens until `listen()`.
+ */
+export async function createServer(config: Config, opts: { log?: Logger } = {}): Promise<Server> {
+  const log = opts.log ?? createLogger(config.LOG_LEVEL);
+  const unknown = (config.MODULES ?? []).filter((m) => !(ALL_MODULES as readonly string[]).includes(m));
+  if (unknown.length) throw new Error(`MODULES names unknown modules: ${unknown.join(", ")} (known: ${ALL_MODULES.join(", ")})`);
+  const hosted = new Set(config.MODULES ?? ALL_MODULES);
+
+  let embedded: EmbeddedDatabase | undefined;
+  let url = config.DATABASE_URL;
+  if (!url) {
+    embedded = await startEmbeddedPostgres(config.EMBEDDED_PG_DIR, config.EMBEDDED_PG_PORT, (m) => log.info(m));
+    url = embedded.url;
+  }
+  await runMigrations(url, config.MIGRATIONS_DIR);
+  const database = connectDatabase(url, { max: config.DATABASE_POOL_MAX });
+  const metrics = config.METRICS_ENABLED ? createMetrics() : undefined;
+
+  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false }) : undefined;
+  const limits = { max: config.RATE_LIMIT_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS };
+  const rateLimiter = redis ? createRedisRateLimiter(redis, limits) : createMemoryRateLimiter(limits);
+  const auth = createJwtAuth(config.JWT_SECRET, config.JWT_TTL_SECONDS);
+
+  const registry = new EventRegistry();
+  const outbox = createOutbox({
+    database,
+    registry,
+    log: log.child({ component: "outbox" }),
+    metrics: metrics?.outbox,
+    pollMs: config.WORKER_POLL_MS,
+    batchSize: config.WORKER_BATCH_SIZE,
+    sinks: {
+      region: config.AWS_REGION,
+      endpoint: config.AWS_ENDPOINT_URL,
+      eventBridgeBusName: config.EVENTBRIDGE_BUS_NAME,
+      eventBridgeSourcePrefix: config.EVENTBRIDGE_SOURCE_PREFIX,
+      kinesisStreamName: config.KINESIS_STREAM_NAME,
+    },
+  });
+
+  const all: ModuleDefinition[] = [
+    createUsersModule({
+      db: database.db,
+      outbox: outbox.appender,
+      tokens: auth,
+      admin: { username: config.ADMIN_USERNAME, email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD },
+    }),
+  ];
+  // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
+  for (const m of all) registry.register(...m.events);
+  const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));
+  const servesApi = config.ROLES.includes("api");
+  const runsWorkers = config.ROLES.includes("worker");
+  for (const m of modules) outbox.subscribe(m.subscriptions ?? []);
+
+  const app = createHttpApp(
+    {
+      log,
+      verifyToken: auth.verify,
+      rateLimiter,
+      idempotencyStore: createPgIdempotencyStore(database.db, config.IDEMPOTENCY_TTL_SECONDS),
+      bodyLimitBytes: config.BODY_LIMIT_BYTES,
+      corsOrigins: config.CORS_ORIGINS,
+      servesApi,
+      readiness: async () => {
+        const failed: string[] = [];
+        try {
+          await database.sql`select 1`;
+          if ((await pendingMigrations(database.sql, config.MIGRATIONS_DIR)) > 0) failed.push("migrations");
+        } catch {
+          failed.push("database");
+        }
+        if (redis && redis.status !== "ready") failed.push("redis");
+        return failed;
+      },
+      metrics: metrics ? () => metrics.render(outbox) : undefined,
+    },
+    (api) => {
+      for (const m of modules) m.routes?.(api);
+      outbox.routes(api);
+    },
+  );
+
+  for (const m of modules) await m.start?.();
+  if (runsWorkers) await outbox.start();
+
+  let server: ReturnType<typeof Bun.serve> | undefined;
+  let stopping: Promise<void> | undefined;
+  return {
+    app,
+    config,
+    database,
+    outbox,
+    modules,
+    rateLimiter,
+    log,
+    listen() {
+      server = Bun.serve({ port: config.PORT, hostname: config.HOST, fetch: app.fetch, maxRequestBodySize: config.BODY_LIMIT_BYTES * 2 });
+      log.info({ port: server.port, roles: config.ROLES, modules: modules.map((m) => m.name) }, "listening");
+      return server.port!;
+    },
+    stop() {
+      stopping ??= (async () => {
+        const deadline = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), config.SHUTDOWN_TIMEOUT_MS).unref());
+        const drain = Promise.all([server?.stop(false), outbox.stop()]);
+        if ((await Promise.race([drain, deadline])) === "timeout") {
+          log.warn("shutdown deadline reached; closing remaining connections");
+          await server?.stop(true);
+        }
+        await database.close(2);
+        redis?.disconnect();
+        await embedded?.stop();
+      })();
+      return stopping;
+    },
+  };
+}

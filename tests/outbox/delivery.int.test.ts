@@ -1,0 +1,145 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import type { EventEnvelope } from "../../outbox/envelope.ts";
+import type { SubscriptionDefinition } from "../../outbox/types.ts";
+import { createTestDatabase, type TestDatabase } from "../support/db.ts";
+import { eventually } from "../support/eventually.ts";
+import { recordEffect, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
+
+let tdb: TestDatabase;
+let current: TestOutbox | undefined;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+});
+afterEach(async () => {
+  await current?.close();
+  current = undefined;
+  await (await import("postgres")).default(tdb.url, { max: 1, onnotice: () => {} }).begin(async (sql) => {
+    await sql`truncate outbox.events, outbox.subscriptions, outbox.dead_letters restart identity`;
+    await sql`drop table if exists public.effects`;
+  });
+});
+afterAll(() => tdb.drop());
+
+const effectsSub = (name: string, extra: Partial<SubscriptionDefinition> = {}): SubscriptionDefinition => ({
+  name,
+  pattern: { type: ["test.happened"] },
+  handler: (e, { tx }) => recordEffect(tx, e),
+  ...extra,
+});
+
+describe("delivery", () => {
+  it("delivers every appended event once, in log order", async () => {
+    current = await startTestOutbox(tdb.url, [effectsSub("testing.record")]);
+    await current.append(Array.from({ length: 250 }, (_, i) => current!.happened(i)));
+    const rows = await eventually(async () => {
+      const r = await current!.effects();
+      return r.length === 250 && r;
+    });
+    expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 250 }, (_, i) => i));
+  });
+
+  it("never skips an event whose transaction commits after a later one", async () => {
+    current = await startTestOutbox(tdb.url, [effectsSub("testing.record")]);
+    const { db } = current.database;
+    let releaseSlow!: () => void;
+    const slowMayCommit = new Promise<void>((r) => (releaseSlow = r));
+    let slowAppended!: () => void;
+    const slowHasAppended = new Promise<void>((r) => (slowAppended = r));
+    // The slow transaction takes position 1 first and commits last.
+    const slow = db.transaction(async (tx) => {
+      await current!.outbox.appender.append(tx, [current!.happened(1)]);
+      slowAppended();
+      await slowMayCommit;
+    });
+    await slowHasAppended;
+    await current.append([current.happened(2)]);
+    await current.append([current.happened(3)]);
+    // Give the worker every chance to run past the open transaction (it must not).
+    current.outbox.wake();
+    await Bun.sleep(300);
+    const before = await current.effects();
+    expect(before.map((r) => r.n)).toEqual([]);
+    releaseSlow();
+    await slow;
+    const after = await eventually(async () => {
+      const r = await current!.effects();
+      return r.length === 3 && r;
+    });
+    expect(after.map((r) => r.n).sort()).toEqual([1, 2, 3]);
+    await Bun.sleep(300);
+    expect((await current.effects()).length).toBe(3);
+  });
+
+  it("wakes a worker within milliseconds of a commit, without waiting for the poll", async () => {
+    current = await startTestOutbox(tdb.url, [effectsSub("testing.record")], { pollMs: 10_000 });
+    await Bun.sleep(100);
+    const t0 = performance.now();
+    await current.append([current.happened(1)]);
+    await eventually(async () => (await current!.effects()).length === 1, 2000, 2);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it("filters by pattern beyond type, and still advances past events it ignores", async () => {
+    current = await startTestOutbox(tdb.url, [effectsSub("testing.even", { pattern: { type: ["test.happened"], data: { note: ["even"] } } })]);
+    await current.append(Array.from({ length: 20 }, (_, i) => current!.happened(i, `s-${i}`, i % 2 === 0 ? "even" : "odd")));
+    await eventually(async () => (await current!.effects()).length === 10);
+    const [cp] = await current.database.sql`select last_position::int as p from outbox.subscriptions where name = 'testing.even'`;
+    expect(cp!.p).toBe(20);
+  });
+
+  it("commits handler effects and checkpoint together when a handler throws mid-batch", async () => {
+    let failures = 0;
+    current = await startTestOutbox(tdb.url, [
+      effectsSub("testing.flaky", {
+        handler: async (e: EventEnvelope, { tx }) => {
+          await recordEffect(tx, e);
+          if ((e.data as { n: number }).n === 30 && failures < 2) {
+            failures++;
+            throw new Error("transient failure");
+          }
+        },
+        backoff: { baseMs: 5, maxMs: 20 },
+      }),
+    ]);
+    await current.append(Array.from({ length: 60 }, (_, i) => current!.happened(i)));
+    const rows = await eventually(async () => {
+      const r = await current!.effects();
+      return r.length === 60 && r;
+    });
+    expect(failures).toBe(2);
+    expect(new Set(rows.map((r) => r.event_id)).size).toBe(60);
+    expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+  });
+
+  it("starts a `now` subscription after the events already in the log", async () => {
+    current = await startTestOutbox(tdb.url, [], { start: false });
+    await current.append([current.happened(1), current.happened(2)]);
+    await current.close();
+    current = await startTestOutbox(tdb.url, [effectsSub("testing.from-now", { startFrom: "now" })]);
+    await current.append([current.happened(3)]);
+    await eventually(async () => (await current!.effects()).length === 1);
+    await Bun.sleep(200);
+    expect((await current.effects()).map((r) => r.n)).toEqual([3]);
+  });
+
+  it("runs handlers with the event as causation, so appends inside them chain", async () => {
+    current = await startTestOutbox(tdb.url, [
+      {
+        name: "testing.follow",
+        pattern: { type: ["test.happened"] },
+        handler: async (e, { tx }) => {
+          await current!.outbox.appender.append(tx, [{ type: "test.followed", subject: e.subject, data: { n: (e.data as { n: number }).n } }]);
+        },
+      },
+    ]);
+    await current.append([current.happened(7)]);
+    const [followed] = await eventually(async () => {
+      const r = await current!.database.sql`select id, causation_id, correlation_id from outbox.events where type = 'test.followed'`;
+      return r.length === 1 && r;
+    });
+    const [cause] = await current.database.sql`select id, correlation_id from outbox.events where type = 'test.happened'`;
+    expect(followed!.causation_id).toBe(cause!.id);
+    expect(followed!.correlation_id).toBe(cause!.correlation_id);
+  });
+});

@@ -1,0 +1,68 @@
+import { sql } from "drizzle-orm";
+import pino from "pino";
+import { z } from "zod";
+import { createOutbox, type Outbox, type SubscriptionDefinition } from "../../outbox/index.ts";
+import type { EventEnvelope, NewEvent } from "../../outbox/envelope.ts";
+import { connectDatabase, type Database, type Tx } from "../../src/db/client.ts";
+import { defineEvent, EventRegistry } from "../../src/events/registry.ts";
+
+/** Test event types: `test.happened` is what most tests append; the others build causation chains. */
+export const TestHappened = defineEvent("testing", "test.happened", "A test event", z.object({ n: z.number().int(), note: z.string().optional() }));
+export const TestFollowed = defineEvent("testing", "test.followed", "Caused by test.happened", z.object({ n: z.number().int() }));
+export const TestConcluded = defineEvent("testing", "test.concluded", "Caused by test.followed", z.object({ n: z.number().int() }));
+export const testEvents = [TestHappened, TestFollowed, TestConcluded];
+
+/** EFFECTS_DDL is a table handlers write to, so tests can count effects. */
+export const EFFECTS_DDL = `
+  create table if not exists public.effects (
+    seq bigserial primary key, event_id uuid not null, subject text not null, n int not null, worker text not null default '')`;
+
+export interface TestOutbox {
+  outbox: Outbox;
+  database: Database;
+  append(events: NewEvent[]): Promise<void>;
+  happened(n: number, subject?: string, note?: string): NewEvent;
+  effects(): Promise<{ event_id: string; subject: string; n: number; worker: string; seq: string }[]>;
+  close(): Promise<void>;
+}
+
+/** startTestOutbox runs the outbox with test subscriptions on `url`. */
+export async function startTestOutbox(
+  url: string,
+  subscriptions: SubscriptionDefinition[],
+  opts: { pollMs?: number; leaseSeconds?: number; processId?: string; batchSize?: number; start?: boolean } = {},
+): Promise<TestOutbox> {
+  const database = connectDatabase(url, { max: 6 });
+  await database.sql.unsafe(EFFECTS_DDL);
+  const registry = new EventRegistry().register(...testEvents);
+  const outbox = createOutbox({
+    database,
+    registry,
+    log: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+    pollMs: opts.pollMs ?? 200,
+    leaseSeconds: opts.leaseSeconds ?? 5,
+    batchSize: opts.batchSize ?? 100,
+    ...(opts.processId ? { processId: opts.processId } : {}),
+  });
+  outbox.subscribe(subscriptions);
+  if (opts.start !== false) await outbox.start();
+  return {
+    outbox,
+    database,
+    async append(events) {
+      await database.db.transaction((tx) => outbox.appender.append(tx, events));
+    },
+    happened: (n, subject = `s-${n}`, note) => ({ type: "test.happened", subject, data: note ? { n, note } : { n } }),
+    effects: () => database.sql`select seq::text, event_id::text, subject, n, worker from public.effects order by effects.seq` as never,
+    async close() {
+      await outbox.stop();
+      await database.close(2);
+    },
+  };
+}
+
+/** recordEffect is a handler body: one row per event, in the handler's transaction. */
+export async function recordEffect(tx: Tx, event: EventEnvelope, worker = ""): Promise<void> {
+  const n = (event.data as { n: number }).n;
+  await tx.execute(sql`insert into public.effects (event_id, subject, n, worker) values (${event.id}::uuid, ${event.subject}, ${n}, ${worker})`);
+}
