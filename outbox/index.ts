@@ -22,7 +22,9 @@ export { StreamVersionConflictError } from "./errors.ts";
 /** SinkConfig switches the AWS relays on; each is off unless its target is named. */
 export interface SinkConfig {
   region: string;
-  endpoint?: string | undefined;
+  /** Emulator or VPC endpoints; unset means the SDK's default for the region. */
+  eventBridgeEndpoint?: string | undefined;
+  kinesisEndpoint?: string | undefined;
   eventBridgeBusName?: string | undefined;
   eventBridgeSourcePrefix: string;
   kinesisStreamName?: string | undefined;
@@ -123,14 +125,14 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   const sinks: SinkInfo[] = [];
   const s = opts.sinks;
   if (s?.eventBridgeBusName) {
-    subscribe([createEventBridgeSink({ client: createEventBridgeClient(s.region, s.endpoint), busName: s.eventBridgeBusName, sourcePrefix: s.eventBridgeSourcePrefix, metrics, log })]);
-    sinks.push({ name: "outbox.eventbridge", enabled: true, target: `eventbridge:${s.eventBridgeBusName}` });
+    subscribe([createEventBridgeSink({ client: createEventBridgeClient(s.region, s.eventBridgeEndpoint), busName: s.eventBridgeBusName, sourcePrefix: s.eventBridgeSourcePrefix, metrics, log })]);
+    sinks.push({ name: "outbox.eventbridge", enabled: true, target: `eventbridge:${s.eventBridgeBusName}${s.eventBridgeEndpoint ? ` via ${s.eventBridgeEndpoint}` : ""}` });
   } else {
     sinks.push({ name: "outbox.eventbridge", enabled: false, target: null, reason: "EVENTBRIDGE_BUS_NAME is not set" });
   }
   if (s?.kinesisStreamName) {
-    subscribe([createKinesisSink({ client: createKinesisClient(s.region, s.endpoint), streamName: s.kinesisStreamName, metrics, log })]);
-    sinks.push({ name: "outbox.kinesis", enabled: true, target: `kinesis:${s.kinesisStreamName}` });
+    subscribe([createKinesisSink({ client: createKinesisClient(s.region, s.kinesisEndpoint), streamName: s.kinesisStreamName, metrics, log })]);
+    sinks.push({ name: "outbox.kinesis", enabled: true, target: `kinesis:${s.kinesisStreamName}${s.kinesisEndpoint ? ` via ${s.kinesisEndpoint}` : ""}` });
   } else {
     sinks.push({ name: "outbox.kinesis", enabled: false, target: null, reason: "KINESIS_STREAM_NAME is not set" });
   }

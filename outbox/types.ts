@@ -3,7 +3,10 @@ import type { EventEnvelope, NewEvent } from "./envelope.ts";
 
 /** HandlerContext is what a subscription handler gets besides the event. */
 export interface HandlerContext {
-  /** The transaction the checkpoint update commits in: write through it for exactly-once effects. */
+  /**
+   * The transaction the checkpoint update commits in: write through it for exactly-once
+   * effects. Batch handlers (sinks) get the pool instead, since they call out to AWS.
+   */
   tx: Tx;
   subscription: string;
   partition: number;

@@ -179,6 +179,12 @@ export class PartitionWorker {
     this.#lastRenew = Date.now();
   }
 
+  // Sinks get the pool, not an open transaction: their writes (if any) autocommit, and no
+  // connection is held while they wait on AWS.
+  get #pool(): Tx {
+    return this.deps.db as unknown as Tx;
+  }
+
   #ctx(tx: Tx, attempt: number): HandlerContext {
     return { tx, subscription: this.sub.name, partition: this.partition, attempt };
   }
@@ -304,7 +310,7 @@ export class PartitionWorker {
     const attempts = (cp.failing_position === batch[0]!.position ? cp.failing_attempts : 0) + 1;
     let result: BatchResult | void;
     try {
-      result = matched.length ? await this.deps.db.transaction((tx) => this.sub.def.batchHandler!(matched, this.#ctx(tx, attempts))) : undefined;
+      result = matched.length ? await this.sub.def.batchHandler!(matched, this.#ctx(this.#pool, attempts)) : undefined;
     } catch (err) {
       if (attempts >= this.sub.maxAttempts && batch.length > 1) return this.#isolate(batch, err);
       return this.#recover(batch, 0, err, attempts).then((r) => ({ ...r, processed: 0 }));
@@ -331,7 +337,7 @@ export class PartitionWorker {
       let error: string | undefined;
       if (this.sub.matcher.matches(env)) {
         try {
-          const res = await this.deps.db.transaction((tx) => this.sub.def.batchHandler!([env], this.#ctx(tx, this.sub.maxAttempts)));
+          const res = await this.sub.def.batchHandler!([env], this.#ctx(this.#pool, this.sub.maxAttempts));
           error = res?.rejected[0]?.error;
         } catch (e) {
           error = errorText(e);

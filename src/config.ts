@@ -44,6 +44,8 @@ const EnvSchema = z.object({
   WORKER_BATCH_SIZE: int(500, 1),
   AWS_REGION: z.string().default("us-east-1"),
   AWS_ENDPOINT_URL: z.url().optional(),
+  AWS_ENDPOINT_URL_EVENTBRIDGE: z.url().optional(),
+  AWS_ENDPOINT_URL_KINESIS: z.url().optional(),
   EVENTBRIDGE_BUS_NAME: z.string().min(1).optional(),
   EVENTBRIDGE_SOURCE_PREFIX: z.string().default("app."),
   KINESIS_STREAM_NAME: z.string().min(1).optional(),

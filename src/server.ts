@@ -69,7 +69,8 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     batchSize: config.WORKER_BATCH_SIZE,
     sinks: {
       region: config.AWS_REGION,
-      endpoint: config.AWS_ENDPOINT_URL,
+      eventBridgeEndpoint: config.AWS_ENDPOINT_URL_EVENTBRIDGE ?? config.AWS_ENDPOINT_URL,
+      kinesisEndpoint: config.AWS_ENDPOINT_URL_KINESIS ?? config.AWS_ENDPOINT_URL,
       eventBridgeBusName: config.EVENTBRIDGE_BUS_NAME,
       eventBridgeSourcePrefix: config.EVENTBRIDGE_SOURCE_PREFIX,
       kinesisStreamName: config.KINESIS_STREAM_NAME,

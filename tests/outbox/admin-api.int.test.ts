@@ -1,0 +1,259 @@
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import pino from "pino";
+import type { EventEnvelope } from "../../outbox/envelope.ts";
+import { createHttpApp } from "../../src/http/app.ts";
+import { createJwtAuth } from "../../src/http/auth.ts";
+import { createPgIdempotencyStore } from "../../src/http/idempotency.ts";
+import { createMemoryRateLimiter } from "../../src/http/rate-limit.ts";
+import { createTestDatabase, type TestDatabase } from "../support/db.ts";
+import { eventually } from "../support/eventually.ts";
+import { recordEffect, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
+
+let tdb: TestDatabase;
+let t: TestOutbox;
+let app: ReturnType<typeof createHttpApp>;
+let admin: string;
+let user: string;
+let poisonFixed = false;
+
+const auth = createJwtAuth("x".repeat(40), 600);
+const call = async (method: string, path: string, token: string | undefined, json?: unknown) => {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (json !== undefined) headers["content-type"] = "application/json";
+  const res = await app.request(path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
+  const text = await res.text();
+  return { status: res.status, type: res.headers.get("content-type"), body: text ? JSON.parse(text) : undefined };
+};
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  t = await startTestOutbox(tdb.url, [
+    {
+      name: "testing.follow",
+      pattern: { type: ["test.happened"], data: { note: ["chain"] } },
+      handler: async (e, { tx }) => {
+        const n = (e.data as { n: number }).n;
+        // Two children for the root, so the tree branches.
+        await t.outbox.appender.append(tx, [
+          { type: "test.followed", subject: e.subject, data: { n } },
+          { type: "test.followed", subject: e.subject, data: { n: n + 1 } },
+        ]);
+      },
+    },
+    {
+      name: "testing.conclude",
+      pattern: { type: ["test.followed"] },
+      handler: async (e, { tx }) => {
+        await t.outbox.appender.append(tx, [{ type: "test.concluded", subject: e.subject, data: { n: (e.data as { n: number }).n } }]);
+      },
+    },
+    {
+      name: "testing.poison",
+      pattern: { type: ["test.happened"], data: { note: ["poison"] } },
+      maxAttempts: 2,
+      backoff: { baseMs: 5, maxMs: 10 },
+      handler: async (e: EventEnvelope, { tx }) => {
+        if (!poisonFixed) throw new Error("poison pill");
+        await recordEffect(tx, e, "poison");
+      },
+    },
+  ]);
+  const log = pino({ level: "silent" });
+  app = createHttpApp(
+    {
+      log,
+      verifyToken: auth.verify,
+      rateLimiter: createMemoryRateLimiter({ max: 100_000, windowSeconds: 60 }),
+      idempotencyStore: createPgIdempotencyStore(t.database.db, 60),
+      bodyLimitBytes: 1 << 20,
+      corsOrigins: [],
+      servesApi: true,
+      readiness: async () => [],
+    },
+    (api) => t.outbox.routes(api),
+  );
+  admin = (await auth.issue({ id: crypto.randomUUID(), role: "admin", username: "boss" })).accessToken;
+  user = (await auth.issue({ id: crypto.randomUUID(), role: "user", username: "pleb" })).accessToken;
+});
+afterAll(async () => {
+  await t.close();
+  await tdb.drop();
+});
+
+describe("lineage", () => {
+  it("returns the causation chain to the root and the whole tree for a three-level chain", async () => {
+    await t.append([t.happened(1, "order-1", "chain")]);
+    const concluded = await eventually(async () => {
+      const r = await call("GET", "/api/v1/events?type=test.concluded&subject=order-1", admin);
+      return r.body.events.length === 2 && (r.body.events as EventEnvelope[]);
+    });
+    const leaf = concluded.find((e) => (e.data as { n: number }).n === 2)!;
+    const res = await call("GET", `/api/v1/events/${leaf.id}/lineage`, admin);
+    expect(res.status).toBe(200);
+    const { event, ancestors, root, tree } = res.body;
+    expect(event.id).toBe(leaf.id);
+    expect(ancestors.map((a: EventEnvelope) => a.type)).toEqual(["test.followed", "test.happened"]);
+    expect(root.type).toBe("test.happened");
+    expect(tree.event.id).toBe(root.id);
+    // root -> two follows -> one conclusion each
+    expect(tree.caused.map((c: { event: EventEnvelope }) => [c.event.type, (c.event.data as { n: number }).n])).toEqual([
+      ["test.followed", 1],
+      ["test.followed", 2],
+    ]);
+    for (const child of tree.caused) {
+      expect(child.caused).toHaveLength(1);
+      expect(child.caused[0].event.type).toBe("test.concluded");
+      expect(child.caused[0].event.causationid).toBe(child.event.id);
+      expect(child.caused[0].caused).toEqual([]);
+    }
+    // Every event in the tree shares the root's correlation id.
+    expect(new Set(concluded.map((e) => e.correlationid))).toEqual(new Set([root.correlationid]));
+  });
+
+  it("answers 404 for an unknown event and 400 for a malformed id", async () => {
+    expect((await call("GET", `/api/v1/events/${crypto.randomUUID()}/lineage`, admin)).status).toBe(404);
+    const bad = await call("GET", "/api/v1/events/not-a-uuid/lineage", admin);
+    expect(bad.status).toBe(400);
+    expect(bad.type).toBe("application/problem+json");
+  });
+});
+
+describe("event queries", () => {
+  it("filters by type, source, subject, correlation, time and position, with a limit", async () => {
+    await t.append(Array.from({ length: 5 }, (_, i) => t.happened(100 + i, "query-subject")));
+    const all = await call("GET", "/api/v1/events?subject=query-subject", admin);
+    expect(all.body.events).toHaveLength(5);
+    const [first] = all.body.events as EventEnvelope[];
+    const page = await call("GET", `/api/v1/events?subject=query-subject&limit=2&after=${first!.sequence}`, admin);
+    expect(page.body.events.map((e: EventEnvelope) => (e.data as { n: number }).n)).toEqual([101, 102]);
+    expect(page.body.next).toBe(page.body.events[1].sequence);
+    const byCorrelation = await call("GET", `/api/v1/events?correlationId=${first!.correlationid}`, admin);
+    expect(byCorrelation.body.events).toHaveLength(5);
+    expect((await call("GET", "/api/v1/events?source=nobody", admin)).body.events).toEqual([]);
+    const future = new Date(Date.now() + 60_000).toISOString();
+    expect((await call("GET", `/api/v1/events?subject=query-subject&from=${future}`, admin)).body.events).toEqual([]);
+    expect((await call("GET", `/api/v1/events?subject=query-subject&to=${future}`, admin)).body.events).toHaveLength(5);
+    expect((await call("GET", "/api/v1/events?limit=0", admin)).status).toBe(400);
+    expect((await call("GET", "/api/v1/events?from=yesterday", admin)).status).toBe(400);
+  });
+
+  it("is for admins only", async () => {
+    expect((await call("GET", "/api/v1/events", user)).status).toBe(403);
+    expect((await call("GET", "/api/v1/events", undefined)).status).toBe(401);
+  });
+});
+
+describe("catalog and schemas", () => {
+  it("lists every declared type with its source, subscribers and schema link", async () => {
+    const res = await call("GET", "/api/v1/events/catalog", user);
+    expect(res.status).toBe(200);
+    const happened = res.body.types.find((x: { type: string }) => x.type === "test.happened");
+    expect(happened).toMatchObject({ source: "testing", schema: "/api/v1/events/schemas/test.happened" });
+    expect(happened.subscribers.sort()).toEqual(["testing.follow", "testing.poison"]);
+    const schema = await call("GET", "/api/v1/events/schemas/test.happened", user);
+    expect(schema.body).toMatchObject({ title: "test.happened", type: "object", required: ["n"] });
+    expect((await call("GET", "/api/v1/events/schemas/nope.never", user)).status).toBe(404);
+  });
+});
+
+describe("test-pattern", () => {
+  const cases: [string, Record<string, unknown>, Record<string, unknown>, boolean][] = [
+    ["exact", { source: ["orders"] }, { source: "orders" }, true],
+    ["prefix", { type: [{ prefix: "order." }] }, { type: "order.created" }, true],
+    ["suffix miss", { type: [{ suffix: ".cancelled" }] }, { type: "order.created" }, false],
+    ["anything-but", { detail: { state: [{ "anything-but": ["shipped"] }] } }, { detail: { state: "pending" } }, true],
+    ["numeric", { detail: { total: [{ numeric: [">=", 100, "<", 200] }] } }, { detail: { total: 150 } }, true],
+    ["numeric miss", { detail: { total: [{ numeric: [">", 200] }] } }, { detail: { total: 150 } }, false],
+    ["exists false", { detail: { coupon: [{ exists: false }] } }, { detail: {} }, true],
+    ["cidr v4", { detail: { ip: [{ cidr: "10.0.0.0/8" }] } }, { detail: { ip: "10.1.2.3" } }, true],
+    ["cidr v6", { detail: { ip: [{ cidr: "2001:db8::/32" }] } }, { detail: { ip: "2001:db8::1" } }, true],
+    ["ignore case", { detail: { c: [{ "equals-ignore-case": "eur" }] } }, { detail: { c: "EUR" } }, true],
+    ["wildcard", { detail: { p: [{ wildcard: "a/*/c" }] } }, { detail: { p: "a/b/c" } }, true],
+    ["$or", { $or: [{ a: [1] }, { b: [2] }] }, { b: 2 }, true],
+    ["array in event", { tags: ["x"] }, { tags: ["y", "x"] }, true],
+    ["null", { v: [null] }, { v: null }, true],
+  ];
+  for (const [name, pattern, event, result] of cases) {
+    it(`answers ${result} for ${name}`, async () => {
+      const res = await call("POST", "/api/v1/admin/events/test-pattern", admin, { pattern, event });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ result });
+    });
+  }
+
+  it("rejects an invalid pattern with a 400 problem naming the path", async () => {
+    const res = await call("POST", "/api/v1/admin/events/test-pattern", admin, { pattern: { detail: { n: [{ numeric: ["<", 1, ">", 5] }] } }, event: {} });
+    expect(res.status).toBe(400);
+    expect(res.type).toBe("application/problem+json");
+    expect(res.body.code).toBe("EVENTS.INVALID_PATTERN");
+    expect(res.body.errors[0].path).toContain("detail.n");
+    const notArray = await call("POST", "/api/v1/admin/events/test-pattern", admin, { pattern: { source: "orders" }, event: {} });
+    expect(notArray.status).toBe(400);
+  });
+
+  it("is for admins only", async () => {
+    expect((await call("POST", "/api/v1/admin/events/test-pattern", user, { pattern: {}, event: {} })).status).toBe(403);
+  });
+});
+
+describe("subscriptions and dead letters", () => {
+  it("lists partitions with checkpoint and lag, pauses, resumes and replays", async () => {
+    const list = await call("GET", "/api/v1/admin/subscriptions", admin);
+    expect(list.status).toBe(200);
+    const names = list.body.subscriptions.map((s: { name: string }) => s.name);
+    expect(names).toEqual(expect.arrayContaining(["testing.follow", "testing.conclude", "testing.poison"]));
+    expect(list.body.sinks).toEqual([
+      expect.objectContaining({ name: "outbox.eventbridge", enabled: false }),
+      expect.objectContaining({ name: "outbox.kinesis", enabled: false }),
+    ]);
+
+    expect((await call("POST", "/api/v1/admin/subscriptions/testing.conclude/pause", admin)).body).toEqual({ name: "testing.conclude", status: "paused" });
+    await t.append([t.happened(500, "paused-subject", "chain")]);
+    // testing.follow still runs and appends two test.followed; the paused one lags by them.
+    const lagging = await eventually(async () => {
+      const s = (await call("GET", "/api/v1/admin/subscriptions", admin)).body.subscriptions.find((x: { name: string }) => x.name === "testing.conclude");
+      return s.lag.events === 2 && s;
+    });
+    expect(lagging.status).toBe("paused");
+    expect(lagging.lag.seconds).toBeGreaterThanOrEqual(0);
+    await call("POST", "/api/v1/admin/subscriptions/testing.conclude/resume", admin);
+    await eventually(async () => {
+      const s = (await call("GET", "/api/v1/admin/subscriptions", admin)).body.subscriptions.find((x: { name: string }) => x.name === "testing.conclude");
+      return s.lag.events === 0 && s.status === "active";
+    });
+    expect((await call("POST", "/api/v1/admin/subscriptions/nope.nope/pause", admin)).status).toBe(404);
+  });
+
+  it("replays a subscription from a position through the API", async () => {
+    const before = (await call("GET", "/api/v1/events?type=test.concluded&limit=1000", admin)).body.events.length;
+    const follows = (await call("GET", "/api/v1/events?type=test.followed&subject=paused-subject", admin)).body.events as EventEnvelope[];
+    const res = await call("POST", "/api/v1/admin/subscriptions/testing.conclude/replay", admin, { from: Number(follows[0]!.sequence) });
+    expect(res.status).toBe(200);
+    expect(res.body.fromPosition).toBe(follows[0]!.sequence);
+    // Replaying re-runs the handler, which appends new conclusions for the two follows (and any later ones).
+    await eventually(async () => (await call("GET", "/api/v1/events?type=test.concluded&limit=1000", admin)).body.events.length >= before + 2);
+    expect((await call("POST", "/api/v1/admin/subscriptions/testing.conclude/replay", admin, { from: "last tuesday" })).status).toBe(400);
+  });
+
+  it("lists, redrives and discards dead letters", async () => {
+    await t.append([t.happened(900, "poison-subject", "poison"), t.happened(901, "poison-subject-2", "poison")]);
+    const dls = await eventually(async () => {
+      const r = await call("GET", "/api/v1/admin/dead-letters?subscription=testing.poison", admin);
+      return r.body.deadLetters.length === 2 && r.body.deadLetters;
+    });
+    expect(dls[0]).toMatchObject({ subscription: "testing.poison", status: "dead", attempts: 2 });
+    expect(dls[0].error).toContain("poison pill");
+    const [a, b] = dls;
+    poisonFixed = true;
+    const redrive = await call("POST", `/api/v1/admin/dead-letters/${a.id}/redrive`, admin);
+    expect(redrive.status).toBe(202);
+    await eventually(async () => (await t.effects()).filter((r) => r.worker === "poison").length === 1);
+    const after = (await call("GET", "/api/v1/admin/dead-letters?status=redriven", admin)).body.deadLetters;
+    expect(after.map((d: { id: string }) => d.id)).toEqual([a.id]);
+    expect((await call("DELETE", `/api/v1/admin/dead-letters/${b.id}`, admin)).status).toBe(204);
+    expect((await call("DELETE", `/api/v1/admin/dead-letters/${b.id}`, admin)).status).toBe(404);
+    expect((await call("POST", `/api/v1/admin/dead-letters/${crypto.randomUUID()}/redrive`, admin)).status).toBe(404);
+    expect((await call("GET", "/api/v1/admin/dead-letters", user)).status).toBe(403);
+  });
+});
