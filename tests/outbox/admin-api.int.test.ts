@@ -5,6 +5,7 @@ import { createHttpApp } from "../../src/http/app.ts";
 import { createJwtAuth } from "../../src/http/auth.ts";
 import { createPgIdempotencyStore } from "../../src/http/idempotency.ts";
 import { createMemoryRateLimiter } from "../../src/http/rate-limit.ts";
+import { createMetrics } from "../../src/observability/metrics.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
 import { recordEffect, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
@@ -15,6 +16,7 @@ let app: ReturnType<typeof createHttpApp>;
 let admin: string;
 let user: string;
 let poisonFixed = false;
+const metrics = createMetrics();
 
 const auth = createJwtAuth("x".repeat(40), 600);
 const call = async (method: string, path: string, token: string | undefined, json?: unknown) => {
@@ -58,7 +60,7 @@ beforeAll(async () => {
         await recordEffect(tx, e, "poison");
       },
     },
-  ]);
+  ], { metrics: metrics.outbox });
   const log = pino({ level: "silent" });
   app = createHttpApp(
     {
@@ -70,6 +72,7 @@ beforeAll(async () => {
       corsOrigins: [],
       servesApi: true,
       readiness: async () => [],
+      metrics: () => metrics.render(t.outbox),
     },
     (api) => t.outbox.routes(api),
   );
@@ -255,5 +258,18 @@ describe("subscriptions and dead letters", () => {
     expect((await call("DELETE", `/api/v1/admin/dead-letters/${b.id}`, admin)).status).toBe(404);
     expect((await call("POST", `/api/v1/admin/dead-letters/${crypto.randomUUID()}/redrive`, admin)).status).toBe(404);
     expect((await call("GET", "/api/v1/admin/dead-letters", user)).status).toBe(403);
+  });
+});
+
+describe("metrics", () => {
+  it("exposes processed, failure, dead-letter, duration and lag series per subscription", async () => {
+    const res = await app.request("/metrics");
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/outbox_events_processed_total\{subscription="testing.follow",partition="0"\} [1-9]/);
+    expect(text).toMatch(/outbox_handler_failures_total\{subscription="testing.poison",partition="0"\} [1-9]/);
+    expect(text).toMatch(/outbox_dead_letters_total\{subscription="testing.poison"\} 2/);
+    expect(text).toMatch(/outbox_handler_duration_seconds_count\{subscription="testing.conclude"\} [1-9]/);
+    expect(text).toMatch(/outbox_subscription_lag_events\{subscription="testing.conclude",partition="0"\} 0/);
   });
 });

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import pino from "pino";
 import { z } from "zod";
-import { createOutbox, type Outbox, type SinkConfig, type SubscriptionDefinition } from "../../outbox/index.ts";
+import { createOutbox, type Outbox, type OutboxMetrics, type SinkConfig, type SubscriptionDefinition } from "../../outbox/index.ts";
 import type { EventEnvelope, NewEvent } from "../../outbox/envelope.ts";
 import { connectDatabase, type Database, type Tx } from "../../src/db/client.ts";
 import { defineEvent, EventRegistry } from "../../src/events/registry.ts";
@@ -30,7 +30,7 @@ export interface TestOutbox {
 export async function startTestOutbox(
   url: string,
   subscriptions: SubscriptionDefinition[],
-  opts: { pollMs?: number; leaseSeconds?: number; processId?: string; batchSize?: number; start?: boolean; sinks?: SinkConfig } = {},
+  opts: { pollMs?: number; leaseSeconds?: number; processId?: string; batchSize?: number; start?: boolean; sinks?: SinkConfig; metrics?: OutboxMetrics } = {},
 ): Promise<TestOutbox> {
   const database = connectDatabase(url, { max: 6 });
   await database.sql.unsafe(EFFECTS_DDL);
@@ -44,6 +44,7 @@ export async function startTestOutbox(
     batchSize: opts.batchSize ?? 100,
     ...(opts.processId ? { processId: opts.processId } : {}),
     ...(opts.sinks ? { sinks: opts.sinks } : {}),
+    metrics: opts.metrics,
   });
   outbox.subscribe(subscriptions);
   if (opts.start !== false) await outbox.start();
