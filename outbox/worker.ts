@@ -58,6 +58,9 @@ export class PartitionWorker {
   #leased = false;
   #running: Promise<void> | undefined;
   #lastRenew = 0;
+  #lastRedriveCheck = -1;
+  #lastRedriveAt = 0;
+  #interrupt: (() => void) | undefined;
 
   constructor(
     readonly sub: CompiledSubscription,
@@ -72,6 +75,7 @@ export class PartitionWorker {
   /** stop lets the current batch finish, then releases the lease. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#interrupt?.();
     this.deps.wakeup.wakeLocal();
     await this.#running;
   }
@@ -88,7 +92,12 @@ export class PartitionWorker {
           await wakeup.wait((this.deps.leaseSeconds * 1000) / 2, -1);
           continue;
         }
-        await this.#redriveRequested();
+        // Redrive requests are rare: look for them on a wake-up or once per poll interval.
+        if (wakeup.generation !== this.#lastRedriveCheck || Date.now() - this.#lastRedriveAt > pollMs) {
+          this.#lastRedriveCheck = wakeup.generation;
+          this.#lastRedriveAt = Date.now();
+          await this.#redriveRequested();
+        }
         const outcome = await this.processBatch();
         progressed = outcome.processed > 0;
         if (outcome.retryInMs !== undefined) delay = outcome.retryInMs;
@@ -102,9 +111,21 @@ export class PartitionWorker {
       // again soon for a short while instead of waiting a whole poll interval.
       if (wakeup.generation !== seen) burstUntil = Date.now() + 250;
       if (delay === pollMs && Date.now() < burstUntil) delay = 5;
-      await (delay === pollMs ? wakeup.wait(pollMs, seen) : Bun.sleep(delay));
+      await (delay === pollMs ? wakeup.wait(pollMs, seen) : this.#sleep(delay));
     }
     await this.#release();
+  }
+
+  // A backoff sleep that stop() cuts short, so shutdown never waits out a long backoff.
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#interrupt = done;
+    });
   }
 
   async #ensureLease(): Promise<boolean> {

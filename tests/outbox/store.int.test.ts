@@ -22,8 +22,8 @@ describe("append", () => {
   it("refuses a type no module declared, and data that breaks the declared schema", async () => {
     await expect(t.append([{ type: "nobody.declared", subject: "x", data: {} }])).rejects.toBeInstanceOf(UnknownEventTypeError);
     await expect(t.append([{ type: "test.happened", subject: "x", data: { n: "one" } }])).rejects.toBeInstanceOf(InvalidEventDataError);
-    const [{ count }] = await t.database.sql`select count(*)::int as count from outbox.events where subject = 'x'`;
-    expect(count).toBe(0);
+    const [row] = await t.database.sql`select count(*)::int as count from outbox.events where subject = 'x'`;
+    expect(row!.count).toBe(0);
   });
 
   it("writes a whole batch in one statement with the ambient correlation, causation and actor", async () => {
@@ -49,8 +49,8 @@ describe("append", () => {
         throw new Error("abort");
       }),
     ).rejects.toThrow("abort");
-    const [{ count }] = await t.database.sql`select count(*)::int as count from outbox.events where subject = 'rolled-back'`;
-    expect(count).toBe(0);
+    const [row] = await t.database.sql`select count(*)::int as count from outbox.events where subject = 'rolled-back'`;
+    expect(row!.count).toBe(0);
   });
 });
 
