@@ -36,7 +36,10 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     DATABASE_POOL_MAX: "5",
     ...env,
   });
-  const server = await createServer(config, { log: pino({ level: "silent" }) });
+  const server = await createServer(config, { log: pino({ level: "silent" }) }).catch(async (err) => {
+    await tdb.drop();
+    throw err;
+  });
   const request: TestServer["request"] = (path, init = {}) => {
     const { json, token, headers, ...rest } = init;
     const h = new Headers(headers);
