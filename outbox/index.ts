@@ -61,6 +61,11 @@ export interface Outbox {
   /** subscribe registers subscriptions hosted by this process; patterns are validated here. */
   subscribe(defs: readonly SubscriptionDefinition[]): void;
   subscriptions(): readonly CompiledSubscription[];
+  /**
+   * declareElsewhere records subscriptions hosted by other processes (MODULES split), so the
+   * catalog lists every subscriber; they are not run here.
+   */
+  declareElsewhere(defs: readonly SubscriptionDefinition[]): void;
   /** start creates missing checkpoints and starts one worker loop per hosted partition. */
   start(): Promise<void>;
   /** stop finishes in-flight batches and releases leases. */
@@ -93,6 +98,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   const wakeup = new Wakeup(opts.database.sql, processId);
   const appender = createAppender(opts.registry, () => wakeup.appended());
   const compiled = new Map<string, CompiledSubscription>();
+  const elsewhere = new Map<string, ReturnType<typeof compilePattern>>();
   const workers: PartitionWorker[] = [];
   let started = false;
 
@@ -161,6 +167,9 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       subscribe(defs);
     },
     subscriptions: () => [...compiled.values()],
+    declareElsewhere(defs) {
+      for (const d of defs) if (!compiled.has(d.name)) elsewhere.set(d.name, compilePattern(d.pattern));
+    },
     async start() {
       if (started) return;
       started = true;
@@ -191,12 +200,15 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     wake: () => wakeup.wakeLocal(),
     status: () => listSubscriptions(opts.database.db, new Map([...compiled.values()].map((c) => [c.name, { kind: c.def.kind ?? "handler", types: c.matcher.types }]))),
     routes(api) {
-      outboxRoutes(api, { db: opts.database.db, registry: opts.registry, outbox: this, subscriptionsByType: () => subscribersByType(compiled) });
+      const matchers = () => [...[...compiled.values()].map((c) => [c.name, c.matcher] as const), ...elsewhere.entries()];
+      outboxRoutes(api, { db: opts.database.db, registry: opts.registry, outbox: this, subscriptionsByType: () => subscribersByType(matchers()) });
     },
   };
 }
 
-function subscribersByType(compiled: Map<string, CompiledSubscription>): (type: string, source: string) => string[] {
+// A subscriber of a type is one whose SQL type filter names it, or whose pattern matches a bare
+// envelope of that type (patterns on data fields are then shown only when they name the type).
+function subscribersByType(matchers: (readonly [string, ReturnType<typeof compilePattern>])[]): (type: string, source: string) => string[] {
   return (type, source) =>
-    [...compiled.values()].filter((c) => c.matcher.matches({ type, source, specversion: "1.0" }) || (c.matcher.types?.includes(type) ?? false)).map((c) => c.name);
+    matchers.filter(([, m]) => m.types?.includes(type) ?? m.matches({ type, source, specversion: "1.0" })).map(([name]) => name).sort();
 }

@@ -91,6 +91,7 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
   const servesApi = config.ROLES.includes("api");
   const runsWorkers = config.ROLES.includes("worker");
   for (const m of modules) outbox.subscribe(m.subscriptions ?? []);
+  for (const m of all) if (!modules.includes(m)) outbox.declareElsewhere(m.subscriptions ?? []);
 
   const app = createHttpApp(
     {
