@@ -35,6 +35,7 @@ const EnvSchema = z.object({
   ROLES: csv.pipe(z.array(z.enum(["api", "worker"])).min(1)).default(["api", "worker"]),
   MODULES: csv.optional(),
   CORS_ORIGINS: csv.default([]),
+  TRUST_PROXY: bool.default(false),
   BODY_LIMIT_BYTES: int(1024 * 1024, 1),
   RATE_LIMIT_MAX: int(300, 1),
   RATE_LIMIT_WINDOW_SECONDS: int(60, 1),
@@ -70,19 +71,20 @@ export class ConfigError extends Error {
  * @example const config = loadConfig({ PORT: "8080" });
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const cleaned: Record<string, string> = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ""),
+  );
   const parsed = EnvSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ key: String(i.path[0] ?? "(env)"), message: i.message }));
-    throw new ConfigError(issues);
+  const issues = parsed.success ? [] : parsed.error.issues.map((i) => ({ key: String(i.path[0] ?? "(env)"), message: i.message }));
+  // Production rules are checked on the raw values too, so one error names every offender.
+  if (cleaned.NODE_ENV === "production") {
+    for (const key of Object.keys(DEV_DEFAULTS) as (keyof typeof DEV_DEFAULTS)[]) {
+      if ((cleaned[key] ?? DEV_DEFAULTS[key]) === DEV_DEFAULTS[key]) {
+        issues.push({ key, message: "uses the development default; set a real secret in production" });
+      }
+    }
+    if (cleaned.DATABASE_URL === undefined) issues.push({ key: "DATABASE_URL", message: "is required in production (no embedded database)" });
   }
-  const config = parsed.data;
-  if (config.NODE_ENV === "production") {
-    const offending: { key: string; message: string }[] = (Object.keys(DEV_DEFAULTS) as (keyof typeof DEV_DEFAULTS)[])
-      .filter((k) => config[k] === DEV_DEFAULTS[k])
-      .map((key) => ({ key, message: "uses the development default; set a real secret in production" }));
-    if (!config.DATABASE_URL) offending.push({ key: "DATABASE_URL", message: "is required in production (no embedded database)" });
-    if (offending.length) throw new ConfigError(offending);
-  }
-  return config;
+  if (issues.length || !parsed.success) throw new ConfigError(issues);
+  return parsed.data;
 }

@@ -101,6 +101,7 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
       idempotencyStore: createPgIdempotencyStore(database.db, config.IDEMPOTENCY_TTL_SECONDS),
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
       corsOrigins: config.CORS_ORIGINS,
+      trustProxy: config.TRUST_PROXY,
       servesApi,
       readiness: async () => {
         const failed: string[] = [];
@@ -135,21 +136,32 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     rateLimiter,
     log,
     listen() {
-      server = Bun.serve({ port: config.PORT, hostname: config.HOST, fetch: app.fetch, maxRequestBodySize: config.BODY_LIMIT_BYTES * 2 });
+      server = Bun.serve({ port: config.PORT, hostname: config.HOST, fetch: app.fetch, maxRequestBodySize: Math.max(config.BODY_LIMIT_BYTES * 2, 1 << 30) });
       log.info({ port: server.port, roles: config.ROLES, modules: modules.map((m) => m.name) }, "listening");
       return server.port!;
     },
     stop() {
       stopping ??= (async () => {
-        const deadline = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), config.SHUTDOWN_TIMEOUT_MS).unref());
-        const drain = Promise.all([server?.stop(false), outbox.stop()]);
-        if ((await Promise.race([drain, deadline])) === "timeout") {
+        // The listener closes at once (new connections are refused); in-flight requests and worker
+        // batches get until the deadline, then their connections are cut.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const deadline = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), config.SHUTDOWN_TIMEOUT_MS)));
+        const drain = Promise.allSettled([server?.stop(false), outbox.stop()]);
+        const outcome = await Promise.race([drain, deadline]);
+        clearTimeout(timer);
+        if (outcome === "timeout") {
           log.warn("shutdown deadline reached; closing remaining connections");
           await server?.stop(true);
+        } else {
+          for (const r of outcome) if (r.status === "rejected") log.error({ err: r.reason }, "error while draining");
         }
-        await database.close(2);
-        redis?.disconnect();
-        await embedded?.stop();
+        // Pools and the embedded database close even when draining failed: nothing is left running.
+        try {
+          await database.close(2);
+        } finally {
+          redis?.disconnect();
+          await embedded?.stop();
+        }
       })();
       return stopping;
     },

@@ -18,6 +18,8 @@ export interface HttpDeps {
   idempotencyStore: IdempotencyStore;
   bodyLimitBytes: number;
   corsOrigins: string[];
+  /** Believe `x-forwarded-for` (only behind our own proxy). */
+  trustProxy?: boolean;
   /** False on a worker-only replica: then only /health, /ready and /metrics are served. */
   servesApi: boolean;
   /** Readiness probe: resolves to a list of failed checks (empty when ready). */
@@ -52,6 +54,7 @@ export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) 
     c.set("verifyToken", deps.verifyToken);
     c.set("rateLimiter", deps.rateLimiter);
     c.set("idempotencyStore", deps.idempotencyStore);
+    c.set("trustProxy", deps.trustProxy ?? false);
     const started = performance.now();
     await runWithEventContext({ correlationId }, () => next());
     c.header("x-request-id", requestId);
@@ -75,7 +78,8 @@ export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) 
   app.use("/api/*", async (c, next) => {
     if (BODY_METHODS.has(c.req.method)) {
       const type = c.req.header("content-type")?.split(";")[0]?.trim() ?? "";
-      const hasBody = c.req.header("content-length") !== "0" && (c.req.header("content-length") !== undefined || c.req.header("transfer-encoding") !== undefined);
+      // A streamed body may come with neither content-length nor transfer-encoding (e.g. in process).
+      const hasBody = c.req.header("content-length") !== "0" && (c.req.raw.body !== null || c.req.header("content-length") !== undefined || c.req.header("transfer-encoding") !== undefined);
       if (hasBody && !JSON_TYPE.test(type)) {
         return problemResponse(c, 415, "REQUEST.UNSUPPORTED_MEDIA_TYPE", `Send the body as application/json, not ${type || "no content type"}.`);
       }

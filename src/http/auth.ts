@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { sign, verify } from "hono/jwt";
+import { currentEventContext } from "../../outbox/context.ts";
 import { ForbiddenError, UnauthorizedError } from "../errors.ts";
 import type { AppEnv, AuthUser, TokenVerifier } from "./env.ts";
 
@@ -47,7 +48,11 @@ async function authenticate(c: Parameters<MiddlewareHandler<AppEnv>>[0]): Promis
   if (!header) throw new UnauthorizedError("this route needs a bearer token", "AUTH.MISSING_TOKEN");
   const [scheme, token] = header.split(" ");
   if (scheme?.toLowerCase() !== "bearer" || !token) throw new UnauthorizedError("use the Bearer scheme", "AUTH.TOKEN_INVALID");
-  return c.get("verifyToken")(token);
+  const user = await c.get("verifyToken")(token);
+  // Events appended while handling this request name the caller as their actor.
+  const ctx = currentEventContext();
+  if (ctx) ctx.actorId = user.id;
+  return user;
 }
 
 /**

@@ -20,6 +20,8 @@ export interface AppEnv {
     user?: AuthUser;
     rateLimiter: RateLimiter;
     idempotencyStore: IdempotencyStore;
+    /** Whether `x-forwarded-for` comes from our own proxy and may be believed. */
+    trustProxy: boolean;
   };
 }
 

@@ -3,9 +3,11 @@ import type { MiddlewareHandler } from "hono";
 import type { Db } from "../db/client.ts";
 import { DomainError, ValidationError } from "../errors.ts";
 import type { AppEnv, IdempotencyStore } from "./env.ts";
+import { clientIp } from "./rate-limit.ts";
 
 const KEY = /^[A-Za-z0-9._:-]{1,255}$/;
 const KEPT_HEADERS = ["content-type", "location"];
+const IN_PROGRESS_TIMEOUT_SECONDS = 60;
 
 /**
  * createPgIdempotencyStore keeps keys in `outbox.idempotency_keys`. The reservation is an
@@ -21,6 +23,8 @@ export function createPgIdempotencyStore(db: Db, ttlSeconds: number): Idempotenc
           set request_hash = excluded.request_hash, status = null, headers = null, body = null,
               created_at = now(), expires_at = excluded.expires_at
           where outbox.idempotency_keys.expires_at < now()
+             -- A reservation whose request died (crash, lost connection) frees up after a while.
+             or (outbox.idempotency_keys.status is null and outbox.idempotency_keys.created_at < now() - make_interval(secs => ${IN_PROGRESS_TIMEOUT_SECONDS}))
         returning 1`)) as unknown as unknown[];
       if (inserted.length) return { state: "new" };
       const [row] = (await db.execute(sql`
@@ -58,8 +62,7 @@ export function idempotent(): MiddlewareHandler<AppEnv> {
     if (key === undefined) return next();
     if (!KEY.test(key)) throw new ValidationError("Idempotency-Key must be 1-255 characters of A-Z a-z 0-9 . _ : -", [{ path: "header.idempotency-key", message: "invalid" }]);
     const user = c.get("user");
-    const ip = c.req.header("x-forwarded-for")?.split(",")[0]?.trim() ?? "anonymous";
-    const scope = `${user ? `u:${user.id}` : `ip:${ip}`} ${c.req.method} ${c.req.path}`;
+    const scope = `${user ? `u:${user.id}` : `ip:${clientIp(c)}`} ${c.req.method} ${c.req.path}`;
     const body = await c.req.raw.clone().arrayBuffer();
     const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
     const store = c.get("idempotencyStore");

@@ -63,9 +63,11 @@ export function problemResponse(
     requestId: c.get("requestId"),
     ...rest,
   };
+  // Headers set before the failure (CORS, rate limit) are kept, but a problem is always problem+json,
+  // even when the failure comes after a handler had answered with another content type.
   return new Response(JSON.stringify(body), {
     status,
-    headers: { "content-type": "application/problem+json", ...Object.fromEntries(c.res.headers), ...headers },
+    headers: { ...Object.fromEntries(c.res.headers), ...headers, "content-type": "application/problem+json" },
   });
 }
 

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { DomainError } from "../errors.ts";
 import type { AppEnv, RateLimiter, RateLimitResult } from "./env.ts";
 
@@ -62,14 +62,25 @@ export function createMemoryRateLimiter(opts: RateLimitOptions): RateLimiter {
 }
 
 /**
+ * clientIp is the caller's address: the first `x-forwarded-for` hop when TRUST_PROXY says our
+ * own proxy sets it (otherwise any client could pick a fresh rate-limit budget per request),
+ * else the socket address from Bun's server (`c.env` is the Bun server under `Bun.serve`).
+ */
+export function clientIp(c: Context<AppEnv>): string {
+  const forwarded = c.get("trustProxy") ? c.req.header("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
+  if (forwarded) return forwarded;
+  const server = c.env as { requestIP?: (req: Request) => { address: string } | null } | undefined;
+  return (typeof server?.requestIP === "function" ? server.requestIP(c.req.raw)?.address : undefined) || "unknown";
+}
+
+/**
  * rateLimit limits per user when the caller is signed in, per client IP otherwise, and sets
  * the IETF `RateLimit-*` headers on every answer and `Retry-After` on a 429.
  */
 export function rateLimit(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const user = c.get("user");
-    const ip = c.req.header("x-forwarded-for")?.split(",")[0]?.trim() || (c.env as { ip?: string } | undefined)?.ip || "unknown";
-    const r = await c.get("rateLimiter").hit(user ? `u:${user.id}` : `ip:${ip}`);
+    const r = await c.get("rateLimiter").hit(user ? `u:${user.id}` : `ip:${clientIp(c)}`);
     const headers = {
       "ratelimit-limit": String(r.limit),
       "ratelimit-remaining": String(r.remaining),

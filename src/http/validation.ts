@@ -5,11 +5,13 @@ import { ValidationError } from "../errors.ts";
 
 /** toFieldErrors flattens zod issues into `errors[]` entries with dotted paths. */
 export function toFieldErrors(error: z.ZodError, prefix = ""): FieldError[] {
-  return error.issues.map((i) => ({
-    path: [prefix, ...i.path.map(String)].filter(Boolean).join("."),
-    message: i.message,
-    code: i.code,
-  }));
+  const path = (...parts: PropertyKey[]) => [prefix, ...parts.map(String)].filter(Boolean).join(".");
+  return error.issues.flatMap((i): FieldError[] =>
+    // An unknown key is reported on its parent object; name each key so `errors[]` points at it.
+    i.code === "unrecognized_keys"
+      ? i.keys.map((k) => ({ path: path(...i.path, k), message: `Unrecognized key: "${k}"`, code: i.code }))
+      : [{ path: path(...i.path), message: i.message, code: i.code }],
+  );
 }
 
 /**

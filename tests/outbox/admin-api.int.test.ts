@@ -3,6 +3,7 @@ import pino from "pino";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { createHttpApp } from "../../src/http/app.ts";
 import { createJwtAuth } from "../../src/http/auth.ts";
+import { defineRoute } from "../../src/http/route.ts";
 import { createPgIdempotencyStore } from "../../src/http/idempotency.ts";
 import { createMemoryRateLimiter } from "../../src/http/rate-limit.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
@@ -74,7 +75,16 @@ beforeAll(async () => {
       readiness: async () => [],
       metrics: () => metrics.render(t.outbox),
     },
-    (api) => t.outbox.routes(api),
+    (api) => {
+      t.outbox.routes(api);
+      api.openapi(
+        defineRoute({ access: "user" }, { method: "post", path: "/testing/happen", responses: { 204: { description: "Appended" } } }),
+        async (c) => {
+          await t.append([t.happened(77, "from-http")]);
+          return c.body(null, 204);
+        },
+      );
+    },
   );
   admin = (await auth.issue({ id: crypto.randomUUID(), role: "admin", username: "boss" })).accessToken;
   user = (await auth.issue({ id: crypto.randomUUID(), role: "user", username: "pleb" })).accessToken;
@@ -271,5 +281,16 @@ describe("metrics", () => {
     expect(text).toMatch(/outbox_dead_letters_total\{subscription="testing.poison"\} 2/);
     expect(text).toMatch(/outbox_handler_duration_seconds_count\{subscription="testing.conclude"\} [1-9]/);
     expect(text).toMatch(/outbox_subscription_lag_events\{subscription="testing.conclude",partition="0"\} 0/);
+  });
+});
+
+describe("event context from HTTP", () => {
+  it("stamps events appended during a request with its correlation id and the caller as actor", async () => {
+    const id = crypto.randomUUID();
+    const token = (await auth.issue({ id, role: "user", username: "actor" })).accessToken;
+    const res = await app.request("/api/v1/testing/happen", { method: "POST", headers: { authorization: `Bearer ${token}`, "x-correlation-id": "trace-42" } });
+    expect(res.status).toBe(204);
+    const [row] = await t.database.sql`select correlation_id, actor_id, causation_id from outbox.events where subject = 'from-http'`;
+    expect(row).toEqual({ correlation_id: "trace-42", actor_id: id, causation_id: null });
   });
 });

@@ -34,6 +34,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     WORKER_POLL_MS: "200",
     RATE_LIMIT_MAX: "100000",
     DATABASE_POOL_MAX: "5",
+    // Tests stand in for many clients through x-forwarded-for.
+    TRUST_PROXY: "true",
     ...env,
   });
   const server = await createServer(config, { log: pino({ level: "silent" }) }).catch(async (err) => {

@@ -1,0 +1,92 @@
+import { describe, it, expect } from "bun:test";
+import { ConfigError, DEV_DEFAULTS, loadConfig } from "../../src/config.ts";
+
+/** configError runs loadConfig and returns the ConfigError it must throw. */
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error("loadConfig accepted an invalid environment");
+}
+
+const keys = (err: ConfigError) => [...new Set(err.issues.map((i) => i.key))].sort();
+
+const PRODUCTION = {
+  NODE_ENV: "production",
+  DATABASE_URL: "postgres://app@db.internal:5432/app",
+  JWT_SECRET: "a-real-production-secret-of-at-least-32-chars",
+  ADMIN_PASSWORD: "a-real-admin-password",
+};
+
+describe("loadConfig", () => {
+  it("has a default for every setting, so an empty environment loads", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      NODE_ENV: "development",
+      PORT: 3000,
+      HOST: "0.0.0.0",
+      LOG_LEVEL: "info",
+      DATABASE_POOL_MAX: 10,
+      JWT_SECRET: DEV_DEFAULTS.JWT_SECRET,
+      JWT_TTL_SECONDS: 3600,
+      ADMIN_USERNAME: "admin",
+      ADMIN_PASSWORD: DEV_DEFAULTS.ADMIN_PASSWORD,
+      ROLES: ["api", "worker"],
+      CORS_ORIGINS: [],
+      BODY_LIMIT_BYTES: 1024 * 1024,
+      RATE_LIMIT_MAX: 300,
+      RATE_LIMIT_WINDOW_SECONDS: 60,
+      IDEMPOTENCY_TTL_SECONDS: 86400,
+      METRICS_ENABLED: true,
+    });
+    expect(Object.values(config).every((v) => v !== undefined)).toBe(true);
+    // Only the settings that switch a feature on by being present are left unset.
+    for (const optional of ["AWS_ENDPOINT_URL", "DATABASE_URL", "EVENTBRIDGE_BUS_NAME", "KINESIS_STREAM_NAME", "MODULES", "REDIS_URL"] as const) {
+      expect(config[optional]).toBeUndefined();
+    }
+  });
+
+  it("treats an empty string as unset and falls back to the default", () => {
+    expect(loadConfig({ PORT: "", JWT_SECRET: "" })).toMatchObject({ PORT: 3000, JWT_SECRET: DEV_DEFAULTS.JWT_SECRET });
+  });
+
+  it("parses numbers, lists and booleans from strings", () => {
+    const config = loadConfig({ PORT: "8080", ROLES: "api", CORS_ORIGINS: "https://a.example, https://b.example", METRICS_ENABLED: "false" });
+    expect(config).toMatchObject({ PORT: 8080, ROLES: ["api"], CORS_ORIGINS: ["https://a.example", "https://b.example"], METRICS_ENABLED: false });
+  });
+
+  it("names every offending variable in one ConfigError", () => {
+    const err = configError({ PORT: "abc", JWT_SECRET: "short", RATE_LIMIT_MAX: "0", ROLES: "api,cron", REDIS_URL: "http://cache:6379" });
+    expect(keys(err)).toEqual(["JWT_SECRET", "PORT", "RATE_LIMIT_MAX", "REDIS_URL", "ROLES"]);
+    for (const key of keys(err)) expect(err.message).toContain(key);
+    expect(err.message).toContain("at least 32 characters");
+  });
+
+  it("rejects a port out of range and a non-postgres database URL", () => {
+    expect(keys(configError({ PORT: "70000", DATABASE_URL: "mysql://db/app" }))).toEqual(["DATABASE_URL", "PORT"]);
+  });
+
+  it("refuses the development secrets and a missing DATABASE_URL in production, naming each", () => {
+    const err = configError({ NODE_ENV: "production" });
+    expect(keys(err)).toEqual(["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET"]);
+    for (const key of ["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET"]) expect(err.message).toContain(key);
+  });
+
+  it("refuses a development secret in production even when it is set explicitly", () => {
+    const err = configError({ ...PRODUCTION, JWT_SECRET: DEV_DEFAULTS.JWT_SECRET, ADMIN_PASSWORD: DEV_DEFAULTS.ADMIN_PASSWORD });
+    expect(keys(err)).toEqual(["ADMIN_PASSWORD", "JWT_SECRET"]);
+  });
+
+  it("reports production rules together with malformed values", () => {
+    const err = configError({ NODE_ENV: "production", PORT: "abc", JWT_SECRET: "short" });
+    expect(keys(err)).toEqual(["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET", "PORT"]);
+  });
+
+  it("loads production with real values", () => {
+    const config = loadConfig(PRODUCTION);
+    expect(config).toMatchObject(PRODUCTION);
+  });
+});
