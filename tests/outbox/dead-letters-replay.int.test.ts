@@ -1,9 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
-import postgres from "postgres";
 import { listDeadLetters, replay, requestRedrive, discardDeadLetter } from "../../outbox/admin.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { recordEffect, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
+import { recordEffect, resetOutbox, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
 
 let tdb: TestDatabase;
 let current: TestOutbox | undefined;
@@ -14,10 +13,7 @@ beforeAll(async () => {
 afterEach(async () => {
   await current?.close();
   current = undefined;
-  const sql = postgres(tdb.url, { max: 1, onnotice: () => {} });
-  await sql`truncate outbox.events, outbox.subscriptions, outbox.dead_letters restart identity`;
-  await sql`drop table if exists public.effects`;
-  await sql.end();
+  await resetOutbox(tdb.url);
 });
 afterAll(() => tdb.drop());
 

@@ -3,7 +3,7 @@ import type { EventEnvelope } from "../../outbox/envelope.ts";
 import type { SubscriptionDefinition } from "../../outbox/types.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { recordEffect, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
+import { recordEffect, resetOutbox, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
 
 let tdb: TestDatabase;
 let current: TestOutbox | undefined;
@@ -14,10 +14,7 @@ beforeAll(async () => {
 afterEach(async () => {
   await current?.close();
   current = undefined;
-  await (await import("postgres")).default(tdb.url, { max: 1, onnotice: () => {} }).begin(async (sql) => {
-    await sql`truncate outbox.events, outbox.subscriptions, outbox.dead_letters restart identity`;
-    await sql`drop table if exists public.effects`;
-  });
+  await resetOutbox(tdb.url);
 });
 afterAll(() => tdb.drop());
 

@@ -1,8 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
-import postgres from "postgres";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { EFFECTS_DDL, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
+import { resetOutbox, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
 
 let tdb: TestDatabase;
 let writer: TestOutbox;
@@ -38,11 +37,7 @@ afterEach(async () => {
     c.kill("SIGKILL");
     await c.exited;
   }
-  const sql = postgres(tdb.url, { max: 1, onnotice: () => {} });
-  await sql`truncate outbox.events, outbox.subscriptions, outbox.dead_letters restart identity`;
-  await sql`drop table if exists public.effects`;
-  await sql.unsafe(EFFECTS_DDL);
-  await sql.end();
+  await resetOutbox(tdb.url);
 });
 afterAll(async () => {
   await writer.close();

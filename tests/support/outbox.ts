@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import pino from "pino";
+import postgres from "postgres";
 import { z } from "zod";
 import { createOutbox, type Outbox, type OutboxMetrics, type SinkConfig, type SubscriptionDefinition } from "../../outbox/index.ts";
 import type { EventEnvelope, NewEvent } from "../../outbox/envelope.ts";
@@ -67,4 +68,16 @@ export async function startTestOutbox(
 export async function recordEffect(tx: Tx, event: EventEnvelope, worker = ""): Promise<void> {
   const n = (event.data as { n: number }).n;
   await tx.execute(sql`insert into public.effects (event_id, subject, n, worker) values (${event.id}::uuid, ${event.subject}, ${n}, ${worker})`);
+}
+
+/** resetOutbox empties the log, checkpoints, dead letters and effects between the tests of one file. */
+export async function resetOutbox(url: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`truncate outbox.events, outbox.subscriptions, outbox.dead_letters restart identity`;
+    await sql`drop table if exists public.effects`;
+    await sql.unsafe(EFFECTS_DDL);
+  } finally {
+    await sql.end();
+  }
 }
