@@ -1,5 +1,6 @@
-import { sql } from "drizzle-orm";
-import { afterCommit, type Tx } from "../src/db/client.ts";
+import { type SQL, sql } from "drizzle-orm";
+import { PgDialect } from "drizzle-orm/pg-core";
+import { afterCommit, type Executor, type Tx } from "../src/db/client.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import { currentEventContext } from "./context.ts";
 import { type EventEnvelope, newEventId, type NewEvent } from "./envelope.ts";
@@ -47,10 +48,41 @@ export function toEnvelope(row: EventRow): EventEnvelope {
   return env;
 }
 
+const dialect = new PgDialect();
+
+/**
+ * executePrepared runs `query` in `tx` the way drizzle runs a `.prepare(name)`d query: postgres.js
+ * then keeps it as a server-side prepared statement per connection, so each call is one round
+ * trip (`tx.execute` sends every parameterised statement twice: describe, then execute) and the
+ * server parses it once. Errors are wrapped exactly as `tx.execute` wraps them. Only for
+ * statements whose text does not depend on the data (it is the cache key), and whose best plan
+ * does not depend on the values (after five runs Postgres may switch to a generic plan).
+ */
+export function executePrepared<T = Record<string, unknown>>(db: Executor, query: SQL, name: string): Promise<T[]> {
+  return executePreparedText<T>(db, dialect.sqlToQuery(query), name);
+}
+
+/** executePreparedText is executePrepared for a statement already rendered to `$n` text and its parameters. */
+function executePreparedText<T>(db: Executor, query: { sql: string; params: unknown[] }, name: string): Promise<T[]> {
+  return db._.session.prepareQuery(query, undefined, name, false).execute() as Promise<T[]>;
+}
+
+// The append statements are fixed text, so they are written out once rather than rebuilt by the
+// query builder on every append. Times and data go as text and are cast by Postgres (drizzle
+// swaps postgres.js's timestamptz[] serializer for a pass-through).
+const INSERT_EVENTS =
+  "insert into outbox.events (id, source, type, subject, time, data, correlation_id, causation_id, actor_id, stream_id, stream_version)";
+const INSERT_ONE = `${INSERT_EVENTS}
+  values ($1::uuid, $2::text, $3::text, $4::text, $5::text::timestamptz, $6::text::jsonb, $7::text, $8::uuid, $9::text, $10::text, $11::int)`;
+const INSERT_MANY = `${INSERT_EVENTS}
+  select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]::timestamptz[], $6::text[]::jsonb[], $7::text[],
+                       $8::uuid[], $9::text[], $10::text[], $11::int[])`;
+
 /**
  * createAppender returns the outbox's write side. Events are validated against the registry,
  * stamped with correlation/causation/actor from the ambient context, and written with a single
- * `unnest` insert; `onAppended` fires after the surrounding transaction commits.
+ * insert (`unnest` for several, plain values for one); `onAppended` fires after the surrounding
+ * transaction commits.
  */
 export function createAppender(registry: EventRegistry, onAppended: () => void): Appender {
   function build(events: NewEvent[]): EventEnvelope[] {
@@ -80,18 +112,29 @@ export function createAppender(registry: EventRegistry, onAppended: () => void):
   async function insert(tx: Tx, envs: EventEnvelope[], streamId: string | null, firstVersion: number | null) {
     if (envs.length === 0) return;
     const n = envs.length;
-    // Times go as text[]: drizzle swaps postgres.js's timestamptz[] serializer for a pass-through.
-    const col = <T>(f: (e: EventEnvelope, i: number) => T) => sql.param(envs.map(f));
-    await tx.execute(sql`
-      insert into outbox.events (id, source, type, subject, time, data, correlation_id, causation_id, actor_id, stream_id, stream_version)
-      select * from unnest(
-        ${col((e) => e.id)}::uuid[], ${col((e) => e.source)}::text[], ${col((e) => e.type)}::text[],
-        ${col((e) => e.subject)}::text[], ${col((e) => e.time)}::text[]::timestamptz[],
-        ${col((e) => JSON.stringify(e.data))}::text[]::jsonb[], ${col((e) => e.correlationid)}::text[],
-        ${col((e) => e.causationid ?? null)}::uuid[], ${col((e) => e.actorid ?? null)}::text[],
-        ${sql.param(new Array(n).fill(streamId))}::text[],
-        ${sql.param(firstVersion === null ? new Array(n).fill(null) : envs.map((_, i) => firstVersion + i))}::int[]
-      )`);
+    if (n === 1) {
+      // The common single event: plain values are cheaper than eleven one-element arrays, on
+      // both sides of the wire. Same columns, same casts as the batch form.
+      const e = envs[0]!;
+      const params = [e.id, e.source, e.type, e.subject, e.time, JSON.stringify(e.data), e.correlationid, e.causationid ?? null, e.actorid ?? null, streamId, firstVersion];
+      await executePreparedText(tx, { sql: INSERT_ONE, params }, "outbox_append_one");
+    } else {
+      const col = <T>(f: (e: EventEnvelope, i: number) => T) => envs.map(f);
+      const params = [
+        col((e) => e.id),
+        col((e) => e.source),
+        col((e) => e.type),
+        col((e) => e.subject),
+        col((e) => e.time),
+        col((e) => JSON.stringify(e.data)),
+        col((e) => e.correlationid),
+        col((e) => e.causationid ?? null),
+        col((e) => e.actorid ?? null),
+        new Array(n).fill(streamId),
+        firstVersion === null ? new Array(n).fill(null) : envs.map((_, i) => firstVersion + i),
+      ];
+      await executePreparedText(tx, { sql: INSERT_MANY, params }, "outbox_append");
+    }
     afterCommit(onAppended);
   }
 
@@ -103,8 +146,11 @@ export function createAppender(registry: EventRegistry, onAppended: () => void):
     },
 
     async appendToStream(tx, streamId, expectedVersion, events) {
-      const [row] = (await tx.execute<{ version: number }>(sql`
-        select coalesce(max(stream_version), 0)::int as version from outbox.events where stream_id = ${streamId}`)) as unknown as { version: number }[];
+      const [row] = await executePrepared<{ version: number }>(
+        tx,
+        sql`select coalesce(max(stream_version), 0)::int as version from outbox.events where stream_id = ${streamId}`,
+        "outbox_stream_version",
+      );
       if ((row?.version ?? 0) !== expectedVersion) throw new StreamVersionConflictError(streamId, expectedVersion);
       const envs = build(events);
       try {

@@ -17,6 +17,7 @@ export class Wakeup {
   #lastNotify = 0;
   #listener: { unlisten(): Promise<void> } | undefined;
   #generation = 0;
+  #nudges = 0;
 
   constructor(sql: postgres.Sql, processId: string, coalesceMs = 50) {
     this.#sql = sql;
@@ -35,9 +36,18 @@ export class Wakeup {
     });
   }
 
+  /**
+   * nudges counts the wakes that did not come from this process's own appends: `wakeLocal`
+   * (an operator action such as a redrive request, a test) and other processes' NOTIFYs.
+   * Workers look for work other than new events (redrive requests) on those, not on every append.
+   */
+  get nudges(): number {
+    return this.#nudges;
+  }
+
   /** appended is called after a commit that appended events. */
   appended(): void {
-    this.wakeLocal();
+    this.#wake();
     if (this.#notifyTimer) return;
     const wait = Math.max(0, this.#lastNotify + this.#coalesceMs - Date.now());
     this.#notifyTimer = setTimeout(() => {
@@ -50,6 +60,11 @@ export class Wakeup {
   }
 
   wakeLocal(): void {
+    this.#nudges++;
+    this.#wake();
+  }
+
+  #wake(): void {
     this.#generation++;
     for (const w of this.#waiters) w();
     this.#waiters.clear();
