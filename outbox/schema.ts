@@ -31,9 +31,10 @@ export const events = outboxSchema.table(
     uniqueIndex("events_id_key").on(t.id),
     index("events_tx_position_idx").on(t.transactionId, t.position),
     index("events_type_tx_position_idx").on(t.type, t.transactionId, t.position),
-    uniqueIndex("events_stream_version_key").on(t.streamId, t.streamVersion),
+    // Most events belong to no stream and have no cause: partial indexes skip them on insert.
+    uniqueIndex("events_stream_version_key").on(t.streamId, t.streamVersion).where(sql`${t.streamId} is not null`),
     index("events_correlation_idx").on(t.correlationId),
-    index("events_causation_idx").on(t.causationId),
+    index("events_causation_idx").on(t.causationId).where(sql`${t.causationId} is not null`),
     index("events_time_idx").on(t.time),
   ],
 );

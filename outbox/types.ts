@@ -1,3 +1,4 @@
+import type postgres from "postgres";
 import type { Tx } from "../src/db/client.ts";
 import type { EventEnvelope, NewEvent } from "./envelope.ts";
 
@@ -8,6 +9,8 @@ export interface HandlerContext {
    * effects. Batch handlers (sinks) get the pool instead, since they call out to AWS.
    */
   tx: Tx;
+  /** The same transaction as a postgres.js client, for hot paths (no query-builder work). */
+  sql: postgres.Sql;
   subscription: string;
   partition: number;
   /** The attempt number, 1 on first delivery. */

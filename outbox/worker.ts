@@ -1,9 +1,9 @@
 import { randomUUIDv7 } from "bun";
 import { sql } from "drizzle-orm";
 import type { Logger } from "pino";
-import type { Db, Tx } from "../src/db/client.ts";
+import { type Db, rawSql, type Tx } from "../src/db/client.ts";
 import { runWithEventContext } from "./context.ts";
-import type { EventEnvelope } from "./envelope.ts";
+import type { EventContext, EventEnvelope } from "./envelope.ts";
 import type { CompiledPattern } from "./pattern.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared, toEnvelope } from "./store.ts";
 import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "./types.ts";
@@ -218,21 +218,33 @@ export class PartitionWorker {
   }
 
   #ctx(tx: Tx, attempt: number): HandlerContext {
-    return { tx, subscription: this.sub.name, partition: this.partition, attempt };
+    return { tx, sql: rawSql(tx), subscription: this.sub.name, partition: this.partition, attempt };
   }
 
-  async #runOne(tx: Tx, event: EventEnvelope, attempt: number): Promise<void> {
-    const { handler, batchHandler } = this.sub.def;
+  /**
+   * runOne runs the handler for one event with the event as the causation of whatever it
+   * appends. Inside a batch the caller passes one `store` already entered for the whole batch
+   * (handlers run one after another), which saves entering a new async context per event.
+   */
+  async #runOne(tx: Tx, event: EventEnvelope, attempt: number, store?: EventContext): Promise<void> {
     const started = performance.now();
-    await runWithEventContext({ correlationId: event.correlationid, causationId: event.id, actorId: event.actorid }, async () => {
-      if (handler) await handler(event, this.#ctx(tx, attempt));
-      else {
-        const res = await batchHandler!([event], this.#ctx(tx, attempt));
-        const rejected = res?.rejected[0];
-        if (rejected) throw new Error(rejected.error);
-      }
-    });
+    if (store) {
+      store.correlationId = event.correlationid;
+      store.causationId = event.id;
+      store.actorId = event.actorid;
+      await this.#invoke(tx, event, attempt);
+    } else {
+      await runWithEventContext({ correlationId: event.correlationid, causationId: event.id, actorId: event.actorid }, () => this.#invoke(tx, event, attempt));
+    }
     this.deps.metrics.handlerDuration(this.sub.name, (performance.now() - started) / 1000);
+  }
+
+  async #invoke(tx: Tx, event: EventEnvelope, attempt: number): Promise<void> {
+    const { handler, batchHandler } = this.sub.def;
+    if (handler) return handler(event, this.#ctx(tx, attempt));
+    const res = await batchHandler!([event], this.#ctx(tx, attempt));
+    const rejected = res?.rejected[0];
+    if (rejected) throw new Error(rejected.error);
   }
 
   /**
@@ -259,20 +271,23 @@ export class PartitionWorker {
         batch = unmoved ? seen.batch : await this.#read(tx, cp, this.sub.batchSize);
         if (batch.length === 0) return 0;
         let handled = 0;
-        for (let i = 0; i < batch.length; i++) {
-          const row = batch[i]!;
-          const env = toEnvelope(row);
-          if (!this.sub.matcher.matches(env)) continue;
-          failingAttempts = cp.failing_position === row.position ? cp.failing_attempts : 0;
-          try {
-            await this.#runOne(tx, env, failingAttempts + 1);
-          } catch (err) {
-            failedAt = i;
-            failure = err;
-            throw err;
+        const store: EventContext = { correlationId: "" };
+        await runWithEventContext(store, async () => {
+          for (let i = 0; i < batch.length; i++) {
+            const row = batch[i]!;
+            const env = toEnvelope(row);
+            if (!this.sub.matcher.matches(env)) continue;
+            failingAttempts = cp.failing_position === row.position ? cp.failing_attempts : 0;
+            try {
+              await this.#runOne(tx, env, failingAttempts + 1, store);
+            } catch (err) {
+              failedAt = i;
+              failure = err;
+              throw err;
+            }
+            handled++;
           }
-          handled++;
-        }
+        });
         await this.#advance(tx, batch[batch.length - 1]!, handled, true);
         return handled;
       });

@@ -9,6 +9,15 @@ export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 /** Executor is anything that can run a query: the pool or an open transaction. */
 export type Executor = Db | Tx;
 
+/**
+ * rawSql returns the postgres.js client under a drizzle handle: for a transaction, the same
+ * transaction. Its tagged templates are prepared statements with no query-builder work, for
+ * hot paths such as a handler that writes one row per event.
+ */
+export function rawSql(executor: Executor): postgres.Sql {
+  return (executor as unknown as { _: { session: { client: postgres.Sql } } })._.session.client;
+}
+
 /** Database bundles the raw postgres.js pool and its drizzle wrapper. */
 export interface Database {
   readonly sql: postgres.Sql;

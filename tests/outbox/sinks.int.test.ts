@@ -28,7 +28,7 @@ const REGION = "us-east-1";
 const BUS = "app-bus";
 const PREFIX = "app.";
 
-const ctx = (subscription: string): HandlerContext => ({ tx: undefined as never, subscription, partition: 0, attempt: 1 });
+const ctx = (subscription: string): HandlerContext => ({ tx: undefined as never, sql: undefined as never, subscription, partition: 0, attempt: 1 });
 
 const event = (i: number, over: Partial<EventEnvelope> = {}): EventEnvelope => ({
   specversion: "1.0",
