@@ -59,7 +59,7 @@ export async function listSubscriptions(db: Db, local: Map<string, { kind: strin
           select time from outbox.events
            where (transaction_id, position) > (${s.last_transaction_id}::xid8, ${s.last_position}::bigint)
              ${types ? sql`and type = any(${sql.param(types)}::text[])` : sql``}
-             ${n > 1 ? sql`and ((hashtext(subject)::bigint % ${n}) + ${n}) % ${n} = ${s.partition}` : sql``}
+             ${n > 1 ? sql`and (case when ((hashtext(subject)::bigint % ${n}) + ${n}) % ${n} = ${s.partition} then true else false end)` : sql``}
            limit ${LAG_COUNT_CAP}) pending`),
     );
     out.push({

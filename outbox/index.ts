@@ -96,7 +96,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   const metrics = opts.metrics ?? noopMetrics;
   const log = opts.log;
   const wakeup = new Wakeup(opts.database.sql, processId);
-  const appender = createAppender(opts.registry, () => wakeup.appended());
+  const appender = createAppender(opts.registry, (events) => wakeup.appended(events));
   const compiled = new Map<string, CompiledSubscription>();
   const elsewhere = new Map<string, ReturnType<typeof compilePattern>>();
   const workers: PartitionWorker[] = [];

@@ -84,7 +84,7 @@ const INSERT_MANY = `${INSERT_EVENTS}
  * insert (`unnest` for several, plain values for one); `onAppended` fires after the surrounding
  * transaction commits.
  */
-export function createAppender(registry: EventRegistry, onAppended: () => void): Appender {
+export function createAppender(registry: EventRegistry, onAppended: (events: EventEnvelope[]) => void): Appender {
   function build(events: NewEvent[]): EventEnvelope[] {
     const ctx = currentEventContext();
     const correlationid = ctx?.correlationId ?? newEventId();
@@ -135,7 +135,7 @@ export function createAppender(registry: EventRegistry, onAppended: () => void):
       ];
       await executePreparedText(tx, { sql: INSERT_MANY, params }, "outbox_append");
     }
-    afterCommit(onAppended);
+    afterCommit(() => onAppended(envs));
   }
 
   return {

@@ -1,23 +1,91 @@
 import type postgres from "postgres";
+import type { EventEnvelope } from "./envelope.ts";
 
 const CHANNEL = "outbox_events";
 
+/** WakeSignal is one worker loop's doorbell. */
+export interface WakeSignal {
+  /** consume says whether a wake arrived since the last call, and clears it. */
+  consume(): boolean;
+  /** consumeNudge says whether an operator nudge or another process's NOTIFY arrived, and clears it. */
+  consumeNudge(): boolean;
+  /** wait resolves at the next wake or after `ms`; at once if a wake is pending. */
+  wait(ms: number): Promise<void>;
+  /** fire wakes the loop (stop uses it). */
+  fire(): void;
+  close(): void;
+}
+
+class Signal implements WakeSignal {
+  #pending = false;
+  #nudged = false;
+  #resolve: (() => void) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly interested: (e: EventEnvelope) => boolean,
+    private readonly onClose: (s: Signal) => void,
+  ) {}
+
+  consume(): boolean {
+    const was = this.#pending;
+    this.#pending = false;
+    return was;
+  }
+
+  consumeNudge(): boolean {
+    const was = this.#nudged;
+    this.#nudged = false;
+    return was;
+  }
+
+  nudge(): void {
+    this.#nudged = true;
+    this.fire();
+  }
+
+  fire(): void {
+    this.#pending = true;
+    const resolve = this.#resolve;
+    if (resolve) {
+      this.#resolve = undefined;
+      clearTimeout(this.#timer);
+      resolve();
+    }
+  }
+
+  wait(ms: number): Promise<void> {
+    if (this.#pending) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#resolve = resolve;
+      this.#timer = setTimeout(() => {
+        this.#resolve = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  close(): void {
+    this.fire();
+    this.onClose(this);
+  }
+}
+
 /**
- * Wakeup wakes worker loops when events are appended: this process's loops directly after
- * commit, other processes through a NOTIFY that is sent after commit from a separate
- * connection and coalesced, never inside the writing transaction (a notifying commit takes a
- * global lock that would serialise every writer).
+ * Wakeup wakes worker loops when events are appended. In this process it rings, right after
+ * commit, only the loops whose subscription and partition the new events concern. Other
+ * processes learn through a NOTIFY sent after commit from a separate connection and coalesced,
+ * never inside the writing transaction (a notifying commit takes a global lock that would
+ * serialise every writer); they cannot tell which loops it concerns, so it rings all of theirs.
  */
 export class Wakeup {
-  readonly #waiters = new Set<() => void>();
+  readonly #signals = new Set<Signal>();
   readonly #processId: string;
   readonly #sql: postgres.Sql;
   readonly #coalesceMs: number;
   #notifyTimer: ReturnType<typeof setTimeout> | undefined;
   #lastNotify = 0;
   #listener: { unlisten(): Promise<void> } | undefined;
-  #generation = 0;
-  #nudges = 0;
 
   constructor(sql: postgres.Sql, processId: string, coalesceMs = 50) {
     this.#sql = sql;
@@ -25,9 +93,11 @@ export class Wakeup {
     this.#coalesceMs = coalesceMs;
   }
 
-  /** generation increases at every wake; a loop compares it to know it missed none. */
-  get generation(): number {
-    return this.#generation;
+  /** register gives a loop its signal; `interested` says which appended events concern it. */
+  register(interested: (e: EventEnvelope) => boolean): WakeSignal {
+    const s = new Signal(interested, (x) => this.#signals.delete(x));
+    this.#signals.add(s);
+    return s;
   }
 
   async listen(): Promise<void> {
@@ -36,18 +106,16 @@ export class Wakeup {
     });
   }
 
-  /**
-   * nudges counts the wakes that did not come from this process's own appends: `wakeLocal`
-   * (an operator action such as a redrive request, a test) and other processes' NOTIFYs.
-   * Workers look for work other than new events (redrive requests) on those, not on every append.
-   */
-  get nudges(): number {
-    return this.#nudges;
-  }
-
-  /** appended is called after a commit that appended events. */
-  appended(): void {
-    this.#wake();
+  /** appended is called after a commit that appended `events`. */
+  appended(events: readonly EventEnvelope[]): void {
+    for (const s of this.#signals) {
+      for (const e of events) {
+        if (s.interested(e)) {
+          s.fire();
+          break;
+        }
+      }
+    }
     if (this.#notifyTimer) return;
     const wait = Math.max(0, this.#lastNotify + this.#coalesceMs - Date.now());
     this.#notifyTimer = setTimeout(() => {
@@ -59,29 +127,9 @@ export class Wakeup {
     }, wait);
   }
 
+  /** wakeLocal rings every loop of this process as a nudge (operator action, foreign NOTIFY). */
   wakeLocal(): void {
-    this.#nudges++;
-    this.#wake();
-  }
-
-  #wake(): void {
-    this.#generation++;
-    for (const w of this.#waiters) w();
-    this.#waiters.clear();
-  }
-
-  /** wait resolves at the next wake, after `ms`, or at once if a wake came since `seen`. */
-  wait(ms: number, seen: number): Promise<void> {
-    if (this.#generation !== seen) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#waiters.add(done);
-    });
+    for (const s of this.#signals) s.nudge();
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,8 @@ import type { EventContext, EventEnvelope } from "./envelope.ts";
 import type { CompiledPattern } from "./pattern.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared, toEnvelope } from "./store.ts";
 import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "./types.ts";
-import type { Wakeup } from "./wakeup.ts";
+import { partitionOf } from "./hashtext.ts";
+import type { WakeSignal, Wakeup } from "./wakeup.ts";
 
 /** CompiledSubscription is a validated subscription definition with its matcher. */
 export interface CompiledSubscription {
@@ -58,7 +59,7 @@ export class PartitionWorker {
   #leased = false;
   #running: Promise<void> | undefined;
   #lastRenew = 0;
-  #lastRedriveCheck = -1;
+  #signal: WakeSignal | undefined;
   #lastRedriveAt = 0;
   #interrupt: (() => void) | undefined;
 
@@ -76,26 +77,30 @@ export class PartitionWorker {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#interrupt?.();
-    this.deps.wakeup.wakeLocal();
+    this.#signal?.fire();
     await this.#running;
   }
 
   async #loop(): Promise<void> {
     const { wakeup, pollMs, log } = this.deps;
+    const types = this.sub.matcher.types;
+    // Rung only by appends of a type this subscription reads, in this partition.
+    this.#signal = wakeup.register((e) => (types === null || types.includes(e.type)) && partitionOf(e.subject, this.sub.partitions) === this.partition);
+    const signal = this.#signal;
     let burstUntil = 0;
     while (!this.#stopped) {
-      const seen = wakeup.generation;
+      const woken = signal.consume();
       let progressed = false;
       let delay = pollMs;
       try {
         if (!(await this.#ensureLease())) {
-          await wakeup.wait((this.deps.leaseSeconds * 1000) / 2, -1);
+          // Another process holds the lease: try again when it may have expired, not sooner.
+          await this.#sleep((this.deps.leaseSeconds * 1000) / 2);
           continue;
         }
         // Redrive requests are rare: look for them when nudged (not on every append) or once
         // per poll interval.
-        if (wakeup.nudges !== this.#lastRedriveCheck || Date.now() - this.#lastRedriveAt > pollMs) {
-          this.#lastRedriveCheck = wakeup.nudges;
+        if (signal.consumeNudge() || Date.now() - this.#lastRedriveAt > pollMs) {
           this.#lastRedriveAt = Date.now();
           await this.#redriveRequested();
         }
@@ -108,12 +113,17 @@ export class PartitionWorker {
       }
       if (this.#stopped) break;
       if (progressed) continue;
+      if (delay !== pollMs) {
+        // A backoff: appends must not cut it short.
+        await this.#sleep(delay);
+        continue;
+      }
       // Right after a wake an append may still sit behind an older open transaction; look
-      // again soon for a short while instead of waiting a whole poll interval.
-      if (wakeup.generation !== seen) burstUntil = Date.now() + 250;
-      if (delay === pollMs && Date.now() < burstUntil) delay = 5;
-      await (delay === pollMs ? wakeup.wait(pollMs, seen) : this.#sleep(delay));
+      // again soon for a short while (or at the next commit's wake) instead of a whole poll.
+      if (woken) burstUntil = Date.now() + 250;
+      await signal.wait(Date.now() < burstUntil ? 5 : pollMs);
     }
+    signal.close();
     await this.#release();
   }
 
