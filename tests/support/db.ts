@@ -56,6 +56,13 @@ export async function prepareTemplate(): Promise<(() => Promise<void>) | undefin
       await runMigrations(withDatabase(base, template), "migrations");
       await admin.unsafe(`alter database "${template}" with is_template true`);
     }
+    // Clones left by an interrupted run (a test file that never reached afterAll) are dropped once
+    // they are an hour old; their names carry their creation time, so a concurrent run's are safe.
+    const stale = await admin<{ datname: string }[]>`select datname from pg_database where datname like 'test\_%'`;
+    for (const { datname } of stale) {
+      const born = Number.parseInt(datname.split("_")[1] ?? "", 36);
+      if (Number.isFinite(born) && Date.now() - born > 3_600_000) await admin.unsafe(`drop database if exists "${datname}" with (force)`);
+    }
     await admin`select pg_advisory_unlock(727274002)`;
   } finally {
     await admin.end({ timeout: 2 });
