@@ -106,7 +106,9 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     for (const def of defs) {
       if (!SUB_NAME.test(def.name)) throw new InvalidSubscriptionError(def.name, "name must be <module>.<action>");
       if (compiled.has(def.name)) throw new InvalidSubscriptionError(def.name, "declared twice");
-      if (!def.handler === !def.batchHandler) throw new InvalidSubscriptionError(def.name, "give exactly one of handler or batchHandler");
+      if ([def.handler, def.handleBatch, def.batchHandler].filter(Boolean).length !== 1) {
+        throw new InvalidSubscriptionError(def.name, "give exactly one of handler, handleBatch or batchHandler");
+      }
       const partitions = def.partitions ?? 1;
       if (!Number.isInteger(partitions) || partitions < 1 || partitions > 256) throw new InvalidSubscriptionError(def.name, "partitions must be 1-256");
       let matcher;

@@ -30,7 +30,17 @@ export interface SubscriptionDefinition {
   pattern: Record<string, unknown>;
   /** Handle one event; runs in one transaction with the checkpoint update. */
   handler?: (event: EventEnvelope, ctx: HandlerContext) => Promise<void>;
-  /** Handle a batch (sinks). Throwing retries the batch; `rejected` events are dead-lettered. */
+  /**
+   * Handle a whole batch in one transaction with the checkpoint update, exactly once for
+   * Postgres effects, like `handler` but able to write many rows in one statement (projections).
+   * A batch that throws is retried event by event, so a poison event is retried and
+   * dead-lettered alone. No ambient causation: appends inside it start their own correlation.
+   */
+  handleBatch?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<void>;
+  /**
+   * Relay a batch to the outside world (sinks): runs outside any transaction, at least once.
+   * Throwing retries the batch; `rejected` events are dead-lettered.
+   */
   batchHandler?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<BatchResult | void>;
   /** Split by hash of `subject`; each partition keeps order and has its own checkpoint and lease. */
   partitions?: number;

@@ -250,8 +250,9 @@ export class PartitionWorker {
   }
 
   async #invoke(tx: Tx, event: EventEnvelope, attempt: number): Promise<void> {
-    const { handler, batchHandler } = this.sub.def;
+    const { handler, handleBatch, batchHandler } = this.sub.def;
     if (handler) return handler(event, this.#ctx(tx, attempt));
+    if (handleBatch) return handleBatch([event], this.#ctx(tx, attempt));
     const res = await batchHandler!([event], this.#ctx(tx, attempt));
     const rejected = res?.rejected[0];
     if (rejected) throw new Error(rejected.error);
@@ -264,13 +265,17 @@ export class PartitionWorker {
    * past `maxAttempts`, dead-lettered so later events flow.
    */
   async processBatch(): Promise<{ processed: number; retryInMs?: number }> {
-    if (this.sub.def.batchHandler && !this.sub.def.handler) return this.#processSinkBatch();
+    if (this.sub.def.batchHandler) return this.#processSinkBatch();
     let failedAt = -1;
     let failure: unknown;
     let batch: EventRow[] = [];
     let failingAttempts = 0;
     const seen = await this.#peek();
     if (!seen) return { processed: 0 };
+    if (this.sub.def.handleBatch && !this.#eventByEvent(seen.cp)) {
+      const whole = await this.#processWholeBatch(seen);
+      if (whole) return whole;
+    }
     try {
       const processed = await this.deps.db.transaction(async (tx) => {
         const cp = await this.#lock(tx);
@@ -307,6 +312,54 @@ export class PartitionWorker {
       if (failedAt < 0) throw err;
       return this.#recover(batch, failedAt, failure, failingAttempts + 1);
     }
+  }
+
+  /**
+   * processWholeBatch hands a `handleBatch` subscription its batch in the checkpoint's
+   * transaction. When the handler throws, everything rolls back and this batch's range is
+   * handled event by event instead (returns null), so retries, backoff and dead letters
+   * concern the poison event alone; whole batches resume past that range.
+   */
+  async #processWholeBatch(seen: { cp: Checkpoint; batch: EventRow[] }): Promise<{ processed: number } | null> {
+    let batch: EventRow[] = [];
+    try {
+      const handled = await this.deps.db.transaction(async (tx) => {
+        const cp = await this.#lock(tx);
+        if (!cp || cp.status === "paused") return 0;
+        const unmoved = cp.last_transaction_id === seen.cp.last_transaction_id && cp.last_position === seen.cp.last_position;
+        batch = unmoved ? seen.batch : await this.#read(tx, cp, this.sub.batchSize);
+        if (batch.length === 0) return 0;
+        const matched = batch.map(toEnvelope).filter((e) => this.sub.matcher.matches(e));
+        if (matched.length) {
+          const started = performance.now();
+          await this.sub.def.handleBatch!(matched, this.#ctx(tx, 1));
+          this.deps.metrics.handlerDuration(this.sub.name, (performance.now() - started) / 1000 / matched.length);
+        }
+        await this.#advance(tx, batch[batch.length - 1]!, matched.length, true);
+        return matched.length;
+      });
+      if (handled) this.deps.metrics.processed(this.sub.name, this.partition, handled);
+      return { processed: batch.length };
+    } catch (err) {
+      if (batch.length === 0) throw err;
+      const last = batch[batch.length - 1]!;
+      this.#eventByEventThrough = { tx: BigInt(last.transaction_id), pos: BigInt(last.position) };
+      this.deps.metrics.failed(this.sub.name, this.partition);
+      this.deps.log.warn({ subscription: this.sub.name, partition: this.partition, error: errorText(err), through: last.position }, "batch handler failed; retrying event by event");
+      return null;
+    }
+  }
+
+  #eventByEventThrough: { tx: bigint; pos: bigint } | undefined;
+
+  // True while the checkpoint is still inside the range of a batch that failed as a whole.
+  #eventByEvent(cp: Checkpoint): boolean {
+    const until = this.#eventByEventThrough;
+    if (!until) return false;
+    const tx = BigInt(cp.last_transaction_id);
+    const inside = tx < until.tx || (tx === until.tx && BigInt(cp.last_position) < until.pos);
+    if (!inside) this.#eventByEventThrough = undefined;
+    return inside;
   }
 
   /**

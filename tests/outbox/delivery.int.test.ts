@@ -140,3 +140,66 @@ describe("delivery", () => {
     expect(followed!.correlation_id).toBe(cause!.correlation_id);
   });
 });
+
+describe("handleBatch", () => {
+  const insertMany = (tx: Parameters<NonNullable<SubscriptionDefinition["handleBatch"]>>[1], events: EventEnvelope[]) =>
+    tx.sql`insert into public.effects (event_id, subject, n)
+           select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.subject)}::text[], ${events.map((e) => (e.data as { n: number }).n)}::int[])`;
+
+  it("hands whole batches to the handler in the checkpoint's transaction, each event once", async () => {
+    const sizes: number[] = [];
+    current = await startTestOutbox(
+      tdb.url,
+      [
+        {
+          name: "testing.project",
+          pattern: { type: ["test.happened"] },
+          handleBatch: async (events, ctx) => {
+            sizes.push(events.length);
+            await insertMany(ctx, events);
+          },
+        },
+      ],
+      { batchSize: 100 },
+    );
+    await current.append(Array.from({ length: 250 }, (_, i) => current!.happened(i)));
+    const rows = await eventually(async () => {
+      const r = await current!.effects();
+      return r.length === 250 && r;
+    });
+    expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 250 }, (_, i) => i));
+    expect(Math.max(...sizes)).toBe(100);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(250);
+  });
+
+  it("retries a failing batch event by event, dead-letters only the poison event, then resumes whole batches", async () => {
+    const sizes: number[] = [];
+    current = await startTestOutbox(
+      tdb.url,
+      [
+        {
+          name: "testing.project",
+          pattern: { type: ["test.happened"] },
+          maxAttempts: 2,
+          backoff: { baseMs: 5, maxMs: 10 },
+          handleBatch: async (events, ctx) => {
+            sizes.push(events.length);
+            await insertMany(ctx, events);
+            if (events.some((e) => (e.data as { n: number }).n === 13)) throw new Error("13 is unlucky");
+          },
+        },
+      ],
+      { batchSize: 50 },
+    );
+    await current.append(Array.from({ length: 40 }, (_, i) => current!.happened(i)));
+    await eventually(async () => (await current!.effects()).length === 39);
+    expect((await current.effects()).map((r) => r.n)).toEqual(Array.from({ length: 40 }, (_, i) => i).filter((n) => n !== 13));
+    const [dl] = await current.database.sql`select event_position::int as p, attempts, error from outbox.dead_letters where subscription = 'testing.project'`;
+    expect(dl).toMatchObject({ p: 14, attempts: 2, error: "Error: 13 is unlucky" });
+    // The range that failed went one event at a time; what follows goes in whole batches again.
+    sizes.length = 0;
+    await current.append(Array.from({ length: 30 }, (_, i) => current!.happened(100 + i)));
+    await eventually(async () => (await current!.effects()).length === 69);
+    expect(Math.max(...sizes)).toBeGreaterThan(1);
+  });
+});

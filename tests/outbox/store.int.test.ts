@@ -108,7 +108,8 @@ describe("subscription declarations", () => {
     const ok = { pattern: {}, handler: async () => {} };
     expect(() => make().subscribe([{ name: "NoDot", ...ok }])).toThrow(InvalidSubscriptionError);
     expect(() => make().subscribe([{ name: "testing.same", ...ok }, { name: "testing.same", ...ok }])).toThrow(/declared twice/);
-    expect(() => make().subscribe([{ name: "testing.none", pattern: {} }])).toThrow(/exactly one of handler or batchHandler/);
+    expect(() => make().subscribe([{ name: "testing.none", pattern: {} }])).toThrow(/exactly one of handler, handleBatch or batchHandler/);
+    expect(() => make().subscribe([{ name: "testing.two", pattern: {}, handler: async () => {}, handleBatch: async () => {} }])).toThrow(/exactly one/);
     expect(() => make().subscribe([{ name: "testing.parts", partitions: 0, ...ok }])).toThrow(/partitions/);
   });
 
