@@ -278,13 +278,10 @@ export class PartitionWorker {
     }
     try {
       const processed = await this.deps.db.transaction(async (tx) => {
-        const cp = await this.#lock(tx);
-        if (!cp || cp.status === "paused") return 0;
-        // What the peek read is still the head of the batch if the checkpoint has not moved:
-        // anything that became visible since has a larger transaction id.
-        const unmoved = cp.last_transaction_id === seen.cp.last_transaction_id && cp.last_position === seen.cp.last_position;
-        batch = unmoved ? seen.batch : await this.#read(tx, cp, this.sub.batchSize);
-        if (batch.length === 0) return 0;
+        const locked = await this.#lockAndRead(tx, seen);
+        if (!locked) return 0;
+        const { cp } = locked;
+        batch = locked.batch;
         let handled = 0;
         const store: EventContext = { correlationId: "" };
         await runWithEventContext(store, async () => {
@@ -324,11 +321,9 @@ export class PartitionWorker {
     let batch: EventRow[] = [];
     try {
       const handled = await this.deps.db.transaction(async (tx) => {
-        const cp = await this.#lock(tx);
-        if (!cp || cp.status === "paused") return 0;
-        const unmoved = cp.last_transaction_id === seen.cp.last_transaction_id && cp.last_position === seen.cp.last_position;
-        batch = unmoved ? seen.batch : await this.#read(tx, cp, this.sub.batchSize);
-        if (batch.length === 0) return 0;
+        const locked = await this.#lockAndRead(tx, seen);
+        if (!locked) return 0;
+        batch = locked.batch;
         const matched = batch.map(toEnvelope).filter((e) => this.sub.matcher.matches(e));
         if (matched.length) {
           const started = performance.now();
@@ -351,6 +346,17 @@ export class PartitionWorker {
   }
 
   #eventByEventThrough: { tx: bigint; pos: bigint } | undefined;
+
+  /** lockAndRead locks the checkpoint and returns the batch to handle, or null if there is none. */
+  async #lockAndRead(tx: Tx, seen: { cp: Checkpoint; batch: EventRow[] }): Promise<{ cp: Checkpoint; batch: EventRow[] } | null> {
+    const cp = await this.#lock(tx);
+    if (!cp || cp.status === "paused") return null;
+    // What the peek read is still the head of the batch if the checkpoint has not moved:
+    // anything that became visible since has a larger transaction id.
+    const unmoved = cp.last_transaction_id === seen.cp.last_transaction_id && cp.last_position === seen.cp.last_position;
+    const batch = unmoved ? seen.batch : await this.#read(tx, cp, this.sub.batchSize);
+    return batch.length ? { cp, batch } : null;
+  }
 
   // True while the checkpoint is still inside the range of a batch that failed as a whole.
   #eventByEvent(cp: Checkpoint): boolean {
