@@ -36,7 +36,12 @@ const json = <T extends z.ZodType>(schema: T, description = "OK") => ({ descript
 const body = <T extends z.ZodType>(schema: T) => ({ body: { required: true, content: { "application/json": { schema } } } });
 const NameParam = z.object({ name: z.string().min(1).max(200) });
 const IdParam = z.object({ id: z.uuid() });
-const Position = z.string().regex(/^\d{1,19}$/, "a position is a non-negative integer");
+const MAX_POSITION = 9_223_372_036_854_775_807n;
+const Position = z
+  .string()
+  .regex(/^\d{1,19}$/, "a position is a non-negative integer")
+  // zod runs refinements even after the regex failed, so only compare what is all digits.
+  .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= MAX_POSITION, "a position is at most 9223372036854775807");
 
 /** outboxRoutes adds the event catalog, event queries, lineage and the admin API. */
 export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {

@@ -83,6 +83,14 @@ export function handleError(err: Error, c: Context<AppEnv>): Response {
     return problemResponse(c, status, code, err.message || TITLES[status] || "HTTP error");
   }
   const log = c.get("log");
+  // SQLSTATE class 22 (data exception): a request value Postgres cannot store, such as a NUL
+  // character or an out-of-range number that validation let through. The transaction failed, so
+  // nothing was written; it is the client's input, not a server fault.
+  const pg = ((err as { cause?: unknown }).cause ?? err) as { code?: unknown; message?: unknown };
+  if (typeof pg.code === "string" && pg.code.startsWith("22")) {
+    (log ?? console).warn({ err }, "request value rejected by the database");
+    return problemResponse(c, 400, "REQUEST.UNSTORABLE_VALUE", `A value in the request cannot be stored: ${String(pg.message)}.`);
+  }
   (log ?? console).error({ err }, "unhandled error");
   return problemResponse(c, 500, "INTERNAL", "An unexpected error occurred. It has been logged; quote the requestId when reporting it.");
 }

@@ -157,6 +157,25 @@ describe("event queries", () => {
   });
 });
 
+describe("hostile input", () => {
+  it("answers positions beyond the bigint range and malformed bodies with 400, never 500", async () => {
+    const cases: [string, string, unknown?][] = [
+      ["GET", "/api/v1/events?after=9999999999999999999"],
+      ["GET", "/api/v1/events?after=-1"],
+      ["GET", "/api/v1/events?from=2026-13-45T00:00:00Z"],
+      ["POST", "/api/v1/admin/subscriptions/testing.follow/replay", { from: "9999999999999999999" }],
+      ["POST", "/api/v1/admin/subscriptions/testing.follow/replay", { from: 1e30 }],
+      ["POST", "/api/v1/admin/subscriptions/testing.follow/replay", {}],
+      ["POST", "/api/v1/admin/events/test-pattern", { pattern: {}, event: "not an object" }],
+      ["GET", "/api/v1/admin/dead-letters?status=bogus"],
+    ];
+    for (const [method, path, json] of cases) {
+      const res = await call(method, path, admin, json);
+      expect([method, path, res.status, res.type]).toEqual([method, path, 400, "application/problem+json"]);
+    }
+  });
+});
+
 describe("catalog and schemas", () => {
   it("lists every declared type with its source, subscribers and schema link", async () => {
     const res = await call("GET", "/api/v1/events/catalog", user);

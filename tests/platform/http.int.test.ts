@@ -94,6 +94,15 @@ describe("problem responses", () => {
     await expectProblem(onCollection, 405, "HTTP.METHOD_NOT_ALLOWED");
   });
 
+  it("answers a value the database cannot store (a NUL character) with 400 and stores nothing", async () => {
+    const user = { ...newUser("nul"), displayName: "a\u0000b" };
+    const p = await expectProblem(await post("/api/v1/users", user), 400, "REQUEST.UNSTORABLE_VALUE");
+    expect(p.detail).toContain("cannot be stored");
+    const [row] = await s.database.sql`select count(*)::int as n from users.accounts where username = ${user.username}`;
+    expect(row!.n).toBe(0);
+    await expectProblem(await post("/api/v1/auth/token", { login: "\u0000", password: "x" }), 400, "REQUEST.UNSTORABLE_VALUE");
+  });
+
   it("answers a taken username with 409", async () => {
     const user = newUser("dup");
     expect((await post("/api/v1/users", user)).status).toBe(201);
