@@ -43,6 +43,24 @@ const Position = z
   // zod runs refinements even after the regex failed, so only compare what is all digits.
   .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= MAX_POSITION, "a position is at most 9223372036854775807");
 
+// The matcher walks nested arrays recursively; arbitrary JSON from this endpoint must not be
+// able to exhaust the stack. Events the platform appends are shallow by their schemas.
+const MAX_EVENT_DEPTH = 100;
+
+/** nestingDepth measures how deep objects and arrays nest, iteratively, stopping past `cap`. */
+function nestingDepth(value: unknown, cap: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (d + 1 > deepest) deepest = d + 1;
+    if (deepest > cap) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return deepest;
+}
+
 /** outboxRoutes adds the event catalog, event queries, lineage and the admin API. */
 export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
   const { db, registry, outbox } = deps;
@@ -157,6 +175,9 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
     ),
     (c) => {
       const { pattern, event } = c.req.valid("json");
+      if (nestingDepth(event, MAX_EVENT_DEPTH) > MAX_EVENT_DEPTH) {
+        throw new ValidationError(`The event nests deeper than ${MAX_EVENT_DEPTH} levels.`, [{ path: "event", message: "too deeply nested" }], "EVENTS.EVENT_TOO_DEEP");
+      }
       try {
         return c.json({ result: compilePattern(pattern).matches(event) }, 200);
       } catch (err) {

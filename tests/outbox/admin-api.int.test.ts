@@ -176,6 +176,26 @@ describe("hostile input", () => {
   });
 });
 
+describe("deeply nested events", () => {
+  it("answers test-pattern for an event nested 50,000 levels deep with 400, not a stack overflow", async () => {
+    const body = `{"pattern":{"a":[1]},"event":{"a":${"[".repeat(50_000)}1${"]".repeat(50_000)}}}`;
+    const res = await app.request("/api/v1/admin/events/test-pattern", {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body,
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe("EVENTS.EVENT_TOO_DEEP");
+    const shallow = `{"pattern":{"a":[1]},"event":{"a":${"[".repeat(50)}1${"]".repeat(50)}}}`;
+    const ok = await app.request("/api/v1/admin/events/test-pattern", {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: shallow,
+    });
+    expect(await ok.json()).toEqual({ result: true });
+  });
+});
+
 describe("catalog and schemas", () => {
   it("lists every declared type with its source, subscribers and schema link", async () => {
     const res = await call("GET", "/api/v1/events/catalog", user);
