@@ -280,6 +280,18 @@ async function batchedAppend(bench: BenchDatabase): Promise<Figure> {
 // ---------------------------------------------------------------------------------------------
 // 3. delivery throughput of a partitioned subscription catching up
 
+/** drainRate starts `outbox`, waits (bounded) until its subscription has handled `n` events, stops it, and returns events/s. */
+async function drainRate(outbox: Outbox, metrics: ReturnType<typeof countingMetrics>, n: number): Promise<number> {
+  try {
+    const started = nowMs();
+    await outbox.start();
+    await waitUntil(() => metrics.count >= n || metrics.failures > 0, DRAIN_CAP_MS, 10);
+    return metrics.count / ((nowMs() - started) / 1000);
+  } finally {
+    await outbox.stop();
+  }
+}
+
 async function delivery(bench: BenchDatabase): Promise<Figure[]> {
   const N = DELIVERY_EVENTS;
   log(`3. delivery: pre-append ${N} events, then a ${PARTITIONS}-partition subscription writes one row per event`);
@@ -356,15 +368,7 @@ async function delivery(bench: BenchDatabase): Promise<Figure[]> {
     // outbox's own reading, checkpointing and dispatching cost, without the handler's write.
     const bare = countingMetrics();
     const noop = outboxOn(database, [{ name: "bench.deliver-noop", pattern: { type: ["bench.delivered"] }, partitions: PARTITIONS, handler: async () => {} }], bare);
-    let bareRate: number;
-    try {
-      const bareStarted = nowMs();
-      await noop.start();
-      await waitUntil(() => bare.count >= N || bare.failures > 0, DRAIN_CAP_MS, 10);
-      bareRate = bare.count / ((nowMs() - bareStarted) / 1000);
-    } finally {
-      await noop.stop();
-    }
+    const bareRate = await drainRate(noop, bare, N);
     log(`   no-op handler: ${bareRate.toFixed(0)} events/s`);
 
     // The same backlog through handleBatch: still one row per event, in the checkpoint's
@@ -385,15 +389,7 @@ async function delivery(bench: BenchDatabase): Promise<Figure[]> {
       ],
       batched,
     );
-    let batchRate: number;
-    try {
-      const batchStarted = nowMs();
-      await projector.start();
-      await waitUntil(() => batched.count >= N || batched.failures > 0, DRAIN_CAP_MS, 10);
-      batchRate = batched.count / ((nowMs() - batchStarted) / 1000);
-    } finally {
-      await projector.stop();
-    }
+    const batchRate = await drainRate(projector, batched, N);
     const [batchRows] = await raw<{ rows: number }[]>`select count(*)::int as rows from bench.effects_batch`;
     log(`   handleBatch (unnest per batch): ${batchRate.toFixed(0)} events/s, ${batchRows?.rows ?? 0} rows`);
     return [
