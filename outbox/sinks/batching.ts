@@ -1,6 +1,6 @@
 import type { EventEnvelope } from "../envelope.ts";
 import type { BatchResult, OutboxMetrics } from "../types.ts";
-import { DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_RETRIES, errorName, errorText, fullJitterDelay, isRetryableCallError, sleep } from "./retry.ts";
+import { DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_RETRIES, errorText, fullJitterDelay, isRetryableCallError, sleep } from "./retry.ts";
 
 /** CallLimits bounds one AWS batch call by entry count and summed entry size in bytes. */
 export interface CallLimits {
