@@ -1,6 +1,8 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
+import { createTransactionRunner } from "./transaction.ts";
+
+export { afterCommit, TransactionAbortedError, TransactionFinishedError } from "./transaction.ts";
 
 /** Db is the drizzle handle every module receives; transactions are the same type. */
 export type Db = PostgresJsDatabase<Record<string, never>>;
@@ -36,40 +38,12 @@ export function connectDatabase(url: string, opts: { max?: number; applicationNa
     onnotice: () => {},
     connection: { application_name: opts.applicationName ?? "eventful-monolith" },
   });
-  const db = withCommitHooks(drizzle(sql) as Db);
+  const db = drizzle(sql) as Db;
+  Object.assign(db, { transaction: createTransactionRunner(sql, db) });
   return {
     sql,
     db,
     url,
     close: (timeout = 5) => sql.end({ timeout }),
   };
-}
-
-interface CommitScope {
-  callbacks: (() => void)[];
-}
-const commitScopes = new AsyncLocalStorage<CommitScope>();
-
-/**
- * afterCommit schedules `cb` to run once the outermost `db.transaction` around the caller has
- * committed (never if it rolls back). Outside a transaction it runs on the next tick.
- */
-export function afterCommit(cb: () => void): void {
-  const scope = commitScopes.getStore();
-  if (scope) scope.callbacks.push(cb);
-  else queueMicrotask(cb);
-}
-
-/** withCommitHooks makes `db.transaction` run the callbacks registered through `afterCommit`. */
-function withCommitHooks(db: Db): Db {
-  const original = db.transaction.bind(db);
-  const transaction = (async (fn: Parameters<Db["transaction"]>[0], config?: Parameters<Db["transaction"]>[1]) => {
-    const outer = commitScopes.getStore();
-    if (outer) return original(fn, config);
-    const scope: CommitScope = { callbacks: [] };
-    const result = await commitScopes.run(scope, () => original(fn, config));
-    for (const cb of scope.callbacks) cb();
-    return result;
-  }) as Db["transaction"];
-  return Object.assign(db, { transaction });
 }

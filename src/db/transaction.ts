@@ -1,0 +1,180 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { PostgresJsSession, PostgresJsTransaction } from "drizzle-orm/postgres-js";
+import type postgres from "postgres";
+import type { Db, Tx } from "./client.ts";
+
+type TransactionFn = Parameters<Db["transaction"]>[0];
+type TransactionConfig = Parameters<Db["transaction"]>[1];
+
+/** TransactionAbortedError: COMMIT found the transaction aborted by an error that the callback caught and did not rethrow. */
+export class TransactionAbortedError extends Error {
+  constructor() {
+    super("the transaction was aborted by an earlier failed statement and has been rolled back; rethrow database errors inside a transaction, or use a nested transaction (savepoint) to recover from one");
+    this.name = "TransactionAbortedError";
+  }
+}
+
+/** TransactionFinishedError: a statement was sent through a transaction handle after the transaction had ended. */
+export class TransactionFinishedError extends Error {
+  constructor(how: string) {
+    super(`the transaction this handle belongs to has ${how}; statements sent through it are refused`);
+    this.name = "TransactionFinishedError";
+  }
+}
+
+/** The part of postgres.js's connection object the runner touches. */
+interface PgConnection {
+  onclose?: ((err: Error) => void) | null;
+}
+
+interface CommitScope {
+  callbacks: (() => void)[];
+}
+const commitScopes = new AsyncLocalStorage<CommitScope>();
+
+/**
+ * afterCommit schedules `cb` to run once the outermost `db.transaction` around the caller has
+ * committed (never if it rolls back). Outside a transaction it runs on the next tick.
+ */
+export function afterCommit(cb: () => void): void {
+  const scope = commitScopes.getStore();
+  if (scope) scope.callbacks.push(cb);
+  else queueMicrotask(cb);
+}
+
+/**
+ * createTransactionRunner returns the `db.transaction` every module uses. It differs from
+ * drizzle's (postgres.js `sql.begin`) in three ways:
+ *
+ * - **BEGIN is pipelined.** postgres.js waits for BEGIN's reply before sending the first
+ *   statement; here BEGIN goes out in the same packet as the first statement (as Npgsql does),
+ *   so a transaction costs one round trip less. BEGIN on a healthy idle connection cannot fail;
+ *   if the connection fails, every statement behind it fails too.
+ * - **A swallowed error cannot commit.** A statement that failed inside the callback aborts the
+ *   transaction even when the callback caught the error; Postgres then answers COMMIT with
+ *   ROLLBACK, and this runner throws `TransactionAbortedError` instead of returning as if the
+ *   writes had landed.
+ * - **A handle outlives nothing.** Statements sent through a transaction handle after the
+ *   transaction ended (a leaked `tx`, a fire-and-forget query, a dead connection) are refused
+ *   with `TransactionFinishedError` rather than sent down a connection that is back in the pool,
+ *   possibly inside another caller's transaction.
+ *
+ * Nested `tx.transaction()` calls are savepoints. Callbacks registered with `afterCommit` run
+ * after the outermost transaction commits.
+ */
+export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transaction"] {
+  // The transaction handle is built exactly as drizzle builds it in `PostgresJsSession.transaction`,
+  // from the pool session's dialect, schema and options, over the reserved connection.
+  const { dialect, schema, options } = db._.session as unknown as { dialect: never; schema: never; options: never };
+
+  async function run<T>(fn: (tx: Tx) => Promise<T>, config: TransactionConfig): Promise<T> {
+    const reserved = await pool.reserve();
+    let finished: Error | undefined;
+    let closed: Error | undefined;
+    let onClosed: (err: Error) => void = () => {};
+    const closing = new Promise<never>((_, reject) => {
+      onClosed = reject;
+    });
+    closing.catch(() => {});
+    // BEGIN is not awaited: the callback's first statement follows it down the same connection
+    // (postgres.js pipelines on a reserved connection). onexecute hands over the connection
+    // object so a close is noticed; returning true keeps the connection open for pipelining.
+    const begin = reserved.unsafe("begin", [], {
+      onexecute: (connection: PgConnection) => {
+        connection.onclose = (err) => {
+          closed = err;
+          finished ??= new TransactionFinishedError("lost its connection");
+          onClosed(err);
+        };
+        return true;
+      },
+    } as postgres.UnsafeQueryOptions);
+    begin.catch(() => {});
+    const client = guard(reserved, () => finished);
+    const tx = new PostgresJsTransaction(dialect, new PostgresJsSession(client as never, dialect, schema, options), schema) as unknown as Tx;
+    try {
+      const result = await Promise.race([
+        (async () => {
+          if (config) await tx.setTransaction(config);
+          return fn(tx);
+        })(),
+        closing,
+      ]);
+      await Promise.race([begin, closing]);
+      const done = await Promise.race([client.unsafe("commit"), closing]);
+      finished = new TransactionFinishedError("committed");
+      if (done.command !== "COMMIT") throw new TransactionAbortedError();
+      return result;
+    } catch (err) {
+      if (!closed && !finished) {
+        finished = new TransactionFinishedError("rolled back");
+        await reserved.unsafe("rollback").catch(() => {});
+      }
+      finished ??= new TransactionFinishedError("rolled back");
+      throw err;
+    } finally {
+      // A closed connection was already taken back by the pool (to reconnect it later);
+      // releasing it would put a dead connection among the open ones.
+      if (!closed) reserved.release();
+    }
+  }
+
+  return (async (fn: TransactionFn, config?: TransactionConfig) => {
+    const outer = commitScopes.getStore();
+    if (outer) return run(fn as never, config);
+    const scope: CommitScope = { callbacks: [] };
+    const result = await commitScopes.run(scope, () => run(fn as never, config));
+    for (const cb of scope.callbacks) cb();
+    return result;
+  }) as Db["transaction"];
+}
+
+/**
+ * guard wraps a reserved connection so that every query made through it (tagged template,
+ * `unsafe`, `file`) is refused once `finished()` returns an error, and adds the `savepoint`
+ * method drizzle's nested transactions call.
+ */
+function guard(reserved: postgres.ReservedSql, finished: () => Error | undefined): postgres.Sql {
+  let savepoints = 0;
+  const check = <Q>(q: Q): Q => {
+    const query = q as unknown as { handle?: () => Promise<void>; executed?: boolean; reject?: (e: Error) => void };
+    if (typeof query?.handle !== "function") return q; // a fragment or helper, not a query
+    const handle = query.handle;
+    query.handle = function (this: typeof query) {
+      const err = finished();
+      if (!err) return handle.call(this);
+      if (!this.executed) {
+        this.executed = true;
+        this.reject!(err);
+      }
+      return Promise.resolve();
+    };
+    return q;
+  };
+  const wrapped: postgres.Sql = new Proxy(reserved, {
+    apply: (target, self, args) => check(Reflect.apply(target, self, args)),
+    get(target, prop, receiver) {
+      if (prop === "unsafe" || prop === "file") {
+        const f = Reflect.get(target, prop, receiver) as (...a: unknown[]) => unknown;
+        return (...a: unknown[]) => check(f(...a));
+      }
+      if (prop === "savepoint") return savepoint;
+      if (prop === "release" || prop === "begin" || prop === "reserve" || prop === "end") return undefined;
+      return Reflect.get(target, prop, receiver);
+    },
+  }) as unknown as postgres.Sql;
+
+  async function savepoint<T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+    const name = `s${++savepoints}`;
+    await wrapped.unsafe(`savepoint ${name}`);
+    try {
+      const result = await fn(wrapped);
+      await wrapped.unsafe(`release savepoint ${name}`);
+      return result;
+    } catch (err) {
+      if (!finished()) await wrapped.unsafe(`rollback to savepoint ${name}`).catch(() => {});
+      throw err;
+    }
+  }
+  return wrapped;
+}
