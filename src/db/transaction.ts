@@ -69,8 +69,9 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
 
   async function run<T>(fn: (tx: Tx) => Promise<T>, config: TransactionConfig): Promise<T> {
     const reserved = await pool.reserve();
-    let finished: Error | undefined;
-    let closed: Error | undefined;
+    // Why the handle no longer takes statements; errors are made only when one is refused.
+    let ended: "committed" | "rolled back" | "lost its connection" | undefined;
+    let closed = false;
     let onClosed: (err: Error) => void = () => {};
     const closing = new Promise<never>((_, reject) => {
       onClosed = reject;
@@ -82,35 +83,28 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
     const begin = reserved.unsafe("begin", [], {
       onexecute: (connection: PgConnection) => {
         connection.onclose = (err) => {
-          closed = err;
-          finished ??= new TransactionFinishedError("lost its connection");
+          closed = true;
+          ended ??= "lost its connection";
           onClosed(err);
         };
         return true;
       },
     } as postgres.UnsafeQueryOptions);
     begin.catch(() => {});
-    const client = guard(reserved, () => finished);
+    const client = guard(reserved, () => ended);
     const tx = new PostgresJsTransaction(dialect, new PostgresJsSession(client as never, dialect, schema, options), schema) as unknown as Tx;
     try {
-      const result = await Promise.race([
-        (async () => {
-          if (config) await tx.setTransaction(config);
-          return fn(tx);
-        })(),
-        closing,
-      ]);
-      await Promise.race([begin, closing]);
+      const result = await Promise.race([config ? tx.setTransaction(config).then(() => fn(tx)) : fn(tx), closing]);
+      await begin; // settled long ago (it went first); a failed BEGIN must not be followed by COMMIT
       const done = await Promise.race([client.unsafe("commit"), closing]);
-      finished = new TransactionFinishedError("committed");
+      ended = "committed";
       if (done.command !== "COMMIT") throw new TransactionAbortedError();
       return result;
     } catch (err) {
-      if (!closed && !finished) {
-        finished = new TransactionFinishedError("rolled back");
+      if (!ended) {
+        ended = "rolled back";
         await reserved.unsafe("rollback").catch(() => {});
       }
-      finished ??= new TransactionFinishedError("rolled back");
       throw err;
     } finally {
       // A closed connection was already taken back by the pool (to reconnect it later);
@@ -129,26 +123,36 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
   }) as Db["transaction"];
 }
 
+/** The part of a postgres.js query the guard touches: its lazy start. */
+interface LazyQuery {
+  handle(): Promise<void>;
+  executed: boolean;
+  reject(err: Error): void;
+}
+
 /**
  * guard wraps a reserved connection so that every query made through it (tagged template,
- * `unsafe`, `file`) is refused once `finished()` returns an error, and adds the `savepoint`
- * method drizzle's nested transactions call.
+ * `unsafe`, `file`) is refused once `ended()` says the transaction is over, and adds the
+ * `savepoint` method drizzle's nested transactions call. A postgres.js query starts when it is
+ * first awaited (`handle`), so that is where the check sits.
  */
-function guard(reserved: postgres.ReservedSql, finished: () => Error | undefined): postgres.Sql {
+function guard(reserved: postgres.ReservedSql, ended: () => string | undefined): postgres.Sql {
   let savepoints = 0;
+  let start: LazyQuery["handle"] | undefined;
+  function guardedHandle(this: LazyQuery): Promise<void> {
+    const how = ended();
+    if (!how) return start!.call(this);
+    if (!this.executed) {
+      this.executed = true;
+      this.reject(new TransactionFinishedError(how));
+    }
+    return Promise.resolve();
+  }
   const check = <Q>(q: Q): Q => {
-    const query = q as unknown as { handle?: () => Promise<void>; executed?: boolean; reject?: (e: Error) => void };
+    const query = q as unknown as LazyQuery;
     if (typeof query?.handle !== "function") return q; // a fragment or helper, not a query
-    const handle = query.handle;
-    query.handle = function (this: typeof query) {
-      const err = finished();
-      if (!err) return handle.call(this);
-      if (!this.executed) {
-        this.executed = true;
-        this.reject!(err);
-      }
-      return Promise.resolve();
-    };
+    start ??= query.handle;
+    query.handle = guardedHandle;
     return q;
   };
   const wrapped: postgres.Sql = new Proxy(reserved, {
@@ -172,7 +176,7 @@ function guard(reserved: postgres.ReservedSql, finished: () => Error | undefined
       await wrapped.unsafe(`release savepoint ${name}`);
       return result;
     } catch (err) {
-      if (!finished()) await wrapped.unsafe(`rollback to savepoint ${name}`).catch(() => {});
+      if (!ended()) await wrapped.unsafe(`rollback to savepoint ${name}`).catch(() => {});
       throw err;
     }
   }
