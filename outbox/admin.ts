@@ -17,6 +17,8 @@ export interface SubscriptionStatus {
   lag: { events: number; seconds: number };
   leaseOwner: string | null;
   leaseExpiresAt: string | null;
+  /** The live processes running this subscription, among which its partitions are shared. */
+  members: string[];
   failing: { position: string; attempts: number } | null;
   lastError: string | null;
   lastErrorAt: string | null;
@@ -43,11 +45,16 @@ export async function listSubscriptions(db: Db, local: Map<string, { kind: strin
     failing_attempts: number;
     last_error: string | null;
     last_error_at: Date | null;
+    members: string[] | null;
   }>(
     await db.execute(sql`
-      select name, partition, partitions, status, last_transaction_id::text, last_position::text, processed_count::text,
-             lease_owner, lease_expires_at, failing_position::text, failing_attempts, last_error, last_error_at
-        from outbox.subscriptions order by name, partition`),
+      select s.name, s.partition, s.partitions, s.status, s.last_transaction_id::text, s.last_position::text, s.processed_count::text,
+             s.lease_owner, s.lease_expires_at, s.failing_position::text, s.failing_attempts, s.last_error, s.last_error_at, m.members
+        from outbox.subscriptions s
+        left join lateral (
+          select array_agg(process_id order by process_id) as members from outbox.subscription_members
+           where subscription = s.name and expires_at > now()) m on true
+       order by s.name, s.partition`),
   );
   const out: SubscriptionStatus[] = [];
   for (const s of subs) {
@@ -72,6 +79,7 @@ export async function listSubscriptions(db: Db, local: Map<string, { kind: strin
       lag: { events: lag?.events ?? 0, seconds: lag?.oldest ? Math.max(0, (Date.now() - new Date(lag.oldest).getTime()) / 1000) : 0 },
       leaseOwner: s.lease_owner,
       leaseExpiresAt: s.lease_expires_at ? new Date(s.lease_expires_at).toISOString() : null,
+      members: s.members ?? [],
       failing: s.failing_position ? { position: s.failing_position, attempts: s.failing_attempts } : null,
       lastError: s.last_error,
       lastErrorAt: s.last_error_at ? new Date(s.last_error_at).toISOString() : null,

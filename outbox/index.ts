@@ -12,6 +12,7 @@ import { createEventBridgeClient, createEventBridgeSink, createKinesisClient, cr
 import { createAppender } from "./store.ts";
 import { type Appender, noopMetrics, type OutboxMetrics, type SubscriptionDefinition } from "./types.ts";
 import { Wakeup } from "./wakeup.ts";
+import { Membership } from "./membership.ts";
 import { type CompiledSubscription, PartitionWorker } from "./worker.ts";
 
 export type { EventEnvelope, NewEvent, EventContext } from "./envelope.ts";
@@ -100,6 +101,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   const compiled = new Map<string, CompiledSubscription>();
   const elsewhere = new Map<string, ReturnType<typeof compilePattern>>();
   const workers: PartitionWorker[] = [];
+  const leaseSeconds = opts.leaseSeconds ?? 15;
+  let membership: Membership | undefined;
   let started = false;
 
   function subscribe(defs: readonly SubscriptionDefinition[]) {
@@ -176,17 +179,20 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       if (started) return;
       started = true;
       await wakeup.listen();
+      for (const sub of compiled.values()) await ensureCheckpoints(sub);
+      membership = new Membership(opts.database.db, processId, [...compiled.keys()], leaseSeconds, log);
+      await membership.start();
       for (const sub of compiled.values()) {
-        await ensureCheckpoints(sub);
         for (let p = 0; p < sub.partitions; p++) {
           const w = new PartitionWorker(sub, p, {
             db: opts.database.db,
             wakeup,
+            membership,
             log,
             metrics,
             processId,
             pollMs: opts.pollMs ?? 1000,
-            leaseSeconds: opts.leaseSeconds ?? 15,
+            leaseSeconds,
           });
           workers.push(w);
           w.start();
@@ -197,6 +203,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     async stop() {
       await Promise.all(workers.map((w) => w.stop()));
       workers.length = 0;
+      await membership?.stop();
+      membership = undefined;
       await wakeup.close();
     },
     wake: () => wakeup.wakeLocal(),

@@ -62,6 +62,32 @@ function nestingDepth(value: unknown, cap: number): number {
 }
 
 /** outboxRoutes adds the event catalog, event queries, lineage and the admin API. */
+const SubscriptionPartition = z
+  .object({
+    name: z.string(),
+    partition: z.number().int(),
+    partitions: z.number().int(),
+    status: z.enum(["active", "paused"]),
+    checkpoint: z.object({ transactionId: z.string(), position: z.string() }),
+    processed: z.string().describe("events handled by this partition, as a decimal string"),
+    lag: z.object({ events: z.number().int(), seconds: z.number() }).describe("events past the checkpoint (counted up to 100,000) and the age of the oldest"),
+    leaseOwner: z.string().nullable().describe("process id holding the partition, if any"),
+    leaseExpiresAt: z.string().nullable(),
+    members: z.array(z.string()).describe("live processes running this subscription; its partitions are shared among them"),
+    failing: z.object({ position: z.string(), attempts: z.number().int() }).nullable(),
+    lastError: z.string().nullable(),
+    lastErrorAt: z.string().nullable(),
+    hostedHere: z.boolean().describe("whether this process runs the subscription"),
+    kind: z.string(),
+  })
+  .openapi("SubscriptionPartition");
+const SubscriptionList = z
+  .object({
+    subscriptions: z.array(SubscriptionPartition),
+    sinks: z.array(z.object({ name: z.string(), enabled: z.boolean(), target: z.string().nullable(), reason: z.string().optional() })),
+  })
+  .openapi("SubscriptionList");
+
 export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
   const { db, registry, outbox } = deps;
 
@@ -195,10 +221,10 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
         path: "/admin/subscriptions",
         tags: ["admin"],
         summary: "Every subscription partition: checkpoint, lag, status, lease, last error",
-        responses: { 200: json(z.object({ subscriptions: z.array(z.record(z.string(), z.unknown())), sinks: z.array(z.record(z.string(), z.unknown())) })), 401: problem("Not signed in"), 403: problem("Admins only") },
+        responses: { 200: json(SubscriptionList), 401: problem("Not signed in"), 403: problem("Admins only") },
       },
     ),
-    async (c) => c.json({ subscriptions: (await outbox.status()) as never[], sinks: outbox.sinks as never[] }, 200),
+    async (c) => c.json({ subscriptions: await outbox.status(), sinks: [...outbox.sinks] }, 200),
   );
 
   for (const action of ["pause", "resume"] as const) {

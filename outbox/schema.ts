@@ -63,6 +63,21 @@ export const subscriptions = outboxSchema.table(
   (t) => [primaryKey({ columns: [t.name, t.partition] })],
 );
 
+/**
+ * subscription_members lists the processes running each subscription, each with a heartbeat;
+ * partitions are shared out among the live ones (see outbox/membership.ts).
+ */
+export const subscriptionMembers = outboxSchema.table(
+  "subscription_members",
+  {
+    subscription: text("subscription").notNull(),
+    processId: text("process_id").notNull(),
+    joinedAt: timestamp("joined_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "string" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.subscription, t.processId] })],
+);
+
 /** dead_letters keeps events a subscription gave up on, until redriven or discarded. */
 export const deadLetters = outboxSchema.table(
   "dead_letters",

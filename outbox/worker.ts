@@ -8,6 +8,7 @@ import type { CompiledPattern } from "./pattern.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared, toEnvelope } from "./store.ts";
 import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "./types.ts";
 import { partitionOf } from "./hashtext.ts";
+import type { Membership } from "./membership.ts";
 import type { WakeSignal, Wakeup } from "./wakeup.ts";
 
 /** CompiledSubscription is a validated subscription definition with its matcher. */
@@ -24,6 +25,7 @@ export interface CompiledSubscription {
 export interface WorkerDeps {
   db: Db;
   wakeup: Wakeup;
+  membership: Membership;
   log: Logger;
   metrics: OutboxMetrics;
   processId: string;
@@ -94,8 +96,9 @@ export class PartitionWorker {
       let delay = pollMs;
       try {
         if (!(await this.#ensureLease())) {
-          // Another process holds the lease: try again when it may have expired, not sooner.
-          await this.#sleep((this.deps.leaseSeconds * 1000) / 2);
+          // The partition is another process's, or still leased by one that is handing it over:
+          // look again at the next poll (an in-memory check, or one update when assigned here).
+          await this.#sleep(Math.min(pollMs, (this.deps.leaseSeconds * 1000) / 2));
           continue;
         }
         // Redrive requests are rare: look for them when nudged (not on every append) or once
@@ -140,6 +143,14 @@ export class PartitionWorker {
   }
 
   async #ensureLease(): Promise<boolean> {
+    if (!this.deps.membership.owns(this.sub.name, this.partition)) {
+      // Assigned to another live process: hand the lease over between batches.
+      if (this.#leased) {
+        await this.#release();
+        this.deps.log.info({ subscription: this.sub.name, partition: this.partition }, "partition handed over to another process");
+      }
+      return false;
+    }
     const now = Date.now();
     if (this.#leased && now - this.#lastRenew < (this.deps.leaseSeconds * 1000) / 3) return true;
     const got = rows(

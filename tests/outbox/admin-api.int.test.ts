@@ -255,6 +255,9 @@ describe("subscriptions and dead letters", () => {
     expect(list.status).toBe(200);
     const names = list.body.subscriptions.map((s: { name: string }) => s.name);
     expect(names).toEqual(expect.arrayContaining(["testing.follow", "testing.conclude", "testing.poison"]));
+    // This server is the one live process running them, and it holds their leases.
+    const follow = list.body.subscriptions.find((s: { name: string }) => s.name === "testing.follow");
+    expect(follow).toMatchObject({ hostedHere: true, members: [t.outbox.processId], leaseOwner: t.outbox.processId, status: "active" });
     expect(list.body.sinks).toEqual([
       expect.objectContaining({ name: "outbox.eventbridge", enabled: false }),
       expect.objectContaining({ name: "outbox.kinesis", enabled: false }),

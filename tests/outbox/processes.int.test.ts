@@ -87,5 +87,9 @@ describe("worker processes", () => {
     const partitions = await writer.database.sql<{ partition: number; lease_owner: string | null }[]>`
       select partition, lease_owner from outbox.subscriptions where name = 'testing.multi' order by partition`;
     expect(partitions).toHaveLength(4);
+    // The partitions are shared out: both processes did part of the work, each partition's
+    // subjects by one process at a time.
+    const byWorker = Map.groupBy(final, (r) => r.worker);
+    expect([...byWorker.keys()].sort()).toEqual(["a", "b"]);
   }, 60_000);
 });

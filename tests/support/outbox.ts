@@ -74,7 +74,7 @@ export async function recordEffect(tx: Tx, event: EventEnvelope, worker = ""): P
 export async function resetOutbox(url: string): Promise<void> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await sql`truncate outbox.events, outbox.subscriptions, outbox.dead_letters restart identity`;
+    await sql`truncate outbox.events, outbox.subscriptions, outbox.subscription_members, outbox.dead_letters restart identity`;
     await sql`drop table if exists public.effects`;
     await sql.unsafe(EFFECTS_DDL);
   } finally {
