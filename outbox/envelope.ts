@@ -28,6 +28,12 @@ export interface NewEvent<T = unknown> {
   source?: string;
   id?: string;
   time?: string;
+  /**
+   * The event this one reacts to: its id becomes the causation, and its correlation and actor
+   * carry over. Defaults to the event being handled, which is right everywhere but in a
+   * `handleBatch`, where there is no single one.
+   */
+  causedBy?: Pick<EventEnvelope, "id" | "correlationid" | "actorid">;
 }
 
 /** EventContext carries who and what caused the events being appended. */

@@ -92,6 +92,7 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
     return events.map((e) => {
       const def = registry.get(e.type);
       const data = registry.parse(e.type, e.data);
+      const cause = e.causedBy;
       const env: EventEnvelope = {
         specversion: "1.0",
         id: e.id ?? newEventId(),
@@ -101,10 +102,12 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
         time: e.time ?? now,
         datacontenttype: "application/json",
         data,
-        correlationid,
+        correlationid: cause?.correlationid ?? correlationid,
       };
-      if (ctx?.causationId) env.causationid = ctx.causationId;
-      if (ctx?.actorId) env.actorid = ctx.actorId;
+      const causationid = cause ? cause.id : ctx?.causationId;
+      const actorid = cause ? cause.actorid : ctx?.actorId;
+      if (causationid) env.causationid = causationid;
+      if (actorid) env.actorid = actorid;
       return env;
     });
   }

@@ -34,7 +34,8 @@ export interface SubscriptionDefinition {
    * Handle a whole batch in one transaction with the checkpoint update, exactly once for
    * Postgres effects, like `handler` but able to write many rows in one statement (projections).
    * A batch that throws is retried event by event, so a poison event is retried and
-   * dead-lettered alone. No ambient causation: appends inside it start their own correlation.
+   * dead-lettered alone. There is no ambient causation (no single event is being handled): give
+   * each appended event `causedBy` to keep lineage and correlation.
    */
   handleBatch?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<void>;
   /**

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
+import { runWithEventContext } from "../../outbox/index.ts";
 import type { SubscriptionDefinition } from "../../outbox/types.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
@@ -201,5 +202,32 @@ describe("handleBatch", () => {
     await current.append(Array.from({ length: 30 }, (_, i) => current!.happened(100 + i)));
     await eventually(async () => (await current!.effects()).length === 69);
     expect(Math.max(...sizes)).toBeGreaterThan(1);
+  });
+
+  it("keeps lineage for what a batch handler appends when each event names its cause", async () => {
+    current = await startTestOutbox(tdb.url, [
+      {
+        name: "testing.project",
+        pattern: { type: ["test.happened"] },
+        handleBatch: async (events, ctx) => {
+          await current!.outbox.appender.append(
+            ctx.tx,
+            events.map((e) => ({ type: "test.followed", subject: e.subject, data: { n: (e.data as { n: number }).n }, causedBy: e })),
+          );
+        },
+      },
+    ]);
+    await runWithEventContext({ correlationId: "corr-a", actorId: "user-a" }, () => current!.append([current!.happened(1)]));
+    await runWithEventContext({ correlationId: "corr-b" }, () => current!.append([current!.happened(2)]));
+    const followed = await eventually(async () => {
+      const r = await current!.database.sql<{ n: number; causation_id: string; correlation_id: string; actor_id: string | null }[]>`
+        select (data->>'n')::int as n, causation_id::text, correlation_id, actor_id from outbox.events where type = 'test.followed' order by n`;
+      return r.length === 2 && r;
+    });
+    const causes = await current.database.sql<{ id: string }[]>`select id::text from outbox.events where type = 'test.happened' order by (data->>'n')::int`;
+    expect([...followed]).toEqual([
+      { n: 1, causation_id: causes[0]!.id, correlation_id: "corr-a", actor_id: "user-a" },
+      { n: 2, causation_id: causes[1]!.id, correlation_id: "corr-b", actor_id: null },
+    ]);
   });
 });
