@@ -72,6 +72,7 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
     // Why the handle no longer takes statements; errors are made only when one is refused.
     let ended: "committed" | "rolled back" | "lost its connection" | undefined;
     let closed = false;
+    let connection: PgConnection | undefined;
     let onClosed: (err: Error) => void = () => {};
     const closing = new Promise<never>((_, reject) => {
       onClosed = reject;
@@ -81,8 +82,9 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
     // (postgres.js pipelines on a reserved connection). onexecute hands over the connection
     // object so a close is noticed; returning true keeps the connection open for pipelining.
     const begin = reserved.unsafe("begin", [], {
-      onexecute: (connection: PgConnection) => {
-        connection.onclose = (err) => {
+      onexecute: (c: PgConnection) => {
+        connection = c;
+        c.onclose = (err) => {
           closed = true;
           ended ??= "lost its connection";
           onClosed(err);
@@ -97,7 +99,7 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
       const result = await Promise.race([config ? tx.setTransaction(config).then(() => fn(tx)) : fn(tx), closing]);
       await begin; // settled long ago (it went first); a failed BEGIN must not be followed by COMMIT
       const done = await Promise.race([client.unsafe("commit"), closing]);
-      ended = "committed";
+      ended = done.command === "COMMIT" ? "committed" : "rolled back";
       if (done.command !== "COMMIT") throw new TransactionAbortedError();
       return result;
     } catch (err) {
@@ -109,7 +111,10 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
     } finally {
       // A closed connection was already taken back by the pool (to reconnect it later);
       // releasing it would put a dead connection among the open ones.
-      if (!closed) reserved.release();
+      if (!closed) {
+        if (connection) connection.onclose = null; // the next holder of the connection watches it
+        reserved.release();
+      }
     }
   }
 
