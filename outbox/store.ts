@@ -1,6 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
-import { afterCommit, type Executor, type Tx } from "../src/db/client.ts";
+import { afterCommit, type Executor, type Tx, writeBehind } from "../src/db/client.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import { currentEventContext } from "./context.ts";
 import { type EventEnvelope, newEventId, type NewEvent } from "./envelope.ts";
@@ -112,15 +112,22 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
     });
   }
 
-  async function insert(tx: Tx, envs: EventEnvelope[], streamId: string | null, firstVersion: number | null) {
+  /**
+   * insert writes the events. For `append` the insert is write-behind: it is sent now and its
+   * reply is checked at commit, so it costs no round trip of its own (the next statement or the
+   * COMMIT travels with it); a failure fails the transaction with the insert's error.
+   * `appendToStream` waits, so a version conflict is thrown where the caller appends.
+   */
+  async function insert(tx: Tx, envs: EventEnvelope[], streamId: string | null, firstVersion: number | null, behind = false) {
     if (envs.length === 0) return;
+    const send = (q: Promise<unknown>) => (behind ? writeBehind(tx, q) : q);
     const n = envs.length;
     if (n === 1) {
       // The common single event: plain values are cheaper than eleven one-element arrays, on
       // both sides of the wire. Same columns, same casts as the batch form.
       const e = envs[0]!;
       const params = [e.id, e.source, e.type, e.subject, e.time, JSON.stringify(e.data), e.correlationid, e.causationid ?? null, e.actorid ?? null, streamId, firstVersion];
-      await executePreparedText(tx, { sql: INSERT_ONE, params }, "outbox_append_one");
+      await send(executePreparedText(tx, { sql: INSERT_ONE, params }, "outbox_append_one"));
     } else {
       const col = <T>(f: (e: EventEnvelope, i: number) => T) => envs.map(f);
       const params = [
@@ -136,7 +143,7 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
         new Array(n).fill(streamId),
         firstVersion === null ? new Array(n).fill(null) : envs.map((_, i) => firstVersion + i),
       ];
-      await executePreparedText(tx, { sql: INSERT_MANY, params }, "outbox_append");
+      await send(executePreparedText(tx, { sql: INSERT_MANY, params }, "outbox_append"));
     }
     afterCommit(() => onAppended(envs));
   }
@@ -144,7 +151,7 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
   return {
     async append(tx, events) {
       const envs = build(events);
-      await insert(tx, envs, null, null);
+      await insert(tx, envs, null, null, true);
       return envs;
     },
 

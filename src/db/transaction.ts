@@ -42,6 +42,39 @@ export function afterCommit(cb: () => void): void {
   else queueMicrotask(cb);
 }
 
+const WRITE_BEHIND = Symbol("writeBehind");
+
+/**
+ * writeBehind lets a statement's reply be checked at commit instead of now. Inside a top-level
+ * `db.transaction` it resolves at once: the statement is already on its way, the next statement
+ * (or COMMIT) follows it in the same packet, and before committing the runner waits for it; if
+ * it failed, the transaction rolls back and `db.transaction` throws that statement's error.
+ * Anywhere else (the pool, a savepoint) it simply waits for the statement.
+ *
+ * For writes whose outcome the caller does not need before going on, such as the outbox's
+ * append: statements on a transaction run in order, so later ones still see the row.
+ */
+export function writeBehind(executor: unknown, statement: Promise<unknown>): Promise<void> {
+  const pending = (executor as { [WRITE_BEHIND]?: Promise<unknown>[] })[WRITE_BEHIND];
+  if (!pending) return statement.then(() => {});
+  statement.catch(() => {}); // observed at commit
+  pending.push(statement);
+  return Promise.resolve();
+}
+
+/** isAbortedTransaction tells Postgres's 25P02, raw or wrapped by drizzle. */
+function isAbortedTransaction(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } } | undefined;
+  return e?.code === "25P02" || e?.cause?.code === "25P02";
+}
+
+/** firstFailure waits for every statement and returns the first one's error, if any failed. */
+async function firstFailure(statements: readonly Promise<unknown>[]): Promise<{ error: unknown } | undefined> {
+  const settled = await Promise.allSettled(statements);
+  const failed = settled.find((r) => r.status === "rejected");
+  return failed ? { error: (failed as PromiseRejectedResult).reason } : undefined;
+}
+
 /**
  * createTransactionRunner returns the `db.transaction` every module uses. It differs from
  * drizzle's (postgres.js `sql.begin`) in three ways:
@@ -54,6 +87,8 @@ export function afterCommit(cb: () => void): void {
  *   transaction even when the callback caught the error; Postgres then answers COMMIT with
  *   ROLLBACK, and this runner throws `TransactionAbortedError` instead of returning as if the
  *   writes had landed.
+ * - **Write-behind statements** (`writeBehind`) are checked at commit, so COMMIT can travel with
+ *   the last of them.
  * - **A handle outlives nothing.** Statements sent through a transaction handle after the
  *   transaction ended (a leaked `tx`, a fire-and-forget query, a dead connection) are refused
  *   with `TransactionFinishedError` rather than sent down a connection that is back in the pool,
@@ -95,10 +130,23 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
     begin.catch(() => {});
     const client = guard(reserved, () => ended);
     const tx = new PostgresJsTransaction(dialect, new PostgresJsSession(client as never, dialect, schema, options), schema) as unknown as Tx;
+    const pending: Promise<unknown>[] = [];
+    Object.defineProperty(tx, WRITE_BEHIND, { value: pending });
     try {
       const result = await Promise.race([config ? tx.setTransaction(config).then(() => fn(tx)) : fn(tx), closing]);
       await begin; // settled long ago (it went first); a failed BEGIN must not be followed by COMMIT
-      const done = await Promise.race([client.unsafe("commit"), closing]);
+      const commit = client.unsafe("commit");
+      commit.catch(() => {});
+      if (pending.length) {
+        // COMMIT is already behind them on the wire; if one failed, Postgres answers it with ROLLBACK.
+        const failed = await Promise.race([firstFailure(pending), closing]);
+        if (failed) {
+          await Promise.race([commit, closing]).catch(() => {});
+          ended = "rolled back";
+          throw failed.error;
+        }
+      }
+      const done = await Promise.race([commit, closing]);
       ended = done.command === "COMMIT" ? "committed" : "rolled back";
       if (done.command !== "COMMIT") throw new TransactionAbortedError();
       return result;
@@ -106,6 +154,12 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
       if (!ended) {
         ended = "rolled back";
         await reserved.unsafe("rollback").catch(() => {});
+      }
+      // A write-behind statement that failed makes every later one fail with "current
+      // transaction is aborted" (25P02): report the cause, not the consequence.
+      if (pending.length && isAbortedTransaction(err)) {
+        const failed = await Promise.race([firstFailure(pending), closing]).catch(() => undefined);
+        if (failed) throw failed.error;
       }
       throw err;
     } finally {

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import pino from "pino";
+import { sql } from "drizzle-orm";
 import { createOutbox, InvalidSubscriptionError, runWithEventContext, StreamVersionConflictError } from "../../outbox/index.ts";
+import { isUniqueViolation } from "../../outbox/store.ts";
 import { InvalidEventDataError, UnknownEventTypeError } from "../../src/events/registry.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
@@ -19,6 +21,27 @@ afterAll(async () => {
 });
 
 describe("append", () => {
+  it("is write-behind: later statements see the event, and a failed insert fails the whole transaction with its own error", async () => {
+    const id = crypto.randomUUID();
+    const seen = await t.database.db.transaction(async (tx) => {
+      await t.outbox.appender.append(tx, [{ ...t.happened(1, "behind"), id }]);
+      const [row] = await tx.execute(sql`select count(*)::int as n from outbox.events where id = ${id}::uuid`);
+      return (row as { n: number }).n;
+    });
+    expect(seen).toBe(1);
+    // The same id again: the insert fails at commit time, and so does the domain write beside it.
+    const err = await t.database.db
+      .transaction(async (tx) => {
+        await tx.execute(sql`create table if not exists public.domain_rows (note text)`);
+        await tx.execute(sql`insert into public.domain_rows values ('lost')`);
+        await t.outbox.appender.append(tx, [{ ...t.happened(2, "behind"), id }]);
+      })
+      .catch((e: unknown) => e);
+    expect(isUniqueViolation(err, "events_id_key")).toBe(true);
+    const [left] = await t.database.sql`select to_regclass('public.domain_rows') as t, (select count(*)::int from outbox.events where subject = 'behind') as n`;
+    expect(left).toEqual({ t: null, n: 1 });
+  });
+
   it("refuses a type no module declared, and data that breaks the declared schema", async () => {
     await expect(t.append([{ type: "nobody.declared", subject: "x", data: {} }])).rejects.toBeInstanceOf(UnknownEventTypeError);
     await expect(t.append([{ type: "test.happened", subject: "x", data: { n: "one" } }])).rejects.toBeInstanceOf(InvalidEventDataError);

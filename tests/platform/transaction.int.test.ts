@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { sql } from "drizzle-orm";
-import { afterCommit, connectDatabase, type Database, rawSql, TransactionAbortedError, TransactionFinishedError } from "../../src/db/client.ts";
+import { afterCommit, connectDatabase, type Database, rawSql, TransactionAbortedError, TransactionFinishedError, writeBehind } from "../../src/db/client.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
 
@@ -180,6 +180,63 @@ describe("db.transaction", () => {
       await p.db.transaction((tx) => insert(tx, "trips-measured"));
       expect(proxy.flushes).toBe(2); // BEGIN + INSERT, then COMMIT
       expect(await notes("trips-")).toEqual(["trips-measured", "trips-warm"]);
+    } finally {
+      await p.close();
+      proxy.close();
+    }
+  });
+});
+
+describe("writeBehind", () => {
+  it("resolves at once, keeps statement order, and commits the write", async () => {
+    const seen = await d.db.transaction(async (tx) => {
+      await writeBehind(tx, insert(tx, "behind-a"));
+      const [row] = await rawSql(tx)<{ n: number }[]>`select count(*)::int as n from tx_notes where note = 'behind-a'`;
+      return row!.n;
+    });
+    expect(seen).toBe(1); // a later statement in the transaction sees the row
+    expect(await notes("behind-")).toEqual(["behind-a"]);
+  });
+
+  it("fails the transaction with the statement's own error when it failed, even after later statements", async () => {
+    await d.sql`insert into tx_notes (note) values ('wb-dup')`;
+    const alone = await d.db
+      .transaction(async (tx) => {
+        await insert(tx, "wb-lost-1");
+        await writeBehind(tx, insert(tx, "wb-dup"));
+      })
+      .catch((e: { code?: string }) => e);
+    expect(alone).toMatchObject({ code: "23505" });
+    const followed = await d.db
+      .transaction(async (tx) => {
+        await writeBehind(tx, insert(tx, "wb-dup"));
+        await insert(tx, "wb-lost-2"); // fails with 25P02 because the write-behind failed
+      })
+      .catch((e: { code?: string }) => e);
+    expect(followed).toMatchObject({ code: "23505" });
+    expect(await notes("wb-")).toEqual(["wb-dup"]);
+  });
+
+  it("waits for the statement where there is no transaction to check it at commit", async () => {
+    await expect(writeBehind(d.db, d.sql`insert into tx_notes (note) values ('wb-dup')`)).rejects.toMatchObject({ code: "23505" });
+  });
+
+  it("lets COMMIT travel with the last write: a read and a write-behind write cost two round trips", async () => {
+    const proxy = await countingProxy(new URL(tdb.url));
+    const via = new URL(tdb.url);
+    via.port = String(proxy.port);
+    const p = connectDatabase(via.toString(), { max: 1 });
+    try {
+      const run = (note: string) =>
+        p.db.transaction(async (tx) => {
+          await rawSql(tx)`select count(*) from tx_notes`;
+          await writeBehind(tx, insert(tx, note));
+        });
+      await run("rt-warm");
+      proxy.flushes = 0;
+      await run("rt-measured");
+      expect(proxy.flushes).toBe(2); // BEGIN + SELECT, then INSERT + COMMIT
+      expect(await notes("rt-")).toEqual(["rt-measured", "rt-warm"]);
     } finally {
       await p.close();
       proxy.close();
