@@ -1,7 +1,7 @@
 import { randomUUIDv7 } from "bun";
 import { sql } from "drizzle-orm";
 import type { Logger } from "pino";
-import { type Db, rawSql, type Tx } from "../src/db/client.ts";
+import { type Db, rawSql, settleWriteBehind, type Tx, writeBehindCause } from "../src/db/client.ts";
 import { runWithEventContext } from "./context.ts";
 import type { EventContext, EventEnvelope } from "./envelope.ts";
 import type { CompiledPattern } from "./pattern.ts";
@@ -49,7 +49,18 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number): numbe
   return Math.random() * Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
 }
 
-const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 4000);
+/**
+ * errorText is how a failure is stored (dead letters, last error): the root cause first, since
+ * drizzle wraps a driver error in "Failed query: <sql> params: ..." and keeps the reason (a
+ * violated constraint, say) in `cause`.
+ */
+export function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err).slice(0, 4000);
+  const own = `${err.name}: ${err.message}`;
+  const cause = err.cause;
+  const text = cause instanceof Error ? `${cause.name}: ${cause.message} (in ${own})` : own;
+  return text.slice(0, 4000);
+}
 
 /**
  * PartitionWorker runs one subscription partition in this process. It holds a lease so other
@@ -262,8 +273,15 @@ export class PartitionWorker {
 
   async #invoke(tx: Tx, event: EventEnvelope, attempt: number): Promise<void> {
     const { handler, handleBatch, batchHandler } = this.sub.def;
-    if (handler) return handler(event, this.#ctx(tx, attempt));
-    if (handleBatch) return handleBatch([event], this.#ctx(tx, attempt));
+    // A handler's write-behind statements (its appends) are settled before the next event, so a
+    // failed one is charged to the event whose handler sent it, with its own error rather than
+    // the "transaction is aborted" that the handler's later statements got.
+    const settle = () => settleWriteBehind(tx);
+    const cause = async (err: unknown) => {
+      throw await writeBehindCause(tx, err);
+    };
+    if (handler) return handler(event, this.#ctx(tx, attempt)).then(settle, cause);
+    if (handleBatch) return handleBatch([event], this.#ctx(tx, attempt)).then(settle, cause);
     const res = await batchHandler!([event], this.#ctx(tx, attempt));
     const rejected = res?.rejected[0];
     if (rejected) throw new Error(rejected.error);

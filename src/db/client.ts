@@ -2,7 +2,7 @@ import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { createTransactionRunner } from "./transaction.ts";
 
-export { afterCommit, TransactionAbortedError, TransactionFinishedError, writeBehind } from "./transaction.ts";
+export { afterCommit, settleWriteBehind, TransactionAbortedError, TransactionFinishedError, writeBehind, writeBehindCause } from "./transaction.ts";
 
 /** Db is the drizzle handle every module receives; transactions are the same type. */
 export type Db = PostgresJsDatabase<Record<string, never>>;

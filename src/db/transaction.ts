@@ -62,6 +62,32 @@ export function writeBehind(executor: unknown, statement: Promise<unknown>): Pro
   return Promise.resolve();
 }
 
+/**
+ * settleWriteBehind waits for the write-behind statements sent so far on `executor` and throws
+ * the first one's error. For callers that run several units of work in one transaction and must
+ * tell which unit failed (the outbox worker, after each handler).
+ */
+export async function settleWriteBehind(executor: unknown): Promise<void> {
+  const pending = (executor as { [WRITE_BEHIND]?: Promise<unknown>[] })[WRITE_BEHIND];
+  if (!pending?.length) return;
+  const n = pending.length;
+  const failed = await firstFailure(pending.slice(0, n));
+  // A failure stays listed, so the runner still reports it rather than a later 25P02.
+  if (failed) throw failed.error;
+  pending.splice(0, n);
+}
+
+/**
+ * writeBehindCause returns the error to report for `err`, raised inside a transaction: when `err`
+ * is Postgres's "current transaction is aborted" (25P02) and a write-behind statement failed
+ * before it, that statement's error (the cause); otherwise `err` itself.
+ */
+export async function writeBehindCause(executor: unknown, err: unknown): Promise<unknown> {
+  const pending = (executor as { [WRITE_BEHIND]?: Promise<unknown>[] })[WRITE_BEHIND];
+  if (!pending?.length || !isAbortedTransaction(err)) return err;
+  return (await firstFailure(pending))?.error ?? err;
+}
+
 /** isAbortedTransaction tells Postgres's 25P02, raw or wrapped by drizzle. */
 function isAbortedTransaction(err: unknown): boolean {
   const e = err as { code?: string; cause?: { code?: string } } | undefined;
@@ -157,11 +183,7 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
       }
       // A write-behind statement that failed makes every later one fail with "current
       // transaction is aborted" (25P02): report the cause, not the consequence.
-      if (pending.length && isAbortedTransaction(err)) {
-        const failed = await Promise.race([firstFailure(pending), closing]).catch(() => undefined);
-        if (failed) throw failed.error;
-      }
-      throw err;
+      throw closed ? err : await writeBehindCause(tx, err);
     } finally {
       // A closed connection was already taken back by the pool (to reconnect it later);
       // releasing it would put a dead connection among the open ones.

@@ -121,6 +121,33 @@ describe("delivery", () => {
     expect((await current.effects()).map((r) => r.n)).toEqual([3]);
   });
 
+  it("charges a handler's failed append to the event whose handler made it, not to the next one", async () => {
+    const taken = crypto.randomUUID();
+    current = await startTestOutbox(tdb.url, [
+      {
+        name: "testing.follow",
+        pattern: { type: ["test.happened"] },
+        maxAttempts: 1,
+        handler: async (e, { tx }) => {
+          const n = (e.data as { n: number }).n;
+          // n=2 appends with an id already in the log: its (write-behind) insert fails.
+          await current!.outbox.appender.append(tx, [{ type: "test.followed", subject: e.subject, data: { n }, ...(n === 2 ? { id: taken } : {}) }]);
+          await recordEffect(tx, e);
+        },
+      },
+    ]);
+    await current.append([{ ...current.happened(0, "taken"), id: taken }]);
+    await eventually(async () => (await current!.effects()).length === 1);
+    await current.append([1, 2, 3].map((n) => current!.happened(n)));
+    await eventually(async () => (await current!.effects()).length === 3);
+    expect((await current.effects()).map((r) => r.n)).toEqual([0, 1, 3]);
+    const dead = await current.database.sql<{ n: number; error: string }[]>`
+      select (e.data->>'n')::int as n, d.error from outbox.dead_letters d join outbox.events e on e.position = d.event_position`;
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.n).toBe(2);
+    expect(dead[0]!.error).toContain("events_id_key");
+  });
+
   it("runs handlers with the event as causation, so appends inside them chain", async () => {
     current = await startTestOutbox(tdb.url, [
       {
