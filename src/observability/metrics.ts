@@ -21,6 +21,13 @@ export function createMetrics() {
   const sinkFailed = new Counter({ name: "outbox_sink_entries_failed_total", help: "Entries a sink's target refused", labelNames: ["sink"], registers: [registry] });
   const lagEvents = new Gauge({ name: "outbox_subscription_lag_events", help: "Events past the checkpoint", labelNames: labels, registers: [registry] });
   const lagSeconds = new Gauge({ name: "outbox_subscription_lag_seconds", help: "Age of the oldest unprocessed event", labelNames: labels, registers: [registry] });
+  const held = new Gauge({ name: "outbox_subscription_partition_held", help: "1 when this process holds the partition's lease", labelNames: labels, registers: [registry] });
+  const members = new Gauge({
+    name: "outbox_subscription_members",
+    help: "Live processes sharing the subscription's partitions",
+    labelNames: ["subscription"],
+    registers: [registry],
+  });
 
   const outbox: OutboxMetrics = {
     processed: (s, p, n) => processed.inc({ subscription: s, partition: String(p) }, n),
@@ -39,6 +46,8 @@ export function createMetrics() {
         const l = { subscription: s.name, partition: String(s.partition) };
         lagEvents.set(l, s.lag.events);
         lagSeconds.set(l, s.lag.seconds);
+        held.set(l, s.leaseOwner === o.processId ? 1 : 0);
+        members.set({ subscription: s.name }, s.members.length);
       }
       return { contentType: registry.contentType, body: await registry.metrics() };
     },

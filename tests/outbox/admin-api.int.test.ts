@@ -314,7 +314,7 @@ describe("subscriptions and dead letters", () => {
 });
 
 describe("metrics", () => {
-  it("exposes processed, failure, dead-letter, duration and lag series per subscription", async () => {
+  it("exposes processed, failure, dead-letter, duration, lag, lease and member series per subscription", async () => {
     const res = await app.request("/metrics");
     expect(res.status).toBe(200);
     const text = await res.text();
@@ -323,6 +323,8 @@ describe("metrics", () => {
     expect(text).toMatch(/outbox_dead_letters_total\{subscription="testing.poison"\} 2/);
     expect(text).toMatch(/outbox_handler_duration_seconds_count\{subscription="testing.conclude"\} [1-9]/);
     expect(text).toMatch(/outbox_subscription_lag_events\{subscription="testing.conclude",partition="0"\} 0/);
+    expect(text).toMatch(/outbox_subscription_partition_held\{subscription="testing.follow",partition="0"\} 1/);
+    expect(text).toMatch(/outbox_subscription_members\{subscription="testing.follow"\} 1/);
   });
 });
 
