@@ -103,7 +103,7 @@ async function firstFailure(statements: readonly Promise<unknown>[]): Promise<{ 
 
 /**
  * createTransactionRunner returns the `db.transaction` every module uses. It differs from
- * drizzle's (postgres.js `sql.begin`) in three ways:
+ * drizzle's (postgres.js `sql.begin`) in four ways:
  *
  * - **BEGIN is pipelined.** postgres.js waits for BEGIN's reply before sending the first
  *   statement; here BEGIN goes out in the same packet as the first statement (as Npgsql does),
