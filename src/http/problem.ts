@@ -63,16 +63,28 @@ export function problemResponse(
     requestId: c.get("requestId"),
     ...rest,
   };
-  // Headers set before the failure (CORS, rate limit) are kept, but a problem is always problem+json,
-  // even when the failure comes after a handler had answered with another content type.
+  // Headers set before the failure (CORS, rate limit, request ids) are kept; those describing a
+  // response the handler had already made (its location, length, type, validators) are not: a
+  // problem is always problem+json, even when the failure comes after a handler had answered.
+  const kept = [...c.res.headers].filter(([name]) => !REPRESENTATION_HEADER.test(name));
   return new Response(JSON.stringify(body), {
     status,
-    headers: { ...Object.fromEntries(c.res.headers), ...headers, "content-type": "application/problem+json" },
+    headers: { ...Object.fromEntries(kept), ...headers, "content-type": "application/problem+json" },
   });
 }
 
+const REPRESENTATION_HEADER = /^(content-.*|location|etag|last-modified|expires|idempotent-replayed)$/i;
+
 /** handleError is the single `app.onError`: domain kinds map to statuses; the rest is a 500. */
 export function handleError(err: Error, c: Context<AppEnv>): Response {
+  const res = errorResponse(err, c);
+  // Hono merges the headers of the response already made into the one the error handler
+  // returns; problemResponse has taken what is worth keeping, so drop the rest first.
+  c.res = undefined as unknown as Response;
+  return res;
+}
+
+function errorResponse(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof DomainError) {
     const { headers, ...details } = err.details;
     return problemResponse(c, STATUS_BY_KIND[err.kind], err.code, err.message, { ...details, headers });

@@ -203,6 +203,9 @@ describe("problem responses", () => {
     );
     const res = await app.request("/api/v1/things", { method: "POST", headers: { "idempotency-key": "k1", "content-type": "application/json" }, body: "{}" });
     const text = await res.clone().text();
+    // Nothing of the answer that was lost leaks into the problem: not its location, not its type.
+    expect(res.headers.get("location")).toBeNull();
+    expect(res.headers.get("x-request-id")).toBeTruthy();
     await expectProblem(res, 500, "INTERNAL");
     expect(text).not.toContain("secret");
   });
