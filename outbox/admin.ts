@@ -121,7 +121,7 @@ export async function replay(db: Db, name: string, from: { position: string } | 
     await tx.execute(sql`
       update outbox.subscriptions
          set last_transaction_id = ${cpTx}::xid8, last_position = ${cpPos}::bigint,
-             failing_position = null, failing_attempts = 0, first_failed_at = null, updated_at = now()
+             failing_position = null, failing_attempts = 0, first_failed_at = null, start_snapshot = null, updated_at = now()
        where name = ${name}`);
     return { fromPosition: first?.position ?? null };
   });

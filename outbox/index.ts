@@ -154,11 +154,15 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     if (existing?.partitions && existing.partitions !== sub.partitions) {
       throw new InvalidSubscriptionError(sub.name, `has ${existing.partitions} partitions in the database but ${sub.partitions} in code; changing the count needs a new subscription name`);
     }
-    // "now" starts below the oldest running transaction, so an append in flight is not missed.
-    const start = sub.def.startFrom === "now" ? sql`pg_snapshot_xmin(pg_current_snapshot())` : sql`'0'::xid8`;
+    // "now" starts below the oldest transaction still running, so an append in flight is not
+    // missed, and keeps the snapshot: the events it shows as already committed are skipped.
     await db.execute(sql`
-      insert into outbox.subscriptions (name, partition, partitions, last_transaction_id, last_position)
-      select ${sub.name}, p, ${sub.partitions}, ${start}, 0 from generate_series(0, ${sub.partitions - 1}) p
+      with snap as (select pg_current_snapshot() as s)
+      insert into outbox.subscriptions (name, partition, partitions, last_transaction_id, last_position, start_snapshot)
+      select ${sub.name}, p, ${sub.partitions},
+             ${sub.def.startFrom === "now" ? sql`pg_snapshot_xmin(s)` : sql`'0'::xid8`}, 0,
+             ${sub.def.startFrom === "now" ? sql`s::text` : sql`null`}
+        from snap, generate_series(0, ${sub.partitions - 1}) p
       on conflict (name, partition) do nothing`);
   }
 

@@ -40,6 +40,32 @@ interface Checkpoint {
   lease_owner: string | null;
   failing_position: string | null;
   failing_attempts: number;
+  start_snapshot: string | null;
+}
+
+/**
+ * StartSnapshot is the snapshot a `startFrom: "now"` subscription was created in
+ * (`xmin:xmax:xip,...`). Its checkpoint starts at `xmin`, below every transaction then in flight,
+ * so their events are delivered; the events of transactions it shows as committed were in the
+ * log before the subscription and are skipped. Past `xmax` it has nothing more to say.
+ */
+export class StartSnapshot {
+  readonly xmax: bigint;
+  readonly #xmin: bigint;
+  readonly #inFlight: ReadonlySet<bigint>;
+
+  constructor(readonly text: string) {
+    const [xmin, xmax, xip = ""] = text.split(":");
+    this.#xmin = BigInt(xmin!);
+    this.xmax = BigInt(xmax!);
+    this.#inFlight = new Set(xip ? xip.split(",").map(BigInt) : []);
+  }
+
+  /** committedBefore says whether a transaction had committed when the snapshot was taken. */
+  committedBefore(transactionId: string): boolean {
+    const t = BigInt(transactionId);
+    return t < this.#xmin || (t < this.xmax && !this.#inFlight.has(t));
+  }
 }
 
 const rows = <T>(r: unknown) => r as T[];
@@ -193,7 +219,7 @@ export class PartitionWorker {
     const [cp] = await executePrepared<Checkpoint>(
       tx,
       sql`
-        select last_transaction_id::text, last_position::text, status, lease_owner, failing_position::text, failing_attempts
+        select last_transaction_id::text, last_position::text, status, lease_owner, failing_position::text, failing_attempts, start_snapshot
           from outbox.subscriptions where name = ${this.sub.name} and partition = ${this.partition} for update`,
       "outbox_checkpoint_lock",
     );
@@ -201,7 +227,34 @@ export class PartitionWorker {
       this.#leased = false;
       return null;
     }
+    this.#noteStart(cp);
     return cp;
+  }
+
+  #start: StartSnapshot | undefined;
+
+  /** noteStart keeps the start snapshot while the checkpoint is below its `xmax` (replay clears it). */
+  #noteStart(cp: Checkpoint): void {
+    const text = cp.start_snapshot;
+    if (!text) this.#start = undefined;
+    else if (this.#start?.text !== text) this.#start = new StartSnapshot(text);
+    if (this.#start && BigInt(cp.last_transaction_id) >= this.#start.xmax) this.#start = undefined;
+  }
+
+  /** matching is the envelopes of the rows in `batch` this subscription handles. */
+  #matching(batch: readonly EventRow[]): EventEnvelope[] {
+    const out: EventEnvelope[] = [];
+    for (const row of batch) {
+      const env = toEnvelope(row);
+      if (this.#wants(row, env)) out.push(env);
+    }
+    return out;
+  }
+
+  /** wants says whether this subscription handles `row`: it matches, and it came after the start. */
+  #wants(row: EventRow, env: EventEnvelope): boolean {
+    if (this.#start?.committedBefore(row.transaction_id)) return false;
+    return this.sub.matcher.matches(env);
   }
 
   async #read(tx: Tx, cp: Checkpoint, limit: number): Promise<EventRow[]> {
@@ -317,7 +370,7 @@ export class PartitionWorker {
           for (let i = 0; i < batch.length; i++) {
             const row = batch[i]!;
             const env = toEnvelope(row);
-            if (!this.sub.matcher.matches(env)) continue;
+            if (!this.#wants(row, env)) continue;
             failingAttempts = cp.failing_position === row.position ? cp.failing_attempts : 0;
             try {
               await this.#runOne(tx, env, failingAttempts + 1, store);
@@ -353,7 +406,7 @@ export class PartitionWorker {
         const locked = await this.#lockAndRead(tx, seen);
         if (!locked) return 0;
         batch = locked.batch;
-        const matched = batch.map(toEnvelope).filter((e) => this.sub.matcher.matches(e));
+        const matched = this.#matching(batch);
         if (matched.length) {
           const started = performance.now();
           await this.sub.def.handleBatch!(matched, this.#ctx(tx, 1));
@@ -407,7 +460,7 @@ export class PartitionWorker {
     const [cp] = await executePrepared<Checkpoint>(
       this.deps.db,
       sql`
-        select last_transaction_id::text, last_position::text, status, lease_owner, failing_position::text, failing_attempts
+        select last_transaction_id::text, last_position::text, status, lease_owner, failing_position::text, failing_attempts, start_snapshot
           from outbox.subscriptions where name = ${this.sub.name} and partition = ${this.partition}`,
       "outbox_checkpoint_peek",
     );
@@ -416,6 +469,7 @@ export class PartitionWorker {
       return null;
     }
     if (cp.status === "paused") return null;
+    this.#noteStart(cp);
     const batch = await this.#read(this.#pool, cp, this.sub.batchSize);
     return batch.length ? { cp, batch } : null;
   }
@@ -432,7 +486,7 @@ export class PartitionWorker {
       if (!cp) return;
       for (let i = 0; i < failedAt; i++) {
         const env = toEnvelope(batch[i]!);
-        if (!this.sub.matcher.matches(env)) continue;
+        if (!this.#wants(batch[i]!, env)) continue;
         await this.#runOne(tx, env, 1);
         processed++;
       }
@@ -479,7 +533,7 @@ export class PartitionWorker {
     const seen = await this.#peek();
     if (!seen) return { processed: 0 };
     const { cp, batch } = seen;
-    const matched = batch.map(toEnvelope).filter((e) => this.sub.matcher.matches(e));
+    const matched = this.#matching(batch);
     const attempts = (cp.failing_position === batch[0]!.position ? cp.failing_attempts : 0) + 1;
     let result: BatchResult | void;
     try {
@@ -508,7 +562,7 @@ export class PartitionWorker {
     for (const row of batch) {
       const env = toEnvelope(row);
       let error: string | undefined;
-      if (this.sub.matcher.matches(env)) {
+      if (this.#wants(row, env)) {
         try {
           const res = await this.sub.def.batchHandler!([env], this.#ctx(this.#pool, this.sub.maxAttempts));
           error = res?.rejected[0]?.error;

@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { runWithEventContext } from "../../outbox/index.ts";
+import { replay } from "../../outbox/admin.ts";
+import { rawSql } from "../../src/db/client.ts";
 import type { SubscriptionDefinition } from "../../outbox/types.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
@@ -146,6 +148,51 @@ describe("delivery", () => {
     expect(dead).toHaveLength(1);
     expect(dead[0]!.n).toBe(2);
     expect(dead[0]!.error).toContain("events_id_key");
+  });
+
+  it("starts a `now` subscription exactly: skips what committed before it, even past an older open transaction, and delivers what was in flight", async () => {
+    current = await startTestOutbox(tdb.url, [], { start: false });
+    const writer = current;
+    await writer.append([writer.happened(0)]); // before anything: below the start
+    // A transaction that appends, and stays open while the subscription is created.
+    let commit!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      commit = resolve;
+    });
+    let sent!: () => void;
+    const inFlightSent = new Promise<void>((resolve) => {
+      sent = resolve;
+    });
+    const inFlight = writer.database.db.transaction(async (tx) => {
+      await writer.outbox.appender.append(tx, [writer.happened(100, "in-flight")]);
+      await rawSql(tx)`select 1`;
+      sent();
+      await gate;
+    });
+    await inFlightSent;
+    // Committed after the open transaction began (larger transaction ids) but before the start.
+    await writer.append([writer.happened(1), writer.happened(2)]);
+    const late = await startTestOutbox(tdb.url, [effectsSub("testing.from-now-exact", { startFrom: "now" })]);
+    try {
+      await late.append([late.happened(3)]);
+      commit();
+      await inFlight;
+      await eventually(async () => (await late.effects()).length === 2);
+      await Bun.sleep(300);
+      expect((await late.effects()).map((r) => r.n).sort((a, b) => a - b)).toEqual([3, 100]);
+      const [cp] = await late.database.sql<{ start_snapshot: string | null }[]>`select start_snapshot from outbox.subscriptions where name = 'testing.from-now-exact'`;
+      expect(cp!.start_snapshot).toMatch(/^\d+:\d+:\d+/); // the open transaction was in flight at the start
+      // A replay asks for history explicitly: it forgets the start, and the old events come too.
+      const [first] = await late.database.sql<{ p: string }[]>`select min(position)::text as p from outbox.events`;
+      await replay(late.database.db, "testing.from-now-exact", { position: first!.p });
+      late.outbox.wake();
+      await eventually(async () => (await late.effects()).length === 7);
+      const [after] = await late.database.sql<{ start_snapshot: string | null }[]>`select start_snapshot from outbox.subscriptions where name = 'testing.from-now-exact'`;
+      expect(after!.start_snapshot).toBeNull();
+      expect((await late.effects()).slice(2).map((r) => r.n).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 100]);
+    } finally {
+      await late.close();
+    }
   });
 
   it("runs handlers with the event as causation, so appends inside them chain", async () => {

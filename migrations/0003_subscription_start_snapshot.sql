@@ -1,0 +1,1 @@
+ALTER TABLE "outbox"."subscriptions" ADD COLUMN "start_snapshot" text;
