@@ -25,6 +25,8 @@ export class TransactionFinishedError extends Error {
 /** The part of postgres.js's connection object the runner touches. */
 interface PgConnection {
   onclose?: ((err: Error) => void) | null;
+  /** Set by `reserve()`; with `release` false the connection goes back to the pool (or, when the pool is ending, closes) as soon as it is idle. */
+  reserved?: { release?: boolean } | null;
 }
 
 interface CommitScope {
@@ -133,6 +135,7 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
     // Why the handle no longer takes statements; errors are made only when one is refused.
     let ended: "committed" | "rolled back" | "lost its connection" | undefined;
     let closed = false;
+    let over = false; // the connection is no longer ours: later close reports are someone else's
     let connection: PgConnection | undefined;
     let onClosed: (err: Error) => void = () => {};
     const closing = new Promise<never>((_, reject) => {
@@ -146,8 +149,9 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
       onexecute: (c: PgConnection) => {
         connection = c;
         c.onclose = (err) => {
+          if (over) return;
           closed = true;
-          ended ??= "lost its connection";
+          ended = "lost its connection";
           onClosed(err);
         };
         return true;
@@ -158,28 +162,47 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
     const tx = new PostgresJsTransaction(dialect, new PostgresJsSession(client as never, dialect, schema, options), schema) as unknown as Tx;
     const pending: Promise<unknown>[] = [];
     Object.defineProperty(tx, WRITE_BEHIND, { value: pending });
+    // COMMIT and ROLLBACK end the transaction and hand the connection back: postgres.js returns it
+    // to the pool the moment Postgres reports it idle (or closes it if the pool is ending, so
+    // `sql.end()` never waits on it), as it does after `sql.begin`. Nothing is sent through it
+    // once one of them is on its way.
+    let handedBack = false;
+    const finish = async (statement: "commit" | "rollback") => {
+      if (connection?.reserved) {
+        connection.reserved.release = false;
+        handedBack = true;
+      }
+      const q = statement === "commit" ? client.unsafe("commit") : reserved.unsafe("rollback");
+      q.catch(() => {}); // sends it now (a postgres.js query starts when first awaited), before `ended` is set
+      try {
+        return await Promise.race([q, closing]);
+      } finally {
+        over = handedBack;
+      }
+    };
     try {
       const result = await Promise.race([config ? tx.setTransaction(config).then(() => fn(tx)) : fn(tx), closing]);
       await begin; // settled long ago (it went first); a failed BEGIN must not be followed by COMMIT
-      const commit = client.unsafe("commit");
+      const commit = finish("commit");
       commit.catch(() => {});
+      ended = "committed";
       if (pending.length) {
         // COMMIT is already behind them on the wire; if one failed, Postgres answers it with ROLLBACK.
         const failed = await Promise.race([firstFailure(pending), closing]);
         if (failed) {
-          await Promise.race([commit, closing]).catch(() => {});
-          ended = "rolled back";
+          await commit.catch(() => {});
           throw failed.error;
         }
       }
-      const done = await Promise.race([commit, closing]);
-      ended = done.command === "COMMIT" ? "committed" : "rolled back";
+      const done = await commit;
       if (done.command !== "COMMIT") throw new TransactionAbortedError();
       return result;
     } catch (err) {
       if (!ended) {
         ended = "rolled back";
-        await reserved.unsafe("rollback").catch(() => {});
+        await finish("rollback").catch(() => {});
+      } else if (ended === "committed") {
+        ended = "rolled back"; // COMMIT was sent, and did not commit
       }
       // A write-behind statement that failed makes every later one fail with "current
       // transaction is aborted" (25P02): report the cause, not the consequence.
@@ -187,8 +210,8 @@ export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transac
     } finally {
       // A closed connection was already taken back by the pool (to reconnect it later);
       // releasing it would put a dead connection among the open ones.
-      if (!closed) {
-        if (connection) connection.onclose = null; // the next holder of the connection watches it
+      if (!closed && !handedBack) {
+        over = true;
         reserved.release();
       }
     }

@@ -169,6 +169,22 @@ describe("db.transaction", () => {
     }
   });
 
+  it("lets the pool close as soon as a transaction in flight at shutdown ends", async () => {
+    const p = connectDatabase(tdb.url, { max: 2 });
+    const running = p.db.transaction(async (tx) => {
+      await rawSql(tx)`select pg_sleep(0.2)`;
+      await insert(tx, "shutdown-committed");
+    });
+    await Bun.sleep(50);
+    const started = performance.now();
+    const closing = p.sql.end({ timeout: 10 });
+    await running;
+    await closing;
+    // The connection closes when its transaction ends, not when end()'s 10 s timeout destroys it.
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(await notes("shutdown-")).toEqual(["shutdown-committed"]);
+  });
+
   it("sends BEGIN with the first statement: a one-statement transaction costs two round trips", async () => {
     const proxy = await countingProxy(new URL(tdb.url));
     const via = new URL(tdb.url);
