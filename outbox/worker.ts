@@ -49,7 +49,7 @@ interface Checkpoint {
  * so their events are delivered; the events of transactions it shows as committed were in the
  * log before the subscription and are skipped. Past `xmax` it has nothing more to say.
  */
-export class StartSnapshot {
+class StartSnapshot {
   readonly xmax: bigint;
   readonly #xmin: bigint;
   readonly #inFlight: ReadonlySet<bigint>;
@@ -80,7 +80,7 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number): numbe
  * drizzle wraps a driver error in "Failed query: <sql> params: ..." and keeps the reason (a
  * violated constraint, say) in `cause`.
  */
-export function errorText(err: unknown): string {
+function errorText(err: unknown): string {
   if (!(err instanceof Error)) return String(err).slice(0, 4000);
   const own = `${err.name}: ${err.message}`;
   const cause = err.cause;

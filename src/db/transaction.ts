@@ -46,6 +46,9 @@ export function afterCommit(cb: () => void): void {
 
 const WRITE_BEHIND = Symbol("writeBehind");
 
+/** pendingOf is the list of write-behind statements of a top-level transaction handle, else undefined. */
+const pendingOf = (executor: unknown): Promise<unknown>[] | undefined => (executor as { [WRITE_BEHIND]?: Promise<unknown>[] })[WRITE_BEHIND];
+
 /**
  * writeBehind lets a statement's reply be checked at commit instead of now. Inside a top-level
  * `db.transaction` it resolves at once: the statement is already on its way, the next statement
@@ -57,7 +60,7 @@ const WRITE_BEHIND = Symbol("writeBehind");
  * append: statements on a transaction run in order, so later ones still see the row.
  */
 export function writeBehind(executor: unknown, statement: Promise<unknown>): Promise<void> {
-  const pending = (executor as { [WRITE_BEHIND]?: Promise<unknown>[] })[WRITE_BEHIND];
+  const pending = pendingOf(executor);
   if (!pending) return statement.then(() => {});
   statement.catch(() => {}); // observed at commit
   pending.push(statement);
@@ -70,7 +73,7 @@ export function writeBehind(executor: unknown, statement: Promise<unknown>): Pro
  * tell which unit failed (the outbox worker, after each handler).
  */
 export async function settleWriteBehind(executor: unknown): Promise<void> {
-  const pending = (executor as { [WRITE_BEHIND]?: Promise<unknown>[] })[WRITE_BEHIND];
+  const pending = pendingOf(executor);
   if (!pending?.length) return;
   const n = pending.length;
   const failed = await firstFailure(pending.slice(0, n));
@@ -85,7 +88,7 @@ export async function settleWriteBehind(executor: unknown): Promise<void> {
  * before it, that statement's error (the cause); otherwise `err` itself.
  */
 export async function writeBehindCause(executor: unknown, err: unknown): Promise<unknown> {
-  const pending = (executor as { [WRITE_BEHIND]?: Promise<unknown>[] })[WRITE_BEHIND];
+  const pending = pendingOf(executor);
   if (!pending?.length || !isAbortedTransaction(err)) return err;
   return (await firstFailure(pending))?.error ?? err;
 }

@@ -186,10 +186,7 @@ describe("db.transaction", () => {
   });
 
   it("sends BEGIN with the first statement: a one-statement transaction costs two round trips", async () => {
-    const proxy = await countingProxy(new URL(tdb.url));
-    const via = new URL(tdb.url);
-    via.port = String(proxy.port);
-    const p = connectDatabase(via.toString(), { max: 1 });
+    const { proxy, p } = await viaCountingProxy();
     try {
       await p.db.transaction((tx) => insert(tx, "trips-warm")); // connects and prepares the statement
       proxy.flushes = 0;
@@ -238,10 +235,7 @@ describe("writeBehind", () => {
   });
 
   it("lets COMMIT travel with the last write: a read and a write-behind write cost two round trips", async () => {
-    const proxy = await countingProxy(new URL(tdb.url));
-    const via = new URL(tdb.url);
-    via.port = String(proxy.port);
-    const p = connectDatabase(via.toString(), { max: 1 });
+    const { proxy, p } = await viaCountingProxy();
     try {
       const run = (note: string) =>
         p.db.transaction(async (tx) => {
@@ -259,6 +253,14 @@ describe("writeBehind", () => {
     }
   });
 });
+
+/** viaCountingProxy opens a one-connection pool on the test database through a countingProxy. */
+async function viaCountingProxy(): Promise<{ proxy: Awaited<ReturnType<typeof countingProxy>>; p: Database }> {
+  const proxy = await countingProxy(new URL(tdb.url));
+  const via = new URL(tdb.url);
+  via.port = String(proxy.port);
+  return { proxy, p: connectDatabase(via.toString(), { max: 1 }) };
+}
 
 /** countingProxy forwards TCP to Postgres and counts the separate writes the client makes (its round trips once connected). */
 async function countingProxy(target: URL): Promise<{ port: number; flushes: number; close(): void }> {
