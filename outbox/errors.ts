@@ -6,3 +6,20 @@ export class StreamVersionConflictError extends DomainError {
     super("EVENTS.CONCURRENCY_CONFLICT", "conflict", `stream ${streamId} was changed concurrently (expected version ${expectedVersion}); reload and retry`);
   }
 }
+
+/**
+ * DeliveryDeferredError is thrown by a batch handler (a sink) that could not deliver yet for a
+ * reason that is not the events' fault: throttling, an outage, a network failure. The worker
+ * does not count it as an attempt (so it never dead-letters anything), records it as the
+ * partition's last error, and hands the same batch back after `retryInMs`.
+ */
+export class DeliveryDeferredError extends Error {
+  constructor(
+    message: string,
+    readonly retryInMs: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "DeliveryDeferredError";
+  }
+}

@@ -15,6 +15,8 @@ export interface HandlerContext {
   partition: number;
   /** The attempt number, 1 on first delivery. */
   attempt: number;
+  /** Aborted when the worker stops: a handler that waits (a sink backing off) gives up at once. */
+  signal?: AbortSignal;
 }
 
 /** BatchResult lets a batch handler reject single events permanently (they are dead-lettered). */
@@ -40,7 +42,8 @@ export interface SubscriptionDefinition {
   handleBatch?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<void>;
   /**
    * Relay a batch to the outside world (sinks): runs outside any transaction, at least once.
-   * Throwing retries the batch; `rejected` events are dead-lettered.
+   * Throwing retries the batch and counts an attempt, except DeliveryDeferredError (a transient
+   * outage: retried after its delay, never counted); `rejected` events are dead-lettered.
    */
   batchHandler?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<BatchResult | void>;
   /** Split by hash of `subject`; each partition keeps order and has its own checkpoint and lease. */
@@ -78,6 +81,10 @@ export interface OutboxMetrics {
   handlerDuration(subscription: string, seconds: number): void;
   sinkSent(sink: string, count: number): void;
   sinkFailed(sink: string, count: number): void;
+  /** sinkRetried counts one backoff of a sink after a transient failure, by kind (throttled, transient, configuration, ...). */
+  sinkRetried?(sink: string, kind: string): void;
+  /** sinkStalled says since when (epoch ms) a sink's oldest undelivered entry has been failing, or null once it flows again. */
+  sinkStalled?(sink: string, since: number | null): void;
 }
 
 /** noopMetrics is the default when metrics are off. */

@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import { type Db, rawSql, settleWriteBehind, type Tx, writeBehindCause } from "../src/db/client.ts";
 import { runWithEventContext } from "./context.ts";
+import { DeliveryDeferredError } from "./errors.ts";
 import type { EventContext, EventEnvelope } from "./envelope.ts";
 import type { CompiledPattern } from "./pattern.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared, toEnvelope } from "./store.ts";
@@ -101,6 +102,8 @@ export class PartitionWorker {
   #signal: WakeSignal | undefined;
   #lastRedriveAt = 0;
   #interrupt: (() => void) | undefined;
+  // Handed to handlers as ctx.signal: a sink backing off through an outage stops at once.
+  readonly #abort = new AbortController();
 
   constructor(
     readonly sub: CompiledSubscription,
@@ -115,6 +118,7 @@ export class PartitionWorker {
   /** stop lets the current batch finish, then releases the lease. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#abort.abort(new Error("the worker is stopping"));
     this.#interrupt?.();
     this.#signal?.fire();
     await this.#running;
@@ -303,7 +307,7 @@ export class PartitionWorker {
   }
 
   #ctx(tx: Tx, attempt: number): HandlerContext {
-    return { tx, sql: rawSql(tx), subscription: this.sub.name, partition: this.partition, attempt };
+    return { tx, sql: rawSql(tx), subscription: this.sub.name, partition: this.partition, attempt, signal: this.#abort.signal };
   }
 
   /**
@@ -539,6 +543,9 @@ export class PartitionWorker {
     try {
       result = matched.length ? await this.sub.def.batchHandler!(matched, this.#ctx(this.#pool, attempts)) : undefined;
     } catch (err) {
+      // Neither a shutdown nor an outage is the events' fault: no attempt is counted.
+      if (this.#stopped) return { processed: 0 };
+      if (err instanceof DeliveryDeferredError) return this.#deferred(err);
       if (attempts >= this.sub.maxAttempts && batch.length > 1) return this.#isolate(batch, err);
       return this.#recover(batch, 0, err, attempts).then((r) => ({ ...r, processed: 0 }));
     }
@@ -556,8 +563,16 @@ export class PartitionWorker {
     return { processed: batch.length };
   }
 
+  /** deferred shows a sink's stall as the partition's last error and retries the batch later, counting no attempt. */
+  async #deferred(err: DeliveryDeferredError): Promise<{ processed: number; retryInMs: number }> {
+    await this.deps.db.execute(sql`
+      update outbox.subscriptions set last_error = ${errorText(err)}, last_error_at = now()
+       where name = ${this.sub.name} and partition = ${this.partition} and lease_owner = ${this.deps.processId}`);
+    return { processed: 0, retryInMs: err.retryInMs };
+  }
+
   // A batch that keeps failing is split so one poison event cannot hold back the rest.
-  async #isolate(batch: EventRow[], err: unknown): Promise<{ processed: number }> {
+  async #isolate(batch: EventRow[], err: unknown): Promise<{ processed: number; retryInMs?: number }> {
     this.deps.log.warn({ subscription: this.sub.name, err: errorText(err) }, "batch keeps failing; isolating events");
     for (const row of batch) {
       const env = toEnvelope(row);
@@ -567,6 +582,9 @@ export class PartitionWorker {
           const res = await this.sub.def.batchHandler!([env], this.#ctx(this.#pool, this.sub.maxAttempts));
           error = res?.rejected[0]?.error;
         } catch (e) {
+          // An outage or a shutdown while isolating: the rest waits, nothing is dead-lettered for it.
+          if (this.#stopped) return { processed: 0 };
+          if (e instanceof DeliveryDeferredError) return this.#deferred(e);
           error = errorText(e);
         }
       }

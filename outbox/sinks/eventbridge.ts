@@ -2,7 +2,8 @@ import { EventBridgeClient, PutEventsCommand, type EventBridgeClientConfig, type
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { EventEnvelope } from "../envelope.ts";
 import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "../types.ts";
-import { sendInCalls, utf8Length, type EntryDisposition, type PendingEntry, type SinkLog } from "./batching.ts";
+import { utf8Length, type EntryDisposition, type PendingEntry, type SinkLog } from "./batching.ts";
+import { DeliveryState, sendInCalls, stateOf } from "./delivery.ts";
 
 /** EVENTBRIDGE_SINK is the subscription (and checkpoint) name of the EventBridge relay. */
 export const EVENTBRIDGE_SINK = "outbox.eventbridge";
@@ -24,24 +25,28 @@ export interface EventBridgeSinkOptions {
   sourcePrefix: string;
   /** sinkSent counts stored entries; sinkFailed counts failed attempts per entry and dead-lettered entries. */
   metrics?: OutboxMetrics;
-  /** Resends of one entry before the batch is handed back to the worker (default 5). */
-  maxRetries?: number;
   /** First backoff ceiling in ms; doubles per retry, with full jitter (default 100). */
   baseDelayMs?: number;
+  /** Cap of one backoff in ms (default 5000); resending goes on as long as the failure lasts. */
+  maxDelayMs?: number;
+  /** How long one handler call resends before handing the batch back to the worker (default 2000). */
+  sliceMs?: number;
   log?: SinkLog;
 }
 
-// Per-entry codes from the PutEventsResultEntry docs. Content problems are dead-lettered; access
-// problems are configuration, so the batch fails (and is retried) rather than dead-lettering
-// every event until someone fixes IAM. Unknown codes are resent, then fail the batch.
+// Per-entry codes from the PutEventsResultEntry reference. It lists InternalFailure and
+// ThrottlingException as retryable, and as non-retryable both content problems (InvalidArgument,
+// MalformedDetail, RedactionFailure) and access problems (AccessDeniedException,
+// InvalidAccountIdException, NotAuthorizedForSourceException, NotAuthorizedForDetailTypeException).
+// Only content problems are the event's fault, so only they are dead-lettered. An access problem
+// is resent with backoff until an operator fixes IAM: dead-lettering it would take it out of its
+// subject's order (and every other event with it). Unknown codes are resent too: an event is
+// never given up on a guess.
 const REJECT_CODES = new Set(["InvalidArgument", "MalformedDetail", "RedactionFailure", "ValidationException"]);
-const FATAL_CODES = new Set(["AccessDeniedException", "InvalidAccountIdException", "NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException"]);
 
 /** classifyPutEventsError says what to do with an entry PutEvents refused with `code`. */
 export function classifyPutEventsError(code: string): EntryDisposition {
-  if (REJECT_CODES.has(code)) return "reject";
-  if (FATAL_CODES.has(code)) return "fatal";
-  return "retry";
+  return REJECT_CODES.has(code) ? "reject" : "retry";
 }
 
 // The AWS formula (14 bytes for Time, UTF-8 bytes of Source, DetailType, Detail and each Resource)
@@ -71,10 +76,13 @@ export function toPutEventsEntry(event: EventEnvelope, busName: string, sourcePr
 
 /**
  * createEventBridgeSink returns the subscription relaying every event to a bus with PutEvents in calls of at most
- * 10 entries and 256 KiB, returning events EventBridge can never accept in `rejected` for the worker to dead-letter.
+ * 10 entries and 256 KiB, one entry per subject in flight so each subject keeps log order. It resends through
+ * throttling and outages for as long as they last, and returns only events EventBridge can never accept in
+ * `rejected` for the worker to dead-letter.
  */
 export function createEventBridgeSink(opts: EventBridgeSinkOptions): SubscriptionDefinition {
-  const batchHandler = async (events: EventEnvelope[], _ctx: HandlerContext): Promise<BatchResult> => {
+  const states = new Map<number, DeliveryState>();
+  const batchHandler = async (events: EventEnvelope[], ctx: HandlerContext): Promise<BatchResult> => {
     const rejected: BatchResult["rejected"] = [];
     const pending: PendingEntry<PutEventsRequestEntry>[] = [];
     for (const event of events) {
@@ -86,7 +94,7 @@ export function createEventBridgeSink(opts: EventBridgeSinkOptions): Subscriptio
       } else if (size > PUT_EVENTS_MAX_BYTES) {
         rejected.push({ event, error: `entry is ${size} bytes; PutEvents allows ${PUT_EVENTS_MAX_BYTES}` });
       } else {
-        pending.push({ event, entry, size, failures: 0 });
+        pending.push({ event, entry, size, key: event.subject, failures: 0 });
       }
     }
     if (rejected.length > 0) opts.metrics?.sinkFailed(EVENTBRIDGE_SINK, rejected.length);
@@ -95,12 +103,15 @@ export function createEventBridgeSink(opts: EventBridgeSinkOptions): Subscriptio
       operation: "PutEvents",
       limits: { maxEntries: PUT_EVENTS_MAX_ENTRIES, maxBytes: PUT_EVENTS_MAX_BYTES },
       classify: classifyPutEventsError,
-      send: async (entries) => {
-        const out = await opts.client.send(new PutEventsCommand({ Entries: entries }));
+      send: async (entries, signal) => {
+        const out = await opts.client.send(new PutEventsCommand({ Entries: entries }), { abortSignal: signal });
         return (out.Entries ?? []).map((e) => ({ errorCode: e.ErrorCode, errorMessage: e.ErrorMessage }));
       },
-      maxRetries: opts.maxRetries,
+      signal: ctx.signal,
+      state: stateOf(states, ctx.partition),
       baseDelayMs: opts.baseDelayMs,
+      maxDelayMs: opts.maxDelayMs,
+      sliceMs: opts.sliceMs,
       metrics: opts.metrics,
       log: opts.log,
     });
@@ -115,7 +126,8 @@ export function createEventBridgeClient(region: string, endpoint?: string, crede
     region,
     ...(endpoint ? { endpoint } : {}),
     ...(credentials ? { credentials } : {}),
-    // The sink retries, resending only the failed entries; SDK retries on top would multiply attempts.
+    // The sink retries, resending only the failed entries in subject order; SDK retries on top
+    // would resend entries already stored.
     maxAttempts: 1,
     // Bounded so a hung call fails over to the sink's retry instead of stalling the worker.
     requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),

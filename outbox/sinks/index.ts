@@ -13,7 +13,6 @@ export {
 export {
   createKinesisClient,
   createKinesisSink,
-  firstPerKey,
   partitionKeyFor,
   KINESIS_SINK,
   KINESIS_MAX_RECORD_BYTES,
@@ -22,5 +21,6 @@ export {
   PUT_RECORDS_MAX_RECORDS,
   type KinesisSinkOptions,
 } from "./kinesis.ts";
-export { sendInCalls, takeCall, utf8Length, type CallLimits, type DeliveryOptions, type EntryDisposition, type EntryResult, type PendingEntry, type SinkLog } from "./batching.ts";
-export { fullJitterDelay, isRetryableCallError, errorName, errorText, DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_RETRIES } from "./retry.ts";
+export { firstPerKey, takeCall, utf8Length, type CallLimits, type EntryDisposition, type EntryResult, type PendingEntry, type SinkLog } from "./batching.ts";
+export { sendInCalls, stateOf, DeliveryState, DEFAULT_SLICE_MS, type DeliveryOptions } from "./delivery.ts";
+export { fullJitterDelay, failureKind, errorName, errorText, sleep, DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, type FailureKind } from "./retry.ts";

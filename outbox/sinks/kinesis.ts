@@ -3,7 +3,8 @@ import { KinesisClient, PutRecordsCommand, type KinesisClientConfig, type PutRec
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { EventEnvelope } from "../envelope.ts";
 import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "../types.ts";
-import { sendInCalls, utf8Length, type PendingEntry, type SinkLog } from "./batching.ts";
+import { utf8Length, type PendingEntry, type SinkLog } from "./batching.ts";
+import { DeliveryState, sendInCalls, stateOf } from "./delivery.ts";
 
 /** KINESIS_SINK is the subscription (and checkpoint) name of the Kinesis relay. */
 export const KINESIS_SINK = "outbox.kinesis";
@@ -26,10 +27,12 @@ export interface KinesisSinkOptions {
   streamName: string;
   /** sinkSent counts stored records; sinkFailed counts failed attempts per record and dead-lettered records. */
   metrics?: OutboxMetrics;
-  /** Resends of one record before the batch is handed back to the worker (default 5). */
-  maxRetries?: number;
   /** First backoff ceiling in ms; doubles per retry, with full jitter (default 100). */
   baseDelayMs?: number;
+  /** Cap of one backoff in ms (default 5000); resending goes on as long as the failure lasts. */
+  maxDelayMs?: number;
+  /** How long one handler call resends before handing the batch back to the worker (default 2000). */
+  sliceMs?: number;
   log?: SinkLog;
 }
 
@@ -42,41 +45,27 @@ export function partitionKeyFor(event: EventEnvelope): string {
   return createHash("sha256").update(subject).digest("hex");
 }
 
-// Why one record per key per call: PutRecords stores each record independently, so when record
-// n of key K fails, record n+1 of K in the same call may still be stored and end up ahead of it
-// (AWS: "PutRecords doesn't guarantee the ordering of records"). Nothing can undo a stored record,
-// so the only way to keep per-key order through partial failures is to never have two records of
-// one key in flight at once; the next record of K goes out only once K's previous one is stored.
-// SequenceNumberForOrdering does not help: it exists on PutRecord only, one record per call, which
-// is the same serialisation with up to 500 times the calls. The cost is one call per record of the
-// busiest key in the batch; distinct keys still share calls of up to 500 records.
-/** firstPerKey keeps only the earliest pending record of each partition key. */
-export function firstPerKey(pending: readonly PendingEntry<PutRecordsRequestEntry>[]): PendingEntry<PutRecordsRequestEntry>[] {
-  const seen = new Set<string>();
-  return pending.filter((p) => {
-    const key = p.entry.PartitionKey!;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-}
-
 /**
  * createKinesisSink returns the subscription relaying every event to a stream with PutRecords keyed by subject,
- * keeping per-key order through partial failures and returning records over 1 MiB in `rejected`.
+ * one record per key in flight so each key keeps log order through partial failures (see firstPerKey). It resends
+ * through throttling and outages for as long as they last, and returns only records Kinesis can never accept (over
+ * 1 MiB) in `rejected`.
  */
 export function createKinesisSink(opts: KinesisSinkOptions): SubscriptionDefinition {
   const encoder = new TextEncoder();
-  const batchHandler = async (events: EventEnvelope[], _ctx: HandlerContext): Promise<BatchResult> => {
+  const states = new Map<number, DeliveryState>();
+  const batchHandler = async (events: EventEnvelope[], ctx: HandlerContext): Promise<BatchResult> => {
     const rejected: BatchResult["rejected"] = [];
     const pending: PendingEntry<PutRecordsRequestEntry>[] = [];
     for (const event of events) {
-      const entry = { PartitionKey: partitionKeyFor(event), Data: encoder.encode(JSON.stringify(event)) };
-      const size = entry.Data.byteLength + utf8Length(entry.PartitionKey);
+      const key = partitionKeyFor(event);
+      const data = encoder.encode(JSON.stringify(event));
+      const entry: PutRecordsRequestEntry = { PartitionKey: key, Data: data };
+      const size = data.byteLength + utf8Length(key);
       if (size > KINESIS_MAX_RECORD_BYTES) {
         rejected.push({ event, error: `record is ${size} bytes (data + partition key); Kinesis allows ${KINESIS_MAX_RECORD_BYTES}` });
       } else {
-        pending.push({ event, entry, size, failures: 0 });
+        pending.push({ event, entry, size, key, failures: 0 });
       }
     }
     if (rejected.length > 0) opts.metrics?.sinkFailed(KINESIS_SINK, rejected.length);
@@ -84,16 +73,19 @@ export function createKinesisSink(opts: KinesisSinkOptions): SubscriptionDefinit
       sink: KINESIS_SINK,
       operation: "PutRecords",
       limits: { maxEntries: PUT_RECORDS_MAX_RECORDS, maxBytes: PUT_RECORDS_MAX_BYTES },
-      eligible: firstPerKey,
-      // The documented per-record codes (ProvisionedThroughputExceededException, InternalFailure)
-      // are both transient; anything else is resent too and fails the batch if it persists.
+      // The PutRecordsResultEntry reference lists two per-record codes, ProvisionedThroughputExceededException
+      // and InternalFailure, both transient; an unknown one is resent too. A record Kinesis can never take
+      // is refused before sending (size), or the whole call is refused as invalid (then sendInCalls finds it).
       classify: () => "retry",
-      send: async (records) => {
-        const out = await opts.client.send(new PutRecordsCommand({ StreamName: opts.streamName, Records: records }));
+      send: async (records, signal) => {
+        const out = await opts.client.send(new PutRecordsCommand({ StreamName: opts.streamName, Records: records }), { abortSignal: signal });
         return (out.Records ?? []).map((r) => ({ errorCode: r.ErrorCode, errorMessage: r.ErrorMessage }));
       },
-      maxRetries: opts.maxRetries,
+      signal: ctx.signal,
+      state: stateOf(states, ctx.partition),
       baseDelayMs: opts.baseDelayMs,
+      maxDelayMs: opts.maxDelayMs,
+      sliceMs: opts.sliceMs,
       metrics: opts.metrics,
       log: opts.log,
     });
@@ -108,7 +100,8 @@ export function createKinesisClient(region: string, endpoint?: string, credentia
     region,
     ...(endpoint ? { endpoint } : {}),
     ...(credentials ? { credentials } : {}),
-    // The sink retries, resending only failed records in key order; SDK retries would multiply attempts.
+    // The sink retries, resending only failed records in key order; SDK retries on top would
+    // resend records already stored.
     maxAttempts: 1,
     // HTTP/1.1: the SDK's default HTTP/2 handler for Kinesis fails against kinesalite. Timeouts are
     // bounded so a hung call fails over to the sink's retry instead of stalling the worker.

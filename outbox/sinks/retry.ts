@@ -1,77 +1,145 @@
-/** DEFAULT_MAX_RETRIES is how often a sink resends an entry before giving the batch back to the worker. */
-export const DEFAULT_MAX_RETRIES = 5;
-
 /** DEFAULT_BASE_DELAY_MS is the first backoff ceiling; it doubles per retry. */
 export const DEFAULT_BASE_DELAY_MS = 100;
 
-/** DEFAULT_MAX_DELAY_MS caps one backoff so a sink never sleeps past the worker's lease. */
+/** DEFAULT_MAX_DELAY_MS caps one backoff, however long the failure lasts. */
 export const DEFAULT_MAX_DELAY_MS = 5_000;
 
 // Full jitter (not equal or decorrelated) spreads the retries of many workers that were throttled
 // by the same bus or shard at the same moment, so they do not come back in lockstep.
 /** fullJitterDelay returns a delay drawn uniformly from [0, min(maxMs, baseMs * 2^(retry-1))]. */
 export function fullJitterDelay(retry: number, baseMs: number, maxMs = DEFAULT_MAX_DELAY_MS, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, retry - 1));
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, retry - 1)));
   return Math.floor(random() * ceiling);
 }
 
-/** sleep resolves after `ms` milliseconds. */
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** sleep resolves after `ms` milliseconds, or rejects with the signal's reason as soon as it is aborted. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
 
-// Names the AWS SDK and Node use for throttling and transient faults of a whole call.
-const RETRYABLE_NAMES = new Set([
-  "ThrottlingException",
-  "Throttling",
-  "ThrottledException",
-  "TooManyRequestsException",
+/**
+ * FailureKind sorts a failed AWS call by cause, for logs and metrics. Whatever the kind, the sink
+ * resends: none of them says anything about the events themselves (see `failureKind`).
+ */
+export type FailureKind = "throttled" | "transient" | "server" | "configuration" | "invalid-request" | "unknown";
+
+// The names and codes below are those the AWS SDK's own retry strategy treats as throttling and
+// transient faults (@smithy service-error-classification: THROTTLING_ERROR_CODES,
+// TRANSIENT_ERROR_CODES, NODEJS_TIMEOUT_ERROR_CODES, NODEJS_NETWORK_ERROR_CODES), plus the
+// throttling and internal errors the EventBridge and Kinesis API references list for PutEvents
+// and PutRecords (KMSThrottlingException, InternalFailure, InternalException, ServiceUnavailable).
+const THROTTLING = new Set([
+  "BandwidthLimitExceeded",
+  "LimitExceededException",
+  "PriorRequestNotComplete",
+  "ProvisionedThroughputExceededException",
+  "RequestLimitExceeded",
   "RequestThrottled",
   "RequestThrottledException",
-  "RequestLimitExceeded",
-  "ProvisionedThroughputExceededException",
-  "LimitExceededException",
+  "SlowDown",
+  "ThrottledException",
+  "Throttling",
+  "ThrottlingException",
+  "TooManyRequestsException",
   "KMSThrottlingException",
+]);
+const TRANSIENT = new Set([
+  "TimeoutError",
+  "RequestTimeout",
+  "RequestTimeoutException",
   "InternalFailure",
   "InternalException",
   "InternalServerError",
   "InternalServiceError",
   "ServiceUnavailable",
   "ServiceUnavailableException",
-  "RequestTimeout",
-  "RequestTimeoutException",
-  "TimeoutError",
   "ECONNRESET",
   "ECONNREFUSED",
   "EPIPE",
   "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
   "ENOTFOUND",
   "EAI_AGAIN",
 ]);
+// Refusals an operator fixes (credentials, IAM or KMS key policy, a missing bus or stream, a
+// skewed clock): the events are fine and will be accepted once that is done.
+const CONFIGURATION = new Set([
+  "AccessDeniedException",
+  "UnrecognizedClientException",
+  "InvalidClientTokenId",
+  "InvalidSignatureException",
+  "SignatureDoesNotMatch",
+  "ExpiredTokenException",
+  "MissingAuthenticationTokenException",
+  "IncompleteSignature",
+  "RequestExpired",
+  "ResourceNotFoundException",
+  "InvalidAccountIdException",
+  "NotAuthorizedForSourceException",
+  "NotAuthorizedForDetailTypeException",
+  "KMSAccessDeniedException",
+  "KMSDisabledException",
+  "KMSInvalidStateException",
+  "KMSNotFoundException",
+  "KMSOptInRequired",
+  "CredentialsProviderError",
+]);
+// The whole request was refused as malformed. The sinks check every documented limit before
+// sending, so this points at a limit they do not know of (or a misconfigured name), not at an
+// event they could identify.
+const INVALID_REQUEST = new Set(["ValidationException", "ValidationError", "InvalidArgumentException", "InvalidParameterException", "SerializationException"]);
 
 interface SdkErrorShape {
   name?: unknown;
   code?: unknown;
-  $retryable?: unknown;
+  $retryable?: { throttling?: boolean };
   $metadata?: { httpStatusCode?: number };
+  cause?: unknown;
 }
 
 /** errorName returns the AWS error code (or Node error code) of a thrown value, for logs and classification. */
 export function errorName(err: unknown): string {
   if (typeof err !== "object" || err === null) return String(err);
   const e = err as SdkErrorShape;
-  if (typeof e.code === "string" && RETRYABLE_NAMES.has(e.code)) return e.code;
+  // Node puts the socket error in `code` (ECONNRESET); the SDK puts the AWS error code in `name`.
+  if (typeof e.code === "string" && /^E[A-Z_]+$/.test(e.code)) return e.code;
   return typeof e.name === "string" ? e.name : "Error";
 }
 
-// Validation, missing bus/stream and access errors are not here: they are configuration problems
-// that resending cannot fix, so they should reach the worker (and the operator) at once.
-/** isRetryableCallError says whether a whole failed call (throttling, 5xx, timeout, network) may succeed if resent. */
-export function isRetryableCallError(err: unknown): boolean {
-  if (typeof err !== "object" || err === null) return false;
+/**
+ * failureKind classifies a failed call as the AWS SDK would. The sinks resend after every kind
+ * (an unknown error counts as transient: an event is never given up because the call failed);
+ * the kind only says who can end the failure: time (throttled, transient, server), an operator
+ * (configuration, invalid-request), or nobody knows (unknown).
+ */
+export function failureKind(err: unknown, depth = 0): FailureKind {
+  if (typeof err !== "object" || err === null) return "unknown";
   const e = err as SdkErrorShape;
-  if (e.$retryable) return true;
-  if (RETRYABLE_NAMES.has(errorName(err))) return true;
+  const name = errorName(err);
   const status = e.$metadata?.httpStatusCode;
-  return status === 429 || (typeof status === "number" && status >= 500);
+  if (THROTTLING.has(name) || status === 429 || e.$retryable?.throttling) return "throttled";
+  if (TRANSIENT.has(name) || e.$retryable || status === 500 || status === 502 || status === 503 || status === 504) return "transient";
+  if (CONFIGURATION.has(name) || status === 401 || status === 403) return "configuration";
+  if (INVALID_REQUEST.has(name)) return "invalid-request";
+  if (typeof status === "number" && status >= 500) return "server";
+  // Network errors often arrive wrapped ("socket hang up" around ECONNRESET).
+  if (e.cause !== undefined && depth < 5) {
+    const inner = failureKind(e.cause, depth + 1);
+    if (inner !== "unknown") return inner;
+  }
+  return "unknown";
 }
 
 /** errorText renders a thrown value as `Name: message` for logs and the worker's last_error. */

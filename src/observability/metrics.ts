@@ -18,7 +18,24 @@ export function createMetrics() {
     registers: [registry],
   });
   const sinkSent = new Counter({ name: "outbox_sink_entries_sent_total", help: "Entries accepted by a sink's target", labelNames: ["sink"], registers: [registry] });
-  const sinkFailed = new Counter({ name: "outbox_sink_entries_failed_total", help: "Entries a sink's target refused", labelNames: ["sink"], registers: [registry] });
+  const sinkFailed = new Counter({ name: "outbox_sink_entries_failed_total", help: "Entry attempts a sink's target refused, transiently or for good", labelNames: ["sink"], registers: [registry] });
+  const sinkRetries = new Counter({
+    name: "outbox_sink_retries_total",
+    help: "Backoffs of a sink after a transient failure, by kind (throttled, transient, server, configuration, invalid-request, unknown)",
+    labelNames: ["sink", "kind"],
+    registers: [registry],
+  });
+  // Since when each sink's oldest undelivered entry has been failing; the age is taken at scrape time.
+  const stalledSince = new Map<string, number | null>();
+  new Gauge({
+    name: "outbox_sink_stalled_seconds",
+    help: "How long a sink's oldest undelivered entry has been failing (throttling, outage); 0 while it delivers",
+    labelNames: ["sink"],
+    registers: [registry],
+    collect() {
+      for (const [sink, since] of stalledSince) this.set({ sink }, since === null ? 0 : (Date.now() - since) / 1000);
+    },
+  });
   const lagEvents = new Gauge({ name: "outbox_subscription_lag_events", help: "Events past the checkpoint", labelNames: labels, registers: [registry] });
   const lagSeconds = new Gauge({ name: "outbox_subscription_lag_seconds", help: "Age of the oldest unprocessed event", labelNames: labels, registers: [registry] });
   const held = new Gauge({ name: "outbox_subscription_partition_held", help: "1 when this process holds the partition's lease", labelNames: labels, registers: [registry] });
@@ -36,6 +53,8 @@ export function createMetrics() {
     handlerDuration: (s, sec) => duration.observe({ subscription: s }, sec),
     sinkSent: (s, n) => sinkSent.inc({ sink: s }, n),
     sinkFailed: (s, n) => sinkFailed.inc({ sink: s }, n),
+    sinkRetried: (s, kind) => sinkRetries.inc({ sink: s, kind }),
+    sinkStalled: (s, since) => void stalledSince.set(s, since),
   };
 
   return {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "bun:test"
 import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
+import { DeliveryDeferredError } from "../../outbox/errors.ts";
 import {
   createEventBridgeClient,
   createEventBridgeSink,
@@ -28,7 +29,7 @@ const REGION = "us-east-1";
 const BUS = "app-bus";
 const PREFIX = "app.";
 
-const ctx = (subscription: string): HandlerContext => ({ tx: undefined as never, sql: undefined as never, subscription, partition: 0, attempt: 1 });
+const ctx = (subscription: string, signal?: AbortSignal): HandlerContext => ({ tx: undefined as never, sql: undefined as never, subscription, partition: 0, attempt: 1, signal });
 
 const event = (i: number, over: Partial<EventEnvelope> = {}): EventEnvelope => ({
   specversion: "1.0",
@@ -46,7 +47,8 @@ const event = (i: number, over: Partial<EventEnvelope> = {}): EventEnvelope => (
 const events = (n: number, over: (i: number) => Partial<EventEnvelope> = () => ({})): EventEnvelope[] => Array.from({ length: n }, (_, i) => event(i, over(i)));
 
 function recordingMetrics() {
-  const counts = { sent: 0, failed: 0 };
+  const counts = { sent: 0, failed: 0, retried: 0 };
+  const stalls: (number | null)[] = [];
   const metrics: OutboxMetrics = {
     processed() {},
     failed() {},
@@ -54,14 +56,27 @@ function recordingMetrics() {
     handlerDuration() {},
     sinkSent: (_sink, n) => void (counts.sent += n),
     sinkFailed: (_sink, n) => void (counts.failed += n),
+    sinkRetried: () => void counts.retried++,
+    sinkStalled: (_sink, since) => void stalls.push(since),
   };
-  return { counts, metrics };
+  return { counts, stalls, metrics };
 }
 
 const warnings: string[] = [];
 const log = { warn: (_obj: object, msg: string) => void warnings.push(msg) };
 
-const run = async (sink: SubscriptionDefinition, batch: EventEnvelope[]): Promise<BatchResult> => (await sink.batchHandler!(batch, ctx(sink.name))) ?? { rejected: [] };
+const run = async (sink: SubscriptionDefinition, batch: EventEnvelope[], signal?: AbortSignal): Promise<BatchResult> =>
+  (await sink.batchHandler!(batch, ctx(sink.name, signal))) ?? { rejected: [] };
+
+/** deferral runs the sink once and returns the DeliveryDeferredError it must throw. */
+const deferral = async (sink: SubscriptionDefinition, batch: EventEnvelope[]): Promise<DeliveryDeferredError> => {
+  const err = await run(sink, batch).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(DeliveryDeferredError);
+  return err as DeliveryDeferredError;
+};
 
 const idOfDetail = (detail: string): string => (JSON.parse(detail) as EventEnvelope).id;
 const idOfData = (data: string): string => (JSON.parse(data) as EventEnvelope).id;
@@ -69,7 +84,7 @@ const idOfData = (data: string): string => (JSON.parse(data) as EventEnvelope).i
 describe("EventBridge sink against a PutEvents emulator", () => {
   let eb: EventBridgeEmulator;
   let client: EventBridgeClient;
-  const sink = (over: { maxRetries?: number; metrics?: OutboxMetrics } = {}) =>
+  const sink = (over: { sliceMs?: number; maxDelayMs?: number; metrics?: OutboxMetrics } = {}) =>
     createEventBridgeSink({ client, busName: BUS, sourcePrefix: PREFIX, baseDelayMs: 1, log, ...over });
 
   beforeAll(() => {
@@ -95,7 +110,7 @@ describe("EventBridge sink against a PutEvents emulator", () => {
     expect(first).toMatchObject({ Source: "app.orders", DetailType: "orders.order-placed", EventBusName: BUS });
     expect(JSON.parse(first.Detail)).toEqual(batch[0]!);
     expect(first.Time! * 1000).toBe(Date.parse(batch[0]!.time));
-    expect(counts).toEqual({ sent: 25, failed: 0 });
+    expect(counts).toEqual({ sent: 25, failed: 0, retried: 0 });
   });
 
   it("packs large events greedily into calls of at most 256 KiB", async () => {
@@ -140,7 +155,7 @@ describe("EventBridge sink against a PutEvents emulator", () => {
     expect(eb.calls[0]!.failed).toEqual([2, 5]);
     expect(eb.calls[1]!.entries.map((e) => idOfDetail(e.Detail))).toEqual([batch[2]!.id, batch[5]!.id]);
     expect(new Set(eb.received.map((e) => idOfDetail(e.Detail))).size).toBe(10);
-    expect(counts).toEqual({ sent: 10, failed: 2 });
+    expect(counts).toEqual({ sent: 10, failed: 2, retried: 1 });
   });
 
   it("dead-letters entries EventBridge refuses permanently without resending them", async () => {
@@ -152,34 +167,75 @@ describe("EventBridge sink against a PutEvents emulator", () => {
     expect(eb.calls).toHaveLength(1);
   });
 
-  it("fails the batch at once when an entry is refused for lack of permission", async () => {
-    eb.failEntries({ indices: [0], code: "NotAuthorizedForSourceException" });
-    await expect(run(sink(), events(3))).rejects.toThrow(/NotAuthorizedForSourceException/);
-    expect(eb.calls).toHaveLength(1);
+  it("resends an entry refused for lack of permission until it is allowed, never dead-lettering it", async () => {
+    // AWS lists the NotAuthorized* codes as non-retryable, but the event is fine: once IAM is
+    // fixed it is accepted, and dead-lettering it would take it out of its subject's order.
+    eb.failEntries({ indices: [0], code: "NotAuthorizedForSourceException", calls: 3 });
+    const batch = events(3);
+    const result = await run(sink(), batch);
+
+    expect(result.rejected).toEqual([]);
+    expect(eb.calls.map((c) => c.failed)).toEqual([[0], [0], [0], []]);
+    expect(eb.received.map((e) => idOfDetail(e.Detail)).sort()).toEqual(batch.map((e) => e.id));
   });
 
-  it("backs off and retries calls throttled as a whole", async () => {
+  it("backs off and retries calls throttled as a whole, logging when the stall starts and ends", async () => {
     eb.throttleCalls(2);
     warnings.length = 0;
-    const result = await run(sink(), events(5));
+    const { counts, stalls, metrics } = recordingMetrics();
+    const result = await run(sink({ metrics }), events(5));
 
     expect(result.rejected).toEqual([]);
     expect(eb.calls.map((c) => c.outcome)).toEqual(["throttled", "throttled", "ok"]);
     expect(eb.received).toHaveLength(5);
-    expect(warnings).toHaveLength(2);
+    expect(warnings).toEqual([expect.stringContaining("PutEvents failing (throttled)"), "PutEvents delivering again"]);
+    expect(counts.retried).toBe(2);
+    expect(stalls).toEqual([expect.any(Number), null]);
   });
 
-  it("throws after maxRetries when an entry keeps failing", async () => {
+  it("keeps each subject in log order through a partial failure, one entry per subject in flight", async () => {
+    // a0 a1 a2 b0 b1: a1 fails twice; a2 must not overtake it, b keeps flowing meanwhile.
+    const batch = events(5, (i) => ({ subject: i < 3 ? "order-a" : "order-b" }));
+    eb.failEntries({ where: (e) => idOfDetail(e.Detail) === batch[1]!.id, code: "InternalFailure", calls: 2 });
+    const result = await run(sink(), batch);
+
+    expect(result.rejected).toEqual([]);
+    for (const c of eb.calls) expect(new Set(c.entries.map((e) => (JSON.parse(e.Detail) as EventEnvelope).subject)).size).toBe(c.entries.length);
+    const order = (subject: string) => eb.received.map((e) => JSON.parse(e.Detail) as EventEnvelope).filter((e) => e.subject === subject).map((e) => e.id);
+    expect(order("order-a")).toEqual(batch.slice(0, 3).map((e) => e.id));
+    expect(order("order-b")).toEqual(batch.slice(3).map((e) => e.id));
+  });
+
+  it("hands a batch back as deferred while an entry keeps failing, then resumes without resending what was stored", async () => {
+    const s = sink({ sliceMs: 150, maxDelayMs: 20 });
+    const batch = events(3);
     eb.failEntries({ indices: [0], code: "ThrottlingException", calls: Infinity });
-    await expect(run(sink({ maxRetries: 3 }), events(3))).rejects.toThrow("PutEvents still failing for 1 of 3 events after 3 retries");
-    expect(eb.calls).toHaveLength(4);
-    expect(eb.calls.slice(1).every((c) => c.entries.length === 1)).toBe(true);
+    const err = await deferral(s, batch);
+    expect(err.message).toMatch(/^PutEvents stalled for \d+\.\d s \(throttled\): ThrottlingException: injected ThrottlingException; 1 of 3 events waiting/);
+    expect(err.retryInMs).toBeGreaterThanOrEqual(0);
+    expect(eb.received.map((e) => idOfDetail(e.Detail))).toEqual([batch[1]!.id, batch[2]!.id]);
+
+    // The worker calls again with the same batch once the throttling is over.
+    eb.reset();
+    const result = await run(s, batch);
+    expect(result.rejected).toEqual([]);
+    expect(eb.calls.map((c) => c.entries.length)).toEqual([1]);
+    expect(eb.received.map((e) => idOfDetail(e.Detail))).toEqual([batch[0]!.id]);
   });
 
-  it("throws after maxRetries when every call is throttled", async () => {
-    eb.throttleCalls(100);
-    await expect(run(sink({ maxRetries: 2 }), events(3))).rejects.toThrow(/after 2 retries \(ThrottlingException/);
-    expect(eb.calls).toHaveLength(3);
+  it("never gives up on calls throttled as a whole: it defers, and a stop aborts the backoff at once", async () => {
+    eb.throttleCalls(1_000_000);
+    const s = sink({ sliceMs: 100, maxDelayMs: 20 });
+    const err = await deferral(s, events(3));
+    expect(err.message).toContain("(throttled): ThrottlingException: Rate exceeded");
+
+    const stop = new AbortController();
+    const longBackoff = sink({ sliceMs: 60_000, maxDelayMs: 60_000 });
+    const started = Date.now();
+    const pending = run(longBackoff, events(3), stop.signal);
+    setTimeout(() => stop.abort(new Error("stopping")), 300);
+    await expect(pending).rejects.toThrow("stopping");
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it("sizes entries by the AWS formula in UTF-8 bytes, counting the bus name on top", async () => {
@@ -213,7 +269,7 @@ describe("Kinesis sink against kinesalite", () => {
     kin.reset();
     return name;
   };
-  const sink = (streamName: string, over: { maxRetries?: number; metrics?: OutboxMetrics } = {}) =>
+  const sink = (streamName: string, over: { sliceMs?: number; maxDelayMs?: number; metrics?: OutboxMetrics } = {}) =>
     createKinesisSink({ client, streamName, baseDelayMs: 1, log, ...over });
 
   /** Interleaves `perKey` events for each of `keys` subjects: k0#0, k1#0, ..., k0#1, k1#1, ... */
@@ -256,7 +312,7 @@ describe("Kinesis sink against kinesalite", () => {
     expect(kin.calls.map((c) => c.entries.length)).toEqual([500, 500, 200]);
     expect(kin.calls.every((c) => c.outcome === "ok")).toBe(true);
     expect(await readStream(client, stream)).toHaveLength(1200);
-    expect(counts).toEqual({ sent: 1200, failed: 0 });
+    expect(counts).toEqual({ sent: 1200, failed: 0, retried: 0 });
   });
 
   it("packs large records into calls of at most 5 MiB", async () => {
@@ -322,7 +378,7 @@ describe("Kinesis sink against kinesalite", () => {
     kin.failRecords({ where: (_r, i) => i % 3 === 1, code: "ProvisionedThroughputExceededException", calls: 8 });
     kin.failRecords({ indices: [0], code: "InternalFailure", calls: 3 });
     const { counts, metrics } = recordingMetrics();
-    const result = await run(sink(stream, { maxRetries: 12, metrics }), batch);
+    const result = await run(sink(stream, { sliceMs: 30_000, metrics }), batch);
 
     expect(result.rejected).toEqual([]);
     expect(kin.calls[0]!.outcome).toBe("throttled");
@@ -340,15 +396,17 @@ describe("Kinesis sink against kinesalite", () => {
     kin.failRecords({ where: (_r, i) => i % 3 === 1, code: "ProvisionedThroughputExceededException", calls: 8 });
     const pending: PendingEntry<PutRecordsRequestEntry>[] = batch.map((e) => {
       const entry = { PartitionKey: partitionKeyFor(e), Data: new TextEncoder().encode(JSON.stringify(e)) };
-      return { event: e, entry, size: entry.Data.byteLength + entry.PartitionKey.length, failures: 0 };
+      return { event: e, entry, size: entry.Data.byteLength + entry.PartitionKey.length, key: entry.PartitionKey, failures: 0 };
     });
     await sendInCalls(pending, {
       sink: "control",
       operation: "PutRecords",
       limits: { maxEntries: 500, maxBytes: 5 * 1024 * 1024 },
       classify: () => "retry",
+      // Every pending record is eligible: the per-key rule (firstPerKey) switched off.
+      eligible: (rest) => [...rest],
       baseDelayMs: 1,
-      maxRetries: 12,
+      sliceMs: 30_000,
       send: async (records) => {
         const out = await client.send(new PutRecordsCommand({ StreamName: stream, Records: records }));
         return (out.Records ?? []).map((r) => ({ errorCode: r.ErrorCode, errorMessage: r.ErrorMessage }));
@@ -371,10 +429,38 @@ describe("Kinesis sink against kinesalite", () => {
     expect(await readStream(client, stream)).toHaveLength(5);
   });
 
-  it("throws after maxRetries when a record keeps failing", async () => {
+  it("defers, never rejects, while a record keeps failing", async () => {
     const stream = await newStream();
     kin.failRecords({ indices: [0], code: "InternalFailure", calls: Infinity });
-    await expect(run(sink(stream, { maxRetries: 2 }), events(3))).rejects.toThrow("PutRecords still failing for 1 of 3 events after 2 retries (InternalFailure");
-    expect(kin.calls).toHaveLength(3);
+    const err = await deferral(sink(stream, { sliceMs: 150, maxDelayMs: 20 }), events(3));
+    expect(err.message).toMatch(/^PutRecords stalled for .* \(transient\): InternalFailure: injected InternalFailure; 1 of 3 events waiting/);
+    expect(kin.calls.length).toBeGreaterThan(2);
+  });
+
+  it("finds the record that makes a whole call invalid, dead-letters it alone and keeps its key's order", async () => {
+    const stream = await newStream();
+    // a0 (refused whenever it is in a call), a1, b0, c0: the first call is refused as a whole.
+    const batch = events(4, (i) => ({ subject: ["order-a", "order-a", "order-b", "order-c"][i]! }));
+    kin.failRecords({ where: (r) => idOfData(r.data) === batch[0]!.id, code: "InvalidArgumentException", message: "a limit nobody checked", wholeCall: true, calls: Infinity });
+    const result = await run(sink(stream), batch);
+
+    expect(result.rejected).toEqual([{ event: batch[0]!, error: "PutRecords refused a call holding only this event: InvalidArgumentException: a limit nobody checked" }]);
+    expect(kin.calls[0]!.outcome).toBe("invalid");
+    expect(kin.calls[0]!.entries).toHaveLength(3);
+    expect(await storedByKey(stream)).toEqual(
+      new Map([
+        ["order-a", [batch[1]!.id]],
+        ["order-b", [batch[2]!.id]],
+        ["order-c", [batch[3]!.id]],
+      ]),
+    );
+  });
+
+  it("never dead-letters when every call is refused as invalid (a misconfiguration, not the events)", async () => {
+    const stream = await newStream();
+    kin.failRecords({ where: () => true, code: "ValidationException", wholeCall: true, calls: Infinity });
+    const err = await deferral(sink(stream, { sliceMs: 200, maxDelayMs: 20 }), events(3));
+    expect(err.message).toContain("(invalid-request): ValidationException");
+    expect(kin.calls.every((c) => c.outcome === "invalid")).toBe(true);
   });
 });

@@ -4,6 +4,7 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, GetRecordsCommand, G
 // kinesalite ships no types; it is a CommonJS factory returning a node:http server.
 // @ts-expect-error no declaration file
 import kinesalite from "kinesalite";
+import { startFaultProxy } from "./fault-proxy.ts";
 
 /** FAKE_CREDENTIALS are static keys for the emulators, which check that requests are signed but not by whom. */
 export const FAKE_CREDENTIALS = { accessKeyId: "AKIDEMULATOR", secretAccessKey: "emulator-secret" };
@@ -25,6 +26,8 @@ export interface EntryFault<T> {
   where?: (entry: T, index: number) => boolean;
   /** How many calls the fault applies to (default 1; Infinity for a persistent failure). */
   calls?: number;
+  /** Refuse the whole call (HTTP 400 with `code` as the error type) when any entry matches, as AWS does for an invalid request. */
+  wholeCall?: boolean;
 }
 
 interface ActiveFault<T> extends EntryFault<T> {
@@ -38,6 +41,34 @@ function faultCodeFor<T>(faults: ActiveFault<T>[], entry: T, index: number): Act
 function consumeFaults<T>(faults: ActiveFault<T>[]): ActiveFault<T>[] {
   for (const f of faults) f.remaining--;
   return faults.filter((f) => f.remaining > 0);
+}
+
+/**
+ * Outage makes an emulator fail every call while it is on: `throttle` answers HTTP 400
+ * ThrottlingException (EventBridge) or ProvisionedThroughputExceededException (Kinesis),
+ * `server-error` answers HTTP 500 InternalFailure and 503 ServiceUnavailable in turn, `reset` cuts
+ * every connection, `refuse` closes the port. Null ends it.
+ */
+export type Outage = "throttle" | "server-error" | "reset" | "refuse" | null;
+
+// The HTTP answer to a call during an outage, or undefined when the call may go on.
+function outageResponse(outage: Outage, throttleCode: string, call: { outcome: string }, n: number): Response | undefined {
+  if (outage === "throttle") {
+    call.outcome = "throttled";
+    return awsError(throttleCode, "Rate exceeded");
+  }
+  if (outage === "server-error") {
+    call.outcome = "unavailable";
+    return n % 2 === 0 ? awsError("InternalFailure", "Internal Service Failure", 500) : awsError("ServiceUnavailableException", "Service is unavailable", 503);
+  }
+  return undefined;
+}
+
+// A whole-call fault from `faults` that matches any entry, consumed as it fires.
+function wholeCallFault<T>(faults: ActiveFault<T>[], entries: T[]): ActiveFault<T> | undefined {
+  const f = faults.find((x) => x.wholeCall && entries.some((e, i) => x.indices?.includes(i) || x.where?.(e, i)));
+  if (f) f.remaining--;
+  return f;
 }
 
 /** PutEventsEntry is one entry as the emulator received it on the wire. */
@@ -55,13 +86,14 @@ export interface PutEventsEntry {
 export interface EmulatorCall<T> {
   entries: T[];
   bytes: number;
-  outcome: "ok" | "throttled" | "invalid";
+  outcome: "ok" | "throttled" | "unavailable" | "invalid";
   /** Positions the emulator failed on purpose. */
   failed: number[];
 }
 
 /** EventBridgeEmulator is a PutEvents-only EventBridge endpoint that records calls and injects failures. */
 export interface EventBridgeEmulator {
+  /** A fault proxy in front of the emulator; point clients here. */
   endpoint: string;
   /** Every PutEvents call, in arrival order, including throttled and invalid ones. */
   calls: EmulatorCall<PutEventsEntry>[];
@@ -70,6 +102,10 @@ export interface EventBridgeEmulator {
   failEntries(fault: EntryFault<PutEventsEntry>): void;
   /** Answers the next `n` calls with HTTP 400 ThrottlingException. */
   throttleCalls(n: number): void;
+  /** Fails every call (or connection) until called again with null. */
+  outage(kind: Outage): void;
+  /** Connections cut on purpose by a `reset` outage. */
+  readonly connectionsReset: number;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -87,6 +123,7 @@ export function putEventsEntryBytes(e: PutEventsEntry): number {
 export function startEventBridge(): EventBridgeEmulator {
   let faults: ActiveFault<PutEventsEntry>[] = [];
   let throttle = 0;
+  let outage: Outage = null;
   let nextId = 0;
   const calls: EmulatorCall<PutEventsEntry>[] = [];
   const received: PutEventsEntry[] = [];
@@ -105,13 +142,18 @@ export function startEventBridge(): EventBridgeEmulator {
       const call: EmulatorCall<PutEventsEntry> = { entries, bytes, outcome: "ok", failed: [] };
       calls.push(call);
 
+      const down = outageResponse(outage, "ThrottlingException", call, calls.length);
+      if (down) return down;
       if (throttle > 0) {
         throttle--;
         call.outcome = "throttled";
         return awsError("ThrottlingException", "Rate exceeded");
       }
-      const invalid =
-        entries.length < 1 || entries.length > PUT_EVENTS_LIMITS.maxEntries
+      const refused = wholeCallFault(faults, entries);
+      faults = faults.filter((f) => f.remaining > 0);
+      const invalid = refused
+        ? (refused.message ?? `injected ${refused.code}`)
+        : entries.length < 1 || entries.length > PUT_EVENTS_LIMITS.maxEntries
           ? `Entries has ${entries.length} members; PutEvents takes 1 to ${PUT_EVENTS_LIMITS.maxEntries}`
           : bytes > PUT_EVENTS_LIMITS.maxBytes
             ? `Total size of the entries in the request is ${bytes} bytes; the limit is ${PUT_EVENTS_LIMITS.maxBytes}`
@@ -120,11 +162,11 @@ export function startEventBridge(): EventBridgeEmulator {
               : undefined;
       if (invalid) {
         call.outcome = "invalid";
-        return awsError("ValidationException", invalid);
+        return awsError(refused?.code ?? "ValidationException", invalid);
       }
 
       const results = entries.map((entry, i) => {
-        const fault = faultCodeFor(faults, entry, i);
+        const fault = faultCodeFor(faults.filter((f) => !f.wholeCall), entry, i);
         if (fault) {
           call.failed.push(i);
           return { ErrorCode: fault.code, ErrorMessage: fault.message ?? `injected ${fault.code}` };
@@ -136,9 +178,14 @@ export function startEventBridge(): EventBridgeEmulator {
       return awsJson({ FailedEntryCount: call.failed.length, Entries: results });
     },
   });
+  const proxy = startFaultProxy(server.port!);
+  const setOutage = (kind: Outage) => {
+    outage = kind;
+    proxy.set(kind === "reset" || kind === "refuse" ? kind : "pass");
+  };
 
   return {
-    endpoint: `http://127.0.0.1:${server.port}`,
+    endpoint: `http://127.0.0.1:${proxy.port}`,
     calls,
     received,
     failEntries(fault) {
@@ -147,13 +194,19 @@ export function startEventBridge(): EventBridgeEmulator {
     throttleCalls(n) {
       throttle = n;
     },
+    outage: setOutage,
+    get connectionsReset() {
+      return proxy.reset;
+    },
     reset() {
       faults = [];
       throttle = 0;
+      setOutage(null);
       calls.length = 0;
       received.length = 0;
     },
     async stop() {
+      proxy.stop();
       await server.stop(true);
     },
   };
@@ -169,7 +222,7 @@ export interface KinesisRecord {
 
 /** KinesisEmulator is kinesalite behind a recording, limit-enforcing, fault-injecting front. */
 export interface KinesisEmulator {
-  /** The front; point clients here. */
+  /** A fault proxy in front of the front; point clients here. */
   endpoint: string;
   /** Every PutRecords call, in arrival order, including throttled and invalid ones. */
   calls: EmulatorCall<KinesisRecord>[];
@@ -177,6 +230,10 @@ export interface KinesisEmulator {
   failRecords(fault: EntryFault<KinesisRecord>): void;
   /** Answers the next `n` PutRecords calls with HTTP 400 ProvisionedThroughputExceededException. */
   throttleCalls(n: number): void;
+  /** Fails every call (or connection), whatever the operation, until called again with null. */
+  outage(kind: Outage): void;
+  /** Connections cut on purpose by a `reset` outage. */
+  readonly connectionsReset: number;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -204,6 +261,8 @@ export async function startKinesis(): Promise<KinesisEmulator> {
 
   let faults: ActiveFault<KinesisRecord>[] = [];
   let throttle = 0;
+  let outage: Outage = null;
+  let outageCalls = 0;
   const calls: EmulatorCall<KinesisRecord>[] = [];
 
   const forward = async (req: Request, body: string): Promise<Response> => {
@@ -225,14 +284,19 @@ export async function startKinesis(): Promise<KinesisEmulator> {
     const call: EmulatorCall<KinesisRecord> = { entries: records, bytes, outcome: "ok", failed: [] };
     calls.push(call);
 
+    const down = outageResponse(outage, "ProvisionedThroughputExceededException", call, ++outageCalls);
+    if (down) return down;
     if (throttle > 0) {
       throttle--;
       call.outcome = "throttled";
       return awsError("ProvisionedThroughputExceededException", `Rate exceeded for stream ${body.StreamName}`);
     }
     const big = records.find((r) => r.bytes > PUT_RECORDS_LIMITS.maxRecordBytes);
-    const invalid =
-      records.length < 1 || records.length > PUT_RECORDS_LIMITS.maxRecords
+    const refused = wholeCallFault(faults, records);
+    faults = faults.filter((f) => f.remaining > 0);
+    const invalid = refused
+      ? (refused.message ?? `injected ${refused.code}`)
+      : records.length < 1 || records.length > PUT_RECORDS_LIMITS.maxRecords
         ? `Records has ${records.length} members; PutRecords takes 1 to ${PUT_RECORDS_LIMITS.maxRecords}`
         : big
           ? `a record is ${big.bytes} bytes (data + partition key); the limit is ${PUT_RECORDS_LIMITS.maxRecordBytes}`
@@ -243,12 +307,12 @@ export async function startKinesis(): Promise<KinesisEmulator> {
               : undefined;
     if (invalid) {
       call.outcome = "invalid";
-      return awsError("InvalidArgumentException", invalid);
+      return awsError(refused?.code ?? "InvalidArgumentException", invalid);
     }
 
     const failures = new Map<number, ActiveFault<KinesisRecord>>();
     records.forEach((r, i) => {
-      const fault = faultCodeFor(faults, r, i);
+      const fault = faultCodeFor(faults.filter((f) => !f.wholeCall), r, i);
       if (fault) failures.set(i, fault);
     });
     faults = consumeFaults(faults);
@@ -279,12 +343,18 @@ export async function startKinesis(): Promise<KinesisEmulator> {
     async fetch(req) {
       const raw = await req.text();
       if (req.headers.get("x-amz-target") === "Kinesis_20131202.PutRecords") return putRecords(req, raw);
-      return forward(req, raw);
+      const down = outageResponse(outage, "ProvisionedThroughputExceededException", { outcome: "" }, ++outageCalls);
+      return down ?? forward(req, raw);
     },
   });
+  const proxy = startFaultProxy(front.port!);
+  const setOutage = (kind: Outage) => {
+    outage = kind;
+    proxy.set(kind === "reset" || kind === "refuse" ? kind : "pass");
+  };
 
   return {
-    endpoint: `http://127.0.0.1:${front.port}`,
+    endpoint: `http://127.0.0.1:${proxy.port}`,
     calls,
     failRecords(fault) {
       faults.push({ ...fault, remaining: fault.calls ?? 1 });
@@ -292,12 +362,18 @@ export async function startKinesis(): Promise<KinesisEmulator> {
     throttleCalls(n) {
       throttle = n;
     },
+    outage: setOutage,
+    get connectionsReset() {
+      return proxy.reset;
+    },
     reset() {
       faults = [];
       throttle = 0;
+      setOutage(null);
       calls.length = 0;
     },
     async stop() {
+      proxy.stop();
       await front.stop(true);
       backend.closeAllConnections?.();
       await new Promise<void>((resolve, reject) => backend.close((err) => (err ? reject(err) : resolve())));
