@@ -101,7 +101,7 @@ describe("relays through an AWS outage", () => {
       { outage: "reset", ms: 4_500 },
       { outage: "refuse", ms: 4_500 },
     ];
-    const seen = { deadLetters: 0, lagEvents: 0, lastErrors: new Set<string>(), stalledSeconds: 0, retries: new Set<string>(), resets: 0 };
+    const seen = { failing: 0, deadLetters: 0, lagEvents: 0, lastErrors: new Set<string>(), stalledSeconds: 0, retries: new Set<string>(), resets: 0 };
     const outageStart = Date.now();
     for (const phase of phases) {
       eb.outage(phase.outage);
@@ -112,6 +112,8 @@ describe("relays through an AWS outage", () => {
         const status = (await t.outbox.status()).filter((s) => SINKS.includes(s.name));
         seen.lagEvents = Math.max(seen.lagEvents, Math.min(...status.map((s) => s.lag.events)));
         for (const s of status) if (s.lastError) seen.lastErrors.add(`${s.name}: ${s.lastError}`);
+        // An outage counts no attempt toward maxAttempts (that is what used to dead-letter).
+        seen.failing += status.filter((s) => s.failing !== null).length;
         seen.deadLetters = Math.max(seen.deadLetters, (await listDeadLetters(t.database.db, { limit: 10 })).length);
         seen.stalledSeconds = Math.max(seen.stalledSeconds, Math.min(...(await Promise.all(SINKS.map((s) => metricValue("outbox_sink_stalled_seconds", `sink="${s}"`))))));
         for (const s of SINKS) for (const kind of ["throttled", "transient", "unknown"]) if ((await metricValue("outbox_sink_retries_total", `sink="${s}",kind="${kind}"`)) > 0) seen.retries.add(`${s}/${kind}`);
@@ -130,6 +132,7 @@ describe("relays through an AWS outage", () => {
     const deadLetters = await listDeadLetters(t.database.db, { limit: 10 });
     expect(deadLetters.map((d) => `${d.subscription}: ${d.error}`)).toEqual([]);
     expect(seen.deadLetters).toBe(0);
+    expect(seen.failing).toBe(0);
     // Every event arrived, in order per key. At least once: a call whose answer was lost when its
     // connection was cut is sent again, so a duplicate may directly follow its original.
     const got = await delivered();
@@ -203,5 +206,21 @@ describe("relays through an AWS outage", () => {
     expect(got.kinesis.get(key)!.map((e) => e.data.n)).toEqual([9000, 9003, 9005, 9006]);
     expect(ebTransient).toBeGreaterThanOrEqual(3);
     expect(kinTransient).toBeGreaterThanOrEqual(3);
+  }, 30_000);
+
+  it("stops at once while backing off through an outage, counting nothing against the events", async () => {
+    eb.outage("throttle");
+    kin.outage("throttle");
+    const outageAt = Date.now();
+    await t.append([t.happened(9100, "during-shutdown")]);
+    const stalledNow = (s: { lastError: string | null; lastErrorAt: string | null }) => /stalled .*\(throttled\)/.test(s.lastError ?? "") && Date.parse(s.lastErrorAt ?? "") > outageAt;
+    await eventually(async () => (await t.outbox.status()).filter((s) => SINKS.includes(s.name)).every((s) => stalledNow(s) && s.lag.events > 0), 15_000);
+
+    const started = Date.now();
+    await t.outbox.stop();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const status = (await t.outbox.status()).filter((s) => SINKS.includes(s.name));
+    expect(status.map((s) => [s.name, s.failing, s.leaseOwner])).toEqual(SINKS.map((name) => [name, null, null]));
+    expect((await listDeadLetters(t.database.db, { limit: 100 })).filter((d) => d.event.subject === "during-shutdown")).toEqual([]);
   }, 30_000);
 });
