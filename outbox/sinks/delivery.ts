@@ -108,7 +108,9 @@ export async function sendInCalls<E>(pending: PendingEntry<E>[], opts: DeliveryO
   const settle = (p: PendingEntry<E>, error: string | null) => {
     state.settled.set(p.event.id, error);
     state.failing.delete(p.event.id);
-    if (error !== null) rejected.push({ event: p.event, error });
+    if (error === null) return;
+    rejected.push({ event: p.event, error });
+    opts.metrics?.sinkFailed(opts.sink, 1);
   };
   const remember = (p: PendingEntry<E>) => {
     const { failures, failingSince, lastError, suspect, invalidTries } = p;
@@ -210,7 +212,6 @@ export async function sendInCalls<E>(pending: PendingEntry<E>[], opts: DeliveryO
   }
   noteFlowing(state, opts);
   state.finish();
-  if (rejected.length > 0) opts.metrics?.sinkFailed(opts.sink, rejected.length);
   return rejected;
 }
 
