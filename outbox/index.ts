@@ -18,7 +18,7 @@ import { type CompiledSubscription, PartitionWorker } from "./worker.ts";
 export type { EventEnvelope, NewEvent, EventContext } from "./envelope.ts";
 export type { Appender, SubscriptionDefinition, HandlerContext, BatchResult, OutboxMetrics } from "./types.ts";
 export { runWithEventContext, currentEventContext } from "./context.ts";
-export { StreamVersionConflictError } from "./errors.ts";
+export { StreamVersionConflictError, DeliveryDeferredError } from "./errors.ts";
 
 /** SinkConfig switches the AWS relays on; each is off unless its target is named. */
 export interface SinkConfig {
