@@ -16,7 +16,7 @@ import { Membership } from "./membership.ts";
 import { type CompiledSubscription, PartitionWorker } from "./worker.ts";
 
 export type { EventEnvelope, NewEvent, EventContext } from "./envelope.ts";
-export type { Appender, SubscriptionDefinition, HandlerContext, BatchResult, OutboxMetrics } from "./types.ts";
+export type { Appender, AppendToStreamOptions, SubscriptionDefinition, HandlerContext, BatchResult, OutboxMetrics } from "./types.ts";
 export { runWithEventContext, currentEventContext } from "./context.ts";
 export { StreamVersionConflictError } from "./errors.ts";
 

@@ -65,9 +65,26 @@ export interface Appender {
    * appendToStream appends to an event-sourced stream expecting it to be at `expectedVersion`
    * (0 for a new stream); a concurrent writer makes it throw StreamVersionConflictError.
    */
-  appendToStream(tx: Tx, streamId: string, expectedVersion: number, events: NewEvent[]): Promise<EventEnvelope[]>;
+  appendToStream(tx: Tx, streamId: string, expectedVersion: number, events: NewEvent[], options?: AppendToStreamOptions): Promise<EventEnvelope[]>;
   /** readStream returns a stream's events in version order. */
   readStream(tx: Tx, streamId: string): Promise<(EventEnvelope & { version: number })[]>;
+}
+
+/** AppendToStreamOptions tune appendToStream for callers that already know the stream's version. */
+export interface AppendToStreamOptions {
+  /**
+   * The caller read `expectedVersion` from the stream in this same transaction (handleCommand
+   * does), so the version is not read again. Versions only grow and leave no gaps, so a writer
+   * that appended since then took `expectedVersion + 1`, and the unique (stream_id,
+   * stream_version) index still turns it into StreamVersionConflictError. Never set it for a
+   * version that came from elsewhere (a client's If-Match): a stale one could then leave a gap.
+   */
+  versionRead?: boolean;
+  /**
+   * Check the insert at commit instead of now, like `append` (no round trip of its own): a
+   * conflict then fails the transaction, with StreamVersionConflictError, when it commits.
+   */
+  writeBehind?: boolean;
 }
 
 /** OutboxMetrics receives counters from workers and sinks (prom-client in production). */

@@ -34,9 +34,9 @@ export interface Decider<State, Command, Event extends DeciderEvent> {
 }
 
 /** StateOf, CommandOf and EventOf extract a decider's type parameters. */
-export type StateOf<D> = D extends Decider<infer S, unknown, DeciderEvent> ? S : never;
-export type CommandOf<D> = D extends Decider<unknown, infer C, DeciderEvent> ? C : never;
-export type EventOf<D> = D extends Decider<unknown, unknown, infer E> ? E : never;
+export type StateOf<D> = D extends Decider<infer S, infer _C, infer _E extends DeciderEvent> ? S : never;
+export type CommandOf<D> = D extends Decider<infer _S, infer C, infer _E extends DeciderEvent> ? C : never;
+export type EventOf<D> = D extends Decider<infer _S, infer _C, infer E extends DeciderEvent> ? E : never;
 
 /**
  * assertNever makes a `switch` over a union exhaustive: in the `default` branch the value has
