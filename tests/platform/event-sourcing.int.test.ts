@@ -21,6 +21,7 @@ import {
   opened,
   withdrawn,
 } from "../support/bank-account.ts";
+import { countingProxy } from "../support/counting-proxy.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
 import { expectProblem } from "../support/http.ts";
@@ -155,6 +156,33 @@ describe("handleCommand", () => {
     const id = newId();
     const r = await runWithEventContext({ correlationId: "corr-es", actorId: "user-1" }, () => handleCommand(accounts, id, { type: "open", owner: "ada" }));
     expect(r.envelopes[0]).toMatchObject({ correlationid: "corr-es", actorid: "user-1" });
+  });
+});
+
+describe("round trips", () => {
+  it("costs two round trips for a command on an existing stream, snapshot included, and one for a load", async () => {
+    const proxy = await countingProxy(tdb.url);
+    const via = connectDatabase(proxy.url, { max: 1 });
+    try {
+      const accounts = eventSourced({ name: "account", decider: bankAccount, db: via.db, outbox: outbox.appender, snapshotEvery: 3 });
+      const id = newId();
+      // Connects, and prepares each statement on the connection (a first use costs a round trip more).
+      await openWith(accounts, id, ...Array.from({ length: 4 }, () => ({ type: "deposit" as const, amount: 1 }))); // version 5, snapshot at 3
+      await loadState(accounts, id);
+      const trips = async (f: () => Promise<unknown>) => {
+        proxy.flushes = 0;
+        await f();
+        return proxy.flushes;
+      };
+      expect(await trips(() => handleCommand(accounts, id, { type: "deposit", amount: 1 }))).toBe(2); // BEGIN + read; insert + snapshot + COMMIT
+      expect((await snapshotRow(`account-${id}`))?.version).toBe(6);
+      expect(await trips(() => handleCommand(accounts, id, { type: "deposit", amount: 1 }))).toBe(2); // BEGIN + read; insert + COMMIT
+      expect(await trips(() => loadState(accounts, id))).toBe(1);
+      expect(await loadState(accounts, id)).toMatchObject({ version: 7, state: { balance: 6 } });
+    } finally {
+      await via.close(2);
+      proxy.close();
+    }
   });
 });
 
