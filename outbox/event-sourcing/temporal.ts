@@ -5,6 +5,9 @@ import { EVENT_COLUMNS_TEXT, type EventRow, executePreparedText, toEnvelope } fr
 import type { EventSourced } from "./aggregate.ts";
 import { loadStream, StreamGapError } from "./read.ts";
 
+/** Stream versions are Postgres integers; a bound past the largest one reads to the end. */
+const MAX_VERSION = 2_147_483_647;
+
 /** StateRead is an aggregate's state at some version of its stream. */
 export interface StateRead<S> {
   state: S;
@@ -32,7 +35,7 @@ export async function loadState<S, C, E extends DeciderEvent>(es: EventSourced<S
  */
 export async function stateAtVersion<S, C, E extends DeciderEvent>(es: EventSourced<S, C, E>, id: string, version: number, options: ReadOptions = {}): Promise<StateRead<S>> {
   if (!Number.isInteger(version) || version < 0) throw new RangeError(`version must be a non-negative integer, got ${version}`);
-  const { state, version: reached } = await loadStream(es, options.tx ?? es.db, es.streamId(id), { version });
+  const { state, version: reached } = await loadStream(es, options.tx ?? es.db, es.streamId(id), { version: Math.min(version, MAX_VERSION) });
   return { state, version: reached };
 }
 
@@ -69,7 +72,8 @@ export async function streamHistory<S, C, E extends DeciderEvent>(
   options: ReadOptions & { toVersion?: number } = {},
 ): Promise<HistoryEntry<S, E>[]> {
   const streamId = es.streamId(id);
-  const to = options.toVersion ?? 2_147_483_647;
+  const to = Math.min(options.toVersion ?? MAX_VERSION, MAX_VERSION);
+  if (!Number.isInteger(to) || to < 0) throw new RangeError(`toVersion must be a non-negative integer, got ${options.toVersion}`);
   const rows = await executePreparedText<EventRow>(options.tx ?? es.db, { sql: HISTORY, params: [streamId, to] }, "es_history");
   const entries: HistoryEntry<S, E>[] = [];
   let state = es.decider.initialState();

@@ -33,9 +33,11 @@ export interface Decider<State, Command, Event extends DeciderEvent> {
   evolveVersion?: number;
 }
 
-/** StateOf, CommandOf and EventOf extract a decider's type parameters. */
+/** StateOf is a decider's state type. */
 export type StateOf<D> = D extends Decider<infer S, infer _C, infer _E extends DeciderEvent> ? S : never;
+/** CommandOf is a decider's command union. */
 export type CommandOf<D> = D extends Decider<infer _S, infer C, infer _E extends DeciderEvent> ? C : never;
+/** EventOf is a decider's event union. */
 export type EventOf<D> = D extends Decider<infer _S, infer _C, infer E extends DeciderEvent> ? E : never;
 
 /**

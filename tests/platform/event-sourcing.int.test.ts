@@ -403,6 +403,7 @@ describe("temporal reads", () => {
       expect(await stateAtVersion(accounts, id, v)).toEqual({ version: v, state: fold(bankAccount, events.slice(0, v)) });
     }
     expect(await stateAtVersion(accounts, id, 99)).toEqual({ version: 7, state: fold(bankAccount, events) });
+    expect(await stateAtVersion(accounts, id, Number.MAX_SAFE_INTEGER)).toMatchObject({ version: 7 });
     await expect(stateAtVersion(accounts, id, -1)).rejects.toThrow(RangeError);
   });
 
