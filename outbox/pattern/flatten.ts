@@ -11,62 +11,97 @@ export interface Field {
   readonly membership: readonly number[];
 }
 
-/** EventFields indexes an event's leaf values by dotted path, the shape event-ruler matches against. */
+/** EventFields holds an event's leaf values at the dotted paths a pattern names, the shape event-ruler matches. */
 export interface EventFields {
   readonly byPath: ReadonlyMap<string, readonly Field[]>;
+  /** Some value sits inside an array element, so array consistency can matter. */
+  readonly inElements: boolean;
+}
+
+/**
+ * PathPlan is a dotted path prepared for lookups: `keys[i]` lists, for the path text starting at the i-th
+ * step, every key that could sit there (one step, or several joined by "."), each with the step it leads to.
+ */
+export interface PathPlan {
+  readonly path: string;
+  readonly keys: readonly (readonly (readonly [key: string, next: number])[])[];
+}
+
+/** planPath prepares a dotted path for collectFields. */
+export function planPath(path: string): PathPlan {
+  const starts = [0];
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 46) starts.push(i + 1);
+  const keys = starts.map((start, i) =>
+    starts.slice(i + 1).map((next, k) => [path.slice(start, next - 1), i + k + 1] as const).concat([[path.slice(start), starts.length] as const]),
+  );
+  return { path, keys };
 }
 
 const NO_MEMBERSHIP: readonly number[] = Object.freeze([]);
 
-/**
- * segmentsOf splits a dotted path into its steps the way Java's `String.split("\\.")` does (trailing empty
- * steps dropped), which is how event-ruler records the steps a pattern uses.
- */
-export function segmentsOf(path: string): string[] {
-  const parts = path.split(".");
-  while (parts.length > 1 && parts[parts.length - 1] === "") parts.pop();
-  return parts;
-}
+// Frames still to visit: a node, the step it stands at, and the array elements it is in. Shared by every
+// call because collecting is synchronous and never re-enters itself, so matching allocates less per event.
+const nodes: unknown[] = [];
+const steps: number[] = [];
+const memberships: (readonly number[])[] = [];
 
 /**
- * flattenEvent walks `event` (a JSON object) into EventFields, joining keys with "." as event-ruler does, so
- * an event key "a.b" and a nested a → b give the same path. Keys made of steps no pattern uses are skipped
- * without being read, which is what keeps matching cheap on large events. The walk uses its own stack, so a
- * deeply nested event cannot overflow the call stack.
+ * collectFields reads the values at each planned path of `event`. Event keys join with "." as in
+ * event-ruler, so a key "a.b" and nested a → b reach the same path: at each object every key that the rest
+ * of the path could begin with is looked up. Only the named paths are visited, so the cost follows the
+ * pattern, not the size of the event. Arrays are numbered by identity, so two paths through one array
+ * agree on its elements.
  */
-export function flattenEvent(event: Record<string, unknown>, usedSteps: ReadonlySet<string>): EventFields {
+export function collectFields(event: Record<string, unknown>, plans: readonly PathPlan[]): EventFields {
   const byPath = new Map<string, Field[]>();
-  const used = (key: string) => usedSteps.has(key) || (key.includes(".") && segmentsOf(key).every((s) => usedSteps.has(s)));
-  let arrays = 0;
-  // Each frame is a value still to visit: its path and the array elements it is in.
-  const stack: { value: unknown; path: string; membership: readonly number[] }[] = [];
-  const pushObject = (object: Record<string, unknown>, prefix: string, membership: readonly number[]) => {
-    const keys = Object.keys(object);
-    for (let i = keys.length - 1; i >= 0; i--) {
-      const key = keys[i] as string;
-      if (used(key)) stack.push({ value: object[key], path: prefix === "" ? key : `${prefix}.${key}`, membership });
-    }
-  };
-  pushObject(event, "", NO_MEMBERSHIP);
-  while (stack.length > 0) {
-    const { value, path, membership } = stack.pop()!;
-    if (Array.isArray(value)) {
-      const id = arrays++;
-      for (let i = value.length - 1; i >= 0; i--) {
-        const element: unknown = value[i];
-        if (typeof element === "object" && element !== null) {
-          stack.push({ value: element, path, membership: [...membership, id, i] });
-        } else {
-          stack.push({ value: element, path, membership });
+  let arrayIds: Map<unknown[], number> | undefined;
+  let inElements = false;
+  // A throw mid-walk (a getter on a non-JSON event) must not leave frames behind for the next event.
+  nodes.length = steps.length = memberships.length = 0;
+  for (const plan of plans) {
+    let fields: Field[] | undefined;
+    const last = plan.keys.length;
+    nodes.push(event);
+    steps.push(0);
+    memberships.push(NO_MEMBERSHIP);
+    while (nodes.length > 0) {
+      const node = nodes.pop();
+      const step = steps.pop() as number;
+      const membership = memberships.pop() as readonly number[];
+      if (Array.isArray(node)) {
+        arrayIds ??= new Map();
+        let id = arrayIds.get(node);
+        if (id === undefined) arrayIds.set(node, (id = arrayIds.size));
+        for (let i = node.length - 1; i >= 0; i--) {
+          const element: unknown = node[i];
+          if (typeof element === "object" && element !== null) {
+            // An object element has no value at this very path, only deeper ones.
+            if (step === last && !Array.isArray(element)) continue;
+            nodes.push(element);
+            steps.push(step);
+            memberships.push([...membership, id, i]);
+          } else if (step === last) {
+            nodes.push(element);
+            steps.push(step);
+            memberships.push(membership);
+          }
+        }
+      } else if (step === last) {
+        if (typeof node === "string" || typeof node === "number" || typeof node === "boolean" || node === null) {
+          (fields ??= []).push({ value: node, membership });
+          if (membership.length > 0) inElements = true;
+        }
+      } else if (typeof node === "object" && node !== null) {
+        for (const [key, next] of plan.keys[step] as readonly (readonly [string, number])[]) {
+          if (Object.hasOwn(node, key)) {
+            nodes.push((node as Record<string, unknown>)[key]);
+            steps.push(next);
+            memberships.push(membership);
+          }
         }
       }
-    } else if (typeof value === "object" && value !== null) {
-      pushObject(value as Record<string, unknown>, path, membership);
-    } else if (typeof value === "string" || typeof value === "number" || typeof value === "boolean" || value === null) {
-      let fields = byPath.get(path);
-      if (fields === undefined) byPath.set(path, (fields = []));
-      fields.push({ value, membership });
     }
+    if (fields !== undefined) byPath.set(plan.path, fields);
   }
-  return { byPath };
+  return { byPath, inElements };
 }

@@ -1,8 +1,8 @@
 import { wildcardComplexity } from "./complexity.ts";
 import { InvalidPatternError, isPlainObject } from "./errors.ts";
-import { flattenEvent, segmentsOf } from "./flatten.ts";
+import { collectFields, planPath } from "./flatten.ts";
 import { checkPatternLength, MAX_WILDCARD_COMPLEXITY, PatternTooComplexError } from "./limits.ts";
-import { Matcher } from "./match.ts";
+import { matchEvent } from "./match.ts";
 import { compileRules, type SubRule } from "./rules.ts";
 import { extractTypes } from "./type-filter.ts";
 
@@ -51,8 +51,7 @@ export function compilePattern(pattern: unknown): CompiledPattern {
   const rules = compileRules(pattern);
   checkWildcards(rules);
   const types = extractTypes(rules);
-  const usedSteps = new Set<string>();
-  for (const rule of rules) for (const step of rule) for (const segment of segmentsOf(step.path)) usedSteps.add(segment);
+  const plans = [...new Set(rules.flatMap((rule) => rule.map((step) => step.path)))].map(planPath);
   const matchAll = rules.length === 0;
   return Object.freeze({
     source: pattern,
@@ -61,7 +60,7 @@ export function compilePattern(pattern: unknown): CompiledPattern {
       if (matchAll) return true;
       // Only a JSON object has fields; any other event is matched as if every field were missing.
       const object = typeof event === "object" && event !== null && !Array.isArray(event) ? (event as Record<string, unknown>) : {};
-      return new Matcher(flattenEvent(object, usedSteps)).anyRuleMatches(rules);
+      return matchEvent(rules, collectFields(object, plans));
     },
   });
 }

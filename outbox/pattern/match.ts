@@ -50,6 +50,27 @@ function groupByElement(fields: readonly Field[]): ByElement {
 }
 
 /**
+ * matchEvent is true when the flattened event matches at least one sub-rule. When no value sits in an array
+ * element no choice can constrain another, so each step is judged on its own without building a Matcher.
+ */
+export function matchEvent(rules: readonly SubRule[], fields: EventFields): boolean {
+  if (fields.inElements) return new Matcher(fields).anyRuleMatches(rules);
+  for (const rule of rules) {
+    let holds = true;
+    for (let i = 0; i < rule.length && holds; i++) holds = stepHolds(rule[i] as Step, fields.byPath.get((rule[i] as Step).path));
+    if (holds) return true;
+  }
+  return false;
+}
+
+function stepHolds(step: Step, values: readonly Field[] | undefined): boolean {
+  if (values === undefined) return step.leaf.absent;
+  if (!step.leaf.hasValues) return false;
+  for (let i = 0; i < values.length; i++) if (step.leaf.test((values[i] as Field).value)) return true;
+  return false;
+}
+
+/**
  * Matcher answers whether one event matches any sub-rule, following event-ruler's StructuredFinder: steps
  * are taken in path order; a value step picks an event value that satisfies the leaf and is consistent with
  * the array elements chosen so far; an `{"exists": false}` step holds when no value at the path is consistent
@@ -61,10 +82,11 @@ function groupByElement(fields: readonly Field[]): ByElement {
  * failed (step, relevant choices) state is never explored twice, so large arrays cost linear time.
  */
 export class Matcher {
+  // Caches for this one event; the ones only array consistency needs are made on first use.
   private readonly matching = new Map<Step, readonly Field[]>();
-  private readonly matchingIndex = new Map<Step, ByElement>();
-  private readonly pathIndex = new Map<string, ByElement>();
-  private readonly pathArrays = new Map<string, ReadonlySet<number>>();
+  private matchingIndex: Map<Step, ByElement> | undefined;
+  private pathIndex: Map<string, ByElement> | undefined;
+  private pathArrays: Map<string, ReadonlySet<number>> | undefined;
 
   constructor(private readonly fields: EventFields) {}
 
@@ -113,12 +135,14 @@ export class Matcher {
   }
 
   private matchingByElement(step: Step): ByElement {
+    this.matchingIndex ??= new Map();
     let index = this.matchingIndex.get(step);
     if (index === undefined) this.matchingIndex.set(step, (index = groupByElement(this.matchesOf(step))));
     return index;
   }
 
   private arraysAt(path: string): ReadonlySet<number> {
+    this.pathArrays ??= new Map();
     let arrays = this.pathArrays.get(path);
     if (arrays === undefined) {
       const ids = new Set<number>();
@@ -147,6 +171,7 @@ export class Matcher {
 
   private anyConsistent(path: string, chosen: readonly number[]): boolean {
     const fields = this.fields.byPath.get(path) ?? NONE;
+    this.pathIndex ??= new Map();
     let index = this.pathIndex.get(path);
     if (index === undefined && chosen.length > 0) this.pathIndex.set(path, (index = groupByElement(fields)));
     return this.consistent(fields, index ?? new Map(), path, chosen).length > 0;

@@ -121,11 +121,12 @@ describe("event size (PutEvents entry: 256 KB)", () => {
   });
 });
 
+// Quadratic work on these sizes takes many seconds; the bounds are loose because the test machine is shared.
 describe("matching stays linear in the event", () => {
   it("tests an ignore-case suffix against a 250,000-character value by reading its tail", () => {
     const compiled = compilePattern({ v: [{ suffix: { "equals-ignore-case": "Ab".repeat(1000) } }] });
     const value = "a".repeat(250_000);
-    expect(timed(() => expect(compiled.matches({ v: value })).toBe(false))).toBeLessThan(500);
+    expect(timed(() => expect(compiled.matches({ v: value })).toBe(false))).toBeLessThan(2000);
     expect(compiled.matches({ v: `${value}${"aB".repeat(1000)}` })).toBe(true);
   });
 
@@ -137,14 +138,14 @@ describe("matching stays linear in the event", () => {
     const run = `a${"b".repeat(900)}c`;
     const compiled = compilePattern({ v: [{ wildcard: `*${run}*${run}*d` }] });
     const value = `a${"b".repeat(899)}`.repeat(280);
-    expect(timed(() => expect(compiled.matches({ v: value })).toBe(false))).toBeLessThan(500);
+    expect(timed(() => expect(compiled.matches({ v: value })).toBe(false))).toBeLessThan(2000);
     expect(compiled.matches({ v: `x${run}y${run}zd` })).toBe(true);
   });
 
   it("walks 20,000 array elements with an array-consistent rule that fails in every one", () => {
     const compiled = compilePattern({ items: { id: [{ prefix: "" }], state: ["done"], note: [{ exists: false }] } });
     const items = Array.from({ length: 20_000 }, (_, i) => ({ id: `i${i}`, state: "open" }));
-    expect(timed(() => expect(compiled.matches({ items })).toBe(false))).toBeLessThan(1000);
+    expect(timed(() => expect(compiled.matches({ items })).toBe(false))).toBeLessThan(2000);
     items[19_999] = { id: "last", state: "done" };
     expect(compiled.matches({ items })).toBe(true);
   });
@@ -153,7 +154,7 @@ describe("matching stays linear in the event", () => {
     // 60 branches keep the pattern under 2048 characters; each is its own sub-rule over the same array.
     const compiled = compilePattern({ $or: Array.from({ length: 60 }, (_, i) => ({ tags: [`t${i}`], kind: ["k"] })) });
     const tags = Array.from({ length: 20_000 }, (_, i) => `u${i}`);
-    expect(timed(() => expect(compiled.matches({ tags, kind: "k" })).toBe(false))).toBeLessThan(1000);
+    expect(timed(() => expect(compiled.matches({ tags, kind: "k" })).toBe(false))).toBeLessThan(2000);
     tags.push("t59");
     expect(compiled.matches({ tags, kind: "k" })).toBe(true);
   });
