@@ -43,8 +43,8 @@ const Position = z
   // zod runs refinements even after the regex failed, so only compare what is all digits.
   .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= MAX_POSITION, "a position is at most 9223372036854775807");
 
-// The matcher walks nested arrays recursively; arbitrary JSON from this endpoint must not be
-// able to exhaust the stack. Events the platform appends are shallow by their schemas.
+// Measuring the event's size serializes it recursively; arbitrary JSON from this endpoint must not
+// be able to exhaust the stack. Events the platform appends are shallow by their schemas.
 const MAX_EVENT_DEPTH = 100;
 
 /** nestingDepth measures how deep objects and arrays nest, iteratively, stopping past `cap`. */

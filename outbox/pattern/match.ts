@@ -55,9 +55,19 @@ function groupByElement(fields: readonly Field[]): ByElement {
  */
 export function matchEvent(rules: readonly SubRule[], fields: EventFields): boolean {
   if (fields.inElements) return new Matcher(fields).anyRuleMatches(rules);
+  // `$or` branches share steps; a step's answer is worked out once per event.
+  const known = rules.length > 1 ? new Map<Step, boolean>() : undefined;
   for (const rule of rules) {
     let holds = true;
-    for (let i = 0; i < rule.length && holds; i++) holds = stepHolds(rule[i] as Step, fields.byPath.get((rule[i] as Step).path));
+    for (let i = 0; i < rule.length && holds; i++) {
+      const step = rule[i] as Step;
+      let answer = known?.get(step);
+      if (answer === undefined) {
+        answer = stepHolds(step, fields.byPath.get(step.path));
+        known?.set(step, answer);
+      }
+      holds = answer;
+    }
     if (holds) return true;
   }
   return false;
