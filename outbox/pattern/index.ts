@@ -1,6 +1,6 @@
 import { wildcardComplexity } from "./complexity.ts";
 import { InvalidPatternError, isPlainObject } from "./errors.ts";
-import { collectFields, planPath } from "./flatten.ts";
+import { collectFields, planPath } from "./fields.ts";
 import { checkPatternLength, MAX_WILDCARD_COMPLEXITY, PatternTooComplexError } from "./limits.ts";
 import { matchEvent } from "./match.ts";
 import { compileRules, type SubRule } from "./rules.ts";

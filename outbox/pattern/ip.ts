@@ -211,8 +211,3 @@ export function compileIpEquals(text: string): StringPredicate | null {
     return true;
   };
 }
-
-/** isIpLiteral is true when `text` parses as an IPv4 or IPv6 address. */
-export function isIpLiteral(text: string): boolean {
-  return readIp(text, new Uint16Array(8), new Float64Array(1)) !== null;
-}

@@ -1,4 +1,4 @@
-import type { EventFields, Field } from "./flatten.ts";
+import type { EventFields, Field } from "./fields.ts";
 import type { Step, SubRule } from "./rules.ts";
 
 const NONE: readonly Field[] = Object.freeze([]);
@@ -50,7 +50,7 @@ function groupByElement(fields: readonly Field[]): ByElement {
 }
 
 /**
- * matchEvent is true when the flattened event matches at least one sub-rule. When no value sits in an array
+ * matchEvent is true when the collected event fields match at least one sub-rule. When no value sits in an array
  * element no choice can constrain another, so each step is judged on its own without building a Matcher.
  */
 export function matchEvent(rules: readonly SubRule[], fields: EventFields): boolean {
