@@ -13,7 +13,7 @@ import { createAppender } from "./store.ts";
 import { type Appender, noopMetrics, type OutboxMetrics, type SubscriptionDefinition } from "./types.ts";
 import { Wakeup } from "./wakeup.ts";
 import { Membership } from "./membership.ts";
-import { type CompiledSubscription, PartitionWorker } from "./worker.ts";
+import { bodyOf, type CompiledSubscription, PartitionWorker } from "./worker/index.ts";
 
 export type { EventEnvelope, NewEvent, EventContext } from "./envelope.ts";
 export type { Appender, SubscriptionDefinition, HandlerContext, BatchResult, OutboxMetrics } from "./types.ts";
@@ -109,9 +109,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     for (const def of defs) {
       if (!SUB_NAME.test(def.name)) throw new InvalidSubscriptionError(def.name, "name must be <module>.<action>");
       if (compiled.has(def.name)) throw new InvalidSubscriptionError(def.name, "declared twice");
-      if ([def.handler, def.handleBatch, def.batchHandler].filter(Boolean).length !== 1) {
-        throw new InvalidSubscriptionError(def.name, "give exactly one of handler, handleBatch or batchHandler");
-      }
+      const body = bodyOf(def);
+      if (!body) throw new InvalidSubscriptionError(def.name, "give exactly one of handler, handleBatch or batchHandler");
       const partitions = def.partitions ?? 1;
       if (!Number.isInteger(partitions) || partitions < 1 || partitions > 256) throw new InvalidSubscriptionError(def.name, "partitions must be 1-256");
       let matcher;
@@ -124,6 +123,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       compiled.set(def.name, {
         def,
         name: def.name,
+        body,
         matcher,
         partitions,
         maxAttempts: Math.max(1, def.maxAttempts ?? 5),
