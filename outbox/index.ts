@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import type { Logger } from "pino";
-import type { Database } from "../src/db/client.ts";
+import { connectDatabase, type Database } from "../src/db/client.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import type { AppEnv } from "../src/http/env.ts";
 import { listSubscriptions, type SubscriptionStatus } from "./admin.ts";
@@ -39,7 +39,13 @@ export interface OutboxOptions {
   metrics?: OutboxMetrics | undefined;
   pollMs?: number;
   batchSize?: number;
+  /** How long an idle partition lease lasts without renewal (default 15). */
   leaseSeconds?: number;
+  /**
+   * How long after its last heartbeat a process is taken for dead and its partitions are taken
+   * over (default 1500; it heartbeats four times in that time, on a connection of its own).
+   */
+  heartbeatTimeoutMs?: number;
   sinks?: SinkConfig;
   /** Identifies this process in leases; unique per process. */
   processId?: string;
@@ -102,7 +108,9 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   const elsewhere = new Map<string, ReturnType<typeof compilePattern>>();
   const workers: PartitionWorker[] = [];
   const leaseSeconds = opts.leaseSeconds ?? 15;
+  const heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 1500;
   let membership: Membership | undefined;
+  let heartbeatDb: Database | undefined;
   let started = false;
 
   function subscribe(defs: readonly SubscriptionDefinition[]) {
@@ -184,7 +192,10 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       started = true;
       await wakeup.listen();
       for (const sub of compiled.values()) await ensureCheckpoints(sub);
-      membership = new Membership(opts.database.db, processId, [...compiled.keys()], leaseSeconds, log);
+      // Heartbeats get their own connection: queued behind busy pool connections, they could
+      // come late enough for the others to take this live process for dead.
+      if (compiled.size > 0) heartbeatDb = connectDatabase(opts.database.url, { max: 1, applicationName: "eventful-monolith heartbeat" });
+      membership = new Membership((heartbeatDb ?? opts.database).db, processId, [...compiled.keys()], heartbeatTimeoutMs, log);
       await membership.start();
       for (const sub of compiled.values()) {
         for (let p = 0; p < sub.partitions; p++) {
@@ -209,6 +220,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       workers.length = 0;
       await membership?.stop();
       membership = undefined;
+      await heartbeatDb?.close();
+      heartbeatDb = undefined;
       await wakeup.close();
     },
     wake: () => wakeup.wakeLocal(),

@@ -23,6 +23,7 @@ export class PartitionWorker implements Partition {
   #signal: WakeSignal | undefined;
   #lastRedriveAt = 0;
   #interrupt: (() => void) | undefined;
+  #awaitingLease = false;
   readonly #lease: PartitionLease;
   readonly #deliver: () => Promise<BatchOutcome>;
   readonly #redrive: Redrive;
@@ -37,7 +38,7 @@ export class PartitionWorker implements Partition {
     const checkpoint = new PartitionCheckpoint(this, this.#lease, filter);
     const failures = new Failures(this, checkpoint);
     const perEvent = new PerEventDelivery(this, checkpoint, filter, failures);
-    this.#redrive = new Redrive(this, perEvent);
+    this.#redrive = new Redrive(this, checkpoint, perEvent);
     const body = sub.body;
     if (body.kind === "relay") {
       const relay = new RelayDelivery(this, body.handle, checkpoint, filter, failures);
@@ -75,16 +76,26 @@ export class PartitionWorker implements Partition {
     // Rung only by appends of a type this subscription reads, in this partition.
     this.#signal = wakeup.register((e) => (types === null || types.includes(e.type)) && partitionOf(e.subject, this.sub.partitions) === this.partition);
     const signal = this.#signal;
+    const { membership } = this.deps;
+    // A heartbeat that finds a member gone may hand this partition here: look at once rather
+    // than at the next poll, which is what makes a takeover after a crash quick.
+    const unwatch = membership.onChange(() => {
+      if (this.#awaitingLease && membership.owns(this.sub.name, this.partition)) this.#interrupt?.();
+    });
     let burstUntil = 0;
     while (!this.#stopped) {
       const woken = signal.consume();
       let progressed = false;
       let delay = pollMs;
       try {
-        if (!(await this.#lease.ensure())) {
+        // Our own heartbeat overdue (a pause, a stall): others may be taking our partitions
+        // over, so start nothing until it is renewed.
+        if (!membership.alive() || !(await this.#lease.ensure())) {
           // The partition is another process's, or still leased by one that is handing it over:
           // look again at the next poll (an in-memory check, or one update when assigned here).
-          await this.#sleep(Math.min(pollMs, (this.deps.leaseSeconds * 1000) / 2));
+          this.#awaitingLease = true;
+          await this.#sleep(Math.min(pollMs, (this.deps.leaseSeconds * 1000) / 2, membership.alive() ? Infinity : membership.heartbeatMs));
+          this.#awaitingLease = false;
           continue;
         }
         // Redrive requests are rare: look for them when nudged (not on every append) or once
@@ -112,6 +123,7 @@ export class PartitionWorker implements Partition {
       if (woken) burstUntil = Date.now() + 250;
       await signal.wait(Date.now() < burstUntil ? 5 : pollMs);
     }
+    unwatch();
     signal.close();
     await this.#lease.release();
   }

@@ -2,18 +2,21 @@ import { sql } from "drizzle-orm";
 import type { Tx } from "../../src/db/client.ts";
 import { errorText } from "../error-text.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared, toEnvelope } from "../store.ts";
+import type { PartitionCheckpoint } from "./checkpoint.ts";
 import type { PerEventDelivery } from "./per-event.ts";
 import type { Partition } from "./subscription.ts";
 
 /**
  * Redrive delivers the dead letters an operator asked to redrive (status `redriving`, set by
- * the admin API), through the partition's own worker so they never race its batches. Each is
+ * the admin API), through the partition's own worker and under its lease, so they never race
+ * its batches, here or in another process. Each is
  * delivered in a savepoint: on success it is marked `redriven`, on failure it is dead again
  * with one more attempt.
  */
 export class Redrive {
   constructor(
     private readonly p: Partition,
+    private readonly checkpoint: PartitionCheckpoint,
     private readonly perEvent: PerEventDelivery,
   ) {}
 
@@ -31,6 +34,9 @@ export class Redrive {
     if (!asked?.asked) return;
     for (;;) {
       const done = await deps.db.transaction(async (tx) => {
+        // Under the checkpoint's row lock, as every delivery: a process that lost the lease
+        // meanwhile redrives nothing (see ./lease.ts).
+        if (!(await this.checkpoint.lock(tx))) return false;
         const [dl] = (await tx.execute(sql`
             select id, event_position::text, attempts from outbox.dead_letters
              where subscription = ${sub.name} and partition = ${partition} and status = 'redriving'
