@@ -27,10 +27,12 @@ import type { Partition } from "./subscription.ts";
 //    its view, fails step 1 at its next transaction and commits nothing after losing it.
 //
 // What a takeover waits for: a `kill -9` closes the dead process's connections, so Postgres
-// rolls back its open transaction at once and nothing is locked. A process paused in the
+// rolls back its open transaction at once and nothing stays locked. A process paused in the
 // middle of a delivery transaction keeps that one partition's row locked, and with it the
 // partition, until it resumes (it held the lease when it locked, so its batch is legitimate)
-// or its connection drops; stalling one partition is the price of never doubling it.
+// or its connection drops; stalling one partition is the price of never doubling it. A host
+// that vanishes leaves its connections open until the server's TCP keepalive gives up; the
+// server setting `idle_in_transaction_session_timeout` bounds how long that partition waits.
 //
 // Relays send to AWS outside any transaction (holding one open would hold back every reader),
 // so only their checkpoint commit is fenced: a relay whose own heartbeat is overdue starts no

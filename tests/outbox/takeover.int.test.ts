@@ -86,30 +86,30 @@ describe("takeover after a crash", () => {
     let appended = 0;
     let appending = true;
     const appender = (async () => {
-      // Bounded: at most 2,000 events or until the churn below is over.
-      while (appending && appended < 2000) {
-        await writer.append(Array.from({ length: 25 }, (_, i) => writer.happened(appended + i, `subject-${(appended + i) % subjects}`)));
-        appended += 25;
+      // Events keep coming through the whole churn below (bounded: at most 2,500).
+      while (appending && appended < 2500) {
+        await writer.append(Array.from({ length: 10 }, (_, i) => writer.happened(appended + i, `subject-${(appended + i) % subjects}`)));
+        appended += 10;
         await Bun.sleep(50);
       }
     })();
 
-    const during = (ms: number) => Bun.sleep(ms);
-    await during(800);
+    // The churn is paced in time while events flow (no effect is awaited by sleeping).
+    await Bun.sleep(800);
     // A pause longer than the heartbeat timeout: the others take b's partitions over, except
     // one whose row b may hold locked in a transaction; b finds out when it resumes.
     workers.get("b")!.proc.kill("SIGSTOP");
-    await during(3000);
+    await Bun.sleep(3000);
     workers.get("b")!.proc.kill("SIGCONT");
-    await during(800);
+    await Bun.sleep(800);
     // A graceful leave and a join.
     workers.get("c")!.proc.kill("SIGTERM");
     await workers.get("c")!.proc.exited;
     workers.set("d", await spawnWorker(tdb.url, { WORKER: "d", ...env }));
-    await during(800);
+    await Bun.sleep(800);
     // A crash in the middle of delivery.
     workers.get("a")!.proc.kill("SIGKILL");
-    await during(1500);
+    await Bun.sleep(1500);
     appending = false;
     await appender;
 
