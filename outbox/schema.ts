@@ -53,7 +53,7 @@ export const subscriptions = outboxSchema.table(
     leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "string" }),
     processedCount: bigint("processed_count", { mode: "number" }).notNull().default(0),
     // For a subscription that started "now": the snapshot taken then. Events its transactions
-    // show as committed came before the start and are skipped (see worker.ts, StartSnapshot).
+    // show as committed came before the start and are skipped (see worker/filter.ts, StartSnapshot).
     startSnapshot: text("start_snapshot"),
     failingPosition: bigint("failing_position", { mode: "number" }),
     failingAttempts: integer("failing_attempts").notNull().default(0),

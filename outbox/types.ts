@@ -22,16 +22,19 @@ export interface BatchResult {
   rejected: { event: EventEnvelope; error: string }[];
 }
 
-/** SubscriptionDefinition declares a durable consumer of the event log. */
+/**
+ * SubscriptionDefinition declares a durable consumer of the event log. Its body is exactly one
+ * of three kinds (see `worker/subscription.ts`): `handler`, `handleBatch` or `batchHandler`.
+ */
 export interface SubscriptionDefinition {
   /** `<module>.<action>`, e.g. `inventory.reserve-stock`. Unique; it names the checkpoint. */
   name: string;
   /** An EventBridge event pattern applied to the envelope. */
   pattern: Record<string, unknown>;
-  /** Handle one event; runs in one transaction with the checkpoint update. */
+  /** A per-event handler: one event per call, in one transaction with the checkpoint update. */
   handler?: (event: EventEnvelope, ctx: HandlerContext) => Promise<void>;
   /**
-   * Handle a whole batch in one transaction with the checkpoint update, exactly once for
+   * A batch projection: a whole batch in one transaction with the checkpoint update, exactly once for
    * Postgres effects, like `handler` but able to write many rows in one statement (projections).
    * A batch that throws is retried event by event, so a poison event is retried and
    * dead-lettered alone. There is no ambient causation (no single event is being handled): give
@@ -39,7 +42,7 @@ export interface SubscriptionDefinition {
    */
   handleBatch?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<void>;
   /**
-   * Relay a batch to the outside world (sinks): runs outside any transaction, at least once.
+   * A relay: sends a batch to the outside world (sinks), outside any transaction, at least once.
    * Throwing retries the batch; `rejected` events are dead-lettered.
    */
   batchHandler?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<BatchResult | void>;

@@ -1,3 +1,6 @@
+export { fullJitterDelay } from "../backoff.ts";
+export { errorText } from "../error-text.ts";
+
 /** DEFAULT_MAX_RETRIES is how often a sink resends an entry before giving the batch back to the worker. */
 export const DEFAULT_MAX_RETRIES = 5;
 
@@ -6,14 +9,6 @@ export const DEFAULT_BASE_DELAY_MS = 100;
 
 /** DEFAULT_MAX_DELAY_MS caps one backoff so a sink never sleeps past the worker's lease. */
 export const DEFAULT_MAX_DELAY_MS = 5_000;
-
-// Full jitter (not equal or decorrelated) spreads the retries of many workers that were throttled
-// by the same bus or shard at the same moment, so they do not come back in lockstep.
-/** fullJitterDelay returns a delay drawn uniformly from [0, min(maxMs, baseMs * 2^(retry-1))]. */
-export function fullJitterDelay(retry: number, baseMs: number, maxMs = DEFAULT_MAX_DELAY_MS, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, retry - 1));
-  return Math.floor(random() * ceiling);
-}
 
 /** sleep resolves after `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -72,10 +67,4 @@ export function isRetryableCallError(err: unknown): boolean {
   if (RETRYABLE_NAMES.has(errorName(err))) return true;
   const status = e.$metadata?.httpStatusCode;
   return status === 429 || (typeof status === "number" && status >= 500);
-}
-
-/** errorText renders a thrown value as `Name: message` for logs and the worker's last_error. */
-export function errorText(err: unknown): string {
-  if (err instanceof Error) return `${errorName(err)}: ${err.message}`;
-  return String(err);
 }
