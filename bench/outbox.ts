@@ -14,7 +14,8 @@
  *                         loopback only); each run creates bench_<timestamp>_<pid>[_peer]
  *                         databases from scratch and drops them at the end
  *   BENCH_SECONDS         length of a measured phase (default 6); counts scale with it
- *   BENCH_ONLY            comma list of phases: append,batch,delivery,latency,pgboss,emmett
+ *   BENCH_ONLY            comma list of phases: append,batch,delivery,latency,pgboss,emmett (or
+ *                         outbox for all of them); other benchmarks' phases skip this one
  *   BENCH_STRICT=1        exit 2 when a target is missed
  *   BENCH_LOG_LEVEL       pino level of the outbox under test (default silent)
  *   BENCH_LATENCY_RATE    paced rate of the latency phase (default 1000/s)
@@ -55,6 +56,7 @@ import {
   runLoop,
   runMeta,
   scale,
+  selectedPhases,
   waitUntil,
   wallMs,
   writeResults,
@@ -74,8 +76,8 @@ const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 1000);
 const LATENCY_SECONDS = Math.max(3, Math.round((10 * T) / 6));
 const LATENCY_WARMUP_SECONDS = 1;
 const RELAY_JOBS = Math.max(2_000, Math.round(15_000 * S));
-/** BENCH_ONLY=append,batch,delivery,latency,pgboss,emmett runs a subset of the phases. */
-const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(",").map((p) => p.trim()) : undefined;
+/** BENCH_ONLY=append,batch,delivery,latency,pgboss,emmett runs a subset of the phases (`outbox`: all). */
+const ONLY = selectedPhases("outbox", ["append", "batch", "delivery", "latency", "pgboss", "emmett"]);
 /** No wait for a drain or a catch-up lasts longer than this. */
 const DRAIN_CAP_MS = Math.max(30_000, 10_000 * T);
 
@@ -695,6 +697,10 @@ async function versusEmmett(bench: BenchDatabase): Promise<Figure[]> {
 const tmp = mkdtempSync(join(tmpdir(), "bench-outbox-"));
 
 async function main(): Promise<number> {
+  if (ONLY.length === 0) {
+    log("outbox benchmark: no phase selected by BENCH_ONLY; skipped");
+    return 0;
+  }
   const base = baseUrl();
   const started = nowMs();
   const figures: Figure[] = [];
@@ -721,7 +727,7 @@ async function main(): Promise<number> {
       ["emmett", () => versusEmmett(bench)],
     ];
     for (const [name, run] of phases) {
-      if (ONLY && !ONLY.includes(name)) continue;
+      if (!ONLY.includes(name)) continue;
       figures.push(...[await run()].flat());
       await checkpoint(); // each phase starts with no dirty buffers left by the one before
     }

@@ -27,6 +27,17 @@ export function withDatabase(url: string, name: string): string {
   return u.toString();
 }
 
+/**
+ * selectedPhases is the subset of a benchmark's `phases` that BENCH_ONLY (a comma list) names:
+ * all of them when it is unset or names the benchmark itself, none when it names only other
+ * benchmarks' phases (the benchmark then skips its run and writes no results).
+ */
+export function selectedPhases(benchmark: string, phases: readonly string[]): string[] {
+  const only = process.env.BENCH_ONLY?.split(",").map((p) => p.trim()).filter(Boolean);
+  if (!only?.length || only.includes(benchmark)) return [...phases];
+  return phases.filter((p) => only.includes(p));
+}
+
 /** Default length of one measured phase, in seconds; BENCH_SECONDS overrides it. */
 export const DEFAULT_PHASE_SECONDS = 6;
 

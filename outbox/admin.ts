@@ -3,6 +3,7 @@ import type { Db } from "../src/db/client.ts";
 import { NotFoundError, ValidationError } from "../src/errors.ts";
 import type { EventEnvelope } from "./envelope.ts";
 import { EVENT_COLUMNS, type EventRow, toEnvelope } from "./store.ts";
+import { subscriptionFilter } from "./worker/index.ts";
 
 const rows = <T>(r: unknown) => r as T[];
 
@@ -59,14 +60,12 @@ export async function listSubscriptions(db: Db, local: Map<string, { kind: strin
   const out: SubscriptionStatus[] = [];
   for (const s of subs) {
     const types = local.get(s.name)?.types ?? null;
-    const n = s.partitions;
     const [lag] = rows<{ events: number; oldest: Date | null }>(
       await db.execute(sql`
         select count(*)::int as events, min(time) as oldest from (
           select time from outbox.events
            where (transaction_id, position) > (${s.last_transaction_id}::xid8, ${s.last_position}::bigint)
-             ${types ? sql`and type = any(${sql.param(types)}::text[])` : sql``}
-             ${n > 1 ? sql`and (case when ((hashtext(subject)::bigint % ${n}) + ${n}) % ${n} = ${s.partition} then true else false end)` : sql``}
+             ${subscriptionFilter(types, s.partitions, s.partition)}
            limit ${LAG_COUNT_CAP}) pending`),
     );
     out.push({

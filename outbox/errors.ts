@@ -1,9 +1,18 @@
 import { DomainError } from "../src/errors.ts";
 
-/** StreamVersionConflictError: another writer appended to the stream first (HTTP 409). */
+/**
+ * StreamVersionConflictError: another writer appended to the stream first (HTTP 409). From
+ * handleCommand, `attempts` says how many times it re-read and re-decided before giving up.
+ */
 export class StreamVersionConflictError extends DomainError {
-  constructor(readonly streamId: string, readonly expectedVersion: number) {
-    super("EVENTS.CONCURRENCY_CONFLICT", "conflict", `stream ${streamId} was changed concurrently (expected version ${expectedVersion}); reload and retry`);
+  constructor(readonly streamId: string, readonly expectedVersion: number, readonly attempts = 1) {
+    super(
+      "EVENTS.CONCURRENCY_CONFLICT",
+      "conflict",
+      attempts > 1
+        ? `stream ${streamId} kept changing concurrently (${attempts} attempts, last at version ${expectedVersion}); retry the request`
+        : `stream ${streamId} was changed concurrently (expected version ${expectedVersion}); reload and retry`,
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import type { Logger } from "pino";
-import type { Database } from "../src/db/client.ts";
+import { connectDatabase, type Database } from "../src/db/client.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import type { AppEnv } from "../src/http/env.ts";
 import { listSubscriptions, type SubscriptionStatus } from "./admin.ts";
@@ -13,10 +13,10 @@ import { createAppender } from "./store.ts";
 import { type Appender, noopMetrics, type OutboxMetrics, type SubscriptionDefinition } from "./types.ts";
 import { Wakeup } from "./wakeup.ts";
 import { Membership } from "./membership.ts";
-import { type CompiledSubscription, PartitionWorker } from "./worker.ts";
+import { bodyOf, type CompiledSubscription, PartitionWorker } from "./worker/index.ts";
 
 export type { EventEnvelope, NewEvent, EventContext } from "./envelope.ts";
-export type { Appender, SubscriptionDefinition, HandlerContext, BatchResult, OutboxMetrics } from "./types.ts";
+export type { Appender, AppendToStreamOptions, SubscriptionDefinition, HandlerContext, BatchResult, OutboxMetrics } from "./types.ts";
 export { runWithEventContext, currentEventContext } from "./context.ts";
 export { StreamVersionConflictError, DeliveryDeferredError } from "./errors.ts";
 
@@ -39,7 +39,13 @@ export interface OutboxOptions {
   metrics?: OutboxMetrics | undefined;
   pollMs?: number;
   batchSize?: number;
+  /** How long an idle partition lease lasts without renewal (default 15). */
   leaseSeconds?: number;
+  /**
+   * How long after its last heartbeat a process is taken for dead and its partitions are taken
+   * over (default 1500; it heartbeats four times in that time, on a connection of its own).
+   */
+  heartbeatTimeoutMs?: number;
   sinks?: SinkConfig;
   /** Identifies this process in leases; unique per process. */
   processId?: string;
@@ -102,16 +108,17 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   const elsewhere = new Map<string, ReturnType<typeof compilePattern>>();
   const workers: PartitionWorker[] = [];
   const leaseSeconds = opts.leaseSeconds ?? 15;
+  const heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 1500;
   let membership: Membership | undefined;
+  let heartbeatDb: Database | undefined;
   let started = false;
 
   function subscribe(defs: readonly SubscriptionDefinition[]) {
     for (const def of defs) {
       if (!SUB_NAME.test(def.name)) throw new InvalidSubscriptionError(def.name, "name must be <module>.<action>");
       if (compiled.has(def.name)) throw new InvalidSubscriptionError(def.name, "declared twice");
-      if ([def.handler, def.handleBatch, def.batchHandler].filter(Boolean).length !== 1) {
-        throw new InvalidSubscriptionError(def.name, "give exactly one of handler, handleBatch or batchHandler");
-      }
+      const body = bodyOf(def);
+      if (!body) throw new InvalidSubscriptionError(def.name, "give exactly one of handler, handleBatch or batchHandler");
       const partitions = def.partitions ?? 1;
       if (!Number.isInteger(partitions) || partitions < 1 || partitions > 256) throw new InvalidSubscriptionError(def.name, "partitions must be 1-256");
       let matcher;
@@ -124,6 +131,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       compiled.set(def.name, {
         def,
         name: def.name,
+        body,
         matcher,
         partitions,
         maxAttempts: Math.max(1, def.maxAttempts ?? 5),
@@ -184,7 +192,10 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       started = true;
       await wakeup.listen();
       for (const sub of compiled.values()) await ensureCheckpoints(sub);
-      membership = new Membership(opts.database.db, processId, [...compiled.keys()], leaseSeconds, log);
+      // Heartbeats get their own connection: queued behind busy pool connections, they could
+      // come late enough for the others to take this live process for dead.
+      if (compiled.size > 0) heartbeatDb = connectDatabase(opts.database.url, { max: 1, applicationName: "eventful-monolith heartbeat" });
+      membership = new Membership((heartbeatDb ?? opts.database).db, processId, [...compiled.keys()], heartbeatTimeoutMs, log);
       await membership.start();
       for (const sub of compiled.values()) {
         for (let p = 0; p < sub.partitions; p++) {
@@ -209,6 +220,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       workers.length = 0;
       await membership?.stop();
       membership = undefined;
+      await heartbeatDb?.close();
+      heartbeatDb = undefined;
       await wakeup.close();
     },
     wake: () => wakeup.wakeLocal(),

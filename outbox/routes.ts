@@ -6,7 +6,7 @@ import type { AppEnv } from "../src/http/env.ts";
 import { defineRoute, problem } from "../src/http/route.ts";
 import { discardDeadLetter, lineage, listDeadLetters, queryEvents, replay, requestRedrive, setStatus } from "./admin.ts";
 import type { Outbox } from "./index.ts";
-import { compilePattern, InvalidPatternError } from "./pattern.ts";
+import { compilePattern, eventSizeProblem, InvalidPatternError, PatternTooComplexError } from "./pattern.ts";
 
 interface RoutesDeps {
   db: Db;
@@ -43,8 +43,8 @@ const Position = z
   // zod runs refinements even after the regex failed, so only compare what is all digits.
   .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= MAX_POSITION, "a position is at most 9223372036854775807");
 
-// The matcher walks nested arrays recursively; arbitrary JSON from this endpoint must not be
-// able to exhaust the stack. Events the platform appends are shallow by their schemas.
+// Measuring the event's size serializes it recursively; arbitrary JSON from this endpoint must not
+// be able to exhaust the stack. Events the platform appends are shallow by their schemas.
 const MAX_EVENT_DEPTH = 100;
 
 /** nestingDepth measures how deep objects and arrays nest, iteratively, stopping past `cap`. */
@@ -204,10 +204,15 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
       if (nestingDepth(event, MAX_EVENT_DEPTH) > MAX_EVENT_DEPTH) {
         throw new ValidationError(`The event nests deeper than ${MAX_EVENT_DEPTH} levels.`, [{ path: "event", message: "too deeply nested" }], "EVENTS.EVENT_TOO_DEEP");
       }
+      const tooLarge = eventSizeProblem(event);
+      if (tooLarge !== null) throw new ValidationError(`The event is too large: ${tooLarge}.`, [{ path: "event", message: tooLarge }], "EVENTS.EVENT_TOO_LARGE");
       try {
         return c.json({ result: compilePattern(pattern).matches(event) }, 200);
       } catch (err) {
-        if (err instanceof InvalidPatternError) throw new ValidationError(`Invalid event pattern: ${err.message}`, [{ path: `pattern.${err.path}`.replace(/\.$/, ""), message: err.message }], "EVENTS.INVALID_PATTERN");
+        if (err instanceof InvalidPatternError) {
+          const code = err instanceof PatternTooComplexError ? "EVENTS.PATTERN_TOO_COMPLEX" : "EVENTS.INVALID_PATTERN";
+          throw new ValidationError(`Invalid event pattern: ${err.message}`, [{ path: `pattern.${err.path}`.replace(/\.$/, ""), message: err.message }], code);
+        }
         throw err;
       }
     },

@@ -53,7 +53,7 @@ export const subscriptions = outboxSchema.table(
     leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "string" }),
     processedCount: bigint("processed_count", { mode: "number" }).notNull().default(0),
     // For a subscription that started "now": the snapshot taken then. Events its transactions
-    // show as committed came before the start and are skipped (see worker.ts, StartSnapshot).
+    // show as committed came before the start and are skipped (see worker/filter.ts, StartSnapshot).
     startSnapshot: text("start_snapshot"),
     failingPosition: bigint("failing_position", { mode: "number" }),
     failingAttempts: integer("failing_attempts").notNull().default(0),
@@ -119,3 +119,18 @@ export const idempotencyKeys = outboxSchema.table(
   },
   (t) => [primaryKey({ columns: [t.scope, t.key] }), index("idempotency_keys_expires_idx").on(t.expiresAt)],
 );
+
+/**
+ * snapshots keeps the latest snapshot of each event-sourced stream: the state after `version`,
+ * as the decider named in `decider` folds it with evolve version `evolve_version`. A reader with
+ * another name or evolve version ignores the row and replays the stream (then overwrites it).
+ * Written in the same transaction as the events, so a snapshot never runs ahead of its stream.
+ */
+export const snapshots = outboxSchema.table("snapshots", {
+  streamId: text("stream_id").primaryKey(),
+  version: integer("version").notNull(),
+  decider: text("decider").notNull(),
+  evolveVersion: integer("evolve_version").notNull(),
+  state: jsonb("state").notNull(),
+  takenAt: timestamp("taken_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
+});

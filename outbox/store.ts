@@ -24,10 +24,12 @@ export interface EventRow {
   stream_version?: number | null;
 }
 
+/** EVENT_COLUMNS_TEXT is the select list that `toEnvelope` reads, as text for fixed statements. */
+export const EVENT_COLUMNS_TEXT =
+  "position::text as position, transaction_id::text as transaction_id, id, source, type, subject, time, data, correlation_id, causation_id, actor_id, stream_id, stream_version";
+
 /** EVENT_COLUMNS is the select list that `toEnvelope` reads. */
-export const EVENT_COLUMNS = sql.raw(
-  "position::text as position, transaction_id::text as transaction_id, id, source, type, subject, time, data, correlation_id, causation_id, actor_id, stream_id, stream_version",
-);
+export const EVENT_COLUMNS = sql.raw(EVENT_COLUMNS_TEXT);
 
 /** toEnvelope turns a row into a CloudEvents envelope with `sequence` set to its position. */
 export function toEnvelope(row: EventRow): EventEnvelope {
@@ -63,7 +65,7 @@ export function executePrepared<T = Record<string, unknown>>(db: Executor, query
 }
 
 /** executePreparedText is executePrepared for a statement already rendered to `$n` text and its parameters. */
-function executePreparedText<T>(db: Executor, query: { sql: string; params: unknown[] }, name: string): Promise<T[]> {
+export function executePreparedText<T>(db: Executor, query: { sql: string; params: unknown[] }, name: string): Promise<T[]> {
   return db._.session.prepareQuery(query, undefined, name, false).execute() as Promise<T[]>;
 }
 
@@ -118,9 +120,14 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
    * COMMIT travels with it); a failure fails the transaction with the insert's error.
    * `appendToStream` waits, so a version conflict is thrown where the caller appends.
    */
-  async function insert(tx: Tx, envs: EventEnvelope[], streamId: string | null, firstVersion: number | null, behind = false) {
+  async function insert(tx: Tx, envs: EventEnvelope[], streamId: string | null, firstVersion: number | null, behind = false, onError?: (err: unknown) => never) {
     if (envs.length === 0) return;
-    const send = (q: Promise<unknown>) => (behind ? writeBehind(tx, q) : q);
+    // onError translates a failure where it happens, so a write-behind statement fails the
+    // transaction with the translated error.
+    const send = (q: Promise<unknown>) => {
+      const statement = onError ? q.catch(onError) : q;
+      return behind ? writeBehind(tx, statement) : statement;
+    };
     const n = envs.length;
     if (n === 1) {
       // The common single event: plain values are cheaper than eleven one-element arrays, on
@@ -155,21 +162,23 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
       return envs;
     },
 
-    async appendToStream(tx, streamId, expectedVersion, events) {
-      const [row] = await executePrepared<{ version: number }>(
-        tx,
-        sql`select coalesce(max(stream_version), 0)::int as version from outbox.events where stream_id = ${streamId}`,
-        "outbox_stream_version",
-      );
-      if ((row?.version ?? 0) !== expectedVersion) throw new StreamVersionConflictError(streamId, expectedVersion);
+    async appendToStream(tx, streamId, expectedVersion, events, options = {}) {
+      if (!options.versionRead) {
+        const [row] = await executePrepared<{ version: number }>(
+          tx,
+          sql`select coalesce(max(stream_version), 0)::int as version from outbox.events where stream_id = ${streamId}`,
+          "outbox_stream_version",
+        );
+        if ((row?.version ?? 0) !== expectedVersion) throw new StreamVersionConflictError(streamId, expectedVersion);
+      }
       const envs = build(events);
-      try {
-        await insert(tx, envs, streamId, expectedVersion + 1);
-      } catch (err) {
-        // Two writers passed the version check together; the unique index lets only one win.
+      // Two writers passed the version check together (or one appended after the caller read the
+      // version): the unique index lets only one win.
+      const conflict = (err: unknown): never => {
         if (isUniqueViolation(err, "events_stream_version_key")) throw new StreamVersionConflictError(streamId, expectedVersion);
         throw err;
-      }
+      };
+      await insert(tx, envs, streamId, expectedVersion + 1, options.writeBehind ?? false, conflict);
       return envs;
     },
 

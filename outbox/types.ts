@@ -24,16 +24,19 @@ export interface BatchResult {
   rejected: { event: EventEnvelope; error: string }[];
 }
 
-/** SubscriptionDefinition declares a durable consumer of the event log. */
+/**
+ * SubscriptionDefinition declares a durable consumer of the event log. Its body is exactly one
+ * of three kinds (see `worker/subscription.ts`): `handler`, `handleBatch` or `batchHandler`.
+ */
 export interface SubscriptionDefinition {
   /** `<module>.<action>`, e.g. `inventory.reserve-stock`. Unique; it names the checkpoint. */
   name: string;
   /** An EventBridge event pattern applied to the envelope. */
   pattern: Record<string, unknown>;
-  /** Handle one event; runs in one transaction with the checkpoint update. */
+  /** A per-event handler: one event per call, in one transaction with the checkpoint update. */
   handler?: (event: EventEnvelope, ctx: HandlerContext) => Promise<void>;
   /**
-   * Handle a whole batch in one transaction with the checkpoint update, exactly once for
+   * A batch projection: a whole batch in one transaction with the checkpoint update, exactly once for
    * Postgres effects, like `handler` but able to write many rows in one statement (projections).
    * A batch that throws is retried event by event, so a poison event is retried and
    * dead-lettered alone. There is no ambient causation (no single event is being handled): give
@@ -41,7 +44,7 @@ export interface SubscriptionDefinition {
    */
   handleBatch?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<void>;
   /**
-   * Relay a batch to the outside world (sinks): runs outside any transaction, at least once.
+   * A relay: sends a batch to the outside world (sinks), outside any transaction, at least once.
    * Throwing retries the batch and counts an attempt, except DeliveryDeferredError (a transient
    * outage: retried after its delay, never counted); `rejected` events are dead-lettered.
    */
@@ -68,9 +71,26 @@ export interface Appender {
    * appendToStream appends to an event-sourced stream expecting it to be at `expectedVersion`
    * (0 for a new stream); a concurrent writer makes it throw StreamVersionConflictError.
    */
-  appendToStream(tx: Tx, streamId: string, expectedVersion: number, events: NewEvent[]): Promise<EventEnvelope[]>;
+  appendToStream(tx: Tx, streamId: string, expectedVersion: number, events: NewEvent[], options?: AppendToStreamOptions): Promise<EventEnvelope[]>;
   /** readStream returns a stream's events in version order. */
   readStream(tx: Tx, streamId: string): Promise<(EventEnvelope & { version: number })[]>;
+}
+
+/** AppendToStreamOptions tune appendToStream for callers that already know the stream's version. */
+export interface AppendToStreamOptions {
+  /**
+   * The caller read `expectedVersion` from the stream in this same transaction (handleCommand
+   * does), so the version is not read again. Versions only grow and leave no gaps, so a writer
+   * that appended since then took `expectedVersion + 1`, and the unique (stream_id,
+   * stream_version) index still turns it into StreamVersionConflictError. Never set it for a
+   * version that came from elsewhere (a client's If-Match): a stale one could then leave a gap.
+   */
+  versionRead?: boolean;
+  /**
+   * Check the insert at commit instead of now, like `append` (no round trip of its own): a
+   * conflict then fails the transaction, with StreamVersionConflictError, when it commits.
+   */
+  writeBehind?: boolean;
 }
 
 /** OutboxMetrics receives counters from workers and sinks (prom-client in production). */

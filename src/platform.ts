@@ -12,3 +12,18 @@ export type { EventEnvelope, NewEvent } from "../outbox/envelope.ts";
 export type { Appender, SubscriptionDefinition, HandlerContext } from "../outbox/types.ts";
 export { isUniqueViolation } from "../outbox/store.ts";
 export { StreamVersionConflictError } from "../outbox/errors.ts";
+export { assertNever, type Decider, type DeciderEvent, type StateOf, type CommandOf, type EventOf, fold } from "./events/decider.ts";
+export {
+  eventSourced,
+  handleCommand,
+  loadState,
+  stateAtVersion,
+  stateAtTime,
+  streamHistory,
+  type EventSourced,
+  type EventSourcedOptions,
+  type CommandResult,
+  type HandleCommandOptions,
+  type HistoryEntry,
+  type StateRead,
+} from "../outbox/event-sourcing/index.ts";

@@ -94,68 +94,95 @@ export function parseIpv6(text: string, out: Uint16Array): boolean {
 // One scratch buffer for all IPv6 matches: matching is synchronous and parseIpv6 never re-enters itself.
 const scratch = new Uint16Array(8);
 
+/**
+ * mappedIpv4 returns the IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, written in hex groups)
+ * stands for, or -1. Java's InetAddress, which event-ruler parses addresses with, turns such an address into
+ * an Inet4Address, so on AWS `::ffff:a00:1` is the IPv4 address 10.0.0.1 for cidr and exact matching.
+ */
+function mappedIpv4(groups: Uint16Array): number {
+  for (let g = 0; g < 5; g++) if (groups[g] !== 0) return -1;
+  if (groups[5] !== 0xffff) return -1;
+  return (groups[6] as number) * 65536 + (groups[7] as number);
+}
+
+/** IpKind says what readIp found: an IPv4 address (mapped ones included), an IPv6 address, or nothing. */
+type IpKind = "v4" | "v6" | null;
+
+/** readIp parses `text` as event-ruler would; for "v4" the address is returned in `v4Out[0]`, for "v6" in `groups`. */
+function readIp(text: string, groups: Uint16Array, v4Out: Float64Array): IpKind {
+  const v4 = parseIpv4(text);
+  if (v4 >= 0) {
+    v4Out[0] = v4;
+    return "v4";
+  }
+  if (!parseIpv6(text, groups)) return null;
+  const mapped = mappedIpv4(groups);
+  if (mapped >= 0) {
+    v4Out[0] = mapped;
+    return "v4";
+  }
+  return "v6";
+}
+
+const v4Scratch = new Float64Array(1);
+
 /** CidrParse is a compiled CIDR predicate or the reason the CIDR is invalid. */
 export type CidrParse = { ok: true; test: StringPredicate } | { ok: false; reason: string };
 
-const DIGITS_ONLY = /^\d{1,3}$/;
+const MASK_BITS = /^[+-]?\d+$/;
 
 /**
- * compileCidr validates an IPv4 or IPv6 CIDR and pre-computes its network and mask. As in AWS, the prefix
- * length must be below 32 (IPv4) or 128 (IPv6): a single host is matched with its plain address string.
- * Unlike AWS, host bits must be zero, because AWS silently reads "10.0.0.5/24" as the odd range
- * 10.0.0.5-10.0.0.255 and rejecting it is safer than guessing.
+ * compileCidr validates an IPv4 or IPv6 CIDR the way event-ruler's CIDR.cidr does and pre-computes its range.
+ * The prefix length is read like Java's `Integer.parseInt` (a sign is allowed, it must not be negative) and
+ * must be below 32 (IPv4) or 128 (IPv6): a single host is matched with its plain address string. Host bits
+ * beyond the prefix are ignored, as on AWS: "10.0.0.5/24" covers 10.0.0.0-10.0.0.255.
  */
 export function compileCidr(cidr: string): CidrParse {
-  const slash = cidr.indexOf("/");
-  if (slash < 0 || slash !== cidr.lastIndexOf("/")) {
+  // Java's String.split drops trailing empty strings, so "10.0.0.0/8/" has one "/" as far as AWS is concerned.
+  const parts = cidr.split("/");
+  while (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
+  if (parts.length !== 2) {
     return { ok: false, reason: `cidr ${JSON.stringify(cidr)} needs exactly one "/", like "10.0.0.0/24"` };
   }
-  const address = cidr.slice(0, slash);
-  const bitsText = cidr.slice(slash + 1);
-  if (!DIGITS_ONLY.test(bitsText)) {
-    return { ok: false, reason: `cidr ${JSON.stringify(cidr)} prefix length must be a non-negative integer` };
+  const [address, bitsText] = parts as [string, string];
+  if (!MASK_BITS.test(bitsText) || Math.abs(Number(bitsText)) > 2 ** 31 - 1) {
+    return { ok: false, reason: `cidr ${JSON.stringify(cidr)}: the prefix length must be an integer` };
   }
   const bits = Number(bitsText);
-
-  const v4 = parseIpv4(address);
-  if (v4 >= 0) {
-    if (bits > 31) {
-      return { ok: false, reason: `cidr ${JSON.stringify(cidr)}: IPv4 prefix length must be below 32; match a single address with its plain string` };
-    }
-    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    if (((v4 & mask) >>> 0) !== v4) {
-      return { ok: false, reason: `cidr ${JSON.stringify(cidr)} has host bits set; did you mean ${JSON.stringify(`${formatIpv4((v4 & mask) >>> 0)}/${bits}`)}?` };
-    }
-    return {
-      ok: true,
-      test: (value) => {
-        const ip = parseIpv4(value);
-        return ip >= 0 && ((ip & mask) >>> 0) === v4;
-      },
-    };
-  }
+  if (bits < 0) return { ok: false, reason: `cidr ${JSON.stringify(cidr)}: the prefix length must not be negative` };
 
   const network = new Uint16Array(8);
-  if (!parseIpv6(address, network)) {
+  const v4Out = new Float64Array(1);
+  const kind = readIp(address, network, v4Out);
+  if (kind === null) {
     return { ok: false, reason: `cidr ${JSON.stringify(cidr)}: ${JSON.stringify(address)} is not an IPv4 or IPv6 address` };
   }
+  if (kind === "v4") {
+    if (bits > 31) {
+      return { ok: false, reason: `cidr ${JSON.stringify(cidr)}: an IPv4 prefix length must be below 32; match a single address with its plain string` };
+    }
+    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+    const base = ((v4Out[0] as number) & mask) >>> 0;
+    return {
+      ok: true,
+      test: (value) => readIp(value, scratch, v4Scratch) === "v4" && (((v4Scratch[0] as number) & mask) >>> 0) === base,
+    };
+  }
   if (bits > 127) {
-    return { ok: false, reason: `cidr ${JSON.stringify(cidr)}: IPv6 prefix length must be below 128; match a single address with its plain string` };
+    return { ok: false, reason: `cidr ${JSON.stringify(cidr)}: an IPv6 prefix length must be below 128; match a single address with its plain string` };
   }
   const masks = new Uint16Array(8);
   for (let g = 0; g < 8; g++) {
     const groupBits = Math.max(0, Math.min(16, bits - g * 16));
     masks[g] = groupBits === 0 ? 0 : (0xffff << (16 - groupBits)) & 0xffff;
-    if (((network[g] as number) & (masks[g] as number)) !== network[g]) {
-      return { ok: false, reason: `cidr ${JSON.stringify(cidr)} has host bits set beyond the /${bits} prefix` };
-    }
+    network[g] = (network[g] as number) & (masks[g] as number);
   }
   // Groups entirely outside the prefix cannot differ, so the match loop stops early.
   const groupsToCompare = Math.ceil(bits / 16);
   return {
     ok: true,
     test: (value) => {
-      if (!parseIpv6(value, scratch)) return false;
+      if (readIp(value, scratch, v4Scratch) !== "v6") return false;
       for (let g = 0; g < groupsToCompare; g++) {
         if (((scratch[g] as number) & (masks[g] as number)) !== network[g]) return false;
       }
@@ -165,27 +192,22 @@ export function compileCidr(cidr: string): CidrParse {
 }
 
 /**
- * compileIpEquals returns a predicate matching other spellings of the same address when `text` is an IP
- * literal (AWS compares exact IP values by address, so "2001:db8::1" equals "2001:DB8:0:0:0:0:0:1"),
- * or null when `text` is not an IP and plain string equality is all there is.
+ * compileIpEquals returns a predicate matching every spelling of the same address when `text` is an IP
+ * literal (event-ruler turns such a match value into a one-address range, so "2001:db8::1" equals
+ * "2001:DB8:0:0:0:0:0:1" and "::ffff:a00:1" equals "10.0.0.1"), or null when `text` is not an IP address.
  */
 export function compileIpEquals(text: string): StringPredicate | null {
-  const v4 = parseIpv4(text);
-  if (v4 >= 0) return (value) => parseIpv4(value) === v4;
   const address = new Uint16Array(8);
-  if (!parseIpv6(text, address)) return null;
+  const v4Out = new Float64Array(1);
+  const kind = readIp(text, address, v4Out);
+  if (kind === null) return null;
+  if (kind === "v4") {
+    const v4 = v4Out[0] as number;
+    return (value) => readIp(value, scratch, v4Scratch) === "v4" && v4Scratch[0] === v4;
+  }
   return (value) => {
-    if (!parseIpv6(value, scratch)) return false;
+    if (readIp(value, scratch, v4Scratch) !== "v6") return false;
     for (let g = 0; g < 8; g++) if (scratch[g] !== address[g]) return false;
     return true;
   };
-}
-
-/** isIpLiteral is true when `text` parses as an IPv4 or IPv6 address. */
-export function isIpLiteral(text: string): boolean {
-  return parseIpv4(text) >= 0 || parseIpv6(text, new Uint16Array(8));
-}
-
-function formatIpv4(address: number): string {
-  return [address >>> 24, (address >>> 16) & 255, (address >>> 8) & 255, address & 255].join(".");
 }

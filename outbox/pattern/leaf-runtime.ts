@@ -1,9 +1,6 @@
 import type { StringPredicate } from "./string-matchers.ts";
 
-/** LeafTest decides whether the event value found at a leaf's path (undefined when missing) matches the leaf. */
-export type LeafTest = (value: unknown) => boolean;
-
-/** Scalar is a JSON leaf value: the only things content filters ever compare against. */
+/** Scalar is a JSON leaf value: the only things match values and content filters ever compare against. */
 export type Scalar = string | number | boolean | null;
 /** NumberPredicate tests one numeric event value (numeric ranges). */
 export type NumberPredicate = (value: number) => boolean;
@@ -23,55 +20,66 @@ export interface LeafSpec {
   readonly scalarTests: ScalarPredicate[];
   existsTrue: boolean;
   existsFalse: boolean;
+  /** Plain match strings that are not IP literals: the exact values a `type` leaf can pin down for SQL. */
+  readonly plainStrings: string[];
+  /** Anything other than plain strings was listed (numbers, filters, IP literals, booleans, null). */
+  notOnlyPlainStrings: boolean;
+  /** Every wildcard operand (plain and anything-but), for the complexity limit. */
+  readonly wildcards: string[];
 }
-
-const NO_LEAVES = 0;
-const NO_MATCH = 1;
-const MATCHED = 2;
 
 /**
- * buildLeafTest turns a validated LeafSpec into the closure run per event. Only scalars are leaf values:
- * nested event arrays are flattened, as AWS does, and objects (intermediate nodes) only ever satisfy
- * `{"exists": false}`.
+ * Leaf is one compiled leaf array. Matching is split the way event-ruler splits it: `test` answers for one
+ * leaf value of the event (any listed value or filter matching it, `{"exists": true}` matching every value),
+ * while `{"exists": false}` is not a value test at all but a question about the path, answered by the matcher.
  */
-export function buildLeafTest(spec: LeafSpec): LeafTest {
-  const matchScalar = buildScalarTest(spec);
-  const whenAbsent = spec.existsFalse;
+export interface Leaf {
+  readonly test: ScalarPredicate;
+  /** At least one element matches values (a match value, a filter or `{"exists": true}`). */
+  readonly hasValues: boolean;
+  /** The leaf lists `{"exists": false}`: it is also satisfied when the event has no value at the path. */
+  readonly absent: boolean;
+  /** The exact strings the leaf accepts when it accepts nothing else, else null. */
+  readonly onlyStrings: readonly string[] | null;
+  readonly wildcards: readonly string[];
+}
 
-  // Nested arrays are flattened, as AWS does; objects inside them are not leaves of this path.
-  const scan = (values: readonly unknown[]): number => {
-    let state = NO_LEAVES;
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i];
-      if (Array.isArray(value)) {
-        const inner = scan(value);
-        if (inner === MATCHED) return MATCHED;
-        if (inner === NO_MATCH) state = NO_MATCH;
-      } else if (isScalar(value)) {
-        if (matchScalar(value)) return MATCHED;
-        state = NO_MATCH;
-      }
-    }
-    return state;
-  };
-
-  return (value) => {
-    if (isScalar(value)) return matchScalar(value);
-    if (Array.isArray(value)) {
-      const state = scan(value);
-      return state === MATCHED || (state === NO_LEAVES && whenAbsent);
-    }
-    return whenAbsent;
+/** newLeafSpec is an empty LeafSpec for compileLeaf to fill. */
+export function newLeafSpec(): LeafSpec {
+  return {
+    exactStrings: new Set(),
+    exactNumbers: new Set(),
+    matchTrue: false,
+    matchFalse: false,
+    matchNull: false,
+    stringTests: [],
+    numberTests: [],
+    scalarTests: [],
+    existsTrue: false,
+    existsFalse: false,
+    plainStrings: [],
+    notOnlyPlainStrings: false,
+    wildcards: [],
   };
 }
 
-function isScalar(value: unknown): value is Scalar {
-  const type = typeof value;
-  return type === "string" || type === "number" || type === "boolean" || value === null;
+/** buildLeaf turns a validated LeafSpec into the Leaf the matcher runs per event value. */
+export function buildLeaf(spec: LeafSpec): Leaf {
+  const hasValues =
+    spec.existsTrue ||
+    spec.exactStrings.size + spec.exactNumbers.size + spec.stringTests.length + spec.numberTests.length + spec.scalarTests.length > 0 ||
+    spec.matchTrue || spec.matchFalse || spec.matchNull;
+  const onlyStrings = spec.notOnlyPlainStrings || spec.existsTrue || spec.existsFalse ? null : Object.freeze([...new Set(spec.plainStrings)]);
+  return Object.freeze({
+    test: spec.existsTrue ? () => true : scalarTest(spec),
+    hasValues,
+    absent: spec.existsFalse,
+    onlyStrings,
+    wildcards: Object.freeze(spec.wildcards.slice()),
+  });
 }
 
-function buildScalarTest(spec: LeafSpec): (value: Scalar) => boolean {
-  if (spec.existsTrue) return () => true;
+function scalarTest(spec: LeafSpec): ScalarPredicate {
   const { exactStrings, exactNumbers, matchTrue, matchFalse, matchNull } = spec;
   const stringTests = spec.stringTests.slice();
   const numberTests = spec.numberTests.slice();
@@ -84,7 +92,11 @@ function buildScalarTest(spec: LeafSpec): (value: Scalar) => boolean {
         break;
       case "number":
         if (exactNumbers.has(value)) return true;
-        for (let i = 0; i < numberTests.length; i++) if ((numberTests[i] as NumberPredicate)(value)) return true;
+        // event-ruler compares numbers it can hold as a double; anything else (1e400 parses to Infinity here)
+        // is only ever equal to the same literal, never inside a range.
+        if (Number.isFinite(value)) {
+          for (let i = 0; i < numberTests.length; i++) if ((numberTests[i] as NumberPredicate)(value)) return true;
+        }
         break;
       case "boolean":
         if (value ? matchTrue : matchFalse) return true;

@@ -1,11 +1,11 @@
 import { describeValue, InvalidPatternError, isPlainObject } from "./errors.ts";
 import { compileCidr, compileIpEquals } from "./ip.ts";
-import { buildLeafTest, type LeafSpec, type LeafTest, type NumberPredicate, type ScalarPredicate } from "./leaf-runtime.ts";
+import { buildLeaf, newLeafSpec, type Leaf, type LeafSpec, type NumberPredicate, type ScalarPredicate } from "./leaf-runtime.ts";
 import { compileIgnoreCase, compileWildcard, parseWildcard, type StringPredicate } from "./string-matchers.ts";
 
-export type { LeafTest } from "./leaf-runtime.ts";
+export type { Leaf } from "./leaf-runtime.ts";
 
-/** OPERATORS lists every content-filter operator, for error messages and the `$or` reserved-name check. */
+/** OPERATORS lists every content-filter operator event-ruler accepts, for error messages and the `$or` check. */
 export const OPERATORS = [
   "prefix",
   "suffix",
@@ -15,6 +15,7 @@ export const OPERATORS = [
   "cidr",
   "equals-ignore-case",
   "wildcard",
+  "exactly",
 ] as const;
 
 /** Context for one leaf array element: where it is (for errors) and which spec it adds to. */
@@ -30,39 +31,38 @@ function fail(ctx: ElementContext, reason: string): never {
 }
 
 /**
- * compileLeaf validates a pattern leaf (an array of match values and content filters, OR-ed together) and
- * compiles it into one LeafTest. Event arrays match when any of their leaf elements match; objects are
- * intermediate nodes, not leaves, so they only ever satisfy `{"exists": false}` — the AWS behaviour.
+ * compileLeaf validates a pattern leaf (an array of match values and content filters, OR-ed together) the way
+ * event-ruler's JsonRuleCompiler does, and compiles it into a Leaf. `path` is the JSON path used in errors.
  */
-export function compileLeaf(elements: readonly unknown[], path: string): LeafTest {
+export function compileLeaf(elements: readonly unknown[], path: string): Leaf {
   if (elements.length === 0) throw new InvalidPatternError(path, "empty arrays are not allowed; list at least one match value");
-  const spec: LeafSpec = {
-    exactStrings: new Set(),
-    exactNumbers: new Set(),
-    matchTrue: false,
-    matchFalse: false,
-    matchNull: false,
-    stringTests: [],
-    numberTests: [],
-    scalarTests: [],
-    existsTrue: false,
-    existsFalse: false,
-  };
+  const spec = newLeafSpec();
   elements.forEach((element, index) => {
     const where = elements.length > 1 ? `element ${index}: ` : "";
     addElement({ path, where, spec }, element);
   });
-  return buildLeafTest(spec);
+  return buildLeaf(spec);
 }
 
 function addElement(ctx: ElementContext, element: unknown): void {
   const { spec } = ctx;
   if (typeof element === "string") {
-    spec.exactStrings.add(element);
+    // An IP literal is a one-address range on AWS, so other spellings of the address match too.
     const sameIp = compileIpEquals(element);
-    if (sameIp !== null) spec.stringTests.push(sameIp);
-  } else if (typeof element === "number") {
-    spec.exactNumbers.add(requireFinite(ctx, element, "match value"));
+    if (sameIp === null) {
+      spec.exactStrings.add(element);
+      spec.plainStrings.push(element);
+    } else {
+      spec.stringTests.push(sameIp);
+      spec.notOnlyPlainStrings = true;
+    }
+    return;
+  }
+  spec.notOnlyPlainStrings = true;
+  if (typeof element === "number") {
+    // A literal too big for a double (1e400) is still a valid match value on AWS, equal to itself only.
+    if (Number.isNaN(element)) fail(ctx, "match values must be JSON numbers, got NaN");
+    spec.exactNumbers.add(element);
   } else if (element === true) {
     spec.matchTrue = true;
   } else if (element === false) {
@@ -87,18 +87,21 @@ function addFilter(ctx: ElementContext, filter: Record<string, unknown>): void {
   const operand = filter[operator];
   const { spec } = ctx;
   switch (operator) {
+    case "exactly":
+      // event-ruler's explicit spelling of a plain string match value; unlike a bare string it is never an IP range.
+      spec.exactStrings.add(requireString(ctx, operator, operand));
+      return;
     case "prefix":
     case "suffix": {
       if (typeof operand === "string") {
         spec.stringTests.push(operator === "prefix" ? (v) => v.startsWith(operand) : (v) => v.endsWith(operand));
         return;
       }
-      const text = ignoreCaseOperand(ctx, operator, operand);
-      spec.stringTests.push(compileIgnoreCase([text], operator));
+      spec.stringTests.push(compileIgnoreCase(ignoreCaseOperand(ctx, operator, operand), operator));
       return;
     }
     case "equals-ignore-case":
-      spec.stringTests.push(compileIgnoreCase([requireString(ctx, operator, operand)], "equals"));
+      spec.stringTests.push(compileIgnoreCase(requireString(ctx, operator, operand), "equals"));
       return;
     case "wildcard":
       spec.stringTests.push(wildcard(ctx, operator, requireString(ctx, operator, operand)));
@@ -110,7 +113,7 @@ function addFilter(ctx: ElementContext, filter: Record<string, unknown>): void {
       return;
     }
     case "numeric":
-      addNumeric(ctx, operand);
+      spec.numberTests.push(numeric(ctx, operand));
       return;
     case "exists":
       if (typeof operand !== "boolean") fail(ctx, `exists takes true or false, got ${describeValue(operand)}`);
@@ -121,7 +124,7 @@ function addFilter(ctx: ElementContext, filter: Record<string, unknown>): void {
       spec.scalarTests.push(anythingBut(ctx, operand));
       return;
     default:
-      fail(ctx, `unknown operator ${JSON.stringify(operator)}; expected one of ${OPERATORS.join(", ")}`);
+      fail(ctx, `unknown operator ${JSON.stringify(operator)}; expected one of ${OPERATORS.join(", ")} (operators are case-sensitive)`);
   }
 }
 
@@ -130,8 +133,10 @@ function requireString(ctx: ElementContext, operator: string, operand: unknown):
   return operand;
 }
 
-function requireFinite(ctx: ElementContext, value: number, what: string): number {
-  if (!Number.isFinite(value)) fail(ctx, `${what} must be a finite number, got ${String(value)}`);
+function requireNumber(ctx: ElementContext, what: string, value: unknown): number {
+  if (typeof value !== "number") fail(ctx, `${what} must be a number, got ${describeValue(value)}`);
+  // event-ruler compares numbers as IEEE-754 doubles and refuses what a double cannot hold (1e400).
+  if (!Number.isFinite(value)) fail(ctx, `${what} must be a finite number (a double), got ${String(value)}`);
   return value;
 }
 
@@ -148,43 +153,38 @@ function ignoreCaseOperand(ctx: ElementContext, operator: string, operand: unkno
 function wildcard(ctx: ElementContext, operator: string, text: string): StringPredicate {
   const parsed = parseWildcard(text);
   if (!parsed.ok) fail(ctx, `${operator} ${JSON.stringify(text)}: ${parsed.reason}`);
+  ctx.spec.wildcards.push(text);
   return compileWildcard(parsed.segments);
 }
 
-const LOWER_BOUNDS = new Set([">", ">="]);
-const UPPER_BOUNDS = new Set(["<", "<="]);
-const NUMERIC_SHAPE = `numeric operator needs pairs like [">", 0] or [">", 0, "<=", 5]`;
+const NUMERIC_SHAPE = `numeric takes one comparison like [">", 0] or a range like [">", 0, "<=", 5]`;
 
 /**
- * addNumeric validates `{"numeric": [...]}` exactly as AWS does: one comparison (=, <, <=, >, >=), or a
- * lower bound (> or >=) followed by an upper bound (< or <=) that leaves a non-empty range.
+ * numeric validates `{"numeric": [...]}` as JsonRuleCompiler does: one comparison (=, <, <=, >, >=), or a lower
+ * bound (> or >=) followed by an upper bound (< or <=) that leaves a non-empty range, and nothing more.
  */
-function addNumeric(ctx: ElementContext, operand: unknown): void {
-  if (!Array.isArray(operand) || (operand.length !== 2 && operand.length !== 4)) fail(ctx, NUMERIC_SHAPE);
+function numeric(ctx: ElementContext, operand: unknown): NumberPredicate {
+  if (!Array.isArray(operand)) fail(ctx, `numeric takes an array; ${NUMERIC_SHAPE}`);
   const [op1, value1, op2, value2] = operand as unknown[];
-  const first = numericTerm(ctx, op1, value1);
+  if (typeof op1 !== "string") fail(ctx, `numeric must start with a comparison operator, got ${describeValue(op1)}; ${NUMERIC_SHAPE}`);
+  if (!COMPARISONS.has(op1)) fail(ctx, `unknown numeric comparison ${JSON.stringify(op1)}; ${NUMERIC_SHAPE}`);
+  if (operand.length < 2) fail(ctx, `numeric ${op1} needs a number; ${NUMERIC_SHAPE}`);
+  const first = requireNumber(ctx, `the value of numeric ${op1}`, value1);
   if (operand.length === 2) {
-    if (op1 === "=") ctx.spec.exactNumbers.add(first);
-    else ctx.spec.numberTests.push(comparison(op1 as string, first));
-    return;
+    if (op1 === "=") return (v) => v === first;
+    return comparison(op1, first);
   }
-  const second = numericTerm(ctx, op2, value2);
-  if (!LOWER_BOUNDS.has(op1 as string) || !UPPER_BOUNDS.has(op2 as string)) {
-    fail(ctx, `a two-sided numeric range must be a lower bound (> or >=) then an upper bound (< or <=), like [">", 0, "<=", 5]`);
-  }
+  if (op1 !== ">" && op1 !== ">=") fail(ctx, `only a lower bound (> or >=) can start a numeric range; ${NUMERIC_SHAPE}`);
+  if (op2 !== "<" && op2 !== "<=") fail(ctx, `a numeric range must end with an upper bound (< or <=), got ${describeValue(op2)}; ${NUMERIC_SHAPE}`);
+  if (operand.length !== 4) fail(ctx, `too many terms in the numeric range; ${NUMERIC_SHAPE}`);
+  const second = requireNumber(ctx, `the value of numeric ${op2}`, value2);
   if (!(first < second)) fail(ctx, `numeric range is empty: lower bound ${first} must be below upper bound ${second}`);
-  const lower = comparison(op1 as string, first);
-  const upper = comparison(op2 as string, second);
-  ctx.spec.numberTests.push((v) => lower(v) && upper(v));
+  const lower = comparison(op1, first);
+  const upper = comparison(op2, second);
+  return (v) => lower(v) && upper(v);
 }
 
-function numericTerm(ctx: ElementContext, op: unknown, value: unknown): number {
-  if (op !== "=" && !LOWER_BOUNDS.has(op as string) && !UPPER_BOUNDS.has(op as string)) {
-    fail(ctx, `unknown numeric comparison ${typeof op === "string" ? JSON.stringify(op) : describeValue(op)}; ${NUMERIC_SHAPE}`);
-  }
-  if (typeof value !== "number") fail(ctx, `numeric ${String(op)} needs a number, got ${describeValue(value)}; ${NUMERIC_SHAPE}`);
-  return requireFinite(ctx, value, `numeric ${String(op)} operand`);
-}
+const COMPARISONS: ReadonlySet<string> = new Set(["=", "<", "<=", ">", ">="]);
 
 function comparison(op: string, bound: number): NumberPredicate {
   switch (op) {
@@ -196,14 +196,14 @@ function comparison(op: string, bound: number): NumberPredicate {
 }
 
 /**
- * anythingBut compiles an anything-but filter. Like AWS, it matches every leaf value it does not exclude,
- * whatever its JSON type: excluded strings only exclude strings and excluded numbers only numbers, so
- * `{"anything-but": "x"}` matches 5 and null. A missing field has no value, so it never matches.
+ * anythingBut compiles an anything-but filter. As in event-ruler's ByteMachine it matches every leaf value it
+ * does not exclude, whatever its JSON type: excluded strings only exclude strings and excluded numbers only
+ * numbers, so `{"anything-but": "x"}` matches 5 and null. A missing field has no value, so it never matches.
  */
 function anythingBut(ctx: ElementContext, operand: unknown): ScalarPredicate {
   if (typeof operand === "string") return (v) => v !== operand;
   if (typeof operand === "number") {
-    const excluded = requireFinite(ctx, operand, "anything-but value");
+    const excluded = requireNumber(ctx, "an anything-but value", operand);
     return (v) => v !== excluded;
   }
   if (Array.isArray(operand)) return anythingButList(ctx, operand);
@@ -213,50 +213,51 @@ function anythingBut(ctx: ElementContext, operand: unknown): ScalarPredicate {
   const keys = Object.keys(operand);
   if (keys.length !== 1) fail(ctx, `anything-but object takes exactly one of prefix, suffix, equals-ignore-case, wildcard`);
   const inner = keys[0] as string;
-  const value = operand[inner];
-  const excludes = anythingButInner(ctx, inner, value);
+  const excludes = anythingButInner(ctx, inner, operand[inner]);
   return (v) => typeof v !== "string" || !excludes(v);
 }
 
 function anythingButList(ctx: ElementContext, values: readonly unknown[]): ScalarPredicate {
-  if (values.length === 0) fail(ctx, "anything-but list must not be empty");
-  if (values.every((v) => typeof v === "string")) {
+  if (values.length > 0 && values.every((v) => typeof v === "string")) {
     const excluded = new Set(values as string[]);
     return (v) => typeof v !== "string" || !excluded.has(v);
   }
-  if (values.every((v) => typeof v === "number")) {
-    const excluded = new Set((values as number[]).map((n) => requireFinite(ctx, n, "anything-but value")));
+  if (values.length > 0 && values.every((v) => typeof v === "number")) {
+    const excluded = new Set((values as number[]).map((n) => requireNumber(ctx, "an anything-but value", n)));
     return (v) => typeof v !== "number" || !excluded.has(v);
   }
-  return fail(ctx, "anything-but list must hold only strings or only numbers (no mixing, no null, booleans or objects)");
+  return fail(ctx, "an anything-but list must hold only strings or only numbers, and at least one (no mixing, no null, booleans or objects)");
 }
 
+/** anythingButInner compiles the `{"prefix" | "suffix" | "equals-ignore-case" | "wildcard": string | string[]}` forms. */
 function anythingButInner(ctx: ElementContext, inner: string, value: unknown): StringPredicate {
   const name = `anything-but.${inner}`;
+  let tests: StringPredicate[];
   switch (inner) {
     case "prefix":
-    case "suffix": {
-      // AWS accepts exactly one non-empty prefix/suffix here, never a list.
-      const text = requireString(ctx, name, value);
-      if (text === "") fail(ctx, `${name} must not be empty`);
-      return inner === "prefix" ? (v) => v.startsWith(text) : (v) => v.endsWith(text);
-    }
+    case "suffix":
+      tests = strings(ctx, name, value).map((text) => {
+        if (text === "") fail(ctx, `${name} values must not be empty`);
+        return inner === "prefix" ? (v: string) => v.startsWith(text) : (v: string) => v.endsWith(text);
+      });
+      break;
     case "equals-ignore-case":
-      return compileIgnoreCase(stringOrStrings(ctx, name, value), "equals");
-    case "wildcard": {
-      const tests = stringOrStrings(ctx, name, value).map((text) => wildcard(ctx, name, text));
-      if (tests.length === 1) return tests[0] as StringPredicate;
-      return (v) => {
-        for (let i = 0; i < tests.length; i++) if ((tests[i] as StringPredicate)(v)) return true;
-        return false;
-      };
-    }
+      tests = strings(ctx, name, value).map((text) => compileIgnoreCase(text, "equals"));
+      break;
+    case "wildcard":
+      tests = strings(ctx, name, value).map((text) => wildcard(ctx, name, text));
+      break;
     default:
       return fail(ctx, `unknown anything-but operator ${JSON.stringify(inner)}; expected prefix, suffix, equals-ignore-case or wildcard`);
   }
+  if (tests.length === 1) return tests[0] as StringPredicate;
+  return (v) => {
+    for (let i = 0; i < tests.length; i++) if ((tests[i] as StringPredicate)(v)) return true;
+    return false;
+  };
 }
 
-function stringOrStrings(ctx: ElementContext, name: string, value: unknown): string[] {
+function strings(ctx: ElementContext, name: string, value: unknown): string[] {
   if (typeof value === "string") return [value];
   if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === "string")) return value as string[];
   return fail(ctx, `${name} takes a string or a non-empty list of strings, got ${describeValue(value)}`);

@@ -1,16 +1,11 @@
+export { fullJitterDelay } from "../backoff.ts";
+export { errorText } from "../error-text.ts";
+
 /** DEFAULT_BASE_DELAY_MS is the first backoff ceiling; it doubles per retry. */
 export const DEFAULT_BASE_DELAY_MS = 100;
 
 /** DEFAULT_MAX_DELAY_MS caps one backoff, however long the failure lasts. */
 export const DEFAULT_MAX_DELAY_MS = 5_000;
-
-// Full jitter (not equal or decorrelated) spreads the retries of many workers that were throttled
-// by the same bus or shard at the same moment, so they do not come back in lockstep.
-/** fullJitterDelay returns a delay drawn uniformly from [0, min(maxMs, baseMs * 2^(retry-1))]. */
-export function fullJitterDelay(retry: number, baseMs: number, maxMs = DEFAULT_MAX_DELAY_MS, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, retry - 1)));
-  return Math.floor(random() * ceiling);
-}
 
 /** sleep resolves after `ms` milliseconds, or rejects with the signal's reason as soon as it is aborted. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -140,10 +135,4 @@ export function failureKind(err: unknown, depth = 0): FailureKind {
     if (inner !== "unknown") return inner;
   }
   return "unknown";
-}
-
-/** errorText renders a thrown value as `Name: message` for logs and the worker's last_error. */
-export function errorText(err: unknown): string {
-  if (err instanceof Error) return `${errorName(err)}: ${err.message}`;
-  return String(err);
 }

@@ -247,6 +247,60 @@ describe("test-pattern", () => {
   it("is for admins only", async () => {
     expect((await call("POST", "/api/v1/admin/events/test-pattern", user, { pattern: {}, event: {} })).status).toBe(403);
   });
+
+  it("answers the issue's two hostile bodies within a second, refused as too large, while /health keeps answering", async () => {
+    // Issue 11: a 150 KB body whose 50,000-character ignore-case suffix meets a 100,000-character value, and
+    // 12,000 $or branches against a 12,000-element array; both used to hold the process for seconds.
+    const suffix = { pattern: { detail: { name: [{ suffix: { "equals-ignore-case": "Ab".repeat(25_000) } }] } }, event: { detail: { name: "a".repeat(100_000) } } };
+    const branches = { pattern: { $or: Array.from({ length: 12_000 }, (_, i) => ({ tags: [`t${i}`] })) }, event: { tags: Array.from({ length: 12_000 }, (_, i) => `u${i}`) } };
+    let done = false;
+    let slowestHealth = 0;
+    let healthAnswers = 0;
+    const probe = (async () => {
+      while (!done) {
+        const started = performance.now();
+        const res = await app.request("/health");
+        expect(res.status).toBe(200);
+        slowestHealth = Math.max(slowestHealth, performance.now() - started);
+        healthAnswers++;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const timedCall = async (json: unknown) => {
+      const started = performance.now();
+      const res = await call("POST", "/api/v1/admin/events/test-pattern", admin, json);
+      return { ...res, ms: performance.now() - started };
+    };
+    const [a, b] = await Promise.all([timedCall(suffix), timedCall(branches)]);
+    done = true;
+    await probe;
+    for (const res of [a, b]) {
+      expect(res.ms).toBeLessThan(1000);
+      expect([res.status, res.type, res.body.code]).toEqual([400, "application/problem+json", "EVENTS.PATTERN_TOO_COMPLEX"]);
+      expect(res.body.detail).toContain("EventBridge allows at most 2048");
+    }
+    expect(healthAnswers).toBeGreaterThan(0);
+    expect(slowestHealth).toBeLessThan(1000);
+  });
+
+  it("matches the largest allowed ignore-case suffix against a 200,000-character value within a second", async () => {
+    const started = performance.now();
+    const res = await call("POST", "/api/v1/admin/events/test-pattern", admin, {
+      pattern: { detail: { name: [{ suffix: { "equals-ignore-case": "Ab".repeat(990) } }] } },
+      event: { detail: { name: `${"a".repeat(200_000)}${"aB".repeat(990)}` } },
+    });
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect([res.status, res.body]).toEqual([200, { result: true }]);
+  });
+
+  it("refuses an event over 256 KB and a wildcard AWS finds too complex, each with a 400 problem", async () => {
+    const big = await call("POST", "/api/v1/admin/events/test-pattern", admin, { pattern: { a: ["x"] }, event: { a: "x".repeat(300_000) } });
+    expect([big.status, big.type, big.body.code]).toEqual([400, "application/problem+json", "EVENTS.EVENT_TOO_LARGE"]);
+    expect(big.body.detail).toContain("256 KB");
+    const complex = await call("POST", "/api/v1/admin/events/test-pattern", admin, { pattern: { arn: [{ wildcard: "*:*:*:*:*:event-bus/*" }] }, event: {} });
+    expect([complex.status, complex.body.code]).toEqual([400, "EVENTS.PATTERN_TOO_COMPLEX"]);
+    expect(complex.body.errors[0].path).toBe("pattern.arn");
+  });
 });
 
 describe("subscriptions and dead letters", () => {

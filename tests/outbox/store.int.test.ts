@@ -127,6 +127,13 @@ describe("subscription declarations", () => {
     expect(() => make().subscribe([{ name: "testing.bad", pattern: { n: [{ numeric: [">", "x"] }] }, handler: async () => {} }])).toThrow(InvalidSubscriptionError);
   });
 
+  it("holds a pattern declared in code to EventBridge's limits", () => {
+    const huge = { $or: Array.from({ length: 12_000 }, (_, i) => ({ tags: [`t${i}`] })) };
+    expect(() => make().subscribe([{ name: "testing.huge", pattern: huge, handler: async () => {} }])).toThrow(/testing.huge: invalid pattern: .*at most 2048/);
+    const complex = { arn: [{ wildcard: "*:*:*:*:*:event-bus/*" }] };
+    expect(() => make().subscribe([{ name: "testing.complex", pattern: complex, handler: async () => {} }])).toThrow(/too complex/);
+  });
+
   it("rejects bad names, duplicates, and handler/batchHandler mistakes", () => {
     const ok = { pattern: {}, handler: async () => {} };
     expect(() => make().subscribe([{ name: "NoDot", ...ok }])).toThrow(InvalidSubscriptionError);

@@ -13,10 +13,14 @@ export const TestFollowed = defineEvent("testing", "test.followed", "Caused by t
 export const TestConcluded = defineEvent("testing", "test.concluded", "Caused by test.followed", z.object({ n: z.number().int() }));
 export const testEvents = [TestHappened, TestFollowed, TestConcluded];
 
-/** EFFECTS_DDL is a table handlers write to, so tests can count effects. */
+/**
+ * EFFECTS_DDL is a table handlers write to, so tests can count effects. `at` and `tx` say when
+ * and in which transaction each effect was written, so tests can tell deliveries apart in time.
+ */
 export const EFFECTS_DDL = `
   create table if not exists public.effects (
-    seq bigserial primary key, event_id uuid not null, subject text not null, n int not null, worker text not null default '')`;
+    seq bigserial primary key, event_id uuid not null, subject text not null, n int not null, worker text not null default '',
+    at timestamptz not null default clock_timestamp(), tx xid8 not null default pg_current_xact_id())`;
 
 export interface TestOutbox {
   outbox: Outbox;

@@ -1,0 +1,85 @@
+import type { Tx } from "../../src/db/client.ts";
+import { type DeciderEvent, decisionEvents } from "../../src/events/decider.ts";
+import type { EventEnvelope } from "../envelope.ts";
+import { StreamVersionConflictError } from "../errors.ts";
+import type { EventSourced } from "./aggregate.ts";
+import { loadStream } from "./read.ts";
+import { snapshotDue, writeSnapshot } from "./snapshots.ts";
+
+/** CommandResult is what handleCommand returns: the state after the command and what it appended. */
+export interface CommandResult<S, E extends DeciderEvent> {
+  state: S;
+  /** The new events as the decider sees them (data as validated and stored). Empty when the decision was to do nothing. */
+  events: E[];
+  /** The same events as appended to the log. */
+  envelopes: EventEnvelope[];
+  /** The stream's version after the command. */
+  version: number;
+  streamId: string;
+}
+
+/** HandleCommandOptions: run inside the caller's transaction, or (default) in one of its own. */
+export interface HandleCommandOptions {
+  /**
+   * The caller's transaction: the events commit or roll back with its other writes. A version
+   * conflict then throws StreamVersionConflictError at once, with no retry: the failed insert
+   * has aborted the transaction, so the caller must let it roll back (a route answers 409).
+   */
+  tx?: Tx;
+}
+
+/**
+ * handleCommand runs a command against an event-sourced aggregate: it loads the stream
+ * (snapshot plus tail, one round trip), calls `decide`, appends the events expecting the version
+ * it read, and takes a snapshot when due. In its own transaction (no `tx`) a version conflict
+ * re-reads and re-decides, up to the aggregate's `maxAttempts`; then it throws
+ * StreamVersionConflictError (kind `conflict`, code `EVENTS.CONCURRENCY_CONFLICT`: HTTP 409).
+ * A DomainError thrown by `decide` propagates unchanged and nothing is written.
+ *
+ * @example const { state, version } = await handleCommand(accounts, accountId, { type: "deposit", amount: 100 });
+ */
+export async function handleCommand<S, C, E extends DeciderEvent>(
+  es: EventSourced<S, C, E>,
+  id: string,
+  command: C,
+  options: HandleCommandOptions = {},
+): Promise<CommandResult<S, E>> {
+  const streamId = es.streamId(id);
+  if (options.tx) return attempt(es, options.tx, id, streamId, command, false);
+  for (let n = 1; ; n++) {
+    try {
+      return await es.db.transaction((tx) => attempt(es, tx, id, streamId, command, true));
+    } catch (err) {
+      if (!(err instanceof StreamVersionConflictError) || err.streamId !== streamId) throw err;
+      // The insert that conflicted waited for the winner to commit, so a re-read sees its events
+      // at once: every round lets at least one writer through, and no backoff is needed.
+      if (n >= es.maxAttempts) throw new StreamVersionConflictError(streamId, err.expectedVersion, n);
+    }
+  }
+}
+
+/**
+ * attempt is one read-decide-append in `tx`. In its own transaction the insert and the snapshot
+ * are write-behind, so the whole command is two round trips (BEGIN with the read; the writes
+ * with COMMIT), and a conflict surfaces from the commit. In the caller's, the insert is awaited
+ * so that a conflict is thrown here, where the caller appends.
+ */
+async function attempt<S, C, E extends DeciderEvent>(es: EventSourced<S, C, E>, tx: Tx, id: string, streamId: string, command: C, own: boolean): Promise<CommandResult<S, E>> {
+  const loaded = await loadStream(es, tx, streamId);
+  const decided = decisionEvents(es.decider.decide(command, loaded.state));
+  if (decided.length === 0) return { state: loaded.state, events: [], envelopes: [], version: loaded.version, streamId };
+  const envelopes = await es.outbox.appendToStream(
+    tx,
+    streamId,
+    loaded.version,
+    decided.map((e) => ({ type: e.type, subject: id, data: e.data })),
+    { versionRead: true, writeBehind: own },
+  );
+  // Evolve with the data as stored (after the schema's parsing), so this state equals a replay.
+  let state = loaded.state;
+  const events = envelopes.map((env) => ({ type: env.type, data: env.data }) as E);
+  for (const e of events) state = es.decider.evolve(state, e);
+  const version = loaded.version + events.length;
+  if (snapshotDue(es, version, loaded.snapshotVersion)) await writeSnapshot(es, tx, streamId, version, state);
+  return { state, events, envelopes, version, streamId };
+}

@@ -1,0 +1,3 @@
+export { PartitionWorker } from "./loop.ts";
+export { bodyOf, type CompiledSubscription, type SubscriptionBody, type WorkerDeps } from "./subscription.ts";
+export { subscriptionFilter } from "./checkpoint.ts";

@@ -1,0 +1,148 @@
+import { partitionOf } from "../hashtext.ts";
+import type { WakeSignal } from "../wakeup.ts";
+import { PartitionCheckpoint } from "./checkpoint.ts";
+import { Failures } from "./failures.ts";
+import { EventFilter } from "./filter.ts";
+import { PartitionLease } from "./lease.ts";
+import { PerEventDelivery } from "./per-event.ts";
+import { ProjectionDelivery } from "./projection.ts";
+import { Redrive } from "./redrive.ts";
+import { RelayDelivery } from "./relay.ts";
+import type { BatchOutcome, CompiledSubscription, Partition, WorkerDeps } from "./subscription.ts";
+
+/**
+ * PartitionWorker runs one subscription partition in this process: a loop that holds the
+ * partition's lease (`./lease.ts`), delivers batches past the checkpoint the way the
+ * subscription's kind of body needs (`./per-event.ts`, `./projection.ts`, `./relay.ts`),
+ * serves redrive requests (`./redrive.ts`), and sleeps until an append wakes it, a backoff
+ * ends, or the poll interval passes.
+ */
+export class PartitionWorker implements Partition {
+  #stopped = false;
+  #running: Promise<void> | undefined;
+  #signal: WakeSignal | undefined;
+  #lastRedriveAt = 0;
+  #interrupt: (() => void) | undefined;
+  #awaitingLease = false;
+  readonly #abort = new AbortController();
+  readonly #lease: PartitionLease;
+  readonly #deliver: () => Promise<BatchOutcome>;
+  readonly #redrive: Redrive;
+
+  constructor(
+    readonly sub: CompiledSubscription,
+    readonly partition: number,
+    readonly deps: WorkerDeps,
+  ) {
+    const filter = new EventFilter(sub.matcher);
+    this.#lease = new PartitionLease(this);
+    const checkpoint = new PartitionCheckpoint(this, this.#lease, filter);
+    const failures = new Failures(this, checkpoint);
+    const perEvent = new PerEventDelivery(this, checkpoint, filter, failures);
+    this.#redrive = new Redrive(this, checkpoint, perEvent);
+    const body = sub.body;
+    if (body.kind === "relay") {
+      const relay = new RelayDelivery(this, body.handle, checkpoint, filter, failures);
+      this.#deliver = () => relay.deliver();
+    } else {
+      const projection = body.kind === "projection" ? new ProjectionDelivery(this, body.handle, checkpoint, filter, perEvent) : undefined;
+      this.#deliver = async () => {
+        const seen = await checkpoint.peek();
+        if (!seen) return { processed: 0 };
+        return projection ? projection.deliver(seen) : perEvent.deliver(seen);
+      };
+    }
+  }
+
+  get stopping(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  start(): void {
+    this.#running ??= this.#loop();
+  }
+
+  /** stop lets the current batch finish, then releases the lease. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort.abort(new Error("the worker is stopping"));
+    this.#interrupt?.();
+    this.#signal?.fire();
+    await this.#running;
+  }
+
+  /** processBatch delivers one batch past the checkpoint, if this process holds the lease and there is one. */
+  processBatch(): Promise<BatchOutcome> {
+    return this.#deliver();
+  }
+
+  async #loop(): Promise<void> {
+    const { wakeup, pollMs, log } = this.deps;
+    const types = this.sub.matcher.types;
+    // Rung only by appends of a type this subscription reads, in this partition.
+    this.#signal = wakeup.register((e) => (types === null || types.includes(e.type)) && partitionOf(e.subject, this.sub.partitions) === this.partition);
+    const signal = this.#signal;
+    const { membership } = this.deps;
+    // A heartbeat that finds a member gone may hand this partition here: look at once rather
+    // than at the next poll, which is what makes a takeover after a crash quick.
+    const unwatch = membership.onChange(() => {
+      if (this.#awaitingLease && membership.owns(this.sub.name, this.partition)) this.#interrupt?.();
+    });
+    let burstUntil = 0;
+    while (!this.#stopped) {
+      const woken = signal.consume();
+      let progressed = false;
+      let delay = pollMs;
+      try {
+        // Our own heartbeat overdue (a pause, a stall): others may be taking our partitions
+        // over, so start nothing until it is renewed.
+        if (!membership.alive() || !(await this.#lease.ensure())) {
+          // The partition is another process's, or still leased by one that is handing it over:
+          // look again at the next poll (an in-memory check, or one update when assigned here).
+          this.#awaitingLease = true;
+          await this.#sleep(Math.min(pollMs, (this.deps.leaseSeconds * 1000) / 2, membership.alive() ? Infinity : membership.heartbeatMs));
+          this.#awaitingLease = false;
+          continue;
+        }
+        // Redrive requests are rare: look for them when nudged (not on every append) or once
+        // per poll interval.
+        if (signal.consumeNudge() || Date.now() - this.#lastRedriveAt > pollMs) {
+          this.#lastRedriveAt = Date.now();
+          await this.#redrive.run();
+        }
+        const outcome = await this.processBatch();
+        progressed = outcome.processed > 0;
+        if (outcome.retryInMs !== undefined) delay = outcome.retryInMs;
+      } catch (err) {
+        log.error({ err, subscription: this.sub.name, partition: this.partition }, "subscription worker error");
+        delay = Math.min(pollMs, 1000);
+      }
+      if (this.#stopped) break;
+      if (progressed) continue;
+      if (delay !== pollMs) {
+        // A backoff: appends must not cut it short.
+        await this.#sleep(delay);
+        continue;
+      }
+      // Right after a wake an append may still sit behind an older open transaction; look
+      // again soon for a short while (or at the next commit's wake) instead of a whole poll.
+      if (woken) burstUntil = Date.now() + 250;
+      await signal.wait(Date.now() < burstUntil ? 5 : pollMs);
+    }
+    unwatch();
+    signal.close();
+    await this.#lease.release();
+  }
+
+  // A backoff sleep that stop() cuts short, so shutdown never waits out a long backoff.
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#interrupt = done;
+    });
+  }
+}

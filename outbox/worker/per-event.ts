@@ -1,0 +1,121 @@
+import { settleWriteBehind, type Tx, writeBehindCause } from "../../src/db/client.ts";
+import { runWithEventContext } from "../context.ts";
+import type { EventContext, EventEnvelope } from "../envelope.ts";
+import { type EventRow, toEnvelope } from "../store.ts";
+import type { PartitionCheckpoint, Seen } from "./checkpoint.ts";
+import type { Failures } from "./failures.ts";
+import type { EventFilter } from "./filter.ts";
+import { type BatchOutcome, handlerContext, type Partition } from "./subscription.ts";
+
+/**
+ * PerEventDelivery delivers a batch one event at a time, all in one transaction with the
+ * checkpoint advance: how per-event handlers always run, and how a batch projection's batch
+ * that threw is delivered again so that only the poison event is retried. It also delivers
+ * single events for redrive, whatever the body.
+ */
+export class PerEventDelivery {
+  constructor(
+    private readonly p: Partition,
+    private readonly checkpoint: PartitionCheckpoint,
+    private readonly filter: EventFilter,
+    private readonly failures: Failures,
+  ) {}
+
+  /**
+   * deliver handles the batch `seen` found. On a failure the whole transaction rolls back; the
+   * events before the failing one are then delivered again and committed, and the failing one
+   * is retried after a backoff or dead-lettered (see `Failures`).
+   */
+  async deliver(seen: Seen): Promise<BatchOutcome> {
+    const { sub, partition, deps } = this.p;
+    let failedAt = -1;
+    let failure: unknown;
+    let batch: EventRow[] = [];
+    let failingAttempts = 0;
+    try {
+      const processed = await deps.db.transaction(async (tx) => {
+        const locked = await this.checkpoint.lockAndRead(tx, seen);
+        if (!locked) return 0;
+        const { cp } = locked;
+        batch = locked.batch;
+        let handled = 0;
+        const store: EventContext = { correlationId: "" };
+        await runWithEventContext(store, async () => {
+          for (let i = 0; i < batch.length; i++) {
+            const row = batch[i]!;
+            const env = toEnvelope(row);
+            if (!this.filter.wants(row, env)) continue;
+            failingAttempts = cp.failing_position === row.position ? cp.failing_attempts : 0;
+            try {
+              await this.runOne(tx, env, failingAttempts + 1, store);
+            } catch (err) {
+              failedAt = i;
+              failure = err;
+              throw err;
+            }
+            handled++;
+          }
+        });
+        await this.checkpoint.advance(tx, batch[batch.length - 1]!, handled, true);
+        return handled;
+      });
+      if (processed) deps.metrics.processed(sub.name, partition, processed);
+      return { processed: batch.length };
+    } catch (err) {
+      if (failedAt < 0) throw err;
+      return this.failures.recover(batch, failedAt, failure, failingAttempts + 1, (tx) => this.#redo(tx, batch, failedAt));
+    }
+  }
+
+  // Delivers again, in the recovery transaction, the events before the one that failed.
+  async #redo(tx: Tx, batch: EventRow[], end: number): Promise<number> {
+    let processed = 0;
+    for (let i = 0; i < end; i++) {
+      const env = toEnvelope(batch[i]!);
+      if (!this.filter.wants(batch[i]!, env)) continue;
+      await this.runOne(tx, env, 1);
+      processed++;
+    }
+    return processed;
+  }
+
+  /**
+   * runOne delivers one event with the event as the causation of whatever its body appends.
+   * Inside a batch the caller passes one `store` already entered for the whole batch (bodies
+   * run one after another), which saves entering a new async context per event.
+   */
+  async runOne(tx: Tx, event: EventEnvelope, attempt: number, store?: EventContext): Promise<void> {
+    const started = performance.now();
+    if (store) {
+      store.correlationId = event.correlationid;
+      store.causationId = event.id;
+      store.actorId = event.actorid;
+      await this.#invoke(tx, event, attempt);
+    } else {
+      await runWithEventContext({ correlationId: event.correlationid, causationId: event.id, actorId: event.actorid }, () => this.#invoke(tx, event, attempt));
+    }
+    this.p.deps.metrics.handlerDuration(this.p.sub.name, (performance.now() - started) / 1000);
+  }
+
+  async #invoke(tx: Tx, event: EventEnvelope, attempt: number): Promise<void> {
+    const body = this.p.sub.body;
+    const ctx = handlerContext(this.p, tx, attempt);
+    // A body's write-behind statements (its appends) are settled before the next event, so a
+    // failed one is charged to the event whose body sent it, with its own error rather than
+    // the "transaction is aborted" that the body's later statements got.
+    const settle = () => settleWriteBehind(tx);
+    const cause = async (err: unknown) => {
+      throw await writeBehindCause(tx, err);
+    };
+    switch (body.kind) {
+      case "per-event":
+        return body.handle(event, ctx).then(settle, cause);
+      case "projection":
+        return body.handle([event], ctx).then(settle, cause);
+      case "relay": {
+        const rejected = (await body.handle([event], ctx))?.rejected[0];
+        if (rejected) throw new Error(rejected.error);
+      }
+    }
+  }
+}
