@@ -3,7 +3,8 @@ import { PgDialect } from "drizzle-orm/pg-core";
 import { afterCommit, type Executor, type Tx, writeBehind } from "../src/db/client.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import { currentEventContext } from "./context.ts";
-import { type EventEnvelope, newEventId, type NewEvent } from "./envelope.ts";
+import type { EnvelopeOf, NewEvent } from "../src/events/definition.ts";
+import { type EventEnvelope, newEventId } from "./envelope.ts";
 import { StreamVersionConflictError } from "./errors.ts";
 import type { Appender } from "./types.ts";
 
@@ -85,18 +86,20 @@ const INSERT_MANY = `${INSERT_EVENTS}
  * transaction commits.
  */
 export function createAppender(registry: EventRegistry, onAppended: (events: EventEnvelope[]) => void): Appender {
-  function build(events: NewEvent[]): EventEnvelope[] {
+  function build(events: readonly NewEvent[]): EventEnvelope[] {
     const ctx = currentEventContext();
     const correlationid = ctx?.correlationId ?? newEventId();
     const now = new Date().toISOString();
     return events.map((e) => {
+      // Parsed with the registered schema, not the one the event carries: the registry is the
+      // contract, and this also catches a definition no module lists in its events.
       const def = registry.get(e.type);
       const data = registry.parse(e.type, e.data);
       const cause = e.causedBy;
       const env: EventEnvelope = {
         specversion: "1.0",
         id: e.id ?? newEventId(),
-        source: e.source ?? def!.source,
+        source: def!.source,
         type: e.type,
         subject: e.subject,
         time: e.time ?? now,
@@ -149,13 +152,14 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
   }
 
   return {
-    async append(tx, events) {
+    async append<E extends NewEvent>(tx: Tx, events: readonly E[]) {
       const envs = build(events);
       await insert(tx, envs, null, null, true);
-      return envs;
+      // build parsed each event's data with its schema, so the envelopes have the typed shape.
+      return envs as EnvelopeOf<E["definition"]>[];
     },
 
-    async appendToStream(tx, streamId, expectedVersion, events) {
+    async appendToStream<E extends NewEvent>(tx: Tx, streamId: string, expectedVersion: number, events: readonly E[]) {
       const [row] = await executePrepared<{ version: number }>(
         tx,
         sql`select coalesce(max(stream_version), 0)::int as version from outbox.events where stream_id = ${streamId}`,
@@ -170,7 +174,7 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
         if (isUniqueViolation(err, "events_stream_version_key")) throw new StreamVersionConflictError(streamId, expectedVersion);
         throw err;
       }
-      return envs;
+      return envs as EnvelopeOf<E["definition"]>[];
     },
 
     async readStream(tx, streamId) {
