@@ -71,7 +71,7 @@ export interface Outbox {
   readonly registry: EventRegistry;
   readonly processId: string;
   readonly sinks: readonly SinkInfo[];
-  /** subscribe registers subscriptions hosted by this process; patterns are validated here. */
+  /** subscribe registers subscriptions hosted by this process; `on` (against the registry) and patterns are checked here. */
   subscribe(defs: readonly SubscriptionDefinition[]): void;
   subscriptions(): readonly CompiledSubscription[];
   /**
