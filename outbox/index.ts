@@ -30,7 +30,7 @@ export type {
 } from "./types.ts";
 export { defineSubscription, InvalidSubscriptionError } from "./subscription.ts";
 export { runWithEventContext, currentEventContext } from "./context.ts";
-export { StreamVersionConflictError } from "./errors.ts";
+export { StreamVersionConflictError, UnexpectedStreamEventError } from "./errors.ts";
 
 /** SinkConfig switches the AWS relays on; each is off unless its target is named. */
 export interface SinkConfig {

@@ -3,9 +3,9 @@ import { PgDialect } from "drizzle-orm/pg-core";
 import { afterCommit, type Executor, type Tx, writeBehind } from "../src/db/client.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import { currentEventContext } from "./context.ts";
-import type { EnvelopeOf, NewEvent } from "../src/events/definition.ts";
+import type { AnyEventDefinition, EnvelopeOf, NewEvent } from "../src/events/definition.ts";
 import { type EventEnvelope, newEventId } from "./envelope.ts";
-import { StreamVersionConflictError } from "./errors.ts";
+import { StreamVersionConflictError, UnexpectedStreamEventError } from "./errors.ts";
 import type { Appender } from "./types.ts";
 
 /** EventRow is how an event comes back from `outbox.events`. */
@@ -177,11 +177,15 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
       return envs as EnvelopeOf<E["definition"]>[];
     },
 
-    async readStream(tx, streamId) {
+    readStream: (async (tx: Tx, streamId: string, on?: readonly AnyEventDefinition[]) => {
       const rows = (await tx.execute(sql`
         select ${EVENT_COLUMNS} from outbox.events where stream_id = ${streamId} order by stream_version`)) as unknown as EventRow[];
-      return rows.map((r) => ({ ...toEnvelope(r), version: r.stream_version ?? 0 }));
-    },
+      const expected = on && new Set(on.map((d) => d.type));
+      return rows.map((r) => {
+        if (expected && !expected.has(r.type)) throw new UnexpectedStreamEventError(streamId, r.stream_version ?? 0, r.type, [...expected]);
+        return { ...toEnvelope(r), version: r.stream_version ?? 0 };
+      });
+    }) as Appender["readStream"],
   };
 }
 

@@ -104,8 +104,15 @@ export interface Appender {
    * (0 for a new stream); a concurrent writer makes it throw StreamVersionConflictError.
    */
   appendToStream<E extends NewEvent>(tx: Tx, streamId: string, expectedVersion: number, events: readonly E[]): Promise<EnvelopeOf<E["definition"]>[]>;
-  /** readStream returns a stream's events in version order. */
+  /**
+   * readStream returns a stream's events in version order. Given the definitions the stream may
+   * hold, the events come typed as their union, and an event of any other type throws
+   * UnexpectedStreamEventError (a bug: the stream's writer and reader disagree).
+   *
+   * @example const events = await outbox.readStream(tx, `order-${id}`, orderEvents);
+   */
   readStream(tx: Tx, streamId: string): Promise<(EventEnvelope & { version: number })[]>;
+  readStream<D extends AnyEventDefinition>(tx: Tx, streamId: string, on: readonly D[]): Promise<(EnvelopeOf<D> & { version: number })[]>;
 }
 
 /** OutboxMetrics receives counters from workers and sinks (prom-client in production). */

@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import pino from "pino";
 import { sql } from "drizzle-orm";
 import { z } from "zod";
-import { createOutbox, defineSubscription, InvalidSubscriptionError, runWithEventContext, StreamVersionConflictError, type SubscriptionDefinition } from "../../outbox/index.ts";
+import {
+  createOutbox,
+  defineSubscription,
+  InvalidSubscriptionError,
+  runWithEventContext,
+  StreamVersionConflictError,
+  type SubscriptionDefinition,
+  UnexpectedStreamEventError,
+} from "../../outbox/index.ts";
 import { isUniqueViolation } from "../../outbox/store.ts";
 import { defineEvent } from "../../src/events/definition.ts";
 import { InvalidEventDataError, UnknownEventTypeError } from "../../src/events/registry.ts";
@@ -93,6 +101,19 @@ describe("appendToStream", () => {
       [2, 2],
       [3, 3],
     ]);
+  });
+
+  it("reads a stream typed by the definitions it may hold, and refuses one holding another type", async () => {
+    const db = t.database.db;
+    await db.transaction((tx) => t.outbox.appender.appendToStream(tx, "typed-1", 0, [TestHappened.with({ n: 1 }, { subject: "typed-1" }), TestNoted.with({ n: 2 }, { subject: "typed-1" })]));
+    const events = await db.transaction((tx) => t.outbox.appender.readStream(tx, "typed-1", [TestHappened, TestNoted]));
+    expect(events.map((e) => [e.version, e.type, e.data.n])).toEqual([
+      [1, "test.happened", 1],
+      [2, "test.noted", 2],
+    ]);
+    const err = await db.transaction((tx) => t.outbox.appender.readStream(tx, "typed-1", [TestHappened])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnexpectedStreamEventError);
+    expect(String(err)).toContain('stream typed-1 holds "test.noted" at version 2');
   });
 
   it("raises a concurrency conflict for a stale expected version", async () => {

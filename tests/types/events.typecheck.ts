@@ -110,6 +110,13 @@ export async function positive(): Promise<void> {
   // Typed subscriptions are ordinary subscription definitions (a module's list holds them all).
   const all: SubscriptionDefinition[] = [fanOut, projection, relay];
 
+  // A stream read with the definitions it may hold comes back as their union, with versions.
+  for (const e of await outbox.readStream(tx, "post-1", [PostCreated, PostDrafted])) {
+    const version: number = e.version;
+    const body: string = e.type === "post.drafted" ? e.data.body : e.data.tags.join(",");
+    void [version, body];
+  }
+
   // `is` narrows an envelope read back untyped, e.g. from readStream.
   const [stored] = await outbox.readStream(tx, "post-1");
   if (stored && PostDrafted.is(stored)) {
@@ -184,6 +191,11 @@ export async function negative(): Promise<void> {
       void event.data.postId;
     },
   });
+
+  for (const e of await outbox.readStream(tx, "post-1", [PostDrafted])) {
+    // @ts-expect-error TS2339 a draft has no tags
+    void e.data.tags;
+  }
 
   defineSubscription({
     name: "search.index-posts",
