@@ -51,7 +51,7 @@ export function compileFilter(def: SubscriptionDefinition, registry: EventRegist
       }
     }
     const consumed = new Set(def.on.map((d) => d.type));
-    const types = Object.freeze(pattern.types ?? [...consumed].sort());
+    const types = Object.freeze([...(pattern.types ?? consumed)].sort());
     return Object.freeze({
       source: pattern.source,
       types,
