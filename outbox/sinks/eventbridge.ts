@@ -70,7 +70,7 @@ export function toPutEventsEntry(event: EventEnvelope, busName: string, sourcePr
 }
 
 /**
- * createEventBridgeSink returns the subscription relaying every event to a bus with PutEvents in calls of at most
+ * createEventBridgeSink returns the subscription relaying every public event (it names no `on`) to a bus with PutEvents in calls of at most
  * 10 entries and 256 KiB, returning events EventBridge can never accept in `rejected` for the worker to dead-letter.
  */
 export function createEventBridgeSink(opts: EventBridgeSinkOptions): SubscriptionDefinition {

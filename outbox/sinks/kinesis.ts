@@ -62,7 +62,7 @@ export function firstPerKey(pending: readonly PendingEntry<PutRecordsRequestEntr
 }
 
 /**
- * createKinesisSink returns the subscription relaying every event to a stream with PutRecords keyed by subject,
+ * createKinesisSink returns the subscription relaying every public event (it names no `on`) to a stream with PutRecords keyed by subject,
  * keeping per-key order through partial failures and returning records over 1 MiB in `rejected`.
  */
 export function createKinesisSink(opts: KinesisSinkOptions): SubscriptionDefinition {
