@@ -26,7 +26,8 @@ import { type EventSourced, eventSourced, handleCommand, loadState } from "../ou
 import { createOutbox } from "../outbox/index.ts";
 import { connectDatabase, type Database } from "../src/db/client.ts";
 import { assertNever, type Decider } from "../src/events/decider.ts";
-import { defineEvent, EventRegistry } from "../src/events/registry.ts";
+import { defineEvent } from "../src/events/definition.ts";
+import { EventRegistry } from "../src/events/registry.ts";
 import {
   baseUrl,
   type BenchDatabase,
@@ -98,8 +99,9 @@ const account: Decider<State, Command, Event> = {
   },
 };
 
-const AccountOpened = defineEvent("bench", "account.opened", "Benchmark account opened", z.object({ owner: z.string() }));
-const AccountDeposited = defineEvent("bench", "account.deposited", "Benchmark deposit", z.object({ amount: z.number().int() }));
+const AccountOpened = defineEvent({ source: "bench", type: "account.opened", visibility: "internal", description: "Benchmark account opened", schema: z.object({ owner: z.string() }) });
+const AccountDeposited = defineEvent({ source: "bench", type: "account.deposited", visibility: "internal", description: "Benchmark deposit", schema: z.object({ amount: z.number().int() }) });
+const accountEvents = [AccountOpened, AccountDeposited];
 const registry = new EventRegistry().register(AccountOpened, AccountDeposited);
 
 const seedEvents = (n: number): Event[] => [{ type: "account.opened", data: { owner: "bench" } }, ...Array.from({ length: n - 1 }, (_, i) => ({ type: "account.deposited" as const, data: { amount: i + 1 } }))];
@@ -116,7 +118,7 @@ interface Ours {
 function ours(bench: BenchDatabase): Ours {
   const database = connectDatabase(bench.url, { max: POOL, applicationName: "bench-ours" });
   const outbox = createOutbox({ database, registry, log: pino({ level: "silent" }) });
-  const bind = (snapshotEvery?: number) => eventSourced({ name: "account", decider: account, db: database.db, outbox: outbox.appender, ...(snapshotEvery === undefined ? {} : { snapshotEvery }) });
+  const bind = (snapshotEvery?: number) => eventSourced({ name: "account", decider: account, events: accountEvents, db: database.db, outbox: outbox.appender, ...(snapshotEvery === undefined ? {} : { snapshotEvery }) });
   return { database, accounts: bind(), replaying: bind(0), close: () => database.close() };
 }
 
@@ -129,7 +131,7 @@ function emmett(url: string) {
 
 /** appendSeed writes `events` to a stream of ours through appendToStream (no snapshot). */
 const appendSeed = (o: Ours, streamId: string, version: number, events: Event[]) =>
-  o.database.db.transaction((tx) => o.accounts.outbox.appendToStream(tx, streamId, version, events.map((e) => ({ type: e.type, subject: streamId, data: e.data }))));
+  o.database.db.transaction((tx) => o.accounts.outbox.appendToStream(tx, streamId, version, events.map((e) => (e.type === "account.opened" ? AccountOpened.with(e.data, { subject: streamId }) : AccountDeposited.with(e.data, { subject: streamId })))));
 
 // ---------------------------------------------------------------------------------------------
 // handleCommand on existing streams

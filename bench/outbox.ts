@@ -37,7 +37,8 @@ import { executePrepared } from "../outbox/store.ts";
 import { noopMetrics } from "../outbox/types.ts";
 import type { EventEnvelope } from "../outbox/envelope.ts";
 import { connectDatabase, type Database, rawSql, type Tx } from "../src/db/client.ts";
-import { defineEvent, EventRegistry } from "../src/events/registry.ts";
+import { defineEvent } from "../src/events/definition.ts";
+import { EventRegistry } from "../src/events/registry.ts";
 import {
   baseUrl,
   type BenchDatabase,
@@ -81,10 +82,12 @@ const ONLY = selectedPhases("outbox", ["append", "batch", "delivery", "latency",
 /** No wait for a drain or a catch-up lasts longer than this. */
 const DRAIN_CAP_MS = Math.max(30_000, 10_000 * T);
 
-const BenchHappened = defineEvent("bench", "bench.happened", "Benchmark event", z.object({ n: z.number().int(), sentAt: z.number().optional() }));
-const BenchDelivered = defineEvent("bench", "bench.delivered", "Benchmark backlog event", z.object({ n: z.number().int() }));
-const BenchPaced = defineEvent("bench", "bench.paced", "Benchmark latency event", z.object({ n: z.number().int(), sentAt: z.number() }));
-const BenchRelayed = defineEvent("bench", "bench.relayed", "Benchmark publish-and-consume event", z.object({ n: z.number().int() }));
+const benchEvent = <T extends `bench.${string}`, S extends z.ZodType>(type: T, description: string, schema: S) =>
+  defineEvent({ source: "bench", type, visibility: "public", description, schema });
+const BenchHappened = benchEvent("bench.happened", "Benchmark event", z.object({ n: z.number().int(), sentAt: z.number().optional() }));
+const BenchDelivered = benchEvent("bench.delivered", "Benchmark backlog event", z.object({ n: z.number().int() }));
+const BenchPaced = benchEvent("bench.paced", "Benchmark latency event", z.object({ n: z.number().int(), sentAt: z.number() }));
+const BenchRelayed = benchEvent("bench.relayed", "Benchmark publish-and-consume event", z.object({ n: z.number().int() }));
 const registry = new EventRegistry().register(BenchHappened, BenchDelivered, BenchPaced, BenchRelayed);
 const silent = pino({ level: process.env.BENCH_LOG_LEVEL ?? "silent" });
 
@@ -181,7 +184,7 @@ async function singleAppend(bench: BenchDatabase, tmp: string): Promise<Figure[]
       // The domain row is written as the reference writes it, so the figure measures the outbox
       // (and drizzle's transaction), not the caller's choice of query builder.
       await rawSql(tx)`insert into bench.accounts (id, owner, balance) values (${randomUUIDv7()}::uuid, ${subjectOf(i)}, 0)`;
-      await outbox.appender.append(tx, [{ type: "bench.happened", subject: subjectOf(i), data: { n: i } }]);
+      await outbox.appender.append(tx, [BenchHappened.with({ n: i }, { subject: subjectOf(i) })]);
     });
   // The same two statements straight through postgres.js: what the driver and runtime cost alone.
   const direct = (i: number) =>
@@ -228,7 +231,7 @@ async function batchedAppend(bench: BenchDatabase): Promise<Figure> {
   const ours = () => {
     const events = Array.from({ length: BATCH_EVENTS }, () => {
       const n = seq++;
-      return { type: "bench.happened", subject: subjectOf(n), data: { n } };
+      return BenchHappened.with({ n }, { subject: subjectOf(n) });
     });
     return database.db.transaction((tx) => outbox.appender.append(tx, events));
   };
@@ -305,7 +308,7 @@ async function delivery(bench: BenchDatabase): Promise<Figure[]> {
     [
       {
         name: "bench.deliver",
-        pattern: { type: ["bench.delivered"] },
+        on: [BenchDelivered],
         partitions: PARTITIONS,
         async handler(event, ctx) {
           await ctx.sql`insert into bench.effects (event_id, subject, n) values (${event.id}::uuid, ${event.subject}, ${(event.data as { n: number }).n})`;
@@ -319,7 +322,7 @@ async function delivery(bench: BenchDatabase): Promise<Figure[]> {
     const loaded = await runLoop({ seconds: DRAIN_CAP_MS / 1000, concurrency: 4, maxOps: Math.ceil(N / chunk) }, (i) => {
       const events = Array.from({ length: Math.min(chunk, N - i * chunk) }, (_, k) => {
         const n = i * chunk + k;
-        return { type: "bench.delivered", subject: subjectOf(n), data: { n } };
+        return BenchDelivered.with({ n }, { subject: subjectOf(n) });
       });
       return database.db.transaction((tx) => outbox.appender.append(tx, events));
     });
@@ -369,7 +372,7 @@ async function delivery(bench: BenchDatabase): Promise<Figure[]> {
     // The same backlog through a second subscription whose handler does nothing: what the
     // outbox's own reading, checkpointing and dispatching cost, without the handler's write.
     const bare = countingMetrics();
-    const noop = outboxOn(database, [{ name: "bench.deliver-noop", pattern: { type: ["bench.delivered"] }, partitions: PARTITIONS, handler: async () => {} }], bare);
+    const noop = outboxOn(database, [{ name: "bench.deliver-noop", on: [BenchDelivered], partitions: PARTITIONS, handler: async () => {} }], bare);
     const bareRate = await drainRate(noop, bare, N);
     log(`   no-op handler: ${bareRate.toFixed(0)} events/s`);
 
@@ -381,7 +384,7 @@ async function delivery(bench: BenchDatabase): Promise<Figure[]> {
       [
         {
           name: "bench.deliver-batch",
-          pattern: { type: ["bench.delivered"] },
+          on: [BenchDelivered],
           partitions: PARTITIONS,
           handleBatch: async (events, ctx) => {
             await ctx.sql`insert into bench.effects_batch (event_id, subject, n)
@@ -458,7 +461,7 @@ async function latency(bench: BenchDatabase): Promise<Figure[]> {
   const outbox = outboxOn(database, [
     {
       name: "bench.latency",
-      pattern: { type: ["bench.paced"] },
+      on: [BenchPaced],
       partitions: PARTITIONS,
       startFrom: "now",
       async handler(event, ctx) {
@@ -484,7 +487,7 @@ async function latency(bench: BenchDatabase): Promise<Figure[]> {
       const id = randomUUIDv7();
       const sentAt = wallMs();
       database.db
-        .transaction((tx) => outbox.appender.append(tx, [{ id, type: "bench.paced", subject: subjectOf(n), data: { n, sentAt } }]))
+        .transaction((tx) => outbox.appender.append(tx, [BenchPaced.with({ n, sentAt }, { id, subject: subjectOf(n) })]))
         .then(
           () => {
             if (n < warm) return;
@@ -612,7 +615,7 @@ async function versusPgBoss(bench: BenchDatabase): Promise<Figure> {
   const outbox = outboxOn(database, [
     {
       name: "bench.relay",
-      pattern: { type: ["bench.relayed"] },
+      on: [BenchRelayed],
       partitions: PARTITIONS,
       batchSize: 500,
       async handler(event, ctx) {
@@ -621,7 +624,7 @@ async function versusPgBoss(bench: BenchDatabase): Promise<Figure> {
     },
   ]);
   let ours: { rate: number; done: number; publishRate: number; note?: string };
-  const publish = (n: number) => database.db.transaction((tx) => outbox.appender.append(tx, [{ type: "bench.relayed", subject: subjectOf(n), data: { n } }]));
+  const publish = (n: number) => database.db.transaction((tx) => outbox.appender.append(tx, [BenchRelayed.with({ n }, { subject: subjectOf(n) })]));
   try {
     await outbox.start();
     await Promise.all(Array.from({ length: 20 }, (_, n) => publish(n)));
@@ -653,9 +656,9 @@ async function versusEmmett(bench: BenchDatabase): Promise<Figure[]> {
   const database = connectDatabase(bench.url, { max: POOL, applicationName: "bench-ours" });
   const outbox = outboxOn(database, []);
   const emmett = (n: number) => store.appendToStream(`account-${randomUUIDv7()}`, [{ type: "AccountOpened", data: { n, subject: subjectOf(n) } }]);
-  const ours = (n: number) => database.db.transaction((tx) => outbox.appender.append(tx, [{ type: "bench.happened", subject: subjectOf(n), data: { n } }]));
+  const ours = (n: number) => database.db.transaction((tx) => outbox.appender.append(tx, [BenchHappened.with({ n }, { subject: subjectOf(n) })]));
   const oursStream = (n: number) =>
-    database.db.transaction((tx) => outbox.appender.appendToStream(tx, `account-${randomUUIDv7()}`, 0, [{ type: "bench.happened", subject: subjectOf(n), data: { n } }]));
+    database.db.transaction((tx) => outbox.appender.appendToStream(tx, `account-${randomUUIDv7()}`, 0, [BenchHappened.with({ n }, { subject: subjectOf(n) })]));
   try {
     await runLoop({ seconds: 0.5, concurrency: WRITERS }, emmett); // also creates Emmett's schema
     await runLoop({ seconds: 0.5, concurrency: WRITERS }, ours);

@@ -4,11 +4,11 @@ import { randomUUIDv7 } from "bun";
  * EventEnvelope is a CloudEvents 1.0 structured-mode event plus our extensions:
  * `correlationid`, `causationid`, `actorid`, and `sequence` (the global position) on read.
  */
-export interface EventEnvelope<T = unknown> {
+export interface EventEnvelope<T = unknown, Type extends string = string> {
   specversion: "1.0";
   id: string;
   source: string;
-  type: string;
+  type: Type;
   subject: string;
   time: string;
   datacontenttype: "application/json";
@@ -17,23 +17,6 @@ export interface EventEnvelope<T = unknown> {
   causationid?: string;
   actorid?: string;
   sequence?: string;
-}
-
-/** NewEvent is what a use case hands to `append`: the rest of the envelope is filled in. */
-export interface NewEvent<T = unknown> {
-  type: string;
-  subject: string;
-  data: T;
-  /** Overrides the source registered for the type; rarely needed. */
-  source?: string;
-  id?: string;
-  time?: string;
-  /**
-   * The event this one reacts to: its id becomes the causation, and its correlation and actor
-   * carry over. Defaults to the event being handled, which is right everywhere but in a
-   * `handleBatch`, where there is no single one.
-   */
-  causedBy?: Pick<EventEnvelope, "id" | "correlationid" | "actorid">;
 }
 
 /** EventContext carries who and what caused the events being appended. */

@@ -32,3 +32,11 @@ export class DeliveryDeferredError extends Error {
     this.name = "DeliveryDeferredError";
   }
 }
+
+/** UnexpectedStreamEventError: a stream holds a type its reader does not list. A bug, not bad input. */
+export class UnexpectedStreamEventError extends Error {
+  constructor(readonly streamId: string, readonly version: number, readonly type: string, expected: readonly string[]) {
+    super(`stream ${streamId} holds "${type}" at version ${version}, which the reader does not list (${expected.join(", ")})`);
+    this.name = "UnexpectedStreamEventError";
+  }
+}

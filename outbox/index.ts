@@ -6,19 +6,32 @@ import { connectDatabase, type Database } from "../src/db/client.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import type { AppEnv } from "../src/http/env.ts";
 import { listSubscriptions, type SubscriptionStatus } from "./admin.ts";
-import { compilePattern, InvalidPatternError } from "./pattern.ts";
+import type { CompiledPattern } from "./pattern.ts";
 import { outboxRoutes } from "./routes.ts";
 import { createEventBridgeClient, createEventBridgeSink, createKinesisClient, createKinesisSink } from "./sinks/index.ts";
 import { createAppender } from "./store.ts";
+import { compileFilter, InvalidSubscriptionError } from "./subscription.ts";
 import { type Appender, noopMetrics, type OutboxMetrics, type SubscriptionDefinition } from "./types.ts";
 import { Wakeup } from "./wakeup.ts";
 import { Membership } from "./membership.ts";
 import { bodyOf, type CompiledSubscription, PartitionWorker } from "./worker/index.ts";
 
-export type { EventEnvelope, NewEvent, EventContext } from "./envelope.ts";
-export type { Appender, AppendToStreamOptions, SubscriptionDefinition, HandlerContext, BatchResult, OutboxMetrics } from "./types.ts";
+export type { EventEnvelope, EventContext } from "./envelope.ts";
+export type { NewEvent, EnvelopeOf } from "../src/events/definition.ts";
+export type {
+  Appender,
+  AppendToStreamOptions,
+  SubscriptionDefinition,
+  EventHandlerSubscription,
+  ProjectionSubscription,
+  RelaySubscription,
+  HandlerContext,
+  BatchResult,
+  OutboxMetrics,
+} from "./types.ts";
+export { defineSubscription, InvalidSubscriptionError } from "./subscription.ts";
 export { runWithEventContext, currentEventContext } from "./context.ts";
-export { StreamVersionConflictError, DeliveryDeferredError } from "./errors.ts";
+export { StreamVersionConflictError, UnexpectedStreamEventError, DeliveryDeferredError } from "./errors.ts";
 
 /** SinkConfig switches the AWS relays on; each is off unless its target is named. */
 export interface SinkConfig {
@@ -65,7 +78,7 @@ export interface Outbox {
   readonly registry: EventRegistry;
   readonly processId: string;
   readonly sinks: readonly SinkInfo[];
-  /** subscribe registers subscriptions hosted by this process; patterns are validated here. */
+  /** subscribe registers subscriptions hosted by this process; `on` (against the registry) and patterns are checked here. */
   subscribe(defs: readonly SubscriptionDefinition[]): void;
   subscriptions(): readonly CompiledSubscription[];
   /**
@@ -83,14 +96,6 @@ export interface Outbox {
   routes(api: OpenAPIHono<AppEnv>): void;
 }
 
-/** InvalidSubscriptionError: a subscription definition that cannot run (bad pattern, name, options). */
-export class InvalidSubscriptionError extends Error {
-  constructor(name: string, reason: string) {
-    super(`subscription ${name}: ${reason}`);
-    this.name = "InvalidSubscriptionError";
-  }
-}
-
 const SUB_NAME = /^[a-z][a-z0-9-]*\.[a-z0-9][a-z0-9.-]*$/;
 
 /**
@@ -105,7 +110,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   const wakeup = new Wakeup(opts.database.sql, processId);
   const appender = createAppender(opts.registry, (events) => wakeup.appended(events));
   const compiled = new Map<string, CompiledSubscription>();
-  const elsewhere = new Map<string, ReturnType<typeof compilePattern>>();
+  const elsewhere = new Map<string, CompiledPattern>();
   const workers: PartitionWorker[] = [];
   const leaseSeconds = opts.leaseSeconds ?? 15;
   const heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? 1500;
@@ -121,13 +126,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       if (!body) throw new InvalidSubscriptionError(def.name, "give exactly one of handler, handleBatch or batchHandler");
       const partitions = def.partitions ?? 1;
       if (!Number.isInteger(partitions) || partitions < 1 || partitions > 256) throw new InvalidSubscriptionError(def.name, "partitions must be 1-256");
-      let matcher;
-      try {
-        matcher = compilePattern(def.pattern);
-      } catch (err) {
-        if (err instanceof InvalidPatternError) throw new InvalidSubscriptionError(def.name, `invalid pattern: ${err.message}`);
-        throw err;
-      }
+      // The type filter (pushed into SQL by the worker) comes from `on`, narrowed by the pattern.
+      const matcher = compileFilter(def, opts.registry);
       compiled.set(def.name, {
         def,
         name: def.name,
@@ -185,7 +185,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     },
     subscriptions: () => [...compiled.values()],
     declareElsewhere(defs) {
-      for (const d of defs) if (!compiled.has(d.name)) elsewhere.set(d.name, compilePattern(d.pattern));
+      for (const d of defs) if (!compiled.has(d.name)) elsewhere.set(d.name, compileFilter(d, opts.registry));
     },
     async start() {
       if (started) return;
@@ -233,9 +233,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   };
 }
 
-// A subscriber of a type is one whose SQL type filter names it, or whose pattern matches a bare
-// envelope of that type (patterns on data fields are then shown only when they name the type).
-function subscribersByType(matchers: (readonly [string, ReturnType<typeof compilePattern>])[]): (type: string, source: string) => string[] {
-  return (type, source) =>
-    matchers.filter(([, m]) => m.types?.includes(type) ?? m.matches({ type, source, specversion: "1.0" })).map(([name]) => name).sort();
+// A subscriber of a type is one whose type filter names it: the filter comes from `on` (narrowed
+// by the pattern where it names types), or is every public type for a relay.
+function subscribersByType(matchers: (readonly [string, CompiledPattern])[]): (type: string) => string[] {
+  return (type) => matchers.filter(([, m]) => m.types?.includes(type)).map(([name]) => name).sort();
 }

@@ -12,7 +12,7 @@ interface RoutesDeps {
   db: Db;
   registry: EventRegistry;
   outbox: Outbox;
-  subscriptionsByType: () => (type: string, source: string) => string[];
+  subscriptionsByType: () => (type: string) => string[];
 }
 
 const Envelope = z
@@ -98,9 +98,24 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
         method: "get",
         path: "/events/catalog",
         tags: ["events"],
-        summary: "Every event type with its source and the subscriptions that receive it",
+        summary: "Every event type with its source, whether it is public or internal, and the subscriptions that receive it",
+        description:
+          "A public event is its module's published contract: other modules may consume it and the EventBridge and Kinesis relays carry it. An internal one stays in the log for its own module's subscriptions.",
         responses: {
-          200: json(z.object({ types: z.array(z.object({ type: z.string(), source: z.string(), description: z.string(), subscribers: z.array(z.string()), schema: z.string() })) })),
+          200: json(
+            z.object({
+              types: z.array(
+                z.object({
+                  type: z.string(),
+                  source: z.string(),
+                  visibility: z.enum(["public", "internal"]),
+                  description: z.string(),
+                  subscribers: z.array(z.string()),
+                  schema: z.string(),
+                }),
+              ),
+            }),
+          ),
           401: problem("Not signed in"),
         },
       },
@@ -112,8 +127,9 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
           types: registry.all().map((d) => ({
             type: d.type,
             source: d.source,
+            visibility: d.visibility,
             description: d.description,
-            subscribers: subs(d.type, d.source),
+            subscribers: subs(d.type),
             schema: `/api/v1/events/schemas/${d.type}`,
           })),
         },

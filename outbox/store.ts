@@ -3,9 +3,10 @@ import { PgDialect } from "drizzle-orm/pg-core";
 import { afterCommit, type Executor, type Tx, writeBehind } from "../src/db/client.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import { currentEventContext } from "./context.ts";
-import { type EventEnvelope, newEventId, type NewEvent } from "./envelope.ts";
-import { StreamVersionConflictError } from "./errors.ts";
-import type { Appender } from "./types.ts";
+import type { AnyEventDefinition, EnvelopeOf, NewEvent } from "../src/events/definition.ts";
+import { type EventEnvelope, newEventId } from "./envelope.ts";
+import { StreamVersionConflictError, UnexpectedStreamEventError } from "./errors.ts";
+import type { Appender, AppendToStreamOptions } from "./types.ts";
 
 /** EventRow is how an event comes back from `outbox.events`. */
 export interface EventRow {
@@ -87,18 +88,20 @@ const INSERT_MANY = `${INSERT_EVENTS}
  * transaction commits.
  */
 export function createAppender(registry: EventRegistry, onAppended: (events: EventEnvelope[]) => void): Appender {
-  function build(events: NewEvent[]): EventEnvelope[] {
+  function build(events: readonly NewEvent[]): EventEnvelope[] {
     const ctx = currentEventContext();
     const correlationid = ctx?.correlationId ?? newEventId();
     const now = new Date().toISOString();
     return events.map((e) => {
+      // Parsed with the registered schema, not the one the event carries: the registry is the
+      // contract, and this also catches a definition no module lists in its events.
       const def = registry.get(e.type);
       const data = registry.parse(e.type, e.data);
       const cause = e.causedBy;
       const env: EventEnvelope = {
         specversion: "1.0",
         id: e.id ?? newEventId(),
-        source: e.source ?? def!.source,
+        source: def!.source,
         type: e.type,
         subject: e.subject,
         time: e.time ?? now,
@@ -156,13 +159,14 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
   }
 
   return {
-    async append(tx, events) {
+    async append<E extends NewEvent>(tx: Tx, events: readonly E[]) {
       const envs = build(events);
       await insert(tx, envs, null, null, true);
-      return envs;
+      // build parsed each event's data with its schema, so the envelopes have the typed shape.
+      return envs as EnvelopeOf<E["definition"]>[];
     },
 
-    async appendToStream(tx, streamId, expectedVersion, events, options = {}) {
+    async appendToStream<E extends NewEvent>(tx: Tx, streamId: string, expectedVersion: number, events: readonly E[], options: AppendToStreamOptions = {}) {
       if (!options.versionRead) {
         const [row] = await executePrepared<{ version: number }>(
           tx,
@@ -179,14 +183,18 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
         throw err;
       };
       await insert(tx, envs, streamId, expectedVersion + 1, options.writeBehind ?? false, conflict);
-      return envs;
+      return envs as EnvelopeOf<E["definition"]>[];
     },
 
-    async readStream(tx, streamId) {
+    readStream: (async (tx: Tx, streamId: string, on?: readonly AnyEventDefinition[]) => {
       const rows = (await tx.execute(sql`
         select ${EVENT_COLUMNS} from outbox.events where stream_id = ${streamId} order by stream_version`)) as unknown as EventRow[];
-      return rows.map((r) => ({ ...toEnvelope(r), version: r.stream_version ?? 0 }));
-    },
+      const expected = on && new Set(on.map((d) => d.type));
+      return rows.map((r) => {
+        if (expected && !expected.has(r.type)) throw new UnexpectedStreamEventError(streamId, r.stream_version ?? 0, r.type, [...expected]);
+        return { ...toEnvelope(r), version: r.stream_version ?? 0 };
+      });
+    }) as Appender["readStream"],
   };
 }
 

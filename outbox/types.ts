@@ -1,6 +1,8 @@
 import type postgres from "postgres";
 import type { Tx } from "../src/db/client.ts";
-import type { EventEnvelope, NewEvent } from "./envelope.ts";
+import type { AnyEventDefinition, EnvelopeOf, NewEvent } from "../src/events/definition.ts";
+import type { EventEnvelope } from "./envelope.ts";
+import type { EventPattern } from "./pattern.ts";
 
 /** HandlerContext is what a subscription handler gets besides the event. */
 export interface HandlerContext {
@@ -24,31 +26,15 @@ export interface BatchResult {
   rejected: { event: EventEnvelope; error: string }[];
 }
 
-/**
- * SubscriptionDefinition declares a durable consumer of the event log. Its body is exactly one
- * of three kinds (see `worker/subscription.ts`): `handler`, `handleBatch` or `batchHandler`.
- */
-export interface SubscriptionDefinition {
+/** SubscriptionOptions are what every kind of subscription may set besides its events and body. */
+export interface SubscriptionOptions {
   /** `<module>.<action>`, e.g. `inventory.reserve-stock`. Unique; it names the checkpoint. */
   name: string;
-  /** An EventBridge event pattern applied to the envelope. */
-  pattern: Record<string, unknown>;
-  /** A per-event handler: one event per call, in one transaction with the checkpoint update. */
-  handler?: (event: EventEnvelope, ctx: HandlerContext) => Promise<void>;
   /**
-   * A batch projection: a whole batch in one transaction with the checkpoint update, exactly once for
-   * Postgres effects, like `handler` but able to write many rows in one statement (projections).
-   * A batch that throws is retried event by event, so a poison event is retried and
-   * dead-lettered alone. There is no ambient causation (no single event is being handled): give
-   * each appended event `causedBy` to keep lineage and correlation.
+   * An EventBridge event pattern over the envelope that narrows the events named in `on`, e.g.
+   * on their data. Any `type` it names must be among them (checked at declaration).
    */
-  handleBatch?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<void>;
-  /**
-   * A relay: sends a batch to the outside world (sinks), outside any transaction, at least once.
-   * Throwing retries the batch and counts an attempt, except DeliveryDeferredError (a transient
-   * outage: retried after its delay, never counted); `rejected` events are dead-lettered.
-   */
-  batchHandler?: (events: EventEnvelope[], ctx: HandlerContext) => Promise<BatchResult | void>;
+  pattern?: EventPattern;
   /** Split by hash of `subject`; each partition keeps order and has its own checkpoint and lease. */
   partitions?: number;
   /** Attempts before an event is dead-lettered (default 5). */
@@ -63,17 +49,80 @@ export interface SubscriptionDefinition {
   kind?: "handler" | "sink";
 }
 
+/** EventHandlerSubscription handles one event at a time, in one transaction with the checkpoint update. */
+export interface EventHandlerSubscription<D extends AnyEventDefinition = AnyEventDefinition> extends SubscriptionOptions {
+  /** The definitions it consumes: they make the SQL type filter, the catalog's subscriber list and the handler's event type. */
+  on: readonly D[];
+  handler(event: EnvelopeOf<D>, ctx: HandlerContext): Promise<void>;
+  handleBatch?: never;
+  batchHandler?: never;
+}
+
+/**
+ * ProjectionSubscription handles a whole batch in one transaction with the checkpoint update,
+ * exactly once for Postgres effects, like `handler` but able to write many rows in one statement.
+ * A batch that throws is retried event by event, so a poison event is retried and dead-lettered
+ * alone. There is no ambient causation (no single event is being handled): give each appended
+ * event `causedBy` to keep lineage and correlation.
+ */
+export interface ProjectionSubscription<D extends AnyEventDefinition = AnyEventDefinition> extends SubscriptionOptions {
+  on: readonly D[];
+  handleBatch(events: EnvelopeOf<D>[], ctx: HandlerContext): Promise<void>;
+  handler?: never;
+  batchHandler?: never;
+}
+
+/**
+ * RelaySubscription relays a batch to the outside world (sinks): runs outside any transaction,
+ * at least once. Throwing retries the batch and counts an attempt, except DeliveryDeferredError
+ * (a transient outage: retried after its delay, never counted); `rejected` events are
+ * dead-lettered. Without `on`
+ * it receives every public event of every module, as the EventBridge and Kinesis relays do.
+ */
+export interface RelaySubscription<D extends AnyEventDefinition = AnyEventDefinition> extends SubscriptionOptions {
+  on?: readonly D[];
+  batchHandler(events: EnvelopeOf<D>[], ctx: HandlerContext): Promise<BatchResult | void>;
+  handler?: never;
+  handleBatch?: never;
+}
+
+/**
+ * SubscriptionDefinition declares a durable consumer of the event log: one of the three bodies
+ * (`handler`, `handleBatch`, `batchHandler`) over the events named in `on`. Declare it with
+ * `defineSubscription` so that the body's events are typed from `on`.
+ */
+export type SubscriptionDefinition<D extends AnyEventDefinition = AnyEventDefinition> =
+  | EventHandlerSubscription<D>
+  | ProjectionSubscription<D>
+  | RelaySubscription<D>;
+
 /** Appender is the only way to publish: append inside the caller's transaction. */
 export interface Appender {
-  /** append validates and writes events in one statement inside `tx`, returning the envelopes. */
-  append(tx: Tx, events: NewEvent[]): Promise<EventEnvelope[]>;
+  /**
+   * append validates and writes events in one statement inside `tx`, returning the envelopes.
+   * Events are made by their definitions: `UserRegistered.with(data, { subject })`.
+   */
+  append<E extends NewEvent>(tx: Tx, events: readonly E[]): Promise<EnvelopeOf<E["definition"]>[]>;
   /**
    * appendToStream appends to an event-sourced stream expecting it to be at `expectedVersion`
    * (0 for a new stream); a concurrent writer makes it throw StreamVersionConflictError.
    */
-  appendToStream(tx: Tx, streamId: string, expectedVersion: number, events: NewEvent[], options?: AppendToStreamOptions): Promise<EventEnvelope[]>;
-  /** readStream returns a stream's events in version order. */
+  appendToStream<E extends NewEvent>(
+    tx: Tx,
+    streamId: string,
+    expectedVersion: number,
+    events: readonly E[],
+    options?: AppendToStreamOptions,
+  ): Promise<EnvelopeOf<E["definition"]>[]>;
+  /**
+   * readStream returns a stream's events in version order. Given the definitions the stream may
+   * hold, the events come typed as their union, and an event of any other type throws
+   * UnexpectedStreamEventError (a bug: the stream's writer and reader disagree).
+   *
+   * @example const events = await outbox.readStream(tx, `order-${id}`, orderEvents);
+   */
   readStream(tx: Tx, streamId: string): Promise<(EventEnvelope & { version: number })[]>;
+  readStream<D extends AnyEventDefinition>(tx: Tx, streamId: string, on: readonly D[]): Promise<(EnvelopeOf<D> & { version: number })[]>;
 }
 
 /** AppendToStreamOptions tune appendToStream for callers that already know the stream's version. */

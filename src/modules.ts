@@ -1,14 +1,14 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { SubscriptionDefinition } from "../outbox/types.ts";
-import type { EventDefinition } from "./events/registry.ts";
+import type { AnyEventDefinition } from "./events/definition.ts";
 import type { AppEnv } from "./http/env.ts";
 
 /** ModuleDefinition is a module's whole face to the platform. */
 export interface ModuleDefinition<Api = unknown> {
   /** Lower-case module name, e.g. `orders`; also its Postgres schema's base name. */
   readonly name: string;
-  /** Every event type the module publishes (from its events.ts). */
-  readonly events: readonly EventDefinition[];
+  /** Every event type the module appends (from its events.ts), public and internal. */
+  readonly events: readonly AnyEventDefinition[];
   /** Adds the module's routes to the `/api/v1` router. */
   readonly routes?: (api: OpenAPIHono<AppEnv>) => void;
   /** Durable reactions to events; run only where the worker role is on. */
@@ -33,6 +33,10 @@ export function defineModule<Api>(def: ModuleDefinition<Api>): ModuleDefinition<
   }
   for (const s of def.subscriptions ?? []) {
     if (!s.name.startsWith(`${def.name}.`)) throw new Error(`subscription ${s.name} must be named ${def.name}.<action>`);
+    // Another module's internal events are not its contract: they may change without notice.
+    for (const e of s.on ?? []) {
+      if (e.visibility === "internal" && e.source !== def.name) throw new Error(`subscription ${s.name} consumes ${e.type}, an internal event of module ${e.source}`);
+    }
   }
   return def;
 }

@@ -3,16 +3,27 @@
  */
 export { type Db, type Tx, type Executor, afterCommit, rawSql } from "./db/client.ts";
 export { DomainError, ValidationError, NotFoundError, ConflictError, ForbiddenError, UnauthorizedError, type ErrorKind, type FieldError } from "./errors.ts";
-export { defineEvent, type EventDefinition, type EventData } from "./events/registry.ts";
+export {
+  defineEvent,
+  type AnyEventDefinition,
+  type EnvelopeOf,
+  type EventData,
+  type EventDefinition,
+  type EventInput,
+  type EventMeta,
+  type NewEvent,
+  type Visibility,
+} from "./events/definition.ts";
 export { defineModule, type ModuleDefinition } from "./modules.ts";
 export { defineRoute, problem, ProblemSchema } from "./http/route.ts";
 export { currentUser, type Access, type TokenIssuer } from "./http/auth.ts";
 export type { AppEnv, AuthUser } from "./http/env.ts";
-export type { EventEnvelope, NewEvent } from "../outbox/envelope.ts";
+export type { EventEnvelope } from "../outbox/envelope.ts";
 export type { Appender, SubscriptionDefinition, HandlerContext } from "../outbox/types.ts";
+export { defineSubscription } from "../outbox/subscription.ts";
 export { isUniqueViolation } from "../outbox/store.ts";
 export { StreamVersionConflictError } from "../outbox/errors.ts";
-export { assertNever, type Decider, type DeciderEvent, type StateOf, type CommandOf, type EventOf, fold } from "./events/decider.ts";
+export { assertNever, type Decider, type DeciderEvent, type DeciderEventOf, type StateOf, type CommandOf, type EventOf, fold } from "./events/decider.ts";
 export {
   eventSourced,
   handleCommand,

@@ -56,11 +56,10 @@ export async function registerUser(
         .returning();
       const account = toAccount(row!);
       await deps.outbox.append(tx, [
-        {
-          type: UserRegistered.type,
-          subject: account.id,
-          data: { userId: account.id, username: account.username, displayName: account.displayName, email: account.email },
-        },
+        UserRegistered.with(
+          { userId: account.id, username: account.username, displayName: account.displayName, email: account.email },
+          { subject: account.id },
+        ),
       ]);
       return account;
     });

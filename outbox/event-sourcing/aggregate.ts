@@ -1,5 +1,6 @@
 import type { Db } from "../../src/db/client.ts";
 import type { Decider, DeciderEvent } from "../../src/events/decider.ts";
+import type { AnyEventDefinition } from "../../src/events/definition.ts";
 import type { Appender } from "../types.ts";
 
 /** DEFAULT_SNAPSHOT_EVERY is how many events a stream may grow past its last snapshot before a new one is taken. */
@@ -15,6 +16,11 @@ export interface EventSourcedOptions<S, C, E extends DeciderEvent> {
    */
   name: string;
   decider: Decider<S, C, E>;
+  /**
+   * The definitions of every event the decider decides (usually `internal`: the aggregate's own
+   * stream events). handleCommand appends through them, so the data is validated by their schemas.
+   */
+  events: readonly AnyEventDefinition[];
   db: Db;
   outbox: Appender;
   /** Maps an aggregate id to its stream id (default `<name>-<id>`). Events get the id as `subject`. */
@@ -38,6 +44,8 @@ export interface EventSourcedOptions<S, C, E extends DeciderEvent> {
 export interface EventSourced<S, C, E extends DeciderEvent> {
   readonly name: string;
   readonly decider: Decider<S, C, E>;
+  /** The definition of each event type the decider decides, by type name. */
+  readonly definitions: ReadonlyMap<string, AnyEventDefinition>;
   readonly evolveVersion: number;
   readonly db: Db;
   readonly outbox: Appender;
@@ -53,7 +61,7 @@ const NAME = /^[a-z][a-z0-9._-]*$/;
 /**
  * eventSourced binds a decider to the event log, for handleCommand and the temporal reads.
  *
- * @example const accounts = eventSourced({ name: "account", decider: account, db, outbox });
+ * @example const accounts = eventSourced({ name: "account", decider: account, events: accountEvents, db, outbox });
  *          const { state, version } = await handleCommand(accounts, accountId, { type: "deposit", amount: 100 });
  */
 export function eventSourced<S, C, E extends DeciderEvent>(opts: EventSourcedOptions<S, C, E>): EventSourced<S, C, E> {
@@ -68,6 +76,7 @@ export function eventSourced<S, C, E extends DeciderEvent>(opts: EventSourcedOpt
   return Object.freeze({
     name: opts.name,
     decider: opts.decider,
+    definitions: new Map(opts.events.map((d) => [d.type, d])),
     evolveVersion,
     db: opts.db,
     outbox: opts.outbox,

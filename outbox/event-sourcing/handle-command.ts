@@ -58,6 +58,13 @@ export async function handleCommand<S, C, E extends DeciderEvent>(
   }
 }
 
+/** definitionOf is the definition an aggregate declared for a decided event type; a type it did not declare is a bug. */
+function definitionOf(es: EventSourced<unknown, unknown, DeciderEvent>, type: string) {
+  const def = es.definitions.get(type);
+  if (!def) throw new Error(`${es.name}: the decider decided "${type}", which is not among the events given to eventSourced`);
+  return def;
+}
+
 /**
  * attempt is one read-decide-append in `tx`. In its own transaction the insert and the snapshot
  * are write-behind, so the whole command is two round trips (BEGIN with the read; the writes
@@ -72,7 +79,7 @@ async function attempt<S, C, E extends DeciderEvent>(es: EventSourced<S, C, E>, 
     tx,
     streamId,
     loaded.version,
-    decided.map((e) => ({ type: e.type, subject: id, data: e.data })),
+    decided.map((e) => definitionOf(es as never, e.type).with(e.data as never, { subject: id })),
     { versionRead: true, writeBehind: own },
   );
   // Evolve with the data as stored (after the schema's parsing), so this state equals a replay.

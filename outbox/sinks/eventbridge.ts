@@ -75,10 +75,10 @@ export function toPutEventsEntry(event: EventEnvelope, busName: string, sourcePr
 }
 
 /**
- * createEventBridgeSink returns the subscription relaying every event to a bus with PutEvents in calls of at most
- * 10 entries and 256 KiB, one entry per subject in flight so each subject keeps log order. It resends through
- * throttling and outages for as long as they last, and returns only events EventBridge can never accept in
- * `rejected` for the worker to dead-letter.
+ * createEventBridgeSink returns the subscription relaying every public event (it names no `on`) to a bus with
+ * PutEvents in calls of at most 10 entries and 256 KiB, one entry per subject in flight so each subject keeps log
+ * order. It resends through throttling and outages for as long as they last, and returns only events EventBridge
+ * can never accept in `rejected` for the worker to dead-letter.
  */
 export function createEventBridgeSink(opts: EventBridgeSinkOptions): SubscriptionDefinition {
   const states = new Map<number, DeliveryState>();

@@ -46,10 +46,10 @@ export function partitionKeyFor(event: EventEnvelope): string {
 }
 
 /**
- * createKinesisSink returns the subscription relaying every event to a stream with PutRecords keyed by subject,
- * one record per key in flight so each key keeps log order through partial failures (see firstPerKey). It resends
- * through throttling and outages for as long as they last, and returns only records Kinesis can never accept (over
- * 1 MiB) in `rejected`.
+ * createKinesisSink returns the subscription relaying every public event (it names no `on`) to a stream with
+ * PutRecords keyed by subject, one record per key in flight so each key keeps log order through partial failures
+ * (see firstPerKey). It resends through throttling and outages for as long as they last, and returns only records
+ * Kinesis can never accept (over 1 MiB) in `rejected`.
  */
 export function createKinesisSink(opts: KinesisSinkOptions): SubscriptionDefinition {
   const encoder = new TextEncoder();

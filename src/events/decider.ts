@@ -3,11 +3,21 @@
  * `outbox/event-sourcing/` runs it against the event log (handleCommand, snapshots, temporal reads).
  */
 
+import type { AnyEventDefinition, EventData } from "./definition.ts";
+
 /** DeciderEvent is what a decider sees of a stored event: its type name and its data. */
 export interface DeciderEvent<Type extends string = string, Data = unknown> {
   type: Type;
   data: Data;
 }
+
+/**
+ * DeciderEventOf is the decider's event union made from event definitions, so the union is
+ * written once, in `events.ts`.
+ *
+ * @example type AccountEvent = DeciderEventOf<(typeof accountEvents)[number]>;
+ */
+export type DeciderEventOf<D extends AnyEventDefinition> = D extends AnyEventDefinition ? DeciderEvent<D["type"], EventData<D>> : never;
 
 /**
  * Decider is an aggregate's behaviour. `decide` turns a command and the current state into new

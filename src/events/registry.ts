@@ -1,47 +1,42 @@
 import { z } from "zod";
-
-/** EventDefinition declares one event type once: its name, publishing module and data schema. */
-export interface EventDefinition<T extends z.ZodType = z.ZodType> {
-  readonly type: string;
-  readonly source: string;
-  readonly schema: T;
-  readonly description: string;
-}
-
-/** EventData is the data type of an event definition. */
-export type EventData<D> = D extends EventDefinition<infer S> ? z.infer<S> : never;
-
-const TYPE_NAME = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/;
+import type { AnyEventDefinition } from "./definition.ts";
 
 /**
- * defineEvent declares an event type for a module's `events.ts`.
- *
- * @example export const UserRegistered = defineEvent("users", "user.registered", "A user account was created", z.object({ userId: z.uuid() }));
+ * EventRegistry holds every declared type, of every module (also those another process hosts):
+ * appending anything else is a programming error, and the relays learn from it which types are
+ * public.
  */
-export function defineEvent<T extends z.ZodType>(source: string, type: string, description: string, schema: T): EventDefinition<T> {
-  if (!TYPE_NAME.test(type)) throw new Error(`event type "${type}" must look like <aggregate>.<past-tense-verb>`);
-  return Object.freeze({ type, source, schema, description });
-}
-
-/** EventRegistry holds every declared type; appending anything else is a programming error. */
 export class EventRegistry {
-  readonly #defs = new Map<string, EventDefinition>();
+  readonly #defs = new Map<string, AnyEventDefinition>();
+  #publicTypes: readonly string[] | undefined;
 
-  register(...defs: EventDefinition[]): this {
+  register(...defs: AnyEventDefinition[]): this {
     for (const def of defs) {
       const existing = this.#defs.get(def.type);
       if (existing && existing !== def) throw new Error(`event type "${def.type}" is declared twice (${existing.source}, ${def.source})`);
       this.#defs.set(def.type, def);
     }
+    this.#publicTypes = undefined;
     return this;
   }
 
-  get(type: string): EventDefinition | undefined {
+  get(type: string): AnyEventDefinition | undefined {
     return this.#defs.get(type);
   }
 
-  all(): EventDefinition[] {
+  all(): AnyEventDefinition[] {
     return [...this.#defs.values()].sort((a, b) => a.type.localeCompare(b.type));
+  }
+
+  /** publicTypes lists the public types, sorted; the same array until the next `register`. */
+  publicTypes(): readonly string[] {
+    this.#publicTypes ??= Object.freeze(this.all().filter((d) => d.visibility === "public").map((d) => d.type));
+    return this.#publicTypes;
+  }
+
+  /** isPublic tells whether `type` is declared and public. */
+  isPublic(type: string): boolean {
+    return this.#defs.get(type)?.visibility === "public";
   }
 
   /** parse validates `data` for `type` and returns the parsed (normalised) data. */

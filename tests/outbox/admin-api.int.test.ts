@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import pino from "pino";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
+import { defineSubscription } from "../../outbox/index.ts";
 import { createHttpApp } from "../../src/http/app.ts";
 import { createJwtAuth } from "../../src/http/auth.ts";
 import { defineRoute } from "../../src/http/route.ts";
@@ -9,7 +10,7 @@ import { createMemoryRateLimiter } from "../../src/http/rate-limit.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { recordEffect, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
+import { recordEffect, startTestOutbox, TestConcluded, TestFollowed, TestHappened, type TestOutbox } from "../support/outbox.ts";
 
 let tdb: TestDatabase;
 let t: TestOutbox;
@@ -32,35 +33,34 @@ const call = async (method: string, path: string, token: string | undefined, jso
 beforeAll(async () => {
   tdb = await createTestDatabase();
   t = await startTestOutbox(tdb.url, [
-    {
+    defineSubscription({
       name: "testing.follow",
-      pattern: { type: ["test.happened"], data: { note: ["chain"] } },
+      on: [TestHappened],
+      pattern: { data: { note: ["chain"] } },
       handler: async (e, { tx }) => {
-        const n = (e.data as { n: number }).n;
+        const n = e.data.n;
         // Two children for the root, so the tree branches.
-        await t.outbox.appender.append(tx, [
-          { type: "test.followed", subject: e.subject, data: { n } },
-          { type: "test.followed", subject: e.subject, data: { n: n + 1 } },
-        ]);
+        await t.outbox.appender.append(tx, [TestFollowed.with({ n }, { subject: e.subject }), TestFollowed.with({ n: n + 1 }, { subject: e.subject })]);
       },
-    },
-    {
+    }),
+    defineSubscription({
       name: "testing.conclude",
-      pattern: { type: ["test.followed"] },
+      on: [TestFollowed],
       handler: async (e, { tx }) => {
-        await t.outbox.appender.append(tx, [{ type: "test.concluded", subject: e.subject, data: { n: (e.data as { n: number }).n } }]);
+        await t.outbox.appender.append(tx, [TestConcluded.with({ n: e.data.n }, { subject: e.subject })]);
       },
-    },
-    {
+    }),
+    defineSubscription({
       name: "testing.poison",
+      on: [TestHappened],
       pattern: { type: ["test.happened"], data: { note: ["poison"] } },
       maxAttempts: 2,
       backoff: { baseMs: 5, maxMs: 10 },
-      handler: async (e: EventEnvelope, { tx }) => {
+      handler: async (e, { tx }) => {
         if (!poisonFixed) throw new Error("poison pill");
         await recordEffect(tx, e, "poison");
       },
-    },
+    }),
   ], { metrics: metrics.outbox });
   const log = pino({ level: "silent" });
   app = createHttpApp(
@@ -197,12 +197,16 @@ describe("deeply nested events", () => {
 });
 
 describe("catalog and schemas", () => {
-  it("lists every declared type with its source, subscribers and schema link", async () => {
+  it("lists every declared type with its source, visibility, subscribers and schema link", async () => {
     const res = await call("GET", "/api/v1/events/catalog", user);
     expect(res.status).toBe(200);
-    const happened = res.body.types.find((x: { type: string }) => x.type === "test.happened");
-    expect(happened).toMatchObject({ source: "testing", schema: "/api/v1/events/schemas/test.happened" });
-    expect(happened.subscribers.sort()).toEqual(["testing.follow", "testing.poison"]);
+    const byType = Object.fromEntries(res.body.types.map((x: { type: string }) => [x.type, x]));
+    expect(byType["test.happened"]).toMatchObject({ source: "testing", visibility: "public", schema: "/api/v1/events/schemas/test.happened" });
+    // Subscribers come from each subscription's `on`, whether or not a content pattern narrows it.
+    expect(byType["test.happened"].subscribers).toEqual(["testing.follow", "testing.poison"]);
+    expect(byType["test.followed"].subscribers).toEqual(["testing.conclude"]);
+    expect(byType["test.concluded"]).toMatchObject({ visibility: "public", subscribers: [] });
+    expect(byType["test.noted"]).toMatchObject({ visibility: "internal", subscribers: [] });
     const schema = await call("GET", "/api/v1/events/schemas/test.happened", user);
     expect(schema.body).toMatchObject({ title: "test.happened", type: "object", required: ["n"] });
     expect((await call("GET", "/api/v1/events/schemas/nope.never", user)).status).toBe(404);

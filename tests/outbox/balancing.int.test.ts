@@ -1,21 +1,22 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
-import type { SubscriptionDefinition } from "../../outbox/index.ts";
+import { defineSubscription } from "../../outbox/index.ts";
 import { assignee } from "../../outbox/membership.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { recordEffect, resetOutbox, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
+import { recordEffect, resetOutbox, startTestOutbox, TestHappened, type TestOutbox } from "../support/outbox.ts";
 
 let tdb: TestDatabase;
 let writer: TestOutbox;
 const running: TestOutbox[] = [];
 
 const PARTITIONS = 6;
-const shared = (worker: string): SubscriptionDefinition => ({
-  name: "testing.shared",
-  pattern: { type: ["test.happened"] },
-  partitions: PARTITIONS,
-  handler: (event, ctx) => recordEffect(ctx.tx, event, worker),
-});
+const shared = (worker: string) =>
+  defineSubscription({
+    name: "testing.shared",
+    on: [TestHappened],
+    partitions: PARTITIONS,
+    handler: (event, ctx) => recordEffect(ctx.tx, event, worker),
+  });
 
 /** join starts a process-like outbox (own pool, own process id) running the shared subscription. */
 async function join(worker: string): Promise<TestOutbox> {

@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
 import { listDeadLetters, replay, requestRedrive, discardDeadLetter } from "../../outbox/admin.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { recordEffect, resetOutbox, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
+import { defineSubscription } from "../../outbox/index.ts";
+import { recordEffect, resetOutbox, startTestOutbox, TestHappened, type TestOutbox } from "../support/outbox.ts";
 
 let tdb: TestDatabase;
 let current: TestOutbox | undefined;
@@ -22,19 +23,19 @@ describe("dead letters", () => {
     let fixed = false;
     let attempts = 0;
     current = await startTestOutbox(tdb.url, [
-      {
+      defineSubscription({
         name: "testing.poison",
-        pattern: { type: ["test.happened"] },
+        on: [TestHappened],
         maxAttempts: 3,
         backoff: { baseMs: 5, maxMs: 20 },
         handler: async (e, { tx }) => {
-          if ((e.data as { n: number }).n === 5 && !fixed) {
+          if (e.data.n === 5 && !fixed) {
             attempts++;
             throw new Error("cannot handle n=5");
           }
           await recordEffect(tx, e);
         },
-      },
+      }),
     ]);
     await current.append(Array.from({ length: 10 }, (_, i) => current!.happened(i)));
     await eventually(async () => (await current!.effects()).length === 9);
@@ -62,14 +63,14 @@ describe("dead letters", () => {
 
   it("keeps a dead letter dead when redrive fails again, and discards it", async () => {
     current = await startTestOutbox(tdb.url, [
-      {
+      defineSubscription({
         name: "testing.always-fails",
-        pattern: { type: ["test.happened"] },
+        on: [TestHappened],
         maxAttempts: 1,
         handler: async () => {
           throw new Error("nope");
         },
-      },
+      }),
     ]);
     await current.append([current.happened(1)]);
     const [dl] = await eventually(async () => {
@@ -91,7 +92,7 @@ describe("dead letters", () => {
 describe("replay", () => {
   it("redelivers exactly the events from a position, and from a time", async () => {
     current = await startTestOutbox(tdb.url, [
-      { name: "testing.record", pattern: { type: ["test.happened"] }, handler: (e, { tx }) => recordEffect(tx, e) },
+      defineSubscription({ name: "testing.record", on: [TestHappened], handler: (e, { tx }) => recordEffect(tx, e) }),
     ]);
     await current.append(Array.from({ length: 10 }, (_, i) => current!.happened(i + 1)));
     await eventually(async () => (await current!.effects()).length === 10);
@@ -118,7 +119,7 @@ describe("replay", () => {
 
   it("parks the checkpoint at the end when nothing is that new", async () => {
     current = await startTestOutbox(tdb.url, [
-      { name: "testing.record", pattern: { type: ["test.happened"] }, handler: (e, { tx }) => recordEffect(tx, e) },
+      defineSubscription({ name: "testing.record", on: [TestHappened], handler: (e, { tx }) => recordEffect(tx, e) }),
     ]);
     await current.append([current.happened(1)]);
     await eventually(async () => (await current!.effects()).length === 1);

@@ -1,12 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
-import { runWithEventContext } from "../../outbox/index.ts";
+import { defineSubscription, type EventHandlerSubscription, type HandlerContext, runWithEventContext } from "../../outbox/index.ts";
 import { replay } from "../../outbox/admin.ts";
 import { rawSql } from "../../src/db/client.ts";
-import type { SubscriptionDefinition } from "../../outbox/types.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { recordEffect, resetOutbox, startTestOutbox, type TestOutbox } from "../support/outbox.ts";
+import { recordEffect, resetOutbox, startTestOutbox, TestFollowed, TestHappened, type TestOutbox } from "../support/outbox.ts";
 
 let tdb: TestDatabase;
 let current: TestOutbox | undefined;
@@ -21,12 +20,13 @@ afterEach(async () => {
 });
 afterAll(() => tdb.drop());
 
-const effectsSub = (name: string, extra: Partial<SubscriptionDefinition> = {}): SubscriptionDefinition => ({
-  name,
-  pattern: { type: ["test.happened"] },
-  handler: (e, { tx }) => recordEffect(tx, e),
-  ...extra,
-});
+const effectsSub = (name: string, extra: Partial<Omit<EventHandlerSubscription<typeof TestHappened>, "name" | "on">> = {}) =>
+  defineSubscription({
+    name,
+    on: [TestHappened],
+    handler: (e, { tx }) => recordEffect(tx, e),
+    ...extra,
+  });
 
 describe("delivery", () => {
   it("delivers every appended event once, in log order", async () => {
@@ -92,9 +92,9 @@ describe("delivery", () => {
     let failures = 0;
     current = await startTestOutbox(tdb.url, [
       effectsSub("testing.flaky", {
-        handler: async (e: EventEnvelope, { tx }) => {
+        handler: async (e, { tx }) => {
           await recordEffect(tx, e);
-          if ((e.data as { n: number }).n === 30 && failures < 2) {
+          if (e.data.n === 30 && failures < 2) {
             failures++;
             throw new Error("transient failure");
           }
@@ -126,17 +126,17 @@ describe("delivery", () => {
   it("charges a handler's failed append to the event whose handler made it, not to the next one", async () => {
     const taken = crypto.randomUUID();
     current = await startTestOutbox(tdb.url, [
-      {
+      defineSubscription({
         name: "testing.follow",
-        pattern: { type: ["test.happened"] },
+        on: [TestHappened],
         maxAttempts: 1,
         handler: async (e, { tx }) => {
-          const n = (e.data as { n: number }).n;
+          const n = e.data.n;
           // n=2 appends with an id already in the log: its (write-behind) insert fails.
-          await current!.outbox.appender.append(tx, [{ type: "test.followed", subject: e.subject, data: { n }, ...(n === 2 ? { id: taken } : {}) }]);
+          await current!.outbox.appender.append(tx, [TestFollowed.with({ n }, { subject: e.subject, id: n === 2 ? taken : undefined })]);
           await recordEffect(tx, e);
         },
-      },
+      }),
     ]);
     await current.append([{ ...current.happened(0, "taken"), id: taken }]);
     await eventually(async () => (await current!.effects()).length === 1);
@@ -197,13 +197,13 @@ describe("delivery", () => {
 
   it("runs handlers with the event as causation, so appends inside them chain", async () => {
     current = await startTestOutbox(tdb.url, [
-      {
+      defineSubscription({
         name: "testing.follow",
-        pattern: { type: ["test.happened"] },
+        on: [TestHappened],
         handler: async (e, { tx }) => {
-          await current!.outbox.appender.append(tx, [{ type: "test.followed", subject: e.subject, data: { n: (e.data as { n: number }).n } }]);
+          await current!.outbox.appender.append(tx, [TestFollowed.with({ n: e.data.n }, { subject: e.subject })]);
         },
-      },
+      }),
     ]);
     await current.append([current.happened(7)]);
     const [followed] = await eventually(async () => {
@@ -217,23 +217,23 @@ describe("delivery", () => {
 });
 
 describe("handleBatch", () => {
-  const insertMany = (tx: Parameters<NonNullable<SubscriptionDefinition["handleBatch"]>>[1], events: EventEnvelope[]) =>
-    tx.sql`insert into public.effects (event_id, subject, n)
-           select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.subject)}::text[], ${events.map((e) => (e.data as { n: number }).n)}::int[])`;
+  const insertMany = (ctx: HandlerContext, events: EventEnvelope<{ n: number }>[]) =>
+    ctx.sql`insert into public.effects (event_id, subject, n)
+           select * from unnest(${events.map((e) => e.id)}::uuid[], ${events.map((e) => e.subject)}::text[], ${events.map((e) => e.data.n)}::int[])`;
 
   it("hands whole batches to the handler in the checkpoint's transaction, each event once", async () => {
     const sizes: number[] = [];
     current = await startTestOutbox(
       tdb.url,
       [
-        {
+        defineSubscription({
           name: "testing.project",
-          pattern: { type: ["test.happened"] },
+          on: [TestHappened],
           handleBatch: async (events, ctx) => {
             sizes.push(events.length);
             await insertMany(ctx, events);
           },
-        },
+        }),
       ],
       { batchSize: 100 },
     );
@@ -252,17 +252,17 @@ describe("handleBatch", () => {
     current = await startTestOutbox(
       tdb.url,
       [
-        {
+        defineSubscription({
           name: "testing.project",
-          pattern: { type: ["test.happened"] },
+          on: [TestHappened],
           maxAttempts: 2,
           backoff: { baseMs: 5, maxMs: 10 },
           handleBatch: async (events, ctx) => {
             sizes.push(events.length);
             await insertMany(ctx, events);
-            if (events.some((e) => (e.data as { n: number }).n === 13)) throw new Error("13 is unlucky");
+            if (events.some((e) => e.data.n === 13)) throw new Error("13 is unlucky");
           },
-        },
+        }),
       ],
       { batchSize: 50 },
     );
@@ -280,16 +280,16 @@ describe("handleBatch", () => {
 
   it("keeps lineage for what a batch handler appends when each event names its cause", async () => {
     current = await startTestOutbox(tdb.url, [
-      {
+      defineSubscription({
         name: "testing.project",
-        pattern: { type: ["test.happened"] },
+        on: [TestHappened],
         handleBatch: async (events, ctx) => {
           await current!.outbox.appender.append(
             ctx.tx,
-            events.map((e) => ({ type: "test.followed", subject: e.subject, data: { n: (e.data as { n: number }).n }, causedBy: e })),
+            events.map((e) => TestFollowed.with({ n: e.data.n }, { subject: e.subject, causedBy: e })),
           );
         },
-      },
+      }),
     ]);
     await runWithEventContext({ correlationId: "corr-a", actorId: "user-a" }, () => current!.append([current!.happened(1)]));
     await runWithEventContext({ correlationId: "corr-b" }, () => current!.append([current!.happened(2)]));

@@ -1,12 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import pino from "pino";
 import { sql } from "drizzle-orm";
-import { createOutbox, InvalidSubscriptionError, runWithEventContext, StreamVersionConflictError } from "../../outbox/index.ts";
+import { z } from "zod";
+import {
+  createOutbox,
+  defineSubscription,
+  InvalidSubscriptionError,
+  runWithEventContext,
+  StreamVersionConflictError,
+  type SubscriptionDefinition,
+  UnexpectedStreamEventError,
+} from "../../outbox/index.ts";
 import { isUniqueViolation } from "../../outbox/store.ts";
+import { defineEvent } from "../../src/events/definition.ts";
 import { InvalidEventDataError, UnknownEventTypeError } from "../../src/events/registry.ts";
+import { defineModule } from "../../src/modules.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { startTestOutbox, type TestOutbox } from "../support/outbox.ts";
+import { startTestOutbox, TestFollowed, TestHappened, TestNoted, type TestOutbox } from "../support/outbox.ts";
 
 let tdb: TestDatabase;
 let t: TestOutbox;
@@ -43,8 +54,10 @@ describe("append", () => {
   });
 
   it("refuses a type no module declared, and data that breaks the declared schema", async () => {
-    await expect(t.append([{ type: "nobody.declared", subject: "x", data: {} }])).rejects.toBeInstanceOf(UnknownEventTypeError);
-    await expect(t.append([{ type: "test.happened", subject: "x", data: { n: "one" } }])).rejects.toBeInstanceOf(InvalidEventDataError);
+    const Undeclared = defineEvent({ source: "nobody", type: "nobody.declared", visibility: "public", description: "In no module's events", schema: z.object({}) });
+    await expect(t.append([Undeclared.with({}, { subject: "x" })])).rejects.toBeInstanceOf(UnknownEventTypeError);
+    // The compiler refuses this data; a cast (or a JavaScript caller) still meets the schema at append.
+    await expect(t.append([TestHappened.with({ n: "one" } as never, { subject: "x" })])).rejects.toBeInstanceOf(InvalidEventDataError);
     const [row] = await t.database.sql`select count(*)::int as count from outbox.events where subject = 'x'`;
     expect(row!.count).toBe(0);
   });
@@ -90,6 +103,19 @@ describe("appendToStream", () => {
     ]);
   });
 
+  it("reads a stream typed by the definitions it may hold, and refuses one holding another type", async () => {
+    const db = t.database.db;
+    await db.transaction((tx) => t.outbox.appender.appendToStream(tx, "typed-1", 0, [TestHappened.with({ n: 1 }, { subject: "typed-1" }), TestNoted.with({ n: 2 }, { subject: "typed-1" })]));
+    const events = await db.transaction((tx) => t.outbox.appender.readStream(tx, "typed-1", [TestHappened, TestNoted]));
+    expect(events.map((e) => [e.version, e.type, e.data.n])).toEqual([
+      [1, "test.happened", 1],
+      [2, "test.noted", 2],
+    ]);
+    const err = await db.transaction((tx) => t.outbox.appender.readStream(tx, "typed-1", [TestHappened])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnexpectedStreamEventError);
+    expect(String(err)).toContain('stream typed-1 holds "test.noted" at version 2');
+  });
+
   it("raises a concurrency conflict for a stale expected version", async () => {
     const db = t.database.db;
     const err = await db.transaction((tx) => t.outbox.appender.appendToStream(tx, "order-1", 1, [t.happened(9, "order-1")])).catch((e) => e);
@@ -120,36 +146,77 @@ describe("appendToStream", () => {
 describe("subscription declarations", () => {
   const make = () => createOutbox({ database: t.database, registry: t.outbox.registry, log: pino({ level: "silent" }) });
 
+  // Mistakes the compiler catches in TypeScript still fail at declaration for a cast or a JavaScript caller.
+  const untyped = (def: object) => def as SubscriptionDefinition;
+
   it("rejects an invalid pattern at declaration, naming the subscription and the path", () => {
-    expect(() => make().subscribe([{ name: "testing.bad", pattern: { type: "test.happened" }, handler: async () => {} }])).toThrow(
+    expect(() => make().subscribe([{ name: "testing.bad", on: [TestHappened], pattern: { type: "test.happened" }, handler: async () => {} }])).toThrow(
       /subscription testing.bad: invalid pattern: type/,
     );
-    expect(() => make().subscribe([{ name: "testing.bad", pattern: { n: [{ numeric: [">", "x"] }] }, handler: async () => {} }])).toThrow(InvalidSubscriptionError);
+    expect(() => make().subscribe([{ name: "testing.bad", on: [TestHappened], pattern: { n: [{ numeric: [">", "x"] }] }, handler: async () => {} }])).toThrow(
+      InvalidSubscriptionError,
+    );
   });
 
   it("holds a pattern declared in code to EventBridge's limits", () => {
     const huge = { $or: Array.from({ length: 12_000 }, (_, i) => ({ tags: [`t${i}`] })) };
-    expect(() => make().subscribe([{ name: "testing.huge", pattern: huge, handler: async () => {} }])).toThrow(/testing.huge: invalid pattern: .*at most 2048/);
+    expect(() => make().subscribe([{ name: "testing.huge", on: [TestHappened], pattern: huge, handler: async () => {} }])).toThrow(/testing.huge: invalid pattern: .*at most 2048/);
     const complex = { arn: [{ wildcard: "*:*:*:*:*:event-bus/*" }] };
-    expect(() => make().subscribe([{ name: "testing.complex", pattern: complex, handler: async () => {} }])).toThrow(/too complex/);
+    expect(() => make().subscribe([{ name: "testing.complex", on: [TestHappened], pattern: complex, handler: async () => {} }])).toThrow(/too complex/);
   });
 
   it("rejects bad names, duplicates, and handler/batchHandler mistakes", () => {
-    const ok = { pattern: {}, handler: async () => {} };
+    const ok = { on: [TestHappened], handler: async () => {} };
     expect(() => make().subscribe([{ name: "NoDot", ...ok }])).toThrow(InvalidSubscriptionError);
     expect(() => make().subscribe([{ name: "testing.same", ...ok }, { name: "testing.same", ...ok }])).toThrow(/declared twice/);
-    expect(() => make().subscribe([{ name: "testing.none", pattern: {} }])).toThrow(/exactly one of handler, handleBatch or batchHandler/);
-    expect(() => make().subscribe([{ name: "testing.two", pattern: {}, handler: async () => {}, handleBatch: async () => {} }])).toThrow(/exactly one/);
+    expect(() => make().subscribe([untyped({ name: "testing.none", on: [TestHappened] })])).toThrow(/exactly one of handler, handleBatch or batchHandler/);
+    expect(() => make().subscribe([untyped({ name: "testing.two", on: [TestHappened], handler: async () => {}, handleBatch: async () => {} })])).toThrow(/exactly one/);
     expect(() => make().subscribe([{ name: "testing.parts", partitions: 0, ...ok }])).toThrow(/partitions/);
+  });
+
+  it("takes its events from `on`: required for handlers, registered definitions only, and a pattern may only narrow them", () => {
+    expect(() => make().subscribe([untyped({ name: "testing.untyped", handler: async () => {} })])).toThrow(/name the events it consumes in `on`/);
+    expect(() => make().subscribe([untyped({ name: "testing.empty", on: [], handleBatch: async () => {} })])).toThrow(/at least one/);
+    const Stranger = defineEvent({ source: "testing", type: "test.unlisted", visibility: "public", description: "Not registered", schema: z.object({}) });
+    expect(() => make().subscribe([{ name: "testing.stranger", on: [Stranger], handler: async () => {} }])).toThrow(/consumes "test.unlisted", which is not a registered definition/);
+    // A pattern naming a type outside `on` is refused where it is declared, not found out at run time.
+    const wider = { name: "testing.wider", on: [TestHappened], pattern: { type: ["test.happened", "test.followed"] }, handler: async () => {} };
+    expect(() => defineSubscription(wider)).toThrow(/pattern names "test.followed", which `on` does not list/);
+    expect(() => make().subscribe([wider])).toThrow(/pattern names "test.followed"/);
+
+    const outbox = make();
+    outbox.subscribe([
+      { name: "testing.both", on: [TestHappened, TestFollowed], handler: async () => {} },
+      { name: "testing.narrowed", on: [TestHappened, TestFollowed], pattern: { type: ["test.followed"], data: { n: [1] } }, handler: async () => {} },
+      { name: "testing.relay", batchHandler: async () => {} },
+    ]);
+    const filter = Object.fromEntries(outbox.subscriptions().map((s) => [s.name, s.matcher.types]));
+    // The SQL type filter: the types in `on`, narrowed by the pattern, and every public type for a relay.
+    expect(filter).toEqual({
+      "testing.both": ["test.followed", "test.happened"],
+      "testing.narrowed": ["test.followed"],
+      "testing.relay": ["test.concluded", "test.followed", "test.happened"],
+    });
+    const [, narrowed, relay] = outbox.subscriptions();
+    const envelope = (type: string, n: number) => ({ specversion: "1.0", type, source: "testing", subject: "s", data: { n } });
+    expect([narrowed!.matcher.matches(envelope("test.followed", 1)), narrowed!.matcher.matches(envelope("test.followed", 2))]).toEqual([true, false]);
+    expect([relay!.matcher.matches(envelope("test.happened", 1)), relay!.matcher.matches(envelope("test.noted", 1))]).toEqual([true, false]);
+  });
+
+  it("lets a module consume another module's public events and its own internal ones, but not another's internal ones", () => {
+    const define = (name: string) =>
+      defineModule({ name, events: [], api: {}, subscriptions: [{ name: `${name}.react`, on: [TestHappened, TestNoted], handler: async () => {} }] });
+    expect(() => define("testing")).not.toThrow();
+    expect(() => define("elsewhere")).toThrow(/elsewhere.react consumes test.noted, an internal event of module testing/);
   });
 
   it("refuses to start when the partition count changed under an existing subscription", async () => {
     const a = make();
-    a.subscribe([{ name: "testing.parted", partitions: 2, pattern: {}, handler: async () => {} }]);
+    a.subscribe([{ name: "testing.parted", partitions: 2, on: [TestHappened], handler: async () => {} }]);
     await a.start();
     await a.stop();
     const b = make();
-    b.subscribe([{ name: "testing.parted", partitions: 3, pattern: {}, handler: async () => {} }]);
+    b.subscribe([{ name: "testing.parted", partitions: 3, on: [TestHappened], handler: async () => {} }]);
     await expect(b.start()).rejects.toThrow(/2 partitions in the database but 3 in code/);
     await b.stop();
   });

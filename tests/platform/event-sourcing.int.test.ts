@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 type Opts = Partial<EventSourcedOptions<AccountState, AccountCommand, AccountEvent>>;
-const accountsWith = (over: Opts = {}) => eventSourced({ name: "account", decider: bankAccount, db: database.db, outbox: outbox.appender, ...over });
+const accountsWith = (over: Opts = {}) => eventSourced({ name: "account", decider: bankAccount, events: bankingEvents, db: database.db, outbox: outbox.appender, ...over });
 
 /** counting wraps a decider so a test can tell how many times `decide` ran (each retry decides again). */
 function counting(decider: Decider<AccountState, AccountCommand, AccountEvent>) {
@@ -164,7 +164,7 @@ describe("round trips", () => {
     const proxy = await countingProxy(tdb.url);
     const via = connectDatabase(proxy.url, { max: 1 });
     try {
-      const accounts = eventSourced({ name: "account", decider: bankAccount, db: via.db, outbox: outbox.appender, snapshotEvery: 3 });
+      const accounts = eventSourced({ name: "account", decider: bankAccount, events: bankingEvents, db: via.db, outbox: outbox.appender, snapshotEvery: 3 });
       const id = newId();
       // Connects, and prepares each statement on the connection (a first use costs a round trip more).
       await openWith(accounts, id, ...Array.from({ length: 4 }, () => ({ type: "deposit" as const, amount: 1 }))); // version 5, snapshot at 3

@@ -48,8 +48,8 @@ describe("snapshots", () => {
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 0, max: 20 }), fc.array(command, { minLength: 1, maxLength: 30 }), async (every, overdraft, commands) => {
           runs++;
-          const accounts = eventSourced({ name: "account", decider: bankAccount, db: database.db, outbox: outbox.appender, snapshotEvery: every });
-          const replaying = eventSourced({ name: "account", decider: bankAccount, db: database.db, outbox: outbox.appender, snapshotEvery: 0 });
+          const accounts = eventSourced({ name: "account", decider: bankAccount, events: bankingEvents, db: database.db, outbox: outbox.appender, snapshotEvery: every });
+          const replaying = eventSourced({ name: "account", decider: bankAccount, events: bankingEvents, db: database.db, outbox: outbox.appender, snapshotEvery: 0 });
           const id = crypto.randomUUID();
           const accepted: AccountEvent[] = [];
           for (const c of [{ type: "open" as const, owner: "ada", overdraftLimit: overdraft }, ...commands]) {

@@ -4,21 +4,41 @@
  * depends on the order of events (the balance check).
  */
 import { z } from "zod";
-import { assertNever, type Decider, type DeciderEvent } from "../../src/events/decider.ts";
-import { defineEvent, type EventData } from "../../src/events/registry.ts";
+import { assertNever, type Decider, type DeciderEventOf } from "../../src/events/decider.ts";
+import { defineEvent } from "../../src/events/definition.ts";
 import { DomainError, ValidationError } from "../../src/errors.ts";
 
-export const AccountOpened = defineEvent("banking", "account.opened", "A bank account was opened", z.object({ owner: z.string().min(1), overdraftLimit: z.number().int().nonnegative() }));
-export const MoneyDeposited = defineEvent("banking", "account.deposited", "Money was paid in", z.object({ amount: z.number().int().positive() }));
-export const MoneyWithdrawn = defineEvent("banking", "account.withdrawn", "Money was taken out", z.object({ amount: z.number().int().positive() }));
-export const AccountClosed = defineEvent("banking", "account.closed", "The account was closed", z.object({}));
+export const AccountOpened = defineEvent({
+  source: "banking",
+  type: "account.opened",
+  visibility: "internal",
+  description: "A bank account was opened",
+  schema: z.object({ owner: z.string().min(1), overdraftLimit: z.number().int().nonnegative() }),
+});
+export const MoneyDeposited = defineEvent({
+  source: "banking",
+  type: "account.deposited",
+  visibility: "internal",
+  description: "Money was paid in",
+  schema: z.object({ amount: z.number().int().positive() }),
+});
+export const MoneyWithdrawn = defineEvent({
+  source: "banking",
+  type: "account.withdrawn",
+  visibility: "internal",
+  description: "Money was taken out",
+  schema: z.object({ amount: z.number().int().positive() }),
+});
+export const AccountClosed = defineEvent({
+  source: "banking",
+  type: "account.closed",
+  visibility: "internal",
+  description: "The account was closed",
+  schema: z.object({}),
+});
 export const bankingEvents = [AccountOpened, MoneyDeposited, MoneyWithdrawn, AccountClosed];
 
-export type AccountEvent =
-  | DeciderEvent<"account.opened", EventData<typeof AccountOpened>>
-  | DeciderEvent<"account.deposited", EventData<typeof MoneyDeposited>>
-  | DeciderEvent<"account.withdrawn", EventData<typeof MoneyWithdrawn>>
-  | DeciderEvent<"account.closed", EventData<typeof AccountClosed>>;
+export type AccountEvent = DeciderEventOf<(typeof bankingEvents)[number]>;
 
 export type AccountCommand =
   | { type: "open"; owner: string; overdraftLimit?: number }

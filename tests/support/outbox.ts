@@ -3,15 +3,28 @@ import pino from "pino";
 import postgres from "postgres";
 import { z } from "zod";
 import { createOutbox, type Outbox, type OutboxMetrics, type SinkConfig, type SubscriptionDefinition } from "../../outbox/index.ts";
-import type { EventEnvelope, NewEvent } from "../../outbox/envelope.ts";
+import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { connectDatabase, type Database, type Tx } from "../../src/db/client.ts";
-import { defineEvent, EventRegistry } from "../../src/events/registry.ts";
+import { defineEvent, type NewEvent } from "../../src/events/definition.ts";
+import { EventRegistry } from "../../src/events/registry.ts";
 
-/** Test event types: `test.happened` is what most tests append; the others build causation chains. */
-export const TestHappened = defineEvent("testing", "test.happened", "A test event", z.object({ n: z.number().int(), note: z.string().optional() }));
-export const TestFollowed = defineEvent("testing", "test.followed", "Caused by test.happened", z.object({ n: z.number().int() }));
-export const TestConcluded = defineEvent("testing", "test.concluded", "Caused by test.followed", z.object({ n: z.number().int() }));
-export const testEvents = [TestHappened, TestFollowed, TestConcluded];
+const counted = z.object({ n: z.number().int() });
+
+/** TestHappened is what most tests append; public, so the relays carry it. */
+export const TestHappened = defineEvent({
+  source: "testing",
+  type: "test.happened",
+  visibility: "public",
+  description: "A test event",
+  schema: z.object({ n: z.number().int(), note: z.string().optional() }),
+});
+/** TestFollowed is caused by test.happened in causation-chain tests. */
+export const TestFollowed = defineEvent({ source: "testing", type: "test.followed", visibility: "public", description: "Caused by test.happened", schema: counted });
+/** TestConcluded is caused by test.followed in causation-chain tests. */
+export const TestConcluded = defineEvent({ source: "testing", type: "test.concluded", visibility: "public", description: "Caused by test.followed", schema: counted });
+/** TestNoted is internal: it stays in the log for in-process subscriptions and never reaches the relays. */
+export const TestNoted = defineEvent({ source: "testing", type: "test.noted", visibility: "internal", description: "An internal test event", schema: counted });
+export const testEvents = [TestHappened, TestFollowed, TestConcluded, TestNoted];
 
 /**
  * EFFECTS_DDL is a table handlers write to, so tests can count effects. `at` and `tx` say when
@@ -26,7 +39,7 @@ export interface TestOutbox {
   outbox: Outbox;
   database: Database;
   append(events: NewEvent[]): Promise<void>;
-  happened(n: number, subject?: string, note?: string): NewEvent;
+  happened(n: number, subject?: string, note?: string): NewEvent<typeof TestHappened>;
   effects(): Promise<{ event_id: string; subject: string; n: number; worker: string; seq: string }[]>;
   close(): Promise<void>;
 }
@@ -59,7 +72,7 @@ export async function startTestOutbox(
     async append(events) {
       await database.db.transaction((tx) => outbox.appender.append(tx, events));
     },
-    happened: (n, subject = `s-${n}`, note) => ({ type: "test.happened", subject, data: note ? { n, note } : { n } }),
+    happened: (n, subject = `s-${n}`, note) => TestHappened.with(note ? { n, note } : { n }, { subject }),
     effects: () => database.sql`select seq::text, event_id::text, subject, n, worker from public.effects order by effects.seq` as never,
     async close() {
       await outbox.stop();
@@ -69,8 +82,8 @@ export async function startTestOutbox(
 }
 
 /** recordEffect is a handler body: one row per event, in the handler's transaction. */
-export async function recordEffect(tx: Tx, event: EventEnvelope, worker = ""): Promise<void> {
-  const n = (event.data as { n: number }).n;
+export async function recordEffect(tx: Tx, event: EventEnvelope<{ n: number }>, worker = ""): Promise<void> {
+  const n = event.data.n;
   await tx.execute(sql`insert into public.effects (event_id, subject, n, worker) values (${event.id}::uuid, ${event.subject}, ${n}, ${worker})`);
 }
 
