@@ -19,7 +19,15 @@ export async function clearLeftovers(dataDir: string, log: (msg: string) => void
   const pidFile = `${dataDir}/postmaster.pid`;
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return; // Postgres itself ignores a dead pid.
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const state = processState(pid);
+  if (state === "gone") return; // Postgres itself ignores a dead pid.
+  if (state === "zombie") {
+    // Exited without cleaning up, and not reaped (see alive): Postgres would take it for running.
+    log(`removing stale ${pidFile} (pid ${pid} has exited)`);
+    rmSync(pidFile, { force: true });
+    return;
+  }
   let cmdline: string;
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
@@ -60,13 +68,26 @@ function parentOf(pid: number): { pid: number; cmdline: string } | undefined {
   }
 }
 
-/** alive tells whether a process exists (one we may not signal counts). */
+/**
+ * alive tells whether a process runs (one we may not signal counts). A zombie does not: a
+ * Postgres started before a `bun --watch` restart stays one once it exits, since the restarted
+ * program (same pid) does not know to reap it.
+ */
 export function alive(pid: number): boolean {
+  return processState(pid) === "running";
+}
+
+function processState(pid: number): "running" | "zombie" | "gone" {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    return (err as NodeJS.ErrnoException).code === "EPERM" ? "running" : "gone";
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] === "Z" ? "zombie" : "running";
+  } catch {
+    return "running"; // no /proc (macOS): signalable means running
   }
 }
 
