@@ -6,7 +6,8 @@ import postgres from "postgres";
 
 // Any constant works; it only has to be the same for every replica of this application.
 const MIGRATION_LOCK_KEY = 727_274_001;
-const CONNECT_TIMEOUT_SECONDS = 5;
+// Generous for any reachable server (a few round trips), short enough to fail a start within seconds.
+const CONNECT_TIMEOUT_SECONDS = 3;
 
 /**
  * runMigrations applies pending migrations under a session advisory lock, so replicas that
