@@ -49,7 +49,8 @@ const digitsUpTo = (max: bigint) =>
   z
     .string()
     .regex(/^\d{1,20}$/)
-    .refine((v) => BigInt(v) <= max);
+    // zod runs refinements even after the regex failed: BigInt("1e3") would throw, a 500.
+    .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= max);
 // An event query cursor: the (transaction id, position) of the last event served.
 const EventCursor = z.tuple([digitsUpTo(18_446_744_073_709_551_615n), digitsUpTo(MAX_POSITION)]);
 // A dead-letter cursor: the id of the last dead letter served.

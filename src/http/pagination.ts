@@ -84,7 +84,12 @@ export function decodeCursor<S extends z.ZodType>(cursor: string | undefined, sc
   } catch {
     throw invalidCursor();
   }
-  const key = schema.safeParse(parsed);
+  let key: z.ZodSafeParseResult<z.output<S>>;
+  try {
+    key = schema.safeParse(parsed) as z.ZodSafeParseResult<z.output<S>>;
+  } catch {
+    throw invalidCursor(); // a refinement that throws on input it did not expect is still bad input
+  }
   if (!key.success) throw invalidCursor();
   return key.data;
 }

@@ -152,6 +152,8 @@ describe("GET /api/v1/events", () => {
       cursor(["18446744073709551616", "1"]), // one past the largest transaction id
       cursor(["1", "9223372036854775808"]), // one past the largest position
       cursor(["-1", "1"]),
+      cursor(["1e3", "1"]), // not digits, yet a valid BigInt() argument would be no better
+      cursor([1, 1]),
       cursor([crypto.randomUUID()]), // a dead-letter cursor
       "A".repeat(5000),
     ];

@@ -14,6 +14,11 @@ describe("cursors", () => {
     expect(decodeCursor(undefined, Key)).toBeUndefined();
   });
 
+  it("turn a key schema that throws on unexpected input into a 400, never a 500", () => {
+    const Strict = z.tuple([z.string().refine((v) => BigInt(v) > 0n)]);
+    expect(() => decodeCursor(encodeCursor(["1e3"]), Strict)).toThrow(ValidationError);
+  });
+
   it("reject anything this list did not hand out with a 400 PAGINATION.INVALID_CURSOR", () => {
     const bad = ["", "not base64!", "e30", encodeCursor({}), encodeCursor(["42"]), encodeCursor(["42", "not-a-uuid"]), encodeCursor(["1e3", crypto.randomUUID()]), "A".repeat(2000)];
     for (const cursor of bad) {
