@@ -126,12 +126,15 @@ export async function replay(db: Db, name: string, from: { position: string } | 
   });
 }
 
+/** DeadLetterStatus is where a dead letter stands: parked, asked to be redriven, or redriven. */
+export type DeadLetterStatus = "dead" | "redriving" | "redriven";
+
 /** DeadLetter is one parked event as the admin API shows it. */
 export interface DeadLetter {
   id: string;
   subscription: string;
   partition: number;
-  status: string;
+  status: DeadLetterStatus;
   error: string;
   attempts: number;
   firstFailedAt: string;
@@ -140,9 +143,21 @@ export interface DeadLetter {
   event: EventEnvelope;
 }
 
-/** listDeadLetters lists dead letters, newest first, optionally for one subscription and status. */
-export async function listDeadLetters(db: Db, filter: { subscription?: string | undefined; status?: string | undefined; limit: number }): Promise<DeadLetter[]> {
-  const list = rows<EventRow & { dl_id: string; subscription: string; dl_partition: number; status: string; error: string; attempts: number; first_failed_at: Date; last_failed_at: Date; redriven_at: Date | null }>(
+/** DeadLetterFilter selects dead letters for the admin list; `before` is the id to continue after. */
+export interface DeadLetterFilter {
+  subscription?: string | undefined;
+  status?: DeadLetterStatus | undefined;
+  before?: string | undefined;
+  limit: number;
+}
+
+/**
+ * listDeadLetters lists dead letters newest first, optionally for one subscription and status.
+ * The order is by id, a UUID v7 made when the event was first dead-lettered: unique and fixed
+ * for the row's life (a redrive that fails again keeps it), so `before` pages stably.
+ */
+export async function listDeadLetters(db: Db, filter: DeadLetterFilter): Promise<DeadLetter[]> {
+  const list = rows<EventRow & { dl_id: string; subscription: string; dl_partition: number; status: DeadLetterStatus; error: string; attempts: number; first_failed_at: Date; last_failed_at: Date; redriven_at: Date | null }>(
     await db.execute(sql`
       select d.id as dl_id, d.subscription, d.partition as dl_partition, d.status, d.error, d.attempts, d.first_failed_at, d.last_failed_at, d.redriven_at,
              e.position::text as position, e.transaction_id::text as transaction_id, e.id, e.source, e.type, e.subject, e.time, e.data, e.correlation_id, e.causation_id, e.actor_id
@@ -150,7 +165,8 @@ export async function listDeadLetters(db: Db, filter: { subscription?: string | 
        where true
          ${filter.subscription ? sql`and d.subscription = ${filter.subscription}` : sql``}
          ${filter.status ? sql`and d.status = ${filter.status}` : sql``}
-       order by d.last_failed_at desc
+         ${filter.before ? sql`and d.id < ${filter.before}::uuid` : sql``}
+       order by d.id desc
        limit ${filter.limit}`),
   );
   return list.map((r) => ({
@@ -182,7 +198,13 @@ export async function discardDeadLetter(db: Db, id: string): Promise<void> {
   if (r.length === 0) throw new NotFoundError("dead letter", "EVENTS.DEAD_LETTER_NOT_FOUND");
 }
 
-/** EventFilter selects events for the admin event query. */
+/** EventKey is where an event sits in log order as readers see it: (transaction id, position). */
+export interface EventKey {
+  transactionId: string;
+  position: string;
+}
+
+/** EventFilter selects events for the admin event query; `after` is the key to continue after. */
 export interface EventFilter {
   correlationId?: string | undefined;
   type?: string | undefined;
@@ -190,28 +212,36 @@ export interface EventFilter {
   subject?: string | undefined;
   from?: string | undefined;
   to?: string | undefined;
-  after?: string | undefined;
+  after?: EventKey | undefined;
   limit: number;
 }
 
-/** queryEvents lists events in position order, filtered. */
-export async function queryEvents(db: Db, f: EventFilter): Promise<EventEnvelope[]> {
+/**
+ * queryEvents lists events in the order subscriptions read them: by (transaction id, position),
+ * and only below the oldest running transaction. Positions are handed out at insert, not at
+ * commit, so paging by position alone would step past an event whose transaction commits late;
+ * here every event that becomes visible later sorts after the last key served, so a walk with
+ * `after` never skips or repeats one. An event shows once every transaction older than it has
+ * ended: normally within milliseconds, at worst as long as the oldest open write transaction in
+ * the cluster, exactly as for subscriptions.
+ */
+export async function queryEvents(db: Db, f: EventFilter): Promise<{ event: EventEnvelope; key: EventKey }[]> {
   if (f.from && f.to && new Date(f.from) > new Date(f.to)) throw new ValidationError("from must not be after to", [{ path: "query.from", message: "after to" }]);
   const list = rows<EventRow>(
     await db.execute(sql`
       select ${EVENT_COLUMNS} from outbox.events
-       where true
+       where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
          ${f.correlationId ? sql`and correlation_id = ${f.correlationId}` : sql``}
          ${f.type ? sql`and type = ${f.type}` : sql``}
          ${f.source ? sql`and source = ${f.source}` : sql``}
          ${f.subject ? sql`and subject = ${f.subject}` : sql``}
          ${f.from ? sql`and time >= ${f.from}::timestamptz` : sql``}
          ${f.to ? sql`and time < ${f.to}::timestamptz` : sql``}
-         ${f.after ? sql`and position > ${f.after}::bigint` : sql``}
-       order by events.position
+         ${f.after ? sql`and (transaction_id, position) > (${f.after.transactionId}::xid8, ${f.after.position}::bigint)` : sql``}
+       order by events.transaction_id, events.position
        limit ${f.limit}`),
   );
-  return list.map(toEnvelope);
+  return list.map((r) => ({ event: toEnvelope(r), key: { transactionId: r.transaction_id, position: r.position } }));
 }
 
 /** LineageNode is an event with the events it caused. */

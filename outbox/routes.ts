@@ -3,6 +3,7 @@ import type { Db } from "../src/db/client.ts";
 import { NotFoundError, ValidationError } from "../src/errors.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import type { AppEnv } from "../src/http/env.ts";
+import { decodeCursor, listOf, page, PageQuery } from "../src/http/pagination.ts";
 import { defineRoute, problem } from "../src/http/route.ts";
 import { discardDeadLetter, lineage, listDeadLetters, queryEvents, replay, requestRedrive, setStatus } from "./admin.ts";
 import type { Outbox } from "./index.ts";
@@ -42,6 +43,33 @@ const Position = z
   .regex(/^\d{1,19}$/, "a position is a non-negative integer")
   // zod runs refinements even after the regex failed, so only compare what is all digits.
   .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= MAX_POSITION, "a position is at most 9223372036854775807");
+
+/** digitsUpTo is a decimal string no greater than `max`, so a cast in SQL never overflows. */
+const digitsUpTo = (max: bigint) =>
+  z
+    .string()
+    .regex(/^\d{1,20}$/)
+    // zod runs refinements even after the regex failed: BigInt("1e3") would throw, a 500.
+    .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= max);
+// An event query cursor: the (transaction id, position) of the last event served.
+const EventCursor = z.tuple([digitsUpTo(18_446_744_073_709_551_615n), digitsUpTo(MAX_POSITION)]);
+// A dead-letter cursor: the id of the last dead letter served.
+const DeadLetterCursor = z.tuple([z.uuid()]);
+
+const DeadLetterSchema = z
+  .object({
+    id: z.string(),
+    subscription: z.string(),
+    partition: z.number().int(),
+    status: z.enum(["dead", "redriving", "redriven"]),
+    error: z.string(),
+    attempts: z.number().int(),
+    firstFailedAt: z.string(),
+    lastFailedAt: z.string(),
+    redrivenAt: z.string().nullable(),
+    event: Envelope,
+  })
+  .openapi("DeadLetter");
 
 // Measuring the event's size serializes it recursively; arbitrary JSON from this endpoint must not
 // be able to exhaust the stack. Events the platform appends are shallow by their schemas.
@@ -164,27 +192,28 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
         method: "get",
         path: "/events",
         tags: ["events"],
-        summary: "Query the event log",
+        summary: "Query the event log, in the order subscriptions read it, one page at a time",
+        description:
+          "Events come in (transaction, position) order, the order subscriptions deliver them in, and show once every older transaction has ended; paging with `cursor` never skips an event that commits late nor repeats one.",
         request: {
-          query: z.object({
+          query: PageQuery.extend({
             correlationId: z.string().max(200).optional(),
             type: z.string().max(200).optional(),
             source: z.string().max(200).optional(),
             subject: z.string().max(500).optional(),
             from: z.iso.datetime({ offset: true }).optional(),
             to: z.iso.datetime({ offset: true }).optional(),
-            after: Position.optional(),
-            limit: z.coerce.number().int().min(1).max(1000).default(100),
           }),
         },
-        responses: { 200: json(z.object({ events: z.array(Envelope), next: z.string().nullable() })), 400: problem("Bad filter"), 401: problem("Not signed in"), 403: problem("Admins only") },
+        responses: { 200: json(listOf(Envelope, "EventPage")), 400: problem("Bad filter or cursor"), 401: problem("Not signed in"), 403: problem("Admins only") },
       },
     ),
     async (c) => {
-      const q = c.req.valid("query");
-      const events = await queryEvents(db, q);
-      const next = events.length === q.limit ? (events[events.length - 1]!.sequence ?? null) : null;
-      return c.json({ events, next }, 200);
+      const { cursor, limit, ...filter } = c.req.valid("query");
+      const after = decodeCursor(cursor, EventCursor);
+      const rows = await queryEvents(db, { ...filter, after: after && { transactionId: after[0], position: after[1] }, limit: limit + 1 });
+      const { items, nextCursor } = page(rows, limit, (r) => [r.key.transactionId, r.key.position]);
+      return c.json({ items: items.map((r) => r.event), nextCursor }, 200);
     },
   );
 
@@ -303,18 +332,22 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
         method: "get",
         path: "/admin/dead-letters",
         tags: ["admin"],
-        summary: "Dead letters, newest first",
+        summary: "Dead letters, newest first, one page at a time",
         request: {
-          query: z.object({
+          query: PageQuery.extend({
             subscription: z.string().max(200).optional(),
             status: z.enum(["dead", "redriving", "redriven"]).optional(),
-            limit: z.coerce.number().int().min(1).max(1000).default(100),
           }),
         },
-        responses: { 200: json(z.object({ deadLetters: z.array(z.record(z.string(), z.unknown())) })), 401: problem("Not signed in"), 403: problem("Admins only") },
+        responses: { 200: json(listOf(DeadLetterSchema, "DeadLetterPage")), 400: problem("Bad filter or cursor"), 401: problem("Not signed in"), 403: problem("Admins only") },
       },
     ),
-    async (c) => c.json({ deadLetters: (await listDeadLetters(db, c.req.valid("query"))) as never[] }, 200),
+    async (c) => {
+      const { cursor, limit, ...filter } = c.req.valid("query");
+      const before = decodeCursor(cursor, DeadLetterCursor)?.[0];
+      const rows = await listDeadLetters(db, { ...filter, before, limit: limit + 1 });
+      return c.json(page(rows, limit, (d) => [d.id]), 200);
+    },
   );
 
   api.openapi(

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { checkArchitecture, formatViolation, type Violation } from "./support/architecture.ts";
+import { checkArchitecture, findImportCycles, formatCycle, formatViolation, type Violation } from "./support/architecture.ts";
 
 // The checker is only worth something if it fails: every rule is proven on planted violations in a
 // throw-away tree before the real repository is held to it.
@@ -109,9 +109,49 @@ describe("architecture checker", () => {
   });
 });
 
+describe("import cycle checker", () => {
+  it("reports a two-file cycle with the line of each import", () => {
+    const root = tree({
+      "outbox/a.ts": `import { b } from "./b.ts";\nexport const a = () => b;\n`,
+      "outbox/b.ts": `// b\nimport { a } from "./a.ts";\nexport const b = () => a;\n`,
+    });
+    expect(findImportCycles(root).map(formatCycle)).toEqual(["outbox/a.ts:1 → outbox/b.ts:2 → outbox/a.ts"]);
+  });
+
+  it("reports a cycle across folders through re-exports, extensionless and folder imports, once per tangle", () => {
+    const root = tree({
+      "src/platform.ts": `export { config } from "./config";\n`,
+      "src/config.ts": `import { w } from "../outbox";\nexport const config = w;\n`,
+      "outbox/index.ts": `export * from "./worker.js";\n`,
+      "outbox/worker.ts": `import { config } from "../src/platform.ts";\nexport const w = () => config;\n`,
+      "modules/m/index.ts": `import { config } from "../../src/platform.ts";\nexport const m = config;\n`,
+      "src/self.ts": `import { me } from "./self.ts";\nexport const me = () => me;\n`,
+    });
+    expect(findImportCycles(root).map(formatCycle)).toEqual([
+      "outbox/index.ts:1 → outbox/worker.ts:1 → src/platform.ts:1 → src/config.ts:1 → outbox/index.ts",
+      "src/self.ts:1 → src/self.ts",
+    ]);
+  });
+
+  it("counts inline type specifiers but not import type, export type or dynamic import()", () => {
+    const root = tree({
+      "src/a.ts": `import type { B } from "./b.ts";\nexport type { C } from "./c.ts";\nexport const a = () => import("./b.ts");\nexport type A = B;\n`,
+      "src/b.ts": `import { a } from "./a.ts";\nexport type B = typeof a;\n`,
+      "src/c.ts": `import { type D } from "./d.ts";\nexport type C = D;\n`,
+      "src/d.ts": `import { c } from "./c-value.ts";\nexport type D = string;\nexport const d = c;\n`,
+      "src/c-value.ts": `import { type D } from "./d.ts";\nexport const c: D = "x";\n`,
+    });
+    expect(findImportCycles(root).map(formatCycle)).toEqual(["src/c-value.ts:1 → src/d.ts:1 → src/c-value.ts"]);
+  });
+});
+
 describe("this repository", () => {
   it("has no boundary violations", () => {
     // Printed in full so a failure says exactly which import to change.
     expect(checkArchitecture(join(import.meta.dir, "..")).map(formatViolation)).toEqual([]);
+  });
+
+  it("has no import cycles", () => {
+    expect(findImportCycles(join(import.meta.dir, "..")).map(formatCycle)).toEqual([]);
   });
 });

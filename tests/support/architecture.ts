@@ -57,10 +57,145 @@ export function formatViolation(v: Violation): string {
   return `${v.file}:${v.line}: "${v.specifier}" ${v.message}`;
 }
 
+/** ImportEdge is one value import inside the checked folders: `file` imports `target` at `line`. */
+export interface ImportEdge {
+  file: string;
+  line: number;
+  specifier: string;
+  target: string;
+}
+
+/**
+ * findImportCycles reports the import cycles among `modules/`, `outbox/` and `src/` under
+ * `root`: one shortest cycle per strongly connected group of files, each as the chain of its
+ * import edges, starting from the group's first file by name.
+ *
+ * Only value imports count (static `import`, `export ... from`, `import x = require()`,
+ * `require()`). A cycle of those makes evaluation order depend on which file is loaded first, so a
+ * binding read at load time can be undefined or in its temporal dead zone. `import type` and
+ * `export type` declarations are erased before anything runs (`verbatimModuleSyntax` guarantees
+ * it), and a dynamic `import()` resolves once both sides have loaded, so neither can cause that;
+ * an `import { type X }` is not erased under `verbatimModuleSyntax` (it becomes `import {}`) and
+ * counts.
+ *
+ * @example expect(findImportCycles(process.cwd()).map(formatCycle)).toEqual([])
+ */
+export function findImportCycles(root: string): ImportEdge[][] {
+  const absRoot = resolve(root);
+  const graph = new Map<string, ImportEdge[]>();
+  for (const area of CHECKED) {
+    for (const file of sourceFiles(join(absRoot, area))) {
+      const rel = toPosix(relative(absRoot, file));
+      const edges: ImportEdge[] = [];
+      for (const imp of importsOf(file)) {
+        if (!imp.literal || imp.kind !== "value") continue;
+        const target = resolveSourceFile(absRoot, file, imp.specifier);
+        if (target) edges.push({ file: rel, line: imp.line, specifier: imp.specifier, target });
+      }
+      graph.set(rel, edges);
+    }
+  }
+  return stronglyConnected(graph)
+    .filter((group) => group.length > 1 || graph.get(group[0]!)!.some((e) => e.target === group[0]))
+    .map((group) => shortestCycle(graph, group.sort()[0]!, new Set(group)))
+    .sort((a, b) => a[0]!.file.localeCompare(b[0]!.file));
+}
+
+/** formatCycle renders a cycle as `a.ts:3 → b.ts:7 → a.ts`, each arrow an import at that line. */
+export function formatCycle(cycle: ImportEdge[]): string {
+  return [...cycle.map((e) => `${e.file}:${e.line}`), cycle[0]!.file].join(" → ");
+}
+
+/** resolveSourceFile maps a specifier to a checked source file (root-relative), or undefined. */
+function resolveSourceFile(root: string, fromAbs: string, specifier: string): string | undefined {
+  const target = resolveTarget(root, fromAbs, specifier);
+  if (target === undefined) return undefined;
+  const candidates = [target, target.replace(/\.[cm]?js$/, ".ts"), target.replace(/\.jsx$/, ".tsx"), `${target}.ts`, `${target}.tsx`, join(target, "index.ts")];
+  const found = candidates.find((c) => existsSync(c) && statSync(c).isFile());
+  if (!found) return undefined;
+  const rel = toPosix(relative(root, found));
+  return (CHECKED as readonly string[]).includes(rel.split("/")[0]!) ? rel : undefined;
+}
+
+/** stronglyConnected is Tarjan's algorithm, iterative so a long import chain cannot overflow the stack. */
+function stronglyConnected(graph: Map<string, ImportEdge[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const groups: string[][] = [];
+  let next = 0;
+  for (const start of graph.keys()) {
+    if (index.has(start)) continue;
+    const work: { node: string; edge: number }[] = [{ node: start, edge: 0 }];
+    index.set(start, next);
+    low.set(start, next++);
+    stack.push(start);
+    onStack.add(start);
+    while (work.length) {
+      const frame = work[work.length - 1]!;
+      const edges = graph.get(frame.node) ?? [];
+      if (frame.edge < edges.length) {
+        const to = edges[frame.edge++]!.target;
+        if (!index.has(to)) {
+          index.set(to, next);
+          low.set(to, next++);
+          stack.push(to);
+          onStack.add(to);
+          work.push({ node: to, edge: 0 });
+        } else if (onStack.has(to)) {
+          low.set(frame.node, Math.min(low.get(frame.node)!, index.get(to)!));
+        }
+        continue;
+      }
+      work.pop();
+      const parent = work[work.length - 1];
+      if (parent) low.set(parent.node, Math.min(low.get(parent.node)!, low.get(frame.node)!));
+      if (low.get(frame.node) === index.get(frame.node)) {
+        const group: string[] = [];
+        let member: string;
+        do {
+          member = stack.pop()!;
+          onStack.delete(member);
+          group.push(member);
+        } while (member !== frame.node);
+        groups.push(group);
+      }
+    }
+  }
+  return groups;
+}
+
+/** shortestCycle finds, breadth first within one group, the shortest import chain from `start` back to it. */
+function shortestCycle(graph: Map<string, ImportEdge[]>, start: string, group: Set<string>): ImportEdge[] {
+  const via = new Map<string, ImportEdge>();
+  const queue = [start];
+  for (let i = 0; i < queue.length; i++) {
+    for (const edge of graph.get(queue[i]!) ?? []) {
+      if (!group.has(edge.target)) continue;
+      if (edge.target === start) {
+        const chain = [edge];
+        while (chain[0]!.file !== start) chain.unshift(via.get(chain[0]!.file)!);
+        return chain;
+      }
+      if (via.has(edge.target)) continue;
+      via.set(edge.target, edge);
+      queue.push(edge.target);
+    }
+  }
+  throw new Error(`no cycle through ${start}`); // unreachable: every file of a group is on a cycle
+}
+
 interface FoundImport {
   specifier: string;
   line: number;
   literal: boolean;
+  /**
+   * `value`: a static import or re-export that runs the target first; `type`: an `import type`
+   * or `export type` declaration (erased, nothing runs); `lazy`: a dynamic `import()`, a
+   * `require()` call or an `import("x")` type, resolved only when reached.
+   */
+  kind: "value" | "type" | "lazy";
 }
 
 /** judge returns why importing `specifier` from `fromRel` is forbidden, or undefined when it is fine. */
@@ -142,19 +277,21 @@ function importsOf(file: string): FoundImport[] {
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, kind);
   const found: FoundImport[] = [];
   const lineOf = (node: ts.Node) => source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
-  const add = (node: ts.Expression | undefined) => {
+  const add = (node: ts.Expression | undefined, kind: FoundImport["kind"]) => {
     if (!node) return;
-    if (ts.isStringLiteralLike(node)) found.push({ specifier: node.text, line: lineOf(node), literal: true });
-    else found.push({ specifier: node.getText(source), line: lineOf(node), literal: false });
+    if (ts.isStringLiteralLike(node)) found.push({ specifier: node.text, line: lineOf(node), literal: true, kind });
+    else found.push({ specifier: node.getText(source), line: lineOf(node), literal: false, kind });
   };
   const visit = (node: ts.Node): void => {
-    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) add(node.moduleSpecifier);
-    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) add(node.moduleReference.expression);
-    else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal as ts.Expression);
+    if (ts.isImportDeclaration(node)) add(node.moduleSpecifier, node.importClause?.isTypeOnly ? "type" : "value");
+    else if (ts.isExportDeclaration(node)) add(node.moduleSpecifier, node.isTypeOnly ? "type" : "value");
+    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) add(node.moduleReference.expression, node.isTypeOnly ? "type" : "value");
+    else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal as ts.Expression, "lazy");
     else if (ts.isCallExpression(node)) {
       const isDynamicImport = node.expression.kind === ts.SyntaxKind.ImportKeyword;
       const isRequire = ts.isIdentifier(node.expression) && node.expression.text === "require" && node.arguments.length === 1;
-      if (isDynamicImport || isRequire) add(node.arguments[0]);
+      // A require() runs its target when reached, usually at load: count it as a value import.
+      if (isDynamicImport || isRequire) add(node.arguments[0], isRequire ? "value" : "lazy");
     }
     ts.forEachChild(node, visit);
   };

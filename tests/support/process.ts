@@ -39,6 +39,8 @@ export interface AppProcess {
   readonly url: string;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
+  /** Resolves with the exit code once the process exited and its output is read to the end. */
+  finished(): Promise<number>;
   /** Resolves once `path` answers 200; fails early with the output if the process exits. */
   ready(path?: string, timeoutMs?: number): Promise<void>;
   /** Sends `signal` (default SIGTERM) and resolves with the exit code, SIGKILLing after `graceMs`. */
@@ -66,14 +68,18 @@ export function spawnApp(cmd: string[], env: Record<string, string | undefined>,
     const decoder = new TextDecoder();
     for await (const chunk of stream) out += decoder.decode(chunk, { stream: true });
   };
-  void pump(proc.stdout);
-  void pump(proc.stderr);
+  const drained = Promise.all([pump(proc.stdout), pump(proc.stderr)]).catch(() => {});
   const url = `http://127.0.0.1:${port}`;
   return {
     proc,
     port,
     url,
     output: () => out,
+    finished: async () => {
+      const code = await proc.exited;
+      await drained;
+      return code;
+    },
     async ready(path = "/ready", timeoutMs = 20_000) {
       const exited = proc.exited.then((code) => {
         throw new Error(`${cmd.join(" ")} exited with ${code} before ${path} answered 200:\n${out}`);
