@@ -142,7 +142,8 @@ describe("4. a statement postgres.js refuses to send", () => {
 
   const refused = (fn: (tx: Tx) => Promise<unknown>) => within(one.db.transaction(fn), 5_000, "the transaction").catch((e: unknown) => e);
   const servesAgain = async () => {
-    expect(await within(one.db.transaction((tx) => rawSql(tx)`select 1 as ok`), 2_000, "the next transaction")).toEqual([{ ok: 1 }]);
+    const rows = await within(one.db.transaction((tx) => rawSql(tx)<{ ok: number }[]>`select 1 as ok`), 2_000, "the next transaction");
+    expect(rows[0]?.ok).toBe(1);
     expect(await eventually(idleInTransaction, 2_000).catch(() => -1)).toBe(0);
   };
 
@@ -226,7 +227,7 @@ describe("5. a backend terminated mid-statement", () => {
       const started = performance.now();
       const results = await within(Promise.all(Array.from({ length: 6 }, (_, i) => p.db.transaction((t) => insert(t, `after-kills-${i}`)))), 1_000, "transactions after the kills");
       expect(results).toHaveLength(6);
-      expect(await within(p.sql<{ ok: number }[]>`select 1 as ok`, 1_000, "a plain query after the kills")).toEqual([{ ok: 1 }]);
+      expect((await within(p.sql<{ ok: number }[]>`select 1 as ok`, 1_000, "a plain query after the kills"))[0]?.ok).toBe(1);
       expect(performance.now() - started).toBeLessThan(1_000);
       expect(await notes("after-kills-")).toHaveLength(6);
     } finally {
@@ -355,8 +356,9 @@ describe("8. a swallowed error keeps its cause", () => {
 describe("9. rawSql(tx).savepoint", () => {
   it("takes a name and a callback, or a callback alone, as in postgres.js", async () => {
     await d.db.transaction(async (tx) => {
-      const sql = rawSql(tx);
-      expect(await sql.savepoint("named", (s) => s`insert into tx_faults (note) values ('savepoint-named') returning note`)).toEqual([{ note: "savepoint-named" }]);
+      const sql = rawSql(tx) as unknown as postgres.TransactionSql; // rawSql is typed for the pool and transactions alike
+      const named = await sql.savepoint("named", (s) => s<{ note: string }[]>`insert into tx_faults (note) values ('savepoint-named') returning note`);
+      expect(named[0]?.note).toBe("savepoint-named");
       await sql.savepoint((s) => s`insert into tx_faults (note) values ('savepoint-unnamed')`);
       await sql
         .savepoint("undone", async (s) => {
