@@ -5,44 +5,48 @@
  * `begin` of its own. It pipelines BEGIN with the transaction's first statement and its last
  * write-behind statement with COMMIT, so a one-event transaction costs two round trips instead of
  * four. postgres.js has no public API for that, so the runner works the way `sql.begin` works
- * inside postgres.js, and it relies on the following. Both packages are pinned to exact versions
- * in package.json, and `tests/platform/driver-internals.test.ts` checks each point below against
- * the installed code, so an upgrade that breaks one fails there before anything else does.
+ * inside postgres.js, and relies on what follows. Both packages are pinned to exact versions in
+ * package.json, and `tests/platform/driver-internals.test.ts` checks each point below against the
+ * installed code, so an upgrade that breaks one fails there first.
  *
  * postgres.js 3.4.9 (`src/index.js`, `src/connection.js`, `src/query.js`):
  * - A query is a lazy promise: `handle()` runs on the first `then`/`catch`, waits a microtask,
  *   then calls `query.handler(query)`. Replacing `handler` before that sends the query to the
- *   connection the transaction holds instead of the pool.
+ *   connection the transaction holds instead of the pool (`adopt`). postgres.js calls
+ *   `query.reject(err)` as a method, so wrapping it shows the runner every statement's error.
  * - The pool calls `options.onexecute(connection)` as it writes a query. The runner gets its
- *   connection from an empty query (harmless wherever it lands) and sends BEGIN from inside that
- *   callback, in the same packet. It does not get it from `reserve()`: a reserve that fails
- *   while connecting stays queued in the pool and later swallows a connection for good (three
- *   killed backends hang a pool of three), and it ignores `end()`. Nor does it send BEGIN itself
- *   through the pool: when the pool pipelines BEGIN behind 99 other queries, or the socket is
- *   full, `onexecute` is skipped and the connection goes back to the pool inside a transaction
- *   block (`sql.begin` has that flaw).
+ *   connection from an empty query, harmless wherever it lands, and sends BEGIN from inside that
+ *   callback, into the same packet (`acquire`). Not from `reserve()`: a reserve that fails while
+ *   connecting stays queued in the pool and later swallows a connection for good (three killed
+ *   backends hang a pool of three), and it ignores `end()`. Nor by sending BEGIN through the pool
+ *   as `sql.begin` does: when the pool pipelines BEGIN behind 99 other queries, or the socket is
+ *   full, `onexecute` is skipped, and the connection goes back to the pool inside a transaction.
  * - `connection.execute(query)` writes a query behind those in flight and returns false when the
- *   connection takes no more for now. `connection.reserved`, a function without `release`,
- *   keeps the pool from using the connection; postgres.js calls it whenever the connection has
- *   nothing in flight, and hands the connection back to the pool by itself as soon as Postgres
- *   reports it idle (after COMMIT or ROLLBACK). So the runner never releases a connection, and
- *   cannot put a dead one back. `connection.onclose` is called when the socket closes (after the
- *   pool has cleared `reserved`), and `connection.terminate()` closes it.
- * - `connection.execute` catches an error thrown while it builds the message (an `undefined`
- *   parameter, more than 65,534 parameters, a serializer that throws) and rejects the query
- *   then active, not the one it was given, which stays queued, unsent, forever
- *   (porsager/postgres#1082). `send` below tells this apart by watching `reject` on the
- *   transaction's queries; the connection is then out of step, and the runner closes it.
- * - After a backend is terminated mid-query, the connection keeps Postgres's FATAL error and
- *   hands it to the first query of its next session. A plain pool query can get that stale
- *   57P01 once; the runner's empty query absorbs it and tries again (`isStaleError`).
+ *   connection takes no more for now (`send`). `connection.reserved`, a function without
+ *   `release`, keeps the pool off the connection; postgres.js calls it whenever nothing is in
+ *   flight, and gives the connection back to the pool by itself as soon as Postgres reports it
+ *   idle, after COMMIT or ROLLBACK (`hold`). The runner never releases a connection, so it
+ *   cannot put a dead one back. `connection.onclose` is called once the socket has closed, after
+ *   the pool has cleared `reserved`.
+ *
+ * patches/postgres@3.4.9.patch (applied by `bun install`, see package.json) fixes four bugs in
+ * `src/connection.js` (and its CommonJS copy) that no code outside it can work around; the
+ * contract test checks each fix is in place:
+ * - A query refused while its message is built (an `undefined` parameter, more than 65,534
+ *   parameters, a serializer that throws) rejected the query then in flight instead, and stayed
+ *   queued, unsent, forever (porsager/postgres#1082): a pipelined transaction hung.
+ * - Bytes buffered for a socket that closed before they were flushed were sent ahead of the next
+ *   session's startup message, which then never left: the connection hung on every reconnect.
+ * - A backend's FATAL error (57P01 after `pg_terminate_backend`) was kept and handed to the first
+ *   query of the connection's next session.
+ * - After a socket error, queries written before the close was reported waited forever.
  *
  * drizzle-orm 0.45.4 (`postgres-js/driver.js`, `postgres-js/session.js`):
  * - `db.transaction(fn, config)` calls `client.begin(cb)` and nested `tx.transaction(fn)` calls
  *   `client.savepoint(cb)`; each wraps the client it is given in a session and a transaction
  *   object and runs `set transaction` for `config` as the first statement. Statements go
- *   through `client.unsafe(text, params, { prepare })`.
- * - A handle's client is `handle._.session.client` (`rawSql`, `clientOf`), and
+ *   through `client.unsafe(text, params, { prepare })` (`drizzleOn`).
+ * - A handle's client is `handle._.session.client` (`clientOf`, `rawClient`), and
  *   `handle._.session.prepareQuery(query, undefined, name, false)` runs a named prepared
  *   statement (`preparedQuery`, for the outbox's fixed statements).
  */
@@ -75,7 +79,6 @@ export interface QueryHandler {
 /** PgConnection is a postgres.js connection as the runner touches it (`src/connection.js`). */
 export interface PgConnection {
   execute(query: PgQuery): boolean | undefined;
-  terminate(): void;
   reserved: (() => void) | null;
   onclose: ((err: Error) => void) | null;
 }
@@ -83,33 +86,19 @@ export interface PgConnection {
 const REJECT = Symbol("postgres.js reject");
 type Watched = PgQuery & { [REJECT]: (err: unknown) => void };
 
-// The query being written by `send`, and the error postgres.js delivered to another query meanwhile.
-let sending: PgQuery | null = null;
-let misdirected: { error: unknown } | null = null;
-
 function watchedReject(this: Watched, err: unknown): void {
-  if (sending !== null && sending !== this) {
-    misdirected ??= { error: err };
-    return;
-  }
   this.handler.onError?.(err);
   this[REJECT](err);
 }
 
-/** watch makes `send` able to tell when postgres.js rejects `query` in place of the one it is writing. */
-export function watch<Q extends PgQuery>(query: Q): Q {
+/** adopt routes `query` to `handler` instead of the pool; `handler.onError` sees its error. Fragments and helpers pass through. */
+export function adopt<T>(query: T, handler: QueryHandler): T {
   const q = query as unknown as Watched;
+  if (typeof q?.handler !== "function") return query;
+  q.handler = handler;
   q[REJECT] = q.reject;
   q.reject = watchedReject;
   return query;
-}
-
-/** adopt routes `query` to `handler` instead of the pool, and watches it. Fragments and helpers pass through. */
-export function adopt<T>(query: T, handler: QueryHandler): T {
-  const q = query as unknown as PgQuery;
-  if (typeof q?.handler !== "function") return query;
-  q.handler = handler;
-  return watch(q) as T;
 }
 
 /** startedHere marks a query the runner sends itself, so that awaiting it never sends it again. */
@@ -118,31 +107,14 @@ export function startedHere(query: PgQuery): PgQuery {
   return query;
 }
 
-/** SEND_FULL is what `send` returns when the connection takes no more pipelined queries until it is idle. */
-export const SEND_FULL = false;
-
 /**
- * send writes `query` on `connection` (every query in flight there must be the runner's own).
- * Returns true when more may follow at once, SEND_FULL otherwise. When postgres.js refuses to
- * write it (see the header), `query` is rejected with that error, `onRefused` gets it, and the
- * connection must be closed: a query sits in its queue that Postgres will never answer.
+ * send writes `query` on `connection`, behind the queries in flight there. Returns false when the
+ * connection takes no more pipelined queries until it is idle (the query waits for a prepared
+ * statement's description, or 100 are in flight). A query postgres.js refuses to write (an
+ * `undefined` parameter, too many parameters) is rejected with that error; nothing else changes.
  */
-export function send(connection: PgConnection, query: PgQuery, onRefused: (err: unknown) => void): boolean {
-  sending = query;
-  let more: boolean | undefined;
-  try {
-    more = connection.execute(query);
-  } finally {
-    sending = null;
-  }
-  if (misdirected !== null) {
-    const { error } = misdirected;
-    misdirected = null;
-    (query as Watched).reject(error);
-    onRefused(error);
-    return SEND_FULL;
-  }
-  return more !== false; // undefined: execute() rejected it itself (a cancelled query), nothing in flight
+export function send(connection: PgConnection, query: PgQuery): boolean {
+  return connection.execute(query) !== false; // undefined: execute() rejected it itself, nothing in flight
 }
 
 /**
@@ -156,7 +128,7 @@ export function acquire(pool: postgres.Sql, onConnection: (connection: PgConnect
     onConnection(c);
     return false; // the pool pipelines nothing more on it (it is held, or it goes back when idle)
   };
-  return watch(pool.unsafe("", [], { onexecute } as postgres.UnsafeQueryOptions) as unknown as PgQuery);
+  return pool.unsafe("", [], { onexecute } as postgres.UnsafeQueryOptions) as unknown as PgQuery;
 }
 
 /** hold keeps `connection` out of the pool; `onIdle` runs whenever nothing is in flight on it, until Postgres reports it idle (then the pool takes it back). */
@@ -173,30 +145,6 @@ export function holds(connection: PgConnection, onIdle: () => void): boolean {
 /** letGo stops listening for `connection`'s close, unless another holder listens now. */
 export function letGo(connection: PgConnection, onClose: (err: Error) => void): void {
   if (connection.onclose === onClose) connection.onclose = null;
-}
-
-/** destroy closes `connection`: Postgres ends its session (rolling back), queries in flight fail, the pool reconnects later. */
-export function destroy(connection: PgConnection): void {
-  connection.terminate();
-}
-
-/**
- * isStaleError tells an error that a query got before it was ever sent, because the pool
- * handed it the FATAL error a terminated backend left on its connection (or the server was
- * shutting down or starting up as it connected): sending it again is safe.
- */
-export function isStaleError(err: unknown, query: PgQuery): boolean {
-  const code = (err as { code?: string } | null)?.code;
-  return query.state === null && err instanceof postgres.PostgresError && (code === "57P01" || code === "57P02" || code === "57P03");
-}
-
-/**
- * isConnectionError tells an error from the socket or postgres.js's connection handling
- * (ECONNRESET, CONNECTION_CLOSED, ...: both carry `errno`) from one Postgres reported or a
- * refused statement.
- */
-export function isConnectionError(err: unknown): boolean {
-  return typeof err === "object" && err !== null && "errno" in err && !(err instanceof postgres.PostgresError);
 }
 
 /** isServerError tells an error Postgres reported (an ErrorResponse) from one the driver made. */

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type postgres from "postgres";
-import { acquire, adopt, clientOf, destroy, hold, holds, isConnectionError, isServerError, isStaleError, letGo, type PgConnection, type PgQuery, type QueryHandler, send, startedHere } from "./driver-internals.ts";
+import { acquire, adopt, clientOf, hold, holds, isServerError, letGo, type PgConnection, type PgQuery, type QueryHandler, send, startedHere } from "./driver-internals.ts";
 import { firstFailure, isAbortedTransaction, isFinishedError, TransactionAbortedError, TransactionFinishedError } from "./transaction-errors.ts";
 
 /** CallbackErrorHandler receives what an `afterCommit` callback threw (or its promise rejected with). */
@@ -12,8 +12,9 @@ export const defaultCallbackErrorHandler: CallbackErrorHandler = (err) => consol
 const scopes = new AsyncLocalStorage<Transaction>();
 const TRANSACTION = Symbol("transaction");
 const noop = () => {};
-// An empty query comes back without a connection when the pool pipelined it too deep, or with a
-// stale error from a terminated backend (one per dead connection): a few more tries, then give up.
+const SENT: Promise<void> = Promise.resolve();
+// The empty query comes back without a connection when the pool pipelined it too deep (see
+// `acquire`): ask again a few times, then give up.
 const MAX_ACQUIRE_ATTEMPTS = 10;
 // What a transaction handle does not offer: these act on the pool, outside the transaction.
 const UNAVAILABLE = new Set(["begin", "reserve", "release", "end", "close", "listen", "notify", "subscribe", "largeObject", "file"]);
@@ -102,10 +103,10 @@ export class Transaction {
   private queue: PgQuery[] = [];
   private finale: PgQuery | undefined; // COMMIT or ROLLBACK: the one statement sent after `ended`
   private savepoints = 0;
+  private started: PromiseWithResolvers<void> | undefined; // for write-behinds sent before a connection came
   private readonly handler: QueryHandler;
   private readonly idle = () => this.drain();
   private readonly closed = (err: Error) => this.lost(err);
-  private readonly refused = (err: unknown) => this.refuse(err);
 
   constructor(
     private readonly pool: postgres.Sql,
@@ -114,15 +115,7 @@ export class Transaction {
   ) {
     const route: QueryHandler = (q) => this.route(q);
     route.onError = (err) => {
-      if (isServerError(err)) {
-        if (this.abortCause === undefined && err.code !== "25P02") this.abortCause = err;
-      } else if (isConnectionError(err) && !this.done) {
-        // The socket failed and its close has not been reported yet: send nothing more on it
-        // (postgres.js would keep what is written then for the next session), and wait for the close.
-        this.broken ??= { error: err };
-        this.ended ??= "lost its connection";
-        this.rejectQueued(err);
-      }
+      if (this.abortCause === undefined && isServerError(err) && err.code !== "25P02") this.abortCause = err;
     };
     this.handler = route;
     const unsafe = (text: string, args?: unknown, options?: unknown) =>
@@ -154,6 +147,13 @@ export class Transaction {
     return result;
   }
 
+  /** sending resolves once statements sent now go out on the wire (a connection is held), or will never go. */
+  sending(): Promise<void> {
+    if (this.connection || this.broken || this.cancelled) return SENT;
+    this.started ??= Promise.withResolvers<void>();
+    return this.started.promise;
+  }
+
   /** causeOf returns the error to report for `err`: for a 25P02, the write-behind (sent since `from`) or the statement that aborted the transaction. */
   async causeOf(err: unknown, from: number): Promise<unknown> {
     if (this.broken && isFinishedError(err)) return this.broken.error;
@@ -164,10 +164,10 @@ export class Transaction {
   }
 
   private acquire(): void {
-    const q = (this.acquiring = acquire(this.pool, (c) => this.claim(c)));
-    q.then(
-      () => this.acquired(undefined, q),
-      (err: unknown) => this.acquired(err, q),
+    this.acquiring = acquire(this.pool, (c) => this.claim(c));
+    this.acquiring.then(
+      () => this.acquired(undefined),
+      (err: unknown) => this.acquired(err),
     );
   }
 
@@ -181,13 +181,14 @@ export class Transaction {
     // Statements follow BEGIN at once, unless the pool had pipelined the empty query behind another
     // client's query: then they wait until the connection is idle, so that everything in flight
     // alongside them is this transaction's (see `send`).
-    this.full = !send(c, begin, this.refused) || !this.acquiring!.active;
+    this.full = !send(c, begin) || !this.acquiring!.active;
     this.flush();
+    this.started?.resolve();
   }
 
-  private acquired(err: unknown, q: PgQuery): void {
+  private acquired(err: unknown): void {
     if (this.connection || this.cancelled) return;
-    if ((err === undefined || isStaleError(err, q)) && ++this.attempts < MAX_ACQUIRE_ATTEMPTS) return this.acquire();
+    if (err === undefined && ++this.attempts < MAX_ACQUIRE_ATTEMPTS) return this.acquire();
     this.broken = { error: err ?? new Error("postgres.js did not hand over a connection for the transaction") };
     this.rejectQueued(this.broken.error);
   }
@@ -201,7 +202,7 @@ export class Transaction {
       return;
     }
     if (!holds(c, this.idle)) return q.reject(new TransactionFinishedError("lost its connection"));
-    this.full = !send(c, q, this.refused);
+    this.full = !send(c, q);
   }
 
   /** drain runs when nothing is in flight on the held connection: send what waited. */
@@ -212,7 +213,7 @@ export class Transaction {
 
   private flush(): void {
     const c = this.connection!;
-    while (!this.full && this.queue.length > 0) this.full = !send(c, this.queue.shift()!, this.refused);
+    while (!this.full && this.queue.length > 0) this.full = !send(c, this.queue.shift()!);
   }
 
   private lost(err: Error): void {
@@ -220,21 +221,6 @@ export class Transaction {
     this.broken ??= { error: err };
     this.ended ??= "lost its connection";
     this.rejectQueued(err);
-    // After a socket error postgres.js leaves the statements written since then waiting for a
-    // reply that cannot come (it fails what is in flight only on a clean close): fail them now.
-    destroy(this.connection!);
-  }
-
-  /** refuse: postgres.js could not send a statement and its connection is out of step; close it (Postgres rolls back). */
-  private refuse(err: unknown): void {
-    if (this.broken) return;
-    this.broken = { error: err };
-    this.ended ??= "been closed after a statement could not be sent";
-    this.rejectQueued(new TransactionFinishedError(this.ended));
-    // Close it after postgres.js has flushed what it buffered this tick (its own setImmediate runs
-    // first): closing with bytes still buffered would prepend them to the next session's startup.
-    const c = this.connection!;
-    setImmediate(() => destroy(c));
   }
 
   /** failure is the error that broke the transaction, if one did (read fresh: it changes across awaits). */
@@ -243,6 +229,7 @@ export class Transaction {
   }
 
   private rejectQueued(err: unknown): void {
+    this.started?.resolve();
     const queued = this.queue;
     this.queue = [];
     for (const q of queued) q.reject(err);

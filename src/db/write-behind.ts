@@ -1,16 +1,16 @@
 import { firstFailure } from "./transaction-errors.ts";
 import { transactionOf } from "./transaction.ts";
 
-const sent: Promise<void> = Promise.resolve();
 const noop = () => {};
 
 /**
  * writeBehind lets a statement's reply be checked at commit instead of now. Inside a running
- * `db.transaction` (or one of its savepoints) it resolves at once: the statement is already on
- * its way, the next statement (or COMMIT, or the savepoint's RELEASE) follows it in the same
- * packet, and before committing the runner checks it; if it failed, the transaction (or the
- * savepoint) rolls back and throws that statement's error. Anywhere else (the pool, a handle
- * whose transaction has ended) it waits for the statement, so its error reaches the caller.
+ * `db.transaction` (or one of its savepoints) it resolves as soon as the statement is on its way
+ * (at once, unless the transaction still waits for a connection): the next statement (or COMMIT,
+ * or the savepoint's RELEASE) follows it in the same packet, and the runner checks it before
+ * committing; if it failed, the transaction (or the savepoint) rolls back and throws that
+ * statement's error. Anywhere else (the pool, a handle whose transaction has ended) it waits for
+ * the statement, so its error reaches the caller.
  *
  * For writes whose outcome the caller does not need before going on, such as the outbox's
  * append: statements on a transaction run in order, so later ones still see the row.
@@ -20,7 +20,7 @@ export function writeBehind(executor: unknown, statement: Promise<unknown>): Pro
   if (!t || t.ended) return statement.then(noop);
   statement.catch(noop); // observed at commit
   t.pending.push(statement);
-  return sent;
+  return t.sending();
 }
 
 /**
