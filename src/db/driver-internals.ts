@@ -64,10 +64,6 @@ export interface PgQuery extends Promise<postgres.RowList<postgres.Row[]>> {
   reject(err: unknown): void;
   /** True once `handle()` has run (or `startedHere` was called): the query will not be sent twice. */
   executed: boolean;
-  /** True while the query is the one the connection waits on (not merely pipelined). */
-  active: boolean;
-  /** The connection's backend key, set when a connection takes the query. */
-  state: object | null;
 }
 
 /** QueryHandler sends a query; `onError` (runner-defined) sees every error of the queries it sends. */

@@ -96,7 +96,6 @@ export class Transaction {
   done = false;
   private broken: { error: unknown } | undefined;
   private connection: PgConnection | undefined;
-  private acquiring: PgQuery | undefined;
   private attempts = 0;
   private cancelled = false; // the callback finished before a connection came: none is needed
   private full = false; // the connection takes no more pipelined statements until it is idle
@@ -164,8 +163,7 @@ export class Transaction {
   }
 
   private acquire(): void {
-    this.acquiring = acquire(this.pool, (c) => this.claim(c));
-    this.acquiring.then(
+    acquire(this.pool, (c) => this.claim(c)).then(
       () => this.acquired(undefined),
       (err: unknown) => this.acquired(err),
     );
@@ -178,10 +176,7 @@ export class Transaction {
     hold(c, this.idle, this.closed);
     const begin = startedHere(adopt(this.pool.unsafe(this.beginText) as unknown as PgQuery, this.handler));
     begin.catch(noop);
-    // Statements follow BEGIN at once, unless the pool had pipelined the empty query behind another
-    // client's query: then they wait until the connection is idle, so that everything in flight
-    // alongside them is this transaction's (see `send`).
-    this.full = !send(c, begin) || !this.acquiring!.active;
+    this.full = !send(c, begin); // the statements that waited for the connection follow in the same packet
     this.flush();
     this.started?.resolve();
   }
