@@ -14,13 +14,12 @@
  *   then calls `query.handler(query)`. Replacing `handler` before that sends the query to the
  *   connection the transaction holds instead of the pool (`adopt`). postgres.js calls
  *   `query.reject(err)` as a method, so wrapping it shows the runner every statement's error.
- * - The pool calls `options.onexecute(connection)` as it writes a query. The runner gets its
- *   connection from an empty query, harmless wherever it lands, and sends BEGIN from inside that
- *   callback, into the same packet (`acquire`). Not from `reserve()`: a reserve that fails while
- *   connecting stays queued in the pool and later swallows a connection for good (three killed
- *   backends hang a pool of three), and it ignores `end()`. Nor by sending BEGIN through the pool
- *   as `sql.begin` does: when the pool pipelines BEGIN behind 99 other queries, or the socket is
- *   full, `onexecute` is skipped, and the connection goes back to the pool inside a transaction.
+ * - The pool calls `options.onexecute(connection)` as it writes a query, as `sql.begin` relies
+ *   on. The runner sends BEGIN through the pool (so `end()` refuses it, and a dead connection is
+ *   never picked) and, from inside that callback, holds the connection and sends the statements
+ *   waiting behind BEGIN into the same packet (`begin`). Not `reserve()`: a reserve that fails
+ *   while connecting stays queued in the pool and later swallows a connection for good (three
+ *   killed backends hang a pool of three), and it ignores `end()`.
  * - `connection.execute(query)` writes a query behind those in flight and returns false when the
  *   connection takes no more for now (`send`). `connection.reserved`, a function without
  *   `release`, keeps the pool off the connection; postgres.js calls it whenever nothing is in
@@ -29,9 +28,11 @@
  *   cannot put a dead one back. `connection.onclose` is called once the socket has closed, after
  *   the pool has cleared `reserved`.
  *
- * patches/postgres@3.4.9.patch (applied by `bun install`, see package.json) fixes four bugs in
+ * patches/postgres@3.4.9.patch (applied by `bun install`, see package.json) fixes bugs in
  * `src/connection.js` (and its CommonJS copy) that no code outside it can work around; the
  * contract test checks each fix is in place:
+ * - `onexecute` was skipped when the pool had pipelined the query 100 deep, or the socket was
+ *   full; the connection then went back to the pool inside the transaction BEGIN had opened.
  * - A query refused while its message is built (an `undefined` parameter, more than 65,534
  *   parameters, a serializer that throws) rejected the query then in flight instead, and stayed
  *   queued, unsent, forever (porsager/postgres#1082): a pipelined transaction hung.
@@ -40,6 +41,8 @@
  * - A backend's FATAL error (57P01 after `pg_terminate_backend`) was kept and handed to the first
  *   query of the connection's next session.
  * - After a socket error, queries written before the close was reported waited forever.
+ * - The array types fetched on connecting were not awaited: a backend killed then made an
+ *   unhandled rejection, which ends a Bun process.
  *
  * drizzle-orm 0.45.4 (`postgres-js/driver.js`, `postgres-js/session.js`):
  * - `db.transaction(fn, config)` calls `client.begin(cb)` and nested `tx.transaction(fn)` calls
@@ -62,8 +65,6 @@ export interface PgQuery extends Promise<postgres.RowList<postgres.Row[]>> {
   handler: QueryHandler;
   /** Rejects the query's promise; postgres.js calls it as a method of the query. */
   reject(err: unknown): void;
-  /** True once `handle()` has run (or `startedHere` was called): the query will not be sent twice. */
-  executed: boolean;
 }
 
 /** QueryHandler sends a query; `onError` (runner-defined) sees every error of the queries it sends. */
@@ -97,12 +98,6 @@ export function adopt<T>(query: T, handler: QueryHandler): T {
   return query;
 }
 
-/** startedHere marks a query the runner sends itself, so that awaiting it never sends it again. */
-export function startedHere(query: PgQuery): PgQuery {
-  query.executed = true;
-  return query;
-}
-
 /**
  * send writes `query` on `connection`, behind the queries in flight there. Returns false when the
  * connection takes no more pipelined queries until it is idle (the query waits for a prepared
@@ -114,17 +109,16 @@ export function send(connection: PgConnection, query: PgQuery): boolean {
 }
 
 /**
- * acquire asks the pool for a connection with an empty query. `onConnection` runs as the query is
- * written, before anything else can be sent on that connection; the pool leaves the connection
- * to the runner if `onConnection` calls `hold` (the empty query then goes first on the wire).
- * If the query settles and `onConnection` never ran, nothing was held: ask again.
+ * begin sends `text` (BEGIN) through the pool. `onConnection` runs as it is written on a
+ * connection, before anything else can be sent there; it must `hold` the connection, and may send
+ * the transaction's first statements behind BEGIN at once (they go out in the same packet).
  */
-export function acquire(pool: postgres.Sql, onConnection: (connection: PgConnection) => void): PgQuery {
+export function begin(pool: postgres.Sql, text: string, onConnection: (connection: PgConnection) => void): PgQuery {
   const onexecute = (c: PgConnection) => {
     onConnection(c);
-    return false; // the pool pipelines nothing more on it (it is held, or it goes back when idle)
+    return false; // the pool pipelines nothing more on it
   };
-  return pool.unsafe("", [], { onexecute } as postgres.UnsafeQueryOptions) as unknown as PgQuery;
+  return pool.unsafe(text, [], { onexecute } as postgres.UnsafeQueryOptions) as unknown as PgQuery;
 }
 
 /** hold keeps `connection` out of the pool; `onIdle` runs whenever nothing is in flight on it, until Postgres reports it idle (then the pool takes it back). */

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type postgres from "postgres";
-import { acquire, adopt, clientOf, hold, holds, isServerError, letGo, type PgConnection, type PgQuery, type QueryHandler, send, startedHere } from "./driver-internals.ts";
+import { adopt, begin, clientOf, hold, holds, isServerError, letGo, type PgConnection, type PgQuery, type QueryHandler, send } from "./driver-internals.ts";
 import { firstFailure, isAbortedTransaction, isFinishedError, TransactionAbortedError, TransactionFinishedError } from "./transaction-errors.ts";
 
 /** CallbackErrorHandler receives what an `afterCommit` callback threw (or its promise rejected with). */
@@ -13,9 +13,6 @@ const scopes = new AsyncLocalStorage<Transaction>();
 const TRANSACTION = Symbol("transaction");
 const noop = () => {};
 const SENT: Promise<void> = Promise.resolve();
-// The empty query comes back without a connection when the pool pipelined it too deep (see
-// `acquire`): ask again a few times, then give up.
-const MAX_ACQUIRE_ATTEMPTS = 10;
 // What a transaction handle does not offer: these act on the pool, outside the transaction.
 const UNAVAILABLE = new Set(["begin", "reserve", "release", "end", "close", "listen", "notify", "subscribe", "largeObject", "file"]);
 
@@ -96,8 +93,6 @@ export class Transaction {
   done = false;
   private broken: { error: unknown } | undefined;
   private connection: PgConnection | undefined;
-  private attempts = 0;
-  private cancelled = false; // the callback finished before a connection came: none is needed
   private full = false; // the connection takes no more pipelined statements until it is idle
   private queue: PgQuery[] = [];
   private finale: PgQuery | undefined; // COMMIT or ROLLBACK: the one statement sent after `ended`
@@ -133,7 +128,7 @@ export class Transaction {
   }
 
   async run<T>(fn: (sql: postgres.Sql) => T | Promise<T>): Promise<T> {
-    this.acquire();
+    this.begin();
     let result: T;
     try {
       const r = fn(this.sql);
@@ -148,7 +143,7 @@ export class Transaction {
 
   /** sending resolves once statements sent now go out on the wire (a connection is held), or will never go. */
   sending(): Promise<void> {
-    if (this.connection || this.broken || this.cancelled) return SENT;
+    if (this.connection || this.broken) return SENT;
     this.started ??= Promise.withResolvers<void>();
     return this.started.promise;
   }
@@ -162,30 +157,21 @@ export class Transaction {
     return failed?.error ?? this.abortCause ?? err;
   }
 
-  private acquire(): void {
-    acquire(this.pool, (c) => this.claim(c)).then(
-      () => this.acquired(undefined),
-      (err: unknown) => this.acquired(err),
-    );
+  private begin(): void {
+    begin(this.pool, this.beginText, (c) => this.claim(c)).then(noop, (err: unknown) => {
+      // Before a connection took it (the pool is ending, Postgres is unreachable): nothing was sent.
+      if (this.connection) return;
+      this.broken = { error: err };
+      this.rejectQueued(err);
+    });
   }
 
-  /** claim takes the connection the empty query is being written on, and sends BEGIN behind it. */
+  /** claim holds the connection BEGIN is being written on, and sends what waited for it behind BEGIN. */
   private claim(c: PgConnection): void {
-    if (this.cancelled) return;
     this.connection = c;
     hold(c, this.idle, this.closed);
-    const begin = startedHere(adopt(this.pool.unsafe(this.beginText) as unknown as PgQuery, this.handler));
-    begin.catch(noop);
-    this.full = !send(c, begin); // the statements that waited for the connection follow in the same packet
     this.flush();
     this.started?.resolve();
-  }
-
-  private acquired(err: unknown): void {
-    if (this.connection || this.cancelled) return;
-    if (err === undefined && ++this.attempts < MAX_ACQUIRE_ATTEMPTS) return this.acquire();
-    this.broken = { error: err ?? new Error("postgres.js did not hand over a connection for the transaction") };
-    this.rejectQueued(this.broken.error);
   }
 
   private route(q: PgQuery): void {
@@ -239,11 +225,6 @@ export class Transaction {
       this.finish();
       throw this.broken.error;
     }
-    if (this.connection === undefined && this.queue.length === 0) {
-      this.cancelled = true; // the callback sent nothing: there is nothing to commit
-      this.finish();
-      return;
-    }
     this.ended = "committed";
     const commit = (this.finale = this.statement("commit"));
     commit.catch(noop); // sends it now, behind the statements in flight (with the last write-behind)
@@ -264,12 +245,8 @@ export class Transaction {
   private async rollback(err: unknown): Promise<unknown> {
     if (!this.ended) {
       this.ended = "rolled back";
-      if (this.connection === undefined) {
-        this.cancelled = true;
-        this.rejectQueued(new TransactionFinishedError(this.ended));
-      } else if (!this.broken) {
-        await (this.finale = this.statement("rollback")).catch(noop);
-      }
+      // Sent behind BEGIN even if no connection took it yet: BEGIN is on its way.
+      if (!this.broken) await (this.finale = this.statement("rollback")).catch(noop);
     }
     this.finish();
     return this.causeOf(err, this.checked);

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { sql } from "drizzle-orm";
 import {
-  acquire,
   adopt,
+  begin,
   clientOf,
   drizzleOn,
   hold,
@@ -18,7 +18,6 @@ import {
   preparedQuery,
   rawClient,
   send,
-  startedHere,
 } from "../../src/db/driver-internals.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
@@ -73,11 +72,7 @@ describe("postgres.js", () => {
     await tdb.drop();
   });
 
-  /**
-   * held takes the pool's connection with `acquire` and holds it, sending BEGIN from inside the
-   * callback as the runner does (the connection would go back to the pool at the empty query's
-   * reply otherwise). `state.idle` counts onIdle calls.
-   */
+  /** held sends BEGIN through the pool with `begin` and holds its connection, as the runner does; `state.idle` counts onIdle calls. */
   async function held() {
     const state = { idle: 0, closed: [] as Error[] };
     const onIdle = () => {
@@ -85,16 +80,11 @@ describe("postgres.js", () => {
     };
     const onClose = (err: Error) => state.closed.push(err);
     let connection: PgConnection | undefined;
-    let begin: PgQuery | undefined;
-    const empty = acquire(pool, (c) => {
+    await begin(pool, "begin", (c) => {
       connection = c;
       hold(c, onIdle, onClose);
-      begin = startedHere(pool.unsafe("begin") as unknown as PgQuery);
-      send(c, begin);
     });
-    await empty;
     expect(connection).toBeDefined();
-    await begin;
     return { c: connection!, onIdle, onClose, state };
   }
   /** on routes a new query to `c` through `send`, as the runner does. */
@@ -107,7 +97,6 @@ describe("postgres.js", () => {
     const q = pool.unsafe("select 1 as one") as unknown as PgQuery;
     expect(typeof q.handler).toBe("function");
     expect(typeof q.reject).toBe("function");
-    expect(q.executed).toBe(false);
     const original = q.handler;
     const handled: PgQuery[] = [];
     const errors: unknown[] = [];
@@ -121,14 +110,6 @@ describe("postgres.js", () => {
     const [a, b] = await Promise.all([first, q]);
     expect(handled).toEqual([q]);
     expect(a).toEqual(b);
-    // startedHere: a query the runner sent itself is never sent again when awaited.
-    const sentHere = startedHere(pool.unsafe("select 2") as unknown as PgQuery);
-    let calls = 0;
-    sentHere.handler = () => calls++;
-    sentHere.catch(() => {});
-    await Promise.resolve();
-    await Promise.resolve();
-    expect(calls).toBe(0);
     // adopt's onError sees what postgres.js rejects the query with (as a method call).
     const failing = adopt(pool.unsafe("select 1/0") as unknown as PgQuery, handler);
     const err = await failing.catch((e: unknown) => e);
@@ -159,26 +140,31 @@ describe("postgres.js", () => {
     expect(c.onclose).toBe(null);
   });
 
-  it("gives a held connection back at the empty query's reply when nothing followed it", async () => {
+  it("calls onexecute even for a BEGIN the pool pipelines 100 deep, so the connection is held, not back in the pool inside a transaction (patch)", async () => {
+    await pool`select 1`; // the pool's one connection open and idle
+    // Pipelined on it: the first query is sent, 99 wait behind it, and BEGIN makes the hundredth waiting.
+    const flood = Array.from({ length: 100 }, () => pool`select 1 as one`.then((r) => r));
     let connection: PgConnection | undefined;
     const onIdle = () => {};
-    await acquire(pool, (c) => {
+    const deep = begin(pool, "begin", (c) => {
       connection = c;
       hold(c, onIdle, () => {});
     });
-    expect(holds(connection!, onIdle)).toBe(false);
+    await within(Promise.all([deep, ...flood]), 5_000, "the flood and BEGIN");
+    expect(connection).toBeDefined();
+    expect(holds(connection!, onIdle)).toBe(true);
+    await on(connection!, "rollback");
     expect(await within(pool`select 'back' as x`, 2_000, "a pool query")).toEqual([{ x: "back" }] as never);
   });
 
   it("returns false from execute when a query must wait (a prepared statement's first use), and pipelines otherwise", async () => {
     const { c } = await held();
-    const first = pool.unsafe("select $1::int as n", [1], { prepare: true }) as unknown as PgQuery;
-    startedHere(first);
-    expect(send(c, first)).toBe(false); // described first: Parse/Describe, then Bind once the reply came
-    await first;
-    const again = startedHere(pool.unsafe("select $1::int as n", [2], { prepare: true }) as unknown as PgQuery);
-    expect(send(c, again)).toBe(true);
-    await again;
+    const results: boolean[] = [];
+    const sending = (query: PgQuery) => void results.push(send(c, query));
+    await adopt(pool.unsafe("select $1::int as n", [1], { prepare: true }) as unknown as PgQuery, sending);
+    await adopt(pool.unsafe("select $1::int as n", [2], { prepare: true }) as unknown as PgQuery, sending);
+    // The first use is described first (Parse/Describe, then Bind once the reply came); then it pipelines.
+    expect(results).toEqual([false, true]);
     await on(c, "rollback");
   });
 
