@@ -17,7 +17,7 @@
  * - The pool calls `options.onexecute(connection)` as it writes a query, as `sql.begin` relies
  *   on. The runner sends BEGIN through the pool (so `end()` refuses it, and a dead connection is
  *   never picked) and, from inside that callback, holds the connection and sends the statements
- *   waiting behind BEGIN into the same packet (`begin`). Not `reserve()`: a reserve that fails
+ *   waiting behind BEGIN into the same packet (`sendBegin`). Not `reserve()`: a reserve that fails
  *   while connecting stays queued in the pool and later swallows a connection for good (three
  *   killed backends hang a pool of three), and it ignores `end()`.
  * - `connection.execute(query)` writes a query behind those in flight and returns false when the
@@ -109,11 +109,11 @@ export function send(connection: PgConnection, query: PgQuery): boolean {
 }
 
 /**
- * begin sends `text` (BEGIN) through the pool. `onConnection` runs as it is written on a
+ * sendBegin sends `text` (BEGIN) through the pool. `onConnection` runs as it is written on a
  * connection, before anything else can be sent there; it must `hold` the connection, and may send
  * the transaction's first statements behind BEGIN at once (they go out in the same packet).
  */
-export function begin(pool: postgres.Sql, text: string, onConnection: (connection: PgConnection) => void): PgQuery {
+export function sendBegin(pool: postgres.Sql, text: string, onConnection: (connection: PgConnection) => void): PgQuery {
   const onexecute = (c: PgConnection) => {
     onConnection(c);
     return false; // the pool pipelines nothing more on it

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type postgres from "postgres";
-import { adopt, begin, clientOf, hold, holds, isServerError, letGo, type PgConnection, type PgQuery, type QueryHandler, send } from "./driver-internals.ts";
+import { adopt, clientOf, hold, holds, isServerError, letGo, type PgConnection, type PgQuery, type QueryHandler, send, sendBegin } from "./driver-internals.ts";
 import { firstFailure, isAbortedTransaction, isFinishedError, TransactionAbortedError, TransactionFinishedError } from "./transaction-errors.ts";
 
 /** CallbackErrorHandler receives what an `afterCommit` callback threw (or its promise rejected with). */
@@ -69,7 +69,7 @@ export function transactionOf(executor: unknown): Transaction | undefined {
  */
 export function createTransactionRunner(pool: postgres.Sql, opts: { onCallbackError?: CallbackErrorHandler } = {}) {
   const report = opts.onCallbackError ?? defaultCallbackErrorHandler;
-  return function begin<T>(options: string | ((sql: postgres.Sql) => T | Promise<T>), fn?: (sql: postgres.Sql) => T | Promise<T>): Promise<T> {
+  return function runTransaction<T>(options: string | ((sql: postgres.Sql) => T | Promise<T>), fn?: (sql: postgres.Sql) => T | Promise<T>): Promise<T> {
     const body = typeof options === "function" ? options : fn;
     if (typeof body !== "function") return Promise.reject(new TypeError("begin(options?, fn): fn must be a function"));
     const text = typeof options === "string" && options ? `begin ${options.replace(/[^a-z ]/gi, "")}` : "begin";
@@ -89,7 +89,7 @@ export class Transaction {
   abortCause: unknown;
   /** Why the handle refuses statements; set as COMMIT or ROLLBACK is sent, or when the connection is gone. */
   ended: string | undefined;
-  /** Set once COMMIT or ROLLBACK has been answered (or nothing was ever sent): the connection is no longer ours. */
+  /** Set once COMMIT or ROLLBACK has been answered (or the transaction failed): the connection is no longer ours. */
   done = false;
   private broken: { error: unknown } | undefined;
   private connection: PgConnection | undefined;
@@ -128,7 +128,7 @@ export class Transaction {
   }
 
   async run<T>(fn: (sql: postgres.Sql) => T | Promise<T>): Promise<T> {
-    this.begin();
+    this.start();
     let result: T;
     try {
       const r = fn(this.sql);
@@ -157,8 +157,8 @@ export class Transaction {
     return failed?.error ?? this.abortCause ?? err;
   }
 
-  private begin(): void {
-    begin(this.pool, this.beginText, (c) => this.claim(c)).then(noop, (err: unknown) => {
+  private start(): void {
+    sendBegin(this.pool, this.beginText, (c) => this.claim(c)).then(noop, (err: unknown) => {
       // Before a connection took it (the pool is ending, Postgres is unreachable): nothing was sent.
       if (this.connection) return;
       this.broken = { error: err };

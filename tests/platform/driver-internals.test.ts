@@ -5,7 +5,6 @@ import postgres from "postgres";
 import { sql } from "drizzle-orm";
 import {
   adopt,
-  begin,
   clientOf,
   drizzleOn,
   hold,
@@ -18,6 +17,7 @@ import {
   preparedQuery,
   rawClient,
   send,
+  sendBegin,
 } from "../../src/db/driver-internals.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
@@ -72,7 +72,7 @@ describe("postgres.js", () => {
     await tdb.drop();
   });
 
-  /** held sends BEGIN through the pool with `begin` and holds its connection, as the runner does; `state.idle` counts onIdle calls. */
+  /** held sends BEGIN through the pool with `sendBegin` and holds its connection, as the runner does; `state.idle` counts onIdle calls. */
   async function held() {
     const state = { idle: 0, closed: [] as Error[] };
     const onIdle = () => {
@@ -80,7 +80,7 @@ describe("postgres.js", () => {
     };
     const onClose = (err: Error) => state.closed.push(err);
     let connection: PgConnection | undefined;
-    await begin(pool, "begin", (c) => {
+    await sendBegin(pool, "begin", (c) => {
       connection = c;
       hold(c, onIdle, onClose);
     });
@@ -146,7 +146,7 @@ describe("postgres.js", () => {
     const flood = Array.from({ length: 100 }, () => pool`select 1 as one`.then((r) => r));
     let connection: PgConnection | undefined;
     const onIdle = () => {};
-    const deep = begin(pool, "begin", (c) => {
+    const deep = sendBegin(pool, "begin", (c) => {
       connection = c;
       hold(c, onIdle, () => {});
     });
