@@ -4,6 +4,8 @@
 FROM oven/bun:1 AS deps
 WORKDIR /app
 COPY package.json bun.lock ./
+# postgres.js is installed with the fixes in patches/ (see src/db/driver-internals.ts).
+COPY patches ./patches
 RUN bun install --frozen-lockfile --production
 
 FROM oven/bun:1 AS runtime

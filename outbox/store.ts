@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
 import { afterCommit, type Executor, type Tx, writeBehind } from "../src/db/client.ts";
+import { preparedQuery } from "../src/db/driver-internals.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import { currentEventContext } from "./context.ts";
 import type { AnyEventDefinition, EnvelopeOf, NewEvent } from "../src/events/definition.ts";
@@ -67,7 +68,7 @@ export function executePrepared<T = Record<string, unknown>>(db: Executor, query
 
 /** executePreparedText is executePrepared for a statement already rendered to `$n` text and its parameters. */
 export function executePreparedText<T>(db: Executor, query: { sql: string; params: unknown[] }, name: string): Promise<T[]> {
-  return db._.session.prepareQuery(query, undefined, name, false).execute() as Promise<T[]>;
+  return preparedQuery<T>(db, query, name);
 }
 
 // The append statements are fixed text, so they are written out once rather than rebuilt by the

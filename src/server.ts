@@ -51,7 +51,10 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     url = embedded.url;
   }
   await runMigrations(url, config.MIGRATIONS_DIR);
-  const database = connectDatabase(url, { max: config.DATABASE_POOL_MAX });
+  const database = connectDatabase(url, {
+    max: config.DATABASE_POOL_MAX,
+    onCallbackError: (err) => log.error({ err }, "afterCommit callback failed (its transaction committed)"),
+  });
   const metrics = config.METRICS_ENABLED ? createMetrics() : undefined;
 
   const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false }) : undefined;

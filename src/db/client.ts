@@ -1,8 +1,11 @@
-import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import type { PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
-import { createTransactionRunner } from "./transaction.ts";
+import { drizzleOn, rawClient } from "./driver-internals.ts";
+import { type CallbackErrorHandler, createTransactionRunner } from "./transaction.ts";
 
-export { afterCommit, settleWriteBehind, TransactionAbortedError, TransactionFinishedError, writeBehind, writeBehindCause } from "./transaction.ts";
+export { afterCommit, type CallbackErrorHandler } from "./transaction.ts";
+export { TransactionAbortedError, TransactionFinishedError } from "./transaction-errors.ts";
+export { settleWriteBehind, writeBehind, writeBehindCause } from "./write-behind.ts";
 
 /** Db is the drizzle handle every module receives; transactions are the same type. */
 export type Db = PostgresJsDatabase<Record<string, never>>;
@@ -17,7 +20,7 @@ export type Executor = Db | Tx;
  * hot paths such as a handler that writes one row per event.
  */
 export function rawSql(executor: Executor): postgres.Sql {
-  return (executor as unknown as { _: { session: { client: postgres.Sql } } })._.session.client;
+  return rawClient(executor);
 }
 
 /** Database bundles the raw postgres.js pool and its drizzle wrapper. */
@@ -29,17 +32,18 @@ export interface Database {
 }
 
 /**
- * connectDatabase opens a pool on `url`. Notices are silenced (migrations emit many) and
- * `bigint` positions come back as strings so they survive JSON.
+ * connectDatabase opens a pool on `url`, with drizzle's `db.transaction` run by the platform's
+ * transaction runner (`transaction.ts`). Notices are silenced (migrations emit many) and `bigint`
+ * positions come back as strings so they survive JSON. `onCallbackError` receives what an
+ * `afterCommit` callback throws (default: stderr).
  */
-export function connectDatabase(url: string, opts: { max?: number; applicationName?: string } = {}): Database {
+export function connectDatabase(url: string, opts: { max?: number; applicationName?: string; onCallbackError?: CallbackErrorHandler } = {}): Database {
   const sql = postgres(url, {
     max: opts.max ?? 10,
     onnotice: () => {},
     connection: { application_name: opts.applicationName ?? "eventful-monolith" },
   });
-  const db = drizzle(sql) as Db;
-  Object.assign(db, { transaction: createTransactionRunner(sql, db) });
+  const db = drizzleOn<Db>(sql, createTransactionRunner(sql, { onCallbackError: opts.onCallbackError }));
   return {
     sql,
     db,

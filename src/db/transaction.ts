@@ -1,291 +1,307 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { PostgresJsSession, PostgresJsTransaction } from "drizzle-orm/postgres-js";
 import type postgres from "postgres";
-import type { Db, Tx } from "./client.ts";
+import { adopt, clientOf, hold, holds, isServerError, letGo, type PgConnection, type PgQuery, type QueryHandler, send, sendBegin } from "./driver-internals.ts";
+import { firstFailure, isAbortedTransaction, isFinishedError, TransactionAbortedError, TransactionFinishedError } from "./transaction-errors.ts";
 
-type TransactionFn = Parameters<Db["transaction"]>[0];
-type TransactionConfig = Parameters<Db["transaction"]>[1];
+/** CallbackErrorHandler receives what an `afterCommit` callback threw (or its promise rejected with). */
+export type CallbackErrorHandler = (err: unknown) => void;
 
-/** TransactionAbortedError: COMMIT found the transaction aborted by an error that the callback caught and did not rethrow. */
-export class TransactionAbortedError extends Error {
-  constructor() {
-    super("the transaction was aborted by an earlier failed statement and has been rolled back; rethrow database errors inside a transaction, or use a nested transaction (savepoint) to recover from one");
-    this.name = "TransactionAbortedError";
-  }
-}
+/** defaultCallbackErrorHandler logs to stderr; `connectDatabase` takes a handler that logs properly. */
+export const defaultCallbackErrorHandler: CallbackErrorHandler = (err) => console.error("afterCommit callback failed", err);
 
-/** TransactionFinishedError: a statement was sent through a transaction handle after the transaction had ended. */
-export class TransactionFinishedError extends Error {
-  constructor(how: string) {
-    super(`the transaction this handle belongs to has ${how}; statements sent through it are refused`);
-    this.name = "TransactionFinishedError";
-  }
-}
-
-/** The part of postgres.js's connection object the runner touches. */
-interface PgConnection {
-  onclose?: ((err: Error) => void) | null;
-  /** Set by `reserve()`; with `release` false the connection goes back to the pool (or, when the pool is ending, closes) as soon as it is idle. */
-  reserved?: { release?: boolean } | null;
-}
-
-interface CommitScope {
-  callbacks: (() => void)[];
-}
-const commitScopes = new AsyncLocalStorage<CommitScope>();
+const scopes = new AsyncLocalStorage<Transaction>();
+const TRANSACTION = Symbol("transaction");
+const noop = () => {};
+const SENT: Promise<void> = Promise.resolve();
+// What a transaction handle does not offer: these act on the pool, outside the transaction.
+const UNAVAILABLE = new Set(["begin", "reserve", "release", "end", "close", "listen", "notify", "subscribe", "largeObject", "file"]);
 
 /**
- * afterCommit schedules `cb` to run once the outermost `db.transaction` around the caller has
- * committed (never if it rolls back). Outside a transaction it runs on the next tick.
+ * afterCommit schedules `cb` to run once the `db.transaction` around the caller has committed;
+ * never if it rolls back, nor if the savepoint it was registered in rolls back. Each
+ * `db.transaction` keeps its own callbacks, also one started inside another. Outside a running
+ * transaction `cb` runs on the next tick. A callback that throws is reported to the database's
+ * `onCallbackError` and the others still run: the transaction has committed either way.
  */
 export function afterCommit(cb: () => void): void {
-  const scope = commitScopes.getStore();
-  if (scope) scope.callbacks.push(cb);
-  else queueMicrotask(cb);
+  const t = scopes.getStore();
+  if (t && !t.done) t.callbacks.push(cb);
+  else queueMicrotask(() => invoke(cb, t?.report ?? defaultCallbackErrorHandler));
 }
 
-const WRITE_BEHIND = Symbol("writeBehind");
-
-/** pendingOf is the list of write-behind statements of a top-level transaction handle, else undefined. */
-const pendingOf = (executor: unknown): Promise<unknown>[] | undefined => (executor as { [WRITE_BEHIND]?: Promise<unknown>[] })[WRITE_BEHIND];
-
-/**
- * writeBehind lets a statement's reply be checked at commit instead of now. Inside a top-level
- * `db.transaction` it resolves at once: the statement is already on its way, the next statement
- * (or COMMIT) follows it in the same packet, and before committing the runner waits for it; if
- * it failed, the transaction rolls back and `db.transaction` throws that statement's error.
- * Anywhere else (the pool, a savepoint) it simply waits for the statement.
- *
- * For writes whose outcome the caller does not need before going on, such as the outbox's
- * append: statements on a transaction run in order, so later ones still see the row.
- */
-export function writeBehind(executor: unknown, statement: Promise<unknown>): Promise<void> {
-  const pending = pendingOf(executor);
-  if (!pending) return statement.then(() => {});
-  statement.catch(() => {}); // observed at commit
-  pending.push(statement);
-  return Promise.resolve();
-}
-
-/**
- * settleWriteBehind waits for the write-behind statements sent so far on `executor` and throws
- * the first one's error. For callers that run several units of work in one transaction and must
- * tell which unit failed (the outbox worker, after each handler).
- */
-export async function settleWriteBehind(executor: unknown): Promise<void> {
-  const pending = pendingOf(executor);
-  if (!pending?.length) return;
-  const n = pending.length;
-  const failed = await firstFailure(pending.slice(0, n));
-  // A failure stays listed, so the runner still reports it rather than a later 25P02.
-  if (failed) throw failed.error;
-  pending.splice(0, n);
-}
-
-/**
- * writeBehindCause returns the error to report for `err`, raised inside a transaction: when `err`
- * is Postgres's "current transaction is aborted" (25P02) and a write-behind statement failed
- * before it, that statement's error (the cause); otherwise `err` itself.
- */
-export async function writeBehindCause(executor: unknown, err: unknown): Promise<unknown> {
-  const pending = pendingOf(executor);
-  if (!pending?.length || !isAbortedTransaction(err)) return err;
-  return (await firstFailure(pending))?.error ?? err;
-}
-
-/** isAbortedTransaction tells Postgres's 25P02, raw or wrapped by drizzle. */
-function isAbortedTransaction(err: unknown): boolean {
-  const e = err as { code?: string; cause?: { code?: string } } | undefined;
-  return e?.code === "25P02" || e?.cause?.code === "25P02";
-}
-
-/** firstFailure waits for every statement and returns the first one's error, if any failed. */
-async function firstFailure(statements: readonly Promise<unknown>[]): Promise<{ error: unknown } | undefined> {
-  const settled = await Promise.allSettled(statements);
-  const failed = settled.find((r) => r.status === "rejected");
-  return failed ? { error: (failed as PromiseRejectedResult).reason } : undefined;
-}
-
-/**
- * createTransactionRunner returns the `db.transaction` every module uses. It differs from
- * drizzle's (postgres.js `sql.begin`) in four ways:
- *
- * - **BEGIN is pipelined.** postgres.js waits for BEGIN's reply before sending the first
- *   statement; here BEGIN goes out in the same packet as the first statement (as Npgsql does),
- *   so a transaction costs one round trip less. BEGIN on a healthy idle connection cannot fail;
- *   if the connection fails, every statement behind it fails too.
- * - **A swallowed error cannot commit.** A statement that failed inside the callback aborts the
- *   transaction even when the callback caught the error; Postgres then answers COMMIT with
- *   ROLLBACK, and this runner throws `TransactionAbortedError` instead of returning as if the
- *   writes had landed.
- * - **Write-behind statements** (`writeBehind`) are checked at commit, so COMMIT can travel with
- *   the last of them.
- * - **A handle outlives nothing.** Statements sent through a transaction handle after the
- *   transaction ended (a leaked `tx`, a fire-and-forget query, a dead connection) are refused
- *   with `TransactionFinishedError` rather than sent down a connection that is back in the pool,
- *   possibly inside another caller's transaction.
- *
- * Nested `tx.transaction()` calls are savepoints. Callbacks registered with `afterCommit` run
- * after the outermost transaction commits.
- */
-export function createTransactionRunner(pool: postgres.Sql, db: Db): Db["transaction"] {
-  // The transaction handle is built exactly as drizzle builds it in `PostgresJsSession.transaction`,
-  // from the pool session's dialect, schema and options, over the reserved connection.
-  const { dialect, schema, options } = db._.session as unknown as { dialect: never; schema: never; options: never };
-
-  async function run<T>(fn: (tx: Tx) => Promise<T>, config: TransactionConfig): Promise<T> {
-    const reserved = await pool.reserve();
-    // Why the handle no longer takes statements; errors are made only when one is refused.
-    let ended: "committed" | "rolled back" | "lost its connection" | undefined;
-    let closed = false;
-    let over = false; // the connection is no longer ours: later close reports are someone else's
-    let connection: PgConnection | undefined;
-    let onClosed: (err: Error) => void = () => {};
-    const closing = new Promise<never>((_, reject) => {
-      onClosed = reject;
-    });
-    closing.catch(() => {});
-    // BEGIN is not awaited: the callback's first statement follows it down the same connection
-    // (postgres.js pipelines on a reserved connection). onexecute hands over the connection
-    // object so a close is noticed; returning true keeps the connection open for pipelining.
-    const begin = reserved.unsafe("begin", [], {
-      onexecute: (c: PgConnection) => {
-        connection = c;
-        c.onclose = (err) => {
-          if (over) return;
-          closed = true;
-          ended = "lost its connection";
-          onClosed(err);
-        };
-        return true;
-      },
-    } as postgres.UnsafeQueryOptions);
-    begin.catch(() => {});
-    const client = guard(reserved, () => ended);
-    const tx = new PostgresJsTransaction(dialect, new PostgresJsSession(client as never, dialect, schema, options), schema) as unknown as Tx;
-    const pending: Promise<unknown>[] = [];
-    Object.defineProperty(tx, WRITE_BEHIND, { value: pending });
-    // COMMIT and ROLLBACK end the transaction and hand the connection back: postgres.js returns it
-    // to the pool the moment Postgres reports it idle (or closes it if the pool is ending, so
-    // `sql.end()` never waits on it), as it does after `sql.begin`. Nothing is sent through it
-    // once one of them is on its way.
-    let handedBack = false;
-    const finish = async (statement: "commit" | "rollback") => {
-      if (connection?.reserved) {
-        connection.reserved.release = false;
-        handedBack = true;
-      }
-      const q = statement === "commit" ? client.unsafe("commit") : reserved.unsafe("rollback");
-      q.catch(() => {}); // sends it now (a postgres.js query starts when first awaited), before `ended` is set
-      try {
-        return await Promise.race([q, closing]);
-      } finally {
-        over = handedBack;
-      }
-    };
-    try {
-      const result = await Promise.race([config ? tx.setTransaction(config).then(() => fn(tx)) : fn(tx), closing]);
-      await begin; // settled long ago (it went first); a failed BEGIN must not be followed by COMMIT
-      const commit = finish("commit");
-      commit.catch(() => {});
-      ended = "committed";
-      if (pending.length) {
-        // COMMIT is already behind them on the wire; if one failed, Postgres answers it with ROLLBACK.
-        const failed = await Promise.race([firstFailure(pending), closing]);
-        if (failed) {
-          await commit.catch(() => {});
-          throw failed.error;
-        }
-      }
-      const done = await commit;
-      if (done.command !== "COMMIT") throw new TransactionAbortedError();
-      return result;
-    } catch (err) {
-      if (!ended) {
-        ended = "rolled back";
-        await finish("rollback").catch(() => {});
-      } else if (ended === "committed") {
-        ended = "rolled back"; // COMMIT was sent, and did not commit
-      }
-      // A write-behind statement that failed makes every later one fail with "current
-      // transaction is aborted" (25P02): report the cause, not the consequence.
-      throw closed ? err : await writeBehindCause(tx, err);
-    } finally {
-      // A closed connection was already taken back by the pool (to reconnect it later);
-      // releasing it would put a dead connection among the open ones.
-      if (!closed && !handedBack) {
-        over = true;
-        reserved.release();
-      }
-    }
+function invoke(cb: () => unknown, report: CallbackErrorHandler): void {
+  try {
+    const r = cb() as PromiseLike<unknown> | undefined;
+    if (typeof r?.then === "function") r.then(undefined, report);
+  } catch (err) {
+    report(err);
   }
-
-  return (async (fn: TransactionFn, config?: TransactionConfig) => {
-    const outer = commitScopes.getStore();
-    if (outer) return run(fn as never, config);
-    const scope: CommitScope = { callbacks: [] };
-    const result = await commitScopes.run(scope, () => run(fn as never, config));
-    for (const cb of scope.callbacks) cb();
-    return result;
-  }) as Db["transaction"];
 }
 
-/** The part of a postgres.js query the guard touches: its lazy start. */
-interface LazyQuery {
-  handle(): Promise<void>;
-  executed: boolean;
-  reject(err: Error): void;
+/** transactionOf returns the running transaction behind a drizzle handle or a transaction's postgres.js client. */
+export function transactionOf(executor: unknown): Transaction | undefined {
+  const client = (clientOf(executor) ?? executor) as { [TRANSACTION]?: Transaction } | undefined;
+  return typeof client === "function" || typeof client === "object" ? client?.[TRANSACTION] : undefined;
 }
 
 /**
- * guard wraps a reserved connection so that every query made through it (tagged template,
- * `unsafe`, `file`) is refused once `ended()` says the transaction is over, and adds the
- * `savepoint` method drizzle's nested transactions call. A postgres.js query starts when it is
- * first awaited (`handle`), so that is where the check sits.
+ * createTransactionRunner returns a postgres.js-style `begin(fn)` that drizzle's
+ * `db.transaction` runs on (see `drizzleOn` in driver-internals.ts). It differs from postgres.js's
+ * `sql.begin` as follows:
+ *
+ * - **BEGIN is pipelined.** It goes out in the same packet as the first statement (as Npgsql
+ *   does), so a transaction costs one round trip less; with write-behind statements (below)
+ *   COMMIT also travels with the last write.
+ * - **A swallowed error cannot commit.** A statement that failed aborts the transaction even if
+ *   the callback caught it; Postgres answers COMMIT with ROLLBACK, and `db.transaction` throws
+ *   `TransactionAbortedError` with that statement's error as `cause`.
+ * - **Errors are the cause, not the consequence.** A callback that rethrows "current
+ *   transaction is aborted" (25P02) gets the error that aborted it; a write-behind that failed
+ *   fails the transaction with its own error.
+ * - **A handle outlives nothing.** Statements sent through a handle after its transaction ended
+ *   are refused with `TransactionFinishedError`, never run on a connection that went back to the
+ *   pool. The connection returns to the pool only when Postgres reports it idle, so a dead one
+ *   is never reused; a statement postgres.js refuses to send (an `undefined` parameter, too many
+ *   parameters) fails with its error instead of hanging the transaction.
+ *
+ * Nested `tx.transaction()` calls (and `savepoint(name?, fn)`) are savepoints; rolling one back
+ * forgets its write-behind statements and `afterCommit` callbacks.
  */
-function guard(reserved: postgres.ReservedSql, ended: () => string | undefined): postgres.Sql {
-  let savepoints = 0;
-  let start: LazyQuery["handle"] | undefined;
-  function guardedHandle(this: LazyQuery): Promise<void> {
-    const how = ended();
-    if (!how) return start!.call(this);
-    if (!this.executed) {
-      this.executed = true;
-      this.reject(new TransactionFinishedError(how));
-    }
-    return Promise.resolve();
-  }
-  const check = <Q>(q: Q): Q => {
-    const query = q as unknown as LazyQuery;
-    if (typeof query?.handle !== "function") return q; // a fragment or helper, not a query
-    start ??= query.handle;
-    query.handle = guardedHandle;
-    return q;
+export function createTransactionRunner(pool: postgres.Sql, opts: { onCallbackError?: CallbackErrorHandler } = {}) {
+  const report = opts.onCallbackError ?? defaultCallbackErrorHandler;
+  return function runTransaction<T>(options: string | ((sql: postgres.Sql) => T | Promise<T>), fn?: (sql: postgres.Sql) => T | Promise<T>): Promise<T> {
+    const body = typeof options === "function" ? options : fn;
+    if (typeof body !== "function") return Promise.reject(new TypeError("begin(options?, fn): fn must be a function"));
+    const text = typeof options === "string" && options ? `begin ${options.replace(/[^a-z ]/gi, "")}` : "begin";
+    const t = new Transaction(pool, text, report);
+    return scopes.run(t, () => t.run(body));
   };
-  const wrapped: postgres.Sql = new Proxy(reserved, {
-    apply: (target, self, args) => check(Reflect.apply(target, self, args)),
-    get(target, prop, receiver) {
-      if (prop === "unsafe" || prop === "file") {
-        const f = Reflect.get(target, prop, receiver) as (...a: unknown[]) => unknown;
-        return (...a: unknown[]) => check(f(...a));
-      }
-      if (prop === "savepoint") return savepoint;
-      if (prop === "release" || prop === "begin" || prop === "reserve" || prop === "end") return undefined;
-      return Reflect.get(target, prop, receiver);
-    },
-  }) as unknown as postgres.Sql;
+}
 
-  async function savepoint<T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-    const name = `s${++savepoints}`;
-    await wrapped.unsafe(`savepoint ${name}`);
-    try {
-      const result = await fn(wrapped);
-      await wrapped.unsafe(`release savepoint ${name}`);
-      return result;
-    } catch (err) {
-      if (!ended()) await wrapped.unsafe(`rollback to savepoint ${name}`).catch(() => {});
-      throw err;
-    }
+/** Transaction is one `db.transaction` call: its connection, the statements waiting for it, and what to check at commit. */
+export class Transaction {
+  readonly sql: postgres.Sql;
+  /** Write-behind statements in wire order; those below `checked` are known to have succeeded. */
+  readonly pending: Promise<unknown>[] = [];
+  checked = 0;
+  readonly callbacks: (() => void)[] = [];
+  /** The first error Postgres reported in this transaction (and not undone by a savepoint rollback). */
+  abortCause: unknown;
+  /** Why the handle refuses statements; set as COMMIT or ROLLBACK is sent, or when the connection is gone. */
+  ended: string | undefined;
+  /** Set once COMMIT or ROLLBACK has been answered (or the transaction failed): the connection is no longer ours. */
+  done = false;
+  private broken: { error: unknown } | undefined;
+  private connection: PgConnection | undefined;
+  private full = false; // the connection takes no more pipelined statements until it is idle
+  private queue: PgQuery[] = [];
+  private finale: PgQuery | undefined; // COMMIT or ROLLBACK: the one statement sent after `ended`
+  private savepoints = 0;
+  private started: PromiseWithResolvers<void> | undefined; // for write-behinds sent before a connection came
+  private readonly handler: QueryHandler;
+  private readonly idle = () => this.drain();
+  private readonly closed = (err: Error) => this.lost(err);
+
+  constructor(
+    private readonly pool: postgres.Sql,
+    private readonly beginText: string,
+    readonly report: CallbackErrorHandler,
+  ) {
+    const route: QueryHandler = (q) => this.route(q);
+    route.onError = (err) => {
+      if (this.abortCause === undefined && isServerError(err) && err.code !== "25P02") this.abortCause = err;
+    };
+    this.handler = route;
+    const unsafe = (text: string, args?: unknown, options?: unknown) =>
+      adopt(args !== undefined && !Array.isArray(args) ? pool.unsafe(text, [], args as never) : pool.unsafe(text, args as never, options as never), route);
+    const savepoint = (...args: unknown[]) => this.savepoint(args);
+    this.sql = new Proxy(pool, {
+      apply: (target, self, args) => adopt(Reflect.apply(target, self, args), route),
+      get: (target, prop, receiver) => {
+        if (prop === "unsafe") return unsafe;
+        if (prop === "savepoint") return savepoint;
+        if (prop === TRANSACTION) return this;
+        if (typeof prop === "string" && UNAVAILABLE.has(prop)) return unavailable(prop);
+        return Reflect.get(target, prop, receiver);
+      },
+    });
   }
-  return wrapped;
+
+  async run<T>(fn: (sql: postgres.Sql) => T | Promise<T>): Promise<T> {
+    this.start();
+    let result: T;
+    try {
+      const r = fn(this.sql);
+      result = (await (Array.isArray(r) ? Promise.all(r) : r)) as T;
+    } catch (err) {
+      throw await this.rollback(err);
+    }
+    await this.commit();
+    for (const cb of this.callbacks) invoke(cb, this.report);
+    return result;
+  }
+
+  /** sending resolves once statements sent now go out on the wire (a connection is held), or will never go. */
+  sending(): Promise<void> {
+    if (this.connection || this.broken) return SENT;
+    this.started ??= Promise.withResolvers<void>();
+    return this.started.promise;
+  }
+
+  /** causeOf returns the error to report for `err`: for a 25P02, the write-behind (sent since `from`) or the statement that aborted the transaction. */
+  async causeOf(err: unknown, from: number): Promise<unknown> {
+    if (this.broken && isFinishedError(err)) return this.broken.error;
+    if (!isAbortedTransaction(err)) return err;
+    const start = Math.max(from, this.checked);
+    const failed = start < this.pending.length ? await firstFailure(this.pending.slice(start)) : undefined;
+    return failed?.error ?? this.abortCause ?? err;
+  }
+
+  private start(): void {
+    sendBegin(this.pool, this.beginText, (c) => this.claim(c)).then(noop, (err: unknown) => {
+      // Before a connection took it (the pool is ending, Postgres is unreachable): nothing was sent.
+      if (this.connection) return;
+      this.broken = { error: err };
+      this.rejectQueued(err);
+    });
+  }
+
+  /** claim holds the connection BEGIN is being written on, and sends what waited for it behind BEGIN. */
+  private claim(c: PgConnection): void {
+    this.connection = c;
+    hold(c, this.idle, this.closed);
+    this.flush();
+    this.started?.resolve();
+  }
+
+  private route(q: PgQuery): void {
+    const refusal = q === this.finale ? this.broken?.error : this.ended ? new TransactionFinishedError(this.ended) : this.broken?.error;
+    if (refusal !== undefined) return q.reject(refusal);
+    const c = this.connection;
+    if (c === undefined || this.full) {
+      this.queue.push(q);
+      return;
+    }
+    if (!holds(c, this.idle)) return q.reject(new TransactionFinishedError("lost its connection"));
+    this.full = !send(c, q);
+  }
+
+  /** drain runs when nothing is in flight on the held connection: send what waited. */
+  private drain(): void {
+    this.full = false;
+    this.flush();
+  }
+
+  private flush(): void {
+    const c = this.connection!;
+    while (!this.full && this.queue.length > 0) this.full = !send(c, this.queue.shift()!);
+  }
+
+  private lost(err: Error): void {
+    if (this.done) return;
+    this.broken ??= { error: err };
+    this.ended ??= "lost its connection";
+    this.rejectQueued(err);
+  }
+
+  /** failure is the error that broke the transaction, if one did (read fresh: it changes across awaits). */
+  private failure(): unknown {
+    return this.broken?.error;
+  }
+
+  private rejectQueued(err: unknown): void {
+    this.started?.resolve();
+    const queued = this.queue;
+    this.queue = [];
+    for (const q of queued) q.reject(err);
+  }
+
+  private statement(text: string): PgQuery {
+    return adopt(this.pool.unsafe(text) as unknown as PgQuery, this.handler);
+  }
+
+  private async commit(): Promise<void> {
+    if (this.broken) {
+      this.finish();
+      throw this.broken.error;
+    }
+    this.ended = "committed";
+    const commit = (this.finale = this.statement("commit"));
+    commit.catch(noop); // sends it now, behind the statements in flight (with the last write-behind)
+    // If a write-behind statement failed, Postgres answers COMMIT with ROLLBACK.
+    const failed = this.checked < this.pending.length ? await firstFailure(this.pending.slice(this.checked)) : undefined;
+    let done: { command?: string };
+    try {
+      done = await commit;
+    } catch (err) {
+      this.finish();
+      throw failed?.error ?? this.failure() ?? err;
+    }
+    this.finish();
+    if (failed) throw failed.error;
+    if (done.command !== "COMMIT") throw new TransactionAbortedError(this.abortCause);
+  }
+
+  private async rollback(err: unknown): Promise<unknown> {
+    if (!this.ended) {
+      this.ended = "rolled back";
+      // Sent behind BEGIN even if no connection took it yet: BEGIN is on its way.
+      if (!this.broken) await (this.finale = this.statement("rollback")).catch(noop);
+    }
+    this.finish();
+    return this.causeOf(err, this.checked);
+  }
+
+  private finish(): void {
+    this.done = true;
+    if (this.connection) letGo(this.connection, this.closed);
+  }
+
+  /** savepoint runs `fn` in a savepoint, as postgres.js's `savepoint(name?, fn)` (or tagged: one statement). */
+  private async savepoint(args: unknown[]): Promise<unknown> {
+    const [first, second] = args;
+    if (Array.isArray((first as { raw?: unknown } | null)?.raw)) return this.savepoint([(s: (...a: unknown[]) => unknown) => s(...args)]);
+    const fn = typeof first === "function" ? first : second;
+    if (typeof fn !== "function") throw new TypeError("savepoint(name?, fn): fn must be a function");
+    const label = typeof first === "function" || first === undefined ? "" : `_${String(first)}`;
+    const id = `"s${++this.savepoints}${label.replace(/"/g, '""')}"`;
+    const mark = { pending: this.pending.length, callbacks: this.callbacks.length, abortCause: this.abortCause };
+    await this.sql.unsafe(`savepoint ${id}`);
+    let result: unknown;
+    try {
+      const r = fn(this.sql);
+      result = await (Array.isArray(r) ? Promise.all(r) : r);
+    } catch (err) {
+      throw await this.undo(id, mark, await this.causeOf(err, mark.pending));
+    }
+    try {
+      await this.sql.unsafe(`release savepoint ${id}`); // travels with the savepoint's last write-behind
+    } catch (err) {
+      const failed = mark.pending < this.pending.length ? await firstFailure(this.pending.slice(mark.pending)) : undefined;
+      const cause = failed?.error ?? (isAbortedTransaction(err) ? new TransactionAbortedError(this.abortCause) : err);
+      throw await this.undo(id, mark, cause);
+    }
+    return result;
+  }
+
+  /** undo rolls back to savepoint `id`, which forgets what was sent since `mark`, and returns `error` to throw. */
+  private async undo(id: string, mark: { pending: number; callbacks: number; abortCause: unknown }, error: unknown): Promise<unknown> {
+    if (this.ended || this.broken) return error;
+    try {
+      await this.sql.unsafe(`rollback to savepoint ${id}`);
+    } catch {
+      return error;
+    }
+    this.pending.length = mark.pending;
+    this.checked = Math.min(this.checked, mark.pending);
+    this.callbacks.length = mark.callbacks;
+    this.abortCause = mark.abortCause;
+    return error;
+  }
+}
+
+function unavailable(name: string): () => never {
+  return () => {
+    throw new TypeError(`${name} is not available on a transaction's client: it would run outside the transaction`);
+  };
 }

@@ -49,6 +49,7 @@ describe("delivery", () => {
     // The slow transaction takes position 1 first and commits last.
     const slow = db.transaction(async (tx) => {
       await current!.outbox.appender.append(tx, [current!.happened(1)]);
+      await rawSql(tx)`select 1`; // the append is write-behind: its row is in once a later statement returns
       slowAppended();
       await slowMayCommit;
     });
