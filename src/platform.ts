@@ -2,6 +2,7 @@
  * The platform's public API for modules. A module imports from `src/` only through this file.
  */
 export { type Db, type Tx, type Executor, afterCommit, rawSql } from "./db/client.ts";
+export { prepared, type PreparedStatement } from "./db/prepared.ts";
 export { DomainError, ValidationError, NotFoundError, ConflictError, ForbiddenError, UnauthorizedError, type ErrorKind, type FieldError } from "./errors.ts";
 export { defineEvent, type EventDefinition, type EventData } from "./events/registry.ts";
 export { defineModule, type ModuleDefinition } from "./modules.ts";
