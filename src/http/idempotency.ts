@@ -73,7 +73,7 @@ export function idempotent(): MiddlewareHandler<AppEnv> {
     const scope = `${user ? `u:${user.id}` : `ip:${clientIp(c)}`} ${c.req.method} ${c.req.path}`;
     const body = await c.req.raw.clone().arrayBuffer();
     const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
-    const store = c.get("idempotencyStore");
+    const store = c.get("platform").idempotencyStore;
     const state = await store.begin(scope, key, hash);
     if (state.state === "mismatch") throw new DomainError("IDEMPOTENCY.KEY_REUSED", "unprocessable", "This Idempotency-Key was already used with a different request body.");
     if (state.state === "in_progress") throw new DomainError("IDEMPOTENCY.IN_PROGRESS", "conflict", "A request with this Idempotency-Key is still being processed; retry shortly.");

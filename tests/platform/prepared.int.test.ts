@@ -5,7 +5,7 @@ import { connectDatabase, type Database } from "../../src/db/client.ts";
 import { prepared } from "../../src/db/prepared.ts";
 import { isUniqueViolation } from "../../outbox/store.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
-import { countingProxy } from "../support/pg-proxy.ts";
+import { pgCountingProxy } from "../support/tcp-proxy.ts";
 
 const items = pgTable("pq_items", { id: integer("id").primaryKey(), name: text("name").notNull().unique() });
 
@@ -95,7 +95,7 @@ describe("prepared", () => {
   });
 
   it("after its first run on a connection, sends each execution in one round trip and renders no SQL", async () => {
-    const proxy = await countingProxy(tdb.url);
+    const proxy = await pgCountingProxy(tdb.url);
     const viaProxy = connectDatabase(proxy.url(tdb.url), { max: 1 });
     const dialect = (viaProxy.db as unknown as { _: { session: { dialect: { sqlToQuery: (...a: unknown[]) => unknown } } } })._.session.dialect;
     const render = dialect.sqlToQuery.bind(dialect);
