@@ -8,6 +8,7 @@ export { defineEvent, type EventDefinition, type EventData } from "./events/regi
 export { defineModule, type ModuleDefinition } from "./modules.ts";
 export { defineRoute, problem, ProblemSchema } from "./http/route.ts";
 export { currentUser, type Access, type TokenIssuer } from "./http/auth.ts";
+export { requestLog } from "./http/edge.ts";
 export type { AppEnv, AuthUser } from "./http/env.ts";
 export type { EventEnvelope, NewEvent } from "../outbox/envelope.ts";
 export type { Appender, SubscriptionDefinition, HandlerContext } from "../outbox/types.ts";
