@@ -73,6 +73,29 @@ describe("headers on every kind of answer", () => {
   });
 });
 
+describe("CORS", () => {
+  it("answers a preflight and a cross-origin read with the CORS headers, the ids and the secure headers", async () => {
+    const t = await startTestServer({ ROLES: "api", CORS_ORIGINS: "https://app.example" });
+    try {
+      const expected = Object.fromEntries(await honoSecureHeaders());
+      const { token: userToken } = await t.register();
+      const origin = { origin: "https://app.example", "x-request-id": "req-cors" };
+      const preflight = await t.request("/api/v1/users/me", { method: "OPTIONS", headers: { ...origin, "access-control-request-method": "GET", "access-control-request-headers": "authorization" } });
+      const read = await t.request("/api/v1/users/me", { token: userToken, headers: origin });
+      expect([preflight.status, read.status]).toEqual([204, 200]);
+      for (const res of [preflight, read]) {
+        expect(res.headers.get("access-control-allow-origin")).toBe("https://app.example");
+        expect(res.headers.get("x-request-id")).toBe("req-cors");
+        expect(Object.fromEntries(Object.keys(expected).map((k) => [k, res.headers.get(k)]))).toEqual(expected);
+      }
+      expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization");
+      expect(read.headers.get("access-control-expose-headers")).toContain("x-request-id");
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe("request log", () => {
   it("writes one line per request with its ids, method, path, status and duration, keys in the order they always had", async () => {
     lines.length = 0;
