@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { sign, verify } from "hono/jwt";
 import { currentEventContext } from "../../outbox/context.ts";
 import { ForbiddenError, UnauthorizedError } from "../errors.ts";
@@ -91,14 +91,6 @@ export async function authorize(c: Context<AppEnv>, access: Access): Promise<voi
   const user = await authenticate(c);
   if (access === "admin" && user.role !== "admin") throw new ForbiddenError("this route needs the admin role", "AUTH.ADMIN_REQUIRED");
   c.set("user", user);
-}
-
-/** requireAccess is `authorize` as a middleware (defineRoute runs it with the rate limit). */
-export function requireAccess(access: Access): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    await authorize(c, access);
-    await next();
-  };
 }
 
 /** currentUser returns the caller of a non-public route. */

@@ -13,7 +13,7 @@ const ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /**
  * SECURITY_HEADERS are the headers `hono/secure-headers` sets with its defaults (and no CSP: the
  * docs page loads its own scripts), as one fixed list instead of a middleware that rebuilds it.
- * tests/platform/http.int.test.ts checks them against hono's middleware.
+ * tests/platform/edge.int.test.ts checks them against hono's middleware.
  */
 export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
   ["cross-origin-resource-policy", "same-origin"],

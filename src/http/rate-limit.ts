@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { DomainError } from "../errors.ts";
 import type { AppEnv, RateLimiter, RateLimitResult } from "./env.ts";
 
@@ -100,9 +100,4 @@ export async function enforceRateLimit(c: Context<AppEnv>, next: () => Promise<v
     headers.set("ratelimit-remaining", remaining);
     headers.set("ratelimit-reset", reset);
   }
-}
-
-/** rateLimit is `enforceRateLimit` as a middleware (defineRoute runs it with the access check). */
-export function rateLimit(): MiddlewareHandler<AppEnv> {
-  return enforceRateLimit;
 }
