@@ -749,6 +749,12 @@ async function main(): Promise<number> {
   }
 }
 
+const PHASES = ["append", "batch", "delivery", "latency", "pgboss", "emmett"];
+if (ONLY && !ONLY.some((p) => PHASES.includes(p))) {
+  log(`BENCH_ONLY=${process.env.BENCH_ONLY} names none of this benchmark's phases (${PHASES.join(", ")}); skipped`);
+  process.exit(0);
+}
+
 let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => {

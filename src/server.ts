@@ -57,7 +57,8 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
   });
   const metrics = config.METRICS_ENABLED ? createMetrics() : undefined;
 
-  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false }) : undefined;
+  // Auto-pipelining sends the commands issued in one tick (concurrent requests' rate-limit hits) in one write.
+  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, enableAutoPipelining: true }) : undefined;
   const limits = { max: config.RATE_LIMIT_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS };
   const rateLimiter = redis ? createRedisRateLimiter(redis, limits) : createMemoryRateLimiter(limits);
   const auth = createJwtAuth(config.JWT_SECRET, config.JWT_TTL_SECONDS);

@@ -1,19 +1,10 @@
 import { randomUUIDv7 } from "bun";
 import { eq, sql } from "drizzle-orm";
-import { type Appender, type Db, isUniqueViolation } from "../../src/platform.ts";
+import { type Appender, type Db, isUniqueViolation, prepared } from "../../src/platform.ts";
+import { type Account, toAccount } from "./account.ts";
 import { EmailTakenError, UsernameTakenError } from "./errors.ts";
 import { UserRegistered } from "./events.ts";
 import { accounts } from "./schema.ts";
-
-/** Account is the public view of a user account. */
-export interface Account {
-  id: string;
-  username: string;
-  email: string;
-  displayName: string;
-  role: "user" | "admin";
-  createdAt: string;
-}
 
 export interface UsersDeps {
   db: Db;
@@ -23,14 +14,10 @@ export interface UsersDeps {
 /** hashPassword uses Bun's argon2id. */
 export const hashPassword = (password: string) => Bun.password.hash(password, { algorithm: "argon2id" });
 
-export const toAccount = (r: typeof accounts.$inferSelect): Account => ({
-  id: r.id,
-  username: r.username,
-  email: r.email,
-  displayName: r.displayName,
-  role: r.role,
-  createdAt: new Date(r.createdAt).toISOString(),
-});
+// The role is a constant of the statement: no value a caller passes can make an admin.
+const insertAccount = prepared("users_insert_account", ["id", "username", "email", "displayName", "passwordHash"], (db, $) =>
+  db.insert(accounts).values({ id: $.id, username: $.username, email: $.email, displayName: $.displayName, passwordHash: $.passwordHash, role: "user" }).returning(),
+);
 
 /**
  * registerUser creates an account and appends `user.registered` in the same transaction.
@@ -43,17 +30,13 @@ export async function registerUser(
   const passwordHash = await hashPassword(input.password);
   try {
     return await deps.db.transaction(async (tx) => {
-      const [row] = await tx
-        .insert(accounts)
-        .values({
-          id: randomUUIDv7(),
-          username: input.username.toLowerCase(),
-          email: input.email.toLowerCase(),
-          displayName: input.displayName ?? input.username,
-          passwordHash,
-          role: "user",
-        })
-        .returning();
+      const [row] = await insertAccount.execute(tx, {
+        id: randomUUIDv7(),
+        username: input.username.toLowerCase(),
+        email: input.email.toLowerCase(),
+        displayName: input.displayName ?? input.username,
+        passwordHash,
+      });
       const account = toAccount(row!);
       await deps.outbox.append(tx, [
         UserRegistered.with(

@@ -1,10 +1,11 @@
 import { type Appender, type Db, defineModule, type TokenIssuer } from "../../src/platform.ts";
-import { type Account, ensureAdmin } from "./commands.ts";
+import type { Account } from "./account.ts";
+import { ensureAdmin } from "./commands.ts";
 import { userEvents } from "./events.ts";
 import { findAccounts, getAccount } from "./queries.ts";
 import { usersRoutes } from "./routes.ts";
 
-export type { Account } from "./commands.ts";
+export type { Account } from "./account.ts";
 
 /** UsersApi is the read API other modules may call synchronously. */
 export interface UsersApi {

@@ -2,10 +2,10 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { secureHeaders } from "hono/secure-headers";
 import type { Logger } from "pino";
 import { runWithEventContext } from "../../outbox/context.ts";
-import type { AppEnv, IdempotencyStore, RateLimiter, TokenVerifier } from "./env.ts";
+import { edge, health } from "./edge.ts";
+import type { AppEnv, IdempotencyStore, Platform, RateLimiter, TokenVerifier } from "./env.ts";
 import { handleError, problemResponse } from "./problem.ts";
 import { validationHook } from "./validation.ts";
 import { docsPage } from "./docs.ts";
@@ -28,7 +28,6 @@ export interface HttpDeps {
   metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
-const ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
@@ -38,56 +37,39 @@ export const newRouter = () => new OpenAPIHono<AppEnv>({ defaultHook: validation
 /**
  * createHttpApp builds the Hono app: middleware, probes, `/api/v1` routers, OpenAPI and docs.
  * `mount` receives the `/api/v1` router to add module routes to.
+ *
+ * What runs per request: `/health` is answered before any middleware (ids and security headers
+ * included); every other request goes through `edge` (ids, headers, the log line); `/api/*`
+ * adds CORS when configured, the body checks on requests with a body, and the event context
+ * (so events appended while handling carry the correlation id and the caller as actor); each
+ * route adds its own access check, rate limit and idempotency (see `defineRoute`).
  */
 export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) => void): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook as never });
+  const platform: Platform = {
+    log: deps.log,
+    verifyToken: deps.verifyToken,
+    rateLimiter: deps.rateLimiter,
+    idempotencyStore: deps.idempotencyStore,
+    trustProxy: deps.trustProxy ?? false,
+  };
 
-  app.use(async (c, next) => {
-    const incoming = c.req.header("x-request-id");
-    const requestId = incoming && ID.test(incoming) ? incoming : crypto.randomUUID();
-    const givenCorrelation = c.req.header("x-correlation-id");
-    const correlationId = givenCorrelation && ID.test(givenCorrelation) ? givenCorrelation : requestId;
-    const log = deps.log.child({ requestId, correlationId });
-    c.set("requestId", requestId);
-    c.set("correlationId", correlationId);
-    c.set("log", log);
-    c.set("verifyToken", deps.verifyToken);
-    c.set("rateLimiter", deps.rateLimiter);
-    c.set("idempotencyStore", deps.idempotencyStore);
-    c.set("trustProxy", deps.trustProxy ?? false);
-    const started = performance.now();
-    await runWithEventContext({ correlationId }, () => next());
-    c.header("x-request-id", requestId);
-    c.header("x-correlation-id", correlationId);
-    const path = c.req.path;
-    if (path !== "/health" && path !== "/metrics") {
-      log.info({ method: c.req.method, path, status: c.res.status, ms: Math.round(performance.now() - started) }, "request");
-    }
-  });
-  app.use(secureHeaders({ contentSecurityPolicy: undefined }));
+  app.get("/health", health);
+  app.use(edge(platform));
   if (deps.corsOrigins.length) {
     app.use("/api/*", cors({ origin: deps.corsOrigins, exposeHeaders: ["x-request-id", "x-correlation-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"] }));
   }
-  app.use(
-    "/api/*",
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes,
-      onError: (c) => problemResponse(c as Context<AppEnv>, 413, "REQUEST.TOO_LARGE", `The request body exceeds ${deps.bodyLimitBytes} bytes.`),
-    }),
-  );
-  app.use("/api/*", async (c, next) => {
-    if (BODY_METHODS.has(c.req.method)) {
-      const type = c.req.header("content-type")?.split(";")[0]?.trim() ?? "";
-      // A streamed body may come with neither content-length nor transfer-encoding (e.g. in process).
-      const hasBody = c.req.header("content-length") !== "0" && (c.req.raw.body !== null || c.req.header("content-length") !== undefined || c.req.header("transfer-encoding") !== undefined);
-      if (hasBody && !JSON_TYPE.test(type)) {
-        return problemResponse(c, 415, "REQUEST.UNSUPPORTED_MEDIA_TYPE", `Send the body as application/json, not ${type || "no content type"}.`);
-      }
-    }
-    await next();
+  const limit = bodyLimit({
+    maxSize: deps.bodyLimitBytes,
+    onError: (c) => problemResponse(c as Context<AppEnv>, 413, "REQUEST.TOO_LARGE", `The request body exceeds ${deps.bodyLimitBytes} bytes.`),
+  });
+  app.use("/api/*", (c, next) => {
+    const handle = () => runWithEventContext({ correlationId: c.get("correlationId") }, next);
+    // A 415 comes back through the body limit's `next` as a Response; Hono takes it as the answer.
+    if (BODY_METHODS.has(c.req.method)) return limit(c, (() => checkContentType(c, handle)) as () => Promise<void>);
+    return c.req.raw.body === null ? handle() : limit(c, handle);
   });
 
-  app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/ready", async (c) => {
     const failed = await deps.readiness();
     return failed.length ? c.json({ status: "unavailable", failed }, 503) : c.json({ status: "ready" });
@@ -129,6 +111,17 @@ export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) 
   });
   app.onError(handleError);
   return app;
+}
+
+/** checkContentType answers 415 to a body sent as anything but JSON. */
+async function checkContentType(c: Context<AppEnv>, next: () => Promise<void>): Promise<Response | void> {
+  const type = c.req.header("content-type")?.split(";")[0]?.trim() ?? "";
+  // A streamed body may come with neither content-length nor transfer-encoding (e.g. in process).
+  const hasBody = c.req.header("content-length") !== "0" && (c.req.raw.body !== null || c.req.header("content-length") !== undefined || c.req.header("transfer-encoding") !== undefined);
+  if (hasBody && !JSON_TYPE.test(type)) {
+    return problemResponse(c, 415, "REQUEST.UNSUPPORTED_MEDIA_TYPE", `Send the body as application/json, not ${type || "no content type"}.`);
+  }
+  await next();
 }
 
 const routeTables = new WeakMap<object, { method: string; re: RegExp }[]>();

@@ -10,18 +10,26 @@ export interface AuthUser {
 /** TokenVerifier turns a bearer token into an identity, or throws UnauthorizedError. */
 export type TokenVerifier = (token: string) => Promise<AuthUser>;
 
+/** Platform is what the HTTP edge's middleware needs from the composition root; one object per app. */
+export interface Platform {
+  log: Logger;
+  verifyToken: TokenVerifier;
+  rateLimiter: RateLimiter;
+  idempotencyStore: IdempotencyStore;
+  /** Whether `x-forwarded-for` comes from our own proxy and may be believed. */
+  trustProxy: boolean;
+}
+
 /** AppEnv types the per-request variables every handler can read. */
 export interface AppEnv {
   Variables: {
     requestId: string;
     correlationId: string;
-    log: Logger;
-    verifyToken: TokenVerifier;
+    /** The signed-in caller, once the route's access check has run. */
     user?: AuthUser;
-    rateLimiter: RateLimiter;
-    idempotencyStore: IdempotencyStore;
-    /** Whether `x-forwarded-for` comes from our own proxy and may be believed. */
-    trustProxy: boolean;
+    platform: Platform;
+    /** The request's child logger, made on first use: read it through `requestLog(c)`. */
+    log?: Logger;
   };
 }
 

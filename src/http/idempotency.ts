@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import type { Db } from "../db/client.ts";
+import { prepared } from "../db/prepared.ts";
 import { DomainError, ValidationError } from "../errors.ts";
 import type { AppEnv, IdempotencyStore } from "./env.ts";
 import { clientIp } from "./rate-limit.ts";
@@ -9,6 +10,30 @@ const KEY = /^[A-Za-z0-9._:-]{1,255}$/;
 const KEPT_HEADERS = ["content-type", "location"];
 const IN_PROGRESS_TIMEOUT_SECONDS = 60;
 
+// The store's statements run on every creating POST that carries a key: built once (see prepared).
+const reserveKey = prepared("idempotency_reserve", ["scope", "key", "hash", "ttl", "stale"], (_, $) => sql`
+  insert into outbox.idempotency_keys (scope, key, request_hash, expires_at)
+  values (${$.scope}, ${$.key}, ${$.hash}, now() + make_interval(secs => ${$.ttl}))
+  on conflict (scope, key) do update
+    set request_hash = excluded.request_hash, status = null, headers = null, body = null,
+        created_at = now(), expires_at = excluded.expires_at
+    where outbox.idempotency_keys.expires_at < now()
+       -- A reservation whose request died (crash, lost connection) frees up after a while.
+       or (outbox.idempotency_keys.status is null and outbox.idempotency_keys.created_at < now() - make_interval(secs => ${$.stale}))
+  returning 1`);
+const findKey = prepared("idempotency_find", ["scope", "key"], (_, $) => sql`
+  select request_hash, status, headers, body from outbox.idempotency_keys where scope = ${$.scope} and key = ${$.key}`).returns<{
+  request_hash: string;
+  status: number | null;
+  headers: Record<string, string> | null;
+  body: string | null;
+}>();
+const completeKey = prepared("idempotency_complete", ["scope", "key", "status", "headers", "body"], (_, $) => sql`
+  update outbox.idempotency_keys set status = ${$.status}, headers = ${$.headers}::jsonb, body = ${$.body}
+  where scope = ${$.scope} and key = ${$.key}`);
+const abandonKey = prepared("idempotency_abandon", ["scope", "key"], (_, $) => sql`
+  delete from outbox.idempotency_keys where scope = ${$.scope} and key = ${$.key} and status is null`);
+
 /**
  * createPgIdempotencyStore keeps keys in `outbox.idempotency_keys`. The reservation is an
  * insert, so two concurrent requests with one key cannot both run.
@@ -16,36 +41,19 @@ const IN_PROGRESS_TIMEOUT_SECONDS = 60;
 export function createPgIdempotencyStore(db: Db, ttlSeconds: number): IdempotencyStore {
   return {
     async begin(scope, key, requestHash) {
-      const inserted = (await db.execute(sql`
-        insert into outbox.idempotency_keys (scope, key, request_hash, expires_at)
-        values (${scope}, ${key}, ${requestHash}, now() + make_interval(secs => ${ttlSeconds}))
-        on conflict (scope, key) do update
-          set request_hash = excluded.request_hash, status = null, headers = null, body = null,
-              created_at = now(), expires_at = excluded.expires_at
-          where outbox.idempotency_keys.expires_at < now()
-             -- A reservation whose request died (crash, lost connection) frees up after a while.
-             or (outbox.idempotency_keys.status is null and outbox.idempotency_keys.created_at < now() - make_interval(secs => ${IN_PROGRESS_TIMEOUT_SECONDS}))
-        returning 1`)) as unknown as unknown[];
+      const inserted = await reserveKey.execute(db, { scope, key, hash: requestHash, ttl: ttlSeconds, stale: IN_PROGRESS_TIMEOUT_SECONDS });
       if (inserted.length) return { state: "new" };
-      const [row] = (await db.execute(sql`
-        select request_hash, status, headers, body from outbox.idempotency_keys where scope = ${scope} and key = ${key}`)) as unknown as {
-        request_hash: string;
-        status: number | null;
-        headers: Record<string, string> | null;
-        body: string | null;
-      }[];
+      const [row] = await findKey.execute(db, { scope, key });
       if (!row) return { state: "new" };
       if (row.request_hash !== requestHash) return { state: "mismatch" };
       if (row.status === null) return { state: "in_progress" };
       return { state: "done", response: { status: row.status, headers: row.headers ?? {}, body: row.body ?? "" } };
     },
     async complete(scope, key, response) {
-      await db.execute(sql`
-        update outbox.idempotency_keys set status = ${response.status}, headers = ${JSON.stringify(response.headers)}::jsonb, body = ${response.body}
-        where scope = ${scope} and key = ${key}`);
+      await completeKey.execute(db, { scope, key, status: response.status, headers: JSON.stringify(response.headers), body: response.body });
     },
     async abandon(scope, key) {
-      await db.execute(sql`delete from outbox.idempotency_keys where scope = ${scope} and key = ${key} and status is null`);
+      await abandonKey.execute(db, { scope, key });
     },
   };
 }
@@ -65,7 +73,7 @@ export function idempotent(): MiddlewareHandler<AppEnv> {
     const scope = `${user ? `u:${user.id}` : `ip:${clientIp(c)}`} ${c.req.method} ${c.req.path}`;
     const body = await c.req.raw.clone().arrayBuffer();
     const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
-    const store = c.get("idempotencyStore");
+    const store = c.get("platform").idempotencyStore;
     const state = await store.begin(scope, key, hash);
     if (state.state === "mismatch") throw new DomainError("IDEMPOTENCY.KEY_REUSED", "unprocessable", "This Idempotency-Key was already used with a different request body.");
     if (state.state === "in_progress") throw new DomainError("IDEMPOTENCY.IN_PROGRESS", "conflict", "A request with this Idempotency-Key is still being processed; retry shortly.");

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { DomainError, type ErrorKind, type FieldError } from "../errors.ts";
+import { requestLog } from "./edge.ts";
 import type { AppEnv } from "./env.ts";
 
 const STATUS_BY_KIND: Record<ErrorKind, ContentfulStatusCode> = {
@@ -94,7 +95,7 @@ function errorResponse(err: Error, c: Context<AppEnv>): Response {
     const code = status === 400 ? "REQUEST.MALFORMED" : status === 413 ? "REQUEST.TOO_LARGE" : `HTTP.${status}`;
     return problemResponse(c, status, code, err.message || TITLES[status] || "HTTP error");
   }
-  const log = c.get("log");
+  const log = c.get("platform") ? requestLog(c) : undefined;
   // SQLSTATE class 22 (data exception): a request value Postgres cannot store, such as a NUL
   // character or an out-of-range number that validation let through. The transaction failed, so
   // nothing was written; it is the client's input, not a server fault.

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { DomainError } from "../errors.ts";
 import type { AppEnv, RateLimiter, RateLimitResult } from "./env.ts";
 
@@ -67,31 +67,37 @@ export function createMemoryRateLimiter(opts: RateLimitOptions): RateLimiter {
  * else the socket address from Bun's server (`c.env` is the Bun server under `Bun.serve`).
  */
 export function clientIp(c: Context<AppEnv>): string {
-  const forwarded = c.get("trustProxy") ? c.req.header("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
+  const forwarded = c.get("platform").trustProxy ? c.req.header("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
   if (forwarded) return forwarded;
   const server = c.env as { requestIP?: (req: Request) => { address: string } | null } | undefined;
   return (typeof server?.requestIP === "function" ? server.requestIP(c.req.raw)?.address : undefined) || "unknown";
 }
 
 /**
- * rateLimit limits per user when the caller is signed in, per client IP otherwise, and sets
- * the IETF `RateLimit-*` headers on every answer and `Retry-After` on a 429.
+ * enforceRateLimit counts the request, per user when the caller is signed in, per client IP
+ * otherwise, and runs `next` unless the budget is spent (then a 429 problem with `Retry-After`).
+ * The IETF `RateLimit-*` headers go on every answer: prepared before the handler runs, so its
+ * answer is built with them, and set afterwards on an answer made without them.
  */
-export function rateLimit(): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const user = c.get("user");
-    const r = await c.get("rateLimiter").hit(user ? `u:${user.id}` : `ip:${clientIp(c)}`);
-    const headers = {
-      "ratelimit-limit": String(r.limit),
-      "ratelimit-remaining": String(r.remaining),
-      "ratelimit-reset": String(r.resetSeconds),
-    };
-    if (!r.allowed) {
-      throw new DomainError("RATE_LIMITED", "rate_limited", `Too many requests; retry in ${r.resetSeconds} s.`, {
-        headers: { ...headers, "retry-after": String(r.resetSeconds) },
-      });
-    }
-    await next();
-    for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
-  };
+export async function enforceRateLimit(c: Context<AppEnv>, next: () => Promise<void>): Promise<void> {
+  const user = c.get("user");
+  const r = await c.get("platform").rateLimiter.hit(user ? `u:${user.id}` : `ip:${clientIp(c)}`);
+  const limit = String(r.limit);
+  const remaining = String(r.remaining);
+  const reset = String(r.resetSeconds);
+  if (!r.allowed) {
+    throw new DomainError("RATE_LIMITED", "rate_limited", `Too many requests; retry in ${r.resetSeconds} s.`, {
+      headers: { "ratelimit-limit": limit, "ratelimit-remaining": remaining, "ratelimit-reset": reset, "retry-after": reset },
+    });
+  }
+  c.header("ratelimit-limit", limit);
+  c.header("ratelimit-remaining", remaining);
+  c.header("ratelimit-reset", reset);
+  await next();
+  const headers = c.res.headers;
+  if (headers.get("ratelimit-limit") === null) {
+    headers.set("ratelimit-limit", limit);
+    headers.set("ratelimit-remaining", remaining);
+    headers.set("ratelimit-reset", reset);
+  }
 }

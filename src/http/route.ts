@@ -1,8 +1,8 @@
 import { createRoute, type RouteConfig, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env.ts";
-import { type Access, requireAccess } from "./auth.ts";
-import { rateLimit } from "./rate-limit.ts";
+import { type Access, authorize } from "./auth.ts";
+import { enforceRateLimit } from "./rate-limit.ts";
 import { idempotent } from "./idempotency.ts";
 
 /** RouteOptions are what a route states besides its OpenAPI shape. */
@@ -22,8 +22,13 @@ export interface RouteOptions {
  * @example app.openapi(defineRoute({ access: "user" }, { method: "get", path: "/users/me", responses }), handler)
  */
 export function defineRoute<R extends RouteConfig>(opts: RouteOptions, config: R): R {
-  const middleware: MiddlewareHandler<AppEnv>[] = [requireAccess(opts.access)];
-  if (!opts.unlimited) middleware.push(rateLimit());
+  const { access, unlimited } = opts;
+  // Access and rate limit in one middleware: one step less in every request's chain.
+  const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
+    await authorize(c, access);
+    return unlimited ? next() : enforceRateLimit(c, next);
+  };
+  const middleware: MiddlewareHandler<AppEnv>[] = [guard];
   if (opts.idempotent) middleware.push(idempotent());
   const own = config.middleware ? (Array.isArray(config.middleware) ? config.middleware : [config.middleware]) : [];
   return createRoute({

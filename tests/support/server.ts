@@ -1,4 +1,4 @@
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { loadConfig } from "../../src/config.ts";
 import { createServer, type Server } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
@@ -18,10 +18,10 @@ let counter = 0;
 export const ADMIN = { username: "root_admin", password: "admin-test-password" };
 
 /**
- * startTestServer composes the whole application on a fresh database with quiet logs.
- * `env` overrides configuration (e.g. `{ ROLES: "api" }`).
+ * startTestServer composes the whole application on a fresh database with quiet logs (or
+ * `opts.log`). `env` overrides configuration (e.g. `{ ROLES: "api" }`).
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, opts: { log?: Logger } = {}): Promise<TestServer> {
   const tdb = await createTestDatabase();
   const config = loadConfig({
     NODE_ENV: "test",
@@ -38,7 +38,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     TRUST_PROXY: "true",
     ...env,
   });
-  const server = await createServer(config, { log: pino({ level: "silent" }) }).catch(async (err) => {
+  const server = await createServer(config, { log: opts.log ?? pino({ level: "silent" }) }).catch(async (err) => {
     await tdb.drop();
     throw err;
   });

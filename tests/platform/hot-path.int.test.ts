@@ -1,0 +1,173 @@
+import { describe, it, expect, beforeAll, afterAll, spyOn } from "bun:test";
+import { sign } from "hono/jwt";
+import { Redis } from "ioredis";
+import pino from "pino";
+import { DEV_DEFAULTS, loadConfig } from "../../src/config.ts";
+import { createJwtAuth } from "../../src/http/auth.ts";
+import { createServer, type Server } from "../../src/server.ts";
+import { createTestDatabase, type TestDatabase } from "../support/db.ts";
+import { eventually } from "../support/eventually.ts";
+import { newUser } from "../support/http.ts";
+import { pgCountingProxy, type PgCountingProxy, redisCountingProxy, type RedisCountingProxy } from "../support/tcp-proxy.ts";
+
+// A signed-in read by primary key costs the database exactly that query: the token, the rate
+// limit and the request context take no round trip to Postgres, and the rate limit one command
+// to Redis when it is there.
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const READS = 5;
+
+let tdb: TestDatabase;
+let pg: PgCountingProxy;
+const servers: Server[] = [];
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  pg = await pgCountingProxy(tdb.url);
+});
+afterAll(async () => {
+  for (const s of servers) await s.stop();
+  pg.close();
+  await tdb.drop();
+});
+
+/** start composes the app with its database behind the counting proxy, one pooled connection. */
+async function start(env: Record<string, string> = {}): Promise<Server> {
+  const config = loadConfig({
+    NODE_ENV: "test",
+    DATABASE_URL: pg.url(tdb.url),
+    DATABASE_POOL_MAX: "1",
+    ROLES: "api",
+    LOG_LEVEL: "silent",
+    RATE_LIMIT_MAX: "100000",
+    ADMIN_PASSWORD: "admin-test-password",
+    ...env,
+  });
+  const s = await createServer(config, { log: pino({ level: "silent" }) });
+  servers.push(s);
+  return s;
+}
+
+async function signIn(s: Server): Promise<string> {
+  const user = newUser("hot");
+  const json = { "content-type": "application/json" };
+  expect((await s.app.request("/api/v1/users", { method: "POST", headers: json, body: JSON.stringify(user) })).status).toBe(201);
+  const res = await s.app.request("/api/v1/auth/token", { method: "POST", headers: json, body: JSON.stringify({ login: user.username, password: user.password }) });
+  return ((await res.json()) as { accessToken: string }).accessToken;
+}
+
+const me = (s: Server, token: string) => s.app.request("/api/v1/users/me", { headers: { authorization: `Bearer ${token}` } });
+
+describe("a signed-in read", () => {
+  it("costs Postgres one statement in one round trip, and nothing else", async () => {
+    const s = await start();
+    const token = await signIn(s);
+    expect((await me(s, token)).status).toBe(200); // the connection prepares the statement once
+    pg.reset();
+    for (let i = 0; i < READS; i++) expect((await me(s, token)).status).toBe(200);
+    expect(pg.statements()).toBe(READS);
+    expect(pg.flushes).toBe(READS);
+    expect(pg.messages.P ?? 0).toBe(0);
+  });
+
+  it("with Redis, costs one Redis command for the rate limit, still one statement", async () => {
+    const redis = await redisCountingProxy(REDIS_URL);
+    let s: Server | undefined;
+    try {
+      s = await start({ REDIS_URL: redis.url(REDIS_URL) });
+      const token = await signIn(s);
+      expect((await me(s, token)).status).toBe(200);
+      pg.reset();
+      redis.reset();
+      for (let i = 0; i < READS; i++) expect((await me(s, token)).status).toBe(200);
+      expect(redis.commands).toEqual({ evalsha: READS });
+      expect(pg.statements()).toBe(READS);
+    } finally {
+      // The server's Redis client goes first, so it never sees the proxy vanish.
+      await s?.stop();
+      servers.splice(servers.indexOf(s!), 1);
+      redis.close();
+    }
+  });
+});
+
+describe("verified tokens", () => {
+  const secret = DEV_DEFAULTS.JWT_SECRET;
+  const claims = (over: Record<string, unknown> = {}) => {
+    const now = Math.floor(Date.now() / 1000);
+    return { sub: crypto.randomUUID(), role: "user", username: "cached", iss: "eventful-monolith", iat: now, exp: now + 600, ...over };
+  };
+
+  it("checks a token's signature once, then answers from the verified identity", async () => {
+    const auth = createJwtAuth(secret, 600);
+    const token = await sign(claims(), secret, "HS256");
+    const verify = spyOn(crypto.subtle, "verify");
+    try {
+      const first = await auth.verify(token);
+      const calls = verify.mock.calls.length;
+      expect(calls).toBeGreaterThan(0);
+      for (let i = 0; i < 3; i++) expect(await auth.verify(token)).toEqual(first);
+      expect(verify.mock.calls.length).toBe(calls);
+    } finally {
+      verify.mockRestore();
+    }
+  });
+
+  it("refuses a remembered token as expired once its exp has passed", async () => {
+    const auth = createJwtAuth(secret, 600);
+    const now = Math.floor(Date.now() / 1000);
+    const token = await sign(claims({ iat: now, exp: now + 2 }), secret, "HS256");
+    expect((await auth.verify(token)).username).toBe("cached");
+    await eventually(async () => {
+      const err = await auth.verify(token).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: "AUTH.TOKEN_EXPIRED" });
+    }, 10_000);
+  });
+
+  it("still checks in full a token that differs from a remembered one by one character", async () => {
+    const auth = createJwtAuth(secret, 600);
+    const token = await sign(claims(), secret, "HS256");
+    await auth.verify(token);
+    const last = token.at(-1) === "A" ? "B" : "A";
+    await expect(auth.verify(token.slice(0, -1) + last)).rejects.toMatchObject({ code: "AUTH.TOKEN_INVALID" });
+  });
+
+  it("keeps at most cacheSize tokens, dropping the least recently used", async () => {
+    const auth = createJwtAuth(secret, 600, { cacheSize: 2 });
+    const [a, b, c] = await Promise.all([sign(claims(), secret, "HS256"), sign(claims(), secret, "HS256"), sign(claims(), secret, "HS256")]);
+    const verify = spyOn(crypto.subtle, "verify");
+    try {
+      await auth.verify(a);
+      await auth.verify(b);
+      await auth.verify(a); // a is now the most recently used
+      await auth.verify(c); // evicts b
+      const calls = verify.mock.calls.length;
+      await auth.verify(a);
+      await auth.verify(c);
+      expect(verify.mock.calls.length).toBe(calls);
+      await auth.verify(b);
+      expect(verify.mock.calls.length).toBe(calls + 1);
+    } finally {
+      verify.mockRestore();
+    }
+  });
+});
+
+describe("Redis proxy sanity", () => {
+  it("counts commands by name", async () => {
+    const proxy = await redisCountingProxy(REDIS_URL);
+    const r = new Redis(proxy.url(REDIS_URL), { maxRetriesPerRequest: 1 });
+    try {
+      await r.ping();
+      proxy.reset();
+      await Promise.all([r.ping(), r.ping(), r.get("hot-path:none")]);
+      expect(proxy.commands).toEqual({ ping: 2, get: 1 });
+    } finally {
+      r.disconnect();
+      proxy.close();
+    }
+  });
+});
