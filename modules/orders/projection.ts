@@ -40,12 +40,13 @@ export const orderViewsProjection = defineSubscription({
     }
     if (changed.size === 0) return;
     const out = [...changed].map((id) => ({ id, ...views.get(id)! })).filter((v) => v.state.status !== "NONE");
+    // Times travel as text: postgres.js cannot serialise a timestamptz[] parameter of strings.
     const col = <T>(f: (v: (typeof out)[number] & { state: Order }) => T) => sql.param(out.map((v) => f(v as never)));
     await tx.execute(sql`
       insert into orders.order_views (id, customer_id, status, created_at, updated_at, version, last_sequence, state)
-      select id, customer_id, status, created_at, updated_at, version, last_sequence, state::jsonb
+      select id, customer_id, status, created_at::timestamptz, updated_at::timestamptz, version, last_sequence, state::jsonb
       from unnest(${col((v) => v.id)}::uuid[], ${col((v) => v.state.customerId)}::uuid[], ${col((v) => v.state.status)}::text[],
-                  ${col((v) => v.state.createdAt)}::timestamptz[], ${col((v) => v.state.updatedAt)}::timestamptz[],
+                  ${col((v) => v.state.createdAt)}::text[], ${col((v) => v.state.updatedAt)}::text[],
                   ${col((v) => v.version)}::int[], ${col((v) => v.lastSequence)}::bigint[], ${col((v) => JSON.stringify(v.state))}::text[])
         as u(id, customer_id, status, created_at, updated_at, version, last_sequence, state)
       on conflict (id) do update set status = excluded.status, updated_at = excluded.updated_at, version = excluded.version,
