@@ -88,7 +88,7 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     }),
   ];
   const inventory = createInventoryModule({ db: database.db, outbox: outbox.appender });
-  all.push(inventory, createOrdersModule({ db: database.db, outbox: outbox.appender, inventory: inventory.api }));
+  all.push(inventory, createOrdersModule({ db: database.db, outbox: outbox.appender, inventory: inventory.api, snapshotEvery: config.ORDER_SNAPSHOT_EVERY }));
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));

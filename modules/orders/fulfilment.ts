@@ -25,8 +25,8 @@ export const fulfilmentOnInventory = (orders: OrderAggregate, outbox: Appender, 
     handler: async (event, { tx }) => {
       const command =
         event.type === "inventory.reserved"
-          ? { type: "confirm" as const, now: now({ clock }) }
-          : { type: "cancel" as const, reason: cancellationReason(event.data), now: now({ clock }) };
+          ? { type: "confirm" as const, now: now(clock) }
+          : { type: "cancel" as const, reason: cancellationReason(event.data), now: now(clock) };
       try {
         await runOrderCommand(orders, outbox, event.data.orderId, command, tx);
       } catch (err) {

@@ -176,7 +176,7 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     async (c) => {
       const { id } = c.req.valid("param");
       await visible(c, id);
-      const result = await runOrderCommand(orders, deps.outbox, id, { type: "cancel", reason: c.req.valid("json").reason, now: now(deps) });
+      const result = await runOrderCommand(orders, deps.outbox, id, { type: "cancel", reason: c.req.valid("json").reason, now: now(deps.clock) });
       return c.json(withVersion(result), 200);
     },
   );
@@ -199,7 +199,7 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     async (c) => {
       const { id } = c.req.valid("param");
       const { trackingNumber, carrier } = c.req.valid("json");
-      const result = await runOrderCommand(orders, deps.outbox, id, { type: "ship", trackingNumber, carrier, now: now(deps) });
+      const result = await runOrderCommand(orders, deps.outbox, id, { type: "ship", trackingNumber, carrier, now: now(deps.clock) });
       return c.json(withVersion(result), 200);
     },
   );
@@ -217,7 +217,7 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
       },
     ),
     async (c) => {
-      const result = await runOrderCommand(orders, deps.outbox, c.req.valid("param").id, { type: "deliver", now: now(deps) });
+      const result = await runOrderCommand(orders, deps.outbox, c.req.valid("param").id, { type: "deliver", now: now(deps.clock) });
       return c.json(withVersion(result), 200);
     },
   );
