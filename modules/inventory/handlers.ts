@@ -1,4 +1,4 @@
-import { defineSubscription, type Appender } from "../../src/platform.ts";
+import { type Appender, assertNever, defineSubscription } from "../../src/platform.ts";
 import { OrderCancelled, OrderConfirmed, OrderCreated } from "../orders/events.ts";
 import { commitStock, releaseStock, reserveStock } from "./reservations.ts";
 
@@ -24,6 +24,8 @@ export const stockOnOrderEvents = (outbox: Appender) =>
         case "order.cancelled":
           await releaseStock(tx, outbox, event.data.orderId);
           return;
+        default:
+          assertNever(event);
       }
     },
   });

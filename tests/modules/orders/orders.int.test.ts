@@ -105,6 +105,18 @@ describe("placing an order", () => {
     await expectProblem(await s.request("/api/v1/orders", { method: "POST", json: {} }), 401, "AUTH.MISSING_TOKEN");
   });
 
+  it("places one order for a retried request with the same Idempotency-Key", async () => {
+    const p = await newProduct(10);
+    const key = randomUUIDv7();
+    const [a, b] = [await place(alice.token, [{ productId: p, quantity: 2 }], { "idempotency-key": key }), await place(alice.token, [{ productId: p, quantity: 2 }], { "idempotency-key": key })];
+    const [first, second] = [(await a.json()) as Order, (await b.json()) as Order];
+    expect(second.id).toBe(first.id);
+    await settled(first.id, "CONFIRMED");
+    await eventually(async () => expect(await product(p)).toMatchObject({ stock: 8, reserved: 0 }));
+    const [row] = await s.database.sql<{ n: number }[]>`select count(*)::int as n from outbox.events where type = 'order.created' and data->'items'->0->>'productId' = ${p}`;
+    expect(row!.n).toBe(1);
+  });
+
   it("with Prefer: wait=N answers with the final order once the flow has run", async () => {
     const p = await newProduct(5);
     const res = await place(alice.token, [{ productId: p, quantity: 1 }], { prefer: "wait=10" });
