@@ -90,7 +90,7 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
         path: "/orders",
         tags: ["orders"],
         summary: "Place an order (prices come from the catalog); `Prefer: wait=N` waits up to N seconds (max 10) for the outcome",
-        request: { body: body(PlaceOrderSchema).body },
+        request: body(PlaceOrderSchema),
         responses: {
           201: json(OrderSchema, "The order, already confirmed or cancelled (with Prefer: wait)"),
           202: json(OrderSchema, "Accepted: the order is PENDING while stock is reserved"),
