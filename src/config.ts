@@ -43,6 +43,7 @@ const EnvSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
   WORKER_POLL_MS: int(1000, 10),
   WORKER_BATCH_SIZE: int(500, 1),
+  ORDER_SNAPSHOT_EVERY: int(50, 0),
   AWS_REGION: z.string().default("us-east-1"),
   AWS_ENDPOINT_URL: z.url().optional(),
   AWS_ENDPOINT_URL_EVENTBRIDGE: z.url().optional(),

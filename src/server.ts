@@ -1,6 +1,8 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createOutbox, type Outbox } from "../outbox/index.ts";
+import { createInventoryModule } from "../modules/inventory/index.ts";
+import { createOrdersModule } from "../modules/orders/index.ts";
 import { createUsersModule } from "../modules/users/index.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase, type Database } from "./db/client.ts";
@@ -32,7 +34,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users"] as const;
+export const ALL_MODULES = ["users", "inventory", "orders"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -89,6 +91,8 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
       admin: { username: config.ADMIN_USERNAME, email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD },
     }),
   ];
+  const inventory = createInventoryModule({ db: database.db, outbox: outbox.appender });
+  all.push(inventory, createOrdersModule({ db: database.db, outbox: outbox.appender, inventory: inventory.api, snapshotEvery: config.ORDER_SNAPSHOT_EVERY }));
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));

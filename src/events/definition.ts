@@ -82,7 +82,8 @@ export interface EventDeclaration<Type extends string, S extends z.ZodType, V ex
   schema: S;
 }
 
-const TYPE_NAME = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/;
+// Underscores are allowed for multi-word verbs (`inventory.reservation_failed`), as CloudEvents and EventBridge allow.
+const TYPE_NAME = /^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$/;
 
 /**
  * defineEvent declares an event type for a module's `events.ts`. The type name stays a string
