@@ -16,6 +16,7 @@ export {
 } from "./events/definition.ts";
 export { defineModule, type ModuleDefinition } from "./modules.ts";
 export { defineRoute, problem, ProblemSchema } from "./http/route.ts";
+export { PageQuery, listOf, page, encodeCursor, decodeCursor, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, type Page, type PageParams } from "./http/pagination.ts";
 export { currentUser, type Access, type TokenIssuer } from "./http/auth.ts";
 export type { AppEnv, AuthUser } from "./http/env.ts";
 export type { EventEnvelope } from "../outbox/envelope.ts";

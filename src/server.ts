@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createOutbox, type Outbox } from "../outbox/index.ts";
+import { createPostsModule } from "../modules/posts/index.ts";
 import { createUsersModule } from "../modules/users/index.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase, type Database } from "./db/client.ts";
@@ -32,7 +33,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users"] as const;
+export const ALL_MODULES = ["users", "posts"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -77,14 +78,13 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     },
   });
 
-  const all: ModuleDefinition[] = [
-    createUsersModule({
-      db: database.db,
-      outbox: outbox.appender,
-      tokens: auth,
-      admin: { username: config.ADMIN_USERNAME, email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD },
-    }),
-  ];
+  const users = createUsersModule({
+    db: database.db,
+    outbox: outbox.appender,
+    tokens: auth,
+    admin: { username: config.ADMIN_USERNAME, email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD },
+  });
+  const all: ModuleDefinition[] = [users, createPostsModule({ db: database.db, outbox: outbox.appender, users: users.api })];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));

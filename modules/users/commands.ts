@@ -4,16 +4,7 @@ import { type Appender, type Db, isUniqueViolation } from "../../src/platform.ts
 import { EmailTakenError, UsernameTakenError } from "./errors.ts";
 import { UserRegistered } from "./events.ts";
 import { accounts } from "./schema.ts";
-
-/** Account is the public view of a user account. */
-export interface Account {
-  id: string;
-  username: string;
-  email: string;
-  displayName: string;
-  role: "user" | "admin";
-  createdAt: string;
-}
+import { type Account, toAccount } from "./views.ts";
 
 export interface UsersDeps {
   db: Db;
@@ -22,15 +13,6 @@ export interface UsersDeps {
 
 /** hashPassword uses Bun's argon2id. */
 export const hashPassword = (password: string) => Bun.password.hash(password, { algorithm: "argon2id" });
-
-export const toAccount = (r: typeof accounts.$inferSelect): Account => ({
-  id: r.id,
-  username: r.username,
-  email: r.email,
-  displayName: r.displayName,
-  role: r.role,
-  createdAt: new Date(r.createdAt).toISOString(),
-});
 
 /**
  * registerUser creates an account and appends `user.registered` in the same transaction.
@@ -47,7 +29,7 @@ export async function registerUser(
         .insert(accounts)
         .values({
           id: randomUUIDv7(),
-          username: input.username.toLowerCase(),
+          username: input.username,
           email: input.email.toLowerCase(),
           displayName: input.displayName ?? input.username,
           passwordHash,

@@ -1,6 +1,6 @@
 import { eq, or, sql } from "drizzle-orm";
 import type { Db } from "../../src/platform.ts";
-import { type Account, toAccount } from "./commands.ts";
+import { type Account, toAccount } from "./views.ts";
 import { InvalidCredentialsError, UserNotFoundError } from "./errors.ts";
 import { accounts } from "./schema.ts";
 
