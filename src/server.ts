@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createOutbox, type Outbox } from "../outbox/index.ts";
 import { createPostsModule } from "../modules/posts/index.ts";
+import { createTimelinesModule } from "../modules/timelines/index.ts";
 import { createUsersModule } from "../modules/users/index.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase, type Database } from "./db/client.ts";
@@ -33,7 +34,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users", "posts"] as const;
+export const ALL_MODULES = ["users", "posts", "timelines"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -84,7 +85,9 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     tokens: auth,
     admin: { username: config.ADMIN_USERNAME, email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD },
   });
-  const all: ModuleDefinition[] = [users, createPostsModule({ db: database.db, outbox: outbox.appender, users: users.api })];
+  const posts = createPostsModule({ db: database.db, outbox: outbox.appender, users: users.api });
+  const timelines = createTimelinesModule({ db: database.db, posts: posts.api, inactiveDays: config.TIMELINE_INACTIVE_DAYS });
+  const all: ModuleDefinition[] = [users, posts, timelines];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));

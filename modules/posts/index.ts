@@ -1,7 +1,7 @@
 import { type Appender, type Db, defineModule } from "../../src/platform.ts";
 import type { UsersApi } from "../users/index.ts";
 import { postEvents } from "./events.ts";
-import { getPost } from "./queries.ts";
+import { getPost, getPosts } from "./queries.ts";
 import { postsRoutes } from "./routes.ts";
 import type { Post } from "./views.ts";
 
@@ -11,6 +11,8 @@ export type { Post, PostAuthor } from "./views.ts";
 export interface PostsApi {
   /** getPost returns one live post as `viewerId` sees it, or throws a 404 `POSTS.NOT_FOUND`. */
   getPost(viewerId: string, id: string): Promise<Post>;
+  /** getPosts returns the live posts among `ids` as `viewerId` sees them, in the order given. */
+  getPosts(viewerId: string, ids: string[]): Promise<Post[]>;
 }
 
 /** PostsModuleDeps are the posts module's dependencies: it reads authors through the users API. */
@@ -27,7 +29,10 @@ export interface PostsModuleDeps {
  * @example const posts = createPostsModule({ db, outbox, users: usersModule.api });
  */
 export function createPostsModule(deps: PostsModuleDeps) {
-  const api: PostsApi = { getPost: (viewerId, id) => getPost(deps, viewerId, id) };
+  const api: PostsApi = {
+    getPost: (viewerId, id) => getPost(deps, viewerId, id),
+    getPosts: (viewerId, ids) => getPosts(deps, viewerId, ids),
+  };
   return defineModule<PostsApi>({
     name: "posts",
     events: postEvents,

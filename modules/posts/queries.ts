@@ -57,3 +57,17 @@ export async function listReplies(deps: PostsDeps, viewerId: string, postId: str
   const p = page(rows, q.limit, (r) => [r.id]);
   return { items: await withAuthors(deps, p.items), nextCursor: p.nextCursor };
 }
+
+/** getPosts returns the live posts among `ids`, in the order of `ids` (deleted and unknown ones left out). */
+export async function getPosts(deps: PostsDeps, viewerId: string, ids: string[]): Promise<Post[]> {
+  if (ids.length === 0) return [];
+  const sql = rawSql(deps.db);
+  const rows = await sql<PostRow[]>`
+    select ${columns(sql, viewerId)} from posts.posts p
+    where p.id = any(${ids}::uuid[]) and p.deleted_at is null`;
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return withAuthors(
+    deps,
+    ids.flatMap((id) => byId.get(id) ?? []),
+  );
+}
