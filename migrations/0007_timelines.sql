@@ -1,5 +1,11 @@
 CREATE SCHEMA "timelines";
 --> statement-breakpoint
+CREATE TABLE "timelines"."authors" (
+	"author_id" uuid PRIMARY KEY NOT NULL,
+	"followers_count" integer DEFAULT 0 NOT NULL,
+	"merged_on_read" boolean DEFAULT false NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "timelines"."entries" (
 	"user_id" uuid NOT NULL,
 	"post_id" uuid NOT NULL,
@@ -16,7 +22,8 @@ CREATE TABLE "timelines"."follows" (
 CREATE TABLE "timelines"."posts" (
 	"post_id" uuid PRIMARY KEY NOT NULL,
 	"author_id" uuid NOT NULL,
-	"deleted" boolean DEFAULT false NOT NULL
+	"deleted" boolean DEFAULT false NOT NULL,
+	"fanned_out" boolean DEFAULT true NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE "timelines"."readers" (

@@ -86,7 +86,7 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     admin: { username: config.ADMIN_USERNAME, email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD },
   });
   const posts = createPostsModule({ db: database.db, outbox: outbox.appender, users: users.api });
-  const timelines = createTimelinesModule({ db: database.db, posts: posts.api, inactiveDays: config.TIMELINE_INACTIVE_DAYS });
+  const timelines = createTimelinesModule({ db: database.db, posts: posts.api, inactiveDays: config.TIMELINE_INACTIVE_DAYS, celebrityThreshold: config.CELEBRITY_FOLLOWER_THRESHOLD });
   const all: ModuleDefinition[] = [users, posts, timelines];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);

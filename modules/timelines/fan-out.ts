@@ -11,6 +11,8 @@ export const MERGE_ON_FOLLOW = 100;
 export interface FanOutOptions {
   /** Followers who have neither read their timeline nor followed anyone for this long are skipped; their next read rebuilds it. */
   inactiveDays: number;
+  /** Authors with more followers than this are not fanned out: their posts are merged in on read. */
+  celebrityThreshold: number;
 }
 
 type Sql = ReturnType<typeof rawSql>;
@@ -52,17 +54,24 @@ async function onPostCreated(sql: Sql, e: EnvelopeOf<typeof PostCreated>, opts: 
   // One statement for every follower (and the author's own timeline). A post already projected
   // (a redelivery) or tombstoned (deleted before this copy arrived) is not fanned out again.
   const rows = await sql<{ user_id: string }[]>`
-    with p as (
-      insert into timelines.posts (post_id, author_id) values (${postId}, ${authorId})
+    with author as (
+      select coalesce((select followers_count from timelines.authors where author_id = ${authorId}), 0) > ${opts.celebrityThreshold} as celebrity
+    ),
+    p as (
+      insert into timelines.posts (post_id, author_id, fanned_out) select ${postId}, ${authorId}, not celebrity from author
       on conflict do nothing
-      returning post_id, author_id
+      returning post_id, author_id, fanned_out
+    ),
+    merged as (
+      insert into timelines.authors (author_id, merged_on_read) select author_id, true from p where not fanned_out
+      on conflict (author_id) do update set merged_on_read = true
     )
     insert into timelines.entries (user_id, post_id, author_id)
     select r.user_id, p.post_id, p.author_id
     from p, lateral (
       select f.follower_id as user_id
       from timelines.follows f join timelines.readers r on r.user_id = f.follower_id
-      where f.followee_id = p.author_id and r.last_active_at > now() - make_interval(days => ${opts.inactiveDays})
+      where p.fanned_out and f.followee_id = p.author_id and r.last_active_at > now() - make_interval(days => ${opts.inactiveDays})
       union
       select p.author_id
     ) r
@@ -81,8 +90,16 @@ async function onPostDeleted(sql: Sql, e: EnvelopeOf<typeof PostDeleted>): Promi
 
 async function onFollowed(sql: Sql, e: EnvelopeOf<typeof UserFollowed>): Promise<string[]> {
   const { followerId, followeeId } = e.data;
+  // The author's follower count moves only when the follow row does, so a redelivery leaves it alone.
   await sql`
-    with f as (insert into timelines.follows (follower_id, followee_id) values (${followerId}, ${followeeId}) on conflict do nothing)
+    with f as (
+      insert into timelines.follows (follower_id, followee_id) values (${followerId}, ${followeeId})
+      on conflict do nothing returning followee_id
+    ),
+    c as (
+      insert into timelines.authors (author_id, followers_count) select followee_id, 1 from f
+      on conflict (author_id) do update set followers_count = timelines.authors.followers_count + 1
+    )
     insert into timelines.readers (user_id) values (${followerId})
     on conflict (user_id) do update set last_active_at = greatest(timelines.readers.last_active_at, excluded.last_active_at)`;
   // Merge the followee's latest posts, so a new follow shows at once. A replayed follow that was
@@ -99,13 +116,15 @@ async function onFollowed(sql: Sql, e: EnvelopeOf<typeof UserFollowed>): Promise
 async function onUnfollowed(sql: Sql, e: EnvelopeOf<typeof UserUnfollowed>): Promise<void> {
   const { followerId, followeeId } = e.data;
   await sql`
-    with f as (delete from timelines.follows where follower_id = ${followerId} and followee_id = ${followeeId})
+    with f as (delete from timelines.follows where follower_id = ${followerId} and followee_id = ${followeeId} returning followee_id),
+    c as (update timelines.authors set followers_count = followers_count - 1 where author_id in (select followee_id from f))
     delete from timelines.entries where user_id = ${followerId} and author_id = ${followeeId}`;
 }
 
 /**
- * fanOut builds home timelines on write: `post.created` adds the post to every active
- * follower's timeline in one statement, `post.deleted` removes it everywhere, a follow merges
+ * fanOutSubscription builds home timelines on write: `post.created` adds the post to every
+ * active follower's timeline in one statement (unless the author has more followers than the
+ * celebrity threshold: those posts are merged on read), `post.deleted` removes it everywhere, a follow merges
  * the followee's latest posts, an unfollow removes them; timelines that grew are trimmed to
  * TIMELINE_CAP in one statement per batch. Every step is idempotent (inserts skip what exists,
  * a deleted post stays tombstoned), so a redelivered event changes nothing.

@@ -46,9 +46,24 @@ export async function readTimeline(deps: TimelineDeps, userId: string, q: { curs
           or not exists(select 1 from timelines.entries where user_id = ${userId}) as stale`;
     if (reader!.stale) await rebuild(sql, userId);
   }
+  // The stored entries, merged with the followees' posts that were never fanned out (celebrities'),
+  // under one keyset: post ids order both sources the same way.
   const rows = await sql<{ post_id: string }[]>`
-    select post_id from timelines.entries
-    where user_id = ${userId} and (${after}::uuid is null or post_id < ${after}::uuid)
+    select post_id from (
+      (select post_id from timelines.entries
+       where user_id = ${userId} and (${after}::uuid is null or post_id < ${after}::uuid)
+       order by post_id desc limit ${q.limit + 1})
+      union
+      select c.post_id
+      from timelines.follows f
+      join timelines.authors a on a.author_id = f.followee_id and a.merged_on_read
+      cross join lateral (
+        select post_id from timelines.posts p
+        where p.author_id = f.followee_id and not p.fanned_out and not p.deleted and (${after}::uuid is null or p.post_id < ${after}::uuid)
+        order by p.post_id desc limit ${q.limit + 1}
+      ) c
+      where f.follower_id = ${userId}
+    ) merged
     order by post_id desc limit ${q.limit + 1}`;
   // The cursor is the last entry served, even when its post was deleted since: the walk goes on from there.
   const p = page(rows, q.limit, (r) => [r.post_id]);

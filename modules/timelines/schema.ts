@@ -1,4 +1,4 @@
-import { boolean, index, pgSchema, primaryKey, timestamp, uuid } from "drizzle-orm/pg-core";
+import { boolean, index, integer, pgSchema, primaryKey, timestamp, uuid } from "drizzle-orm/pg-core";
 
 export const timelinesSchema = pgSchema("timelines");
 
@@ -37,6 +37,8 @@ export const posts = timelinesSchema.table(
     postId: uuid("post_id").primaryKey(),
     authorId: uuid("author_id").notNull(),
     deleted: boolean("deleted").notNull().default(false),
+    /** False for a celebrity's post: it was never fanned out, and reads merge it in. */
+    fannedOut: boolean("fanned_out").notNull().default(true),
   },
   (t) => [index("posts_author_idx").on(t.authorId, t.postId)],
 );
@@ -45,4 +47,16 @@ export const posts = timelinesSchema.table(
 export const readers = timelinesSchema.table("readers", {
   userId: uuid("user_id").primaryKey(),
   lastActiveAt: timestamp("last_active_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
+});
+
+/**
+ * authors: each followed user's follower count, kept with the follows projection. Posts of
+ * authors above the celebrity threshold are not fanned out; reads merge them in, whatever the
+ * author's count is later (an author who drops below the threshold keeps those posts visible).
+ */
+export const authors = timelinesSchema.table("authors", {
+  authorId: uuid("author_id").primaryKey(),
+  followersCount: integer("followers_count").notNull().default(0),
+  /** Set once any of the author's posts was not fanned out: reads look for such posts only among these authors. */
+  mergedOnRead: boolean("merged_on_read").notNull().default(false),
 });

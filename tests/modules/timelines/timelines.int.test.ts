@@ -10,7 +10,7 @@ import { type QuickUser, quickUsers } from "../../support/social.ts";
 // Workers on: timelines are built by the fan-out subscription.
 let s: TestServer;
 beforeAll(async () => {
-  s = await startTestServer({ WORKER_POLL_MS: "100" });
+  s = await startTestServer({ WORKER_POLL_MS: "100", CELEBRITY_FOLLOWER_THRESHOLD: "3" });
 });
 afterAll(() => s.close());
 
@@ -158,7 +158,7 @@ describe("home timelines", () => {
         and (data->>'authorId' = ${a!.id} or data->>'followerId' = ${b!.id})
       order by position`;
     expect(events.length).toBe(4);
-    const sub = fanOutSubscription({ inactiveDays: 30 });
+    const sub = fanOutSubscription({ inactiveDays: 30, celebrityThreshold: 3 });
     // The whole history again, then the creations once more after their deletion, as a replay could.
     for (const e of [...events, ...events.filter((e) => e.type === "post.created")]) {
       await s.database.db.transaction(async (tx) =>
@@ -167,6 +167,30 @@ describe("home timelines", () => {
     }
     expect(await snapshot()).toEqual(before);
     expect(before.b).not.toContain(gone);
+  });
+
+  it("merges a celebrity's posts on read instead of fanning them out", async () => {
+    const [star, ...fans] = await quickUsers(s, 5, "celeb");
+    for (const f of fans) {
+      expect((await as(f, "/timeline")).status).toBe(200);
+      await follow(f, star!);
+    }
+    // Follows and posts are different partitions: let the follows land before the star posts.
+    await settled();
+    const mine = await post(fans[0]!, "a fan's own");
+    const hits: [string, string] = [await post(star!, "hit 1"), await post(star!, "hit 2")];
+    await settled();
+    // Four followers, over the threshold of three: only the star's own timeline got the posts.
+    for (const f of fans) expect(await stored(f)).not.toContain(hits[1]);
+    expect(await stored(star!)).toEqual([...hits].reverse());
+    expect((await timeline(fans[0]!, 1)).map((i) => i.id)).toEqual([hits[1], hits[0], mine]);
+    expect((await timeline(fans[1]!)).map((i) => i.id)).toEqual([hits[1], hits[0]]);
+    // Unfollowing and deleting take them out of the merge too.
+    expect((await as(star!, `/posts/${hits[0]}`, { method: "DELETE" })).status).toBe(204);
+    await follow(fans[1]!, star!, "DELETE");
+    await settled();
+    expect((await timeline(fans[0]!)).map((i) => i.id)).toEqual([hits[1], mine]);
+    expect(await timeline(fans[1]!)).toEqual([]);
   });
 
   it("is only ever the caller's own: no token, no timeline", async () => {
