@@ -44,6 +44,8 @@ const EnvSchema = z.object({
   WORKER_POLL_MS: int(1000, 10),
   WORKER_BATCH_SIZE: int(500, 1),
   ORDER_SNAPSHOT_EVERY: int(50, 0),
+  TIMELINE_INACTIVE_DAYS: int(30, 1),
+  CELEBRITY_FOLLOWER_THRESHOLD: int(10_000, 0),
   AWS_REGION: z.string().default("us-east-1"),
   AWS_ENDPOINT_URL: z.url().optional(),
   AWS_ENDPOINT_URL_EVENTBRIDGE: z.url().optional(),

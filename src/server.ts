@@ -3,6 +3,8 @@ import type { Logger } from "pino";
 import { createOutbox, type Outbox } from "../outbox/index.ts";
 import { createInventoryModule } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
+import { createPostsModule } from "../modules/posts/index.ts";
+import { createTimelinesModule } from "../modules/timelines/index.ts";
 import { createUsersModule } from "../modules/users/index.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase, type Database } from "./db/client.ts";
@@ -34,7 +36,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users", "inventory", "orders"] as const;
+export const ALL_MODULES = ["users", "posts", "timelines", "inventory", "orders"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -83,16 +85,17 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     },
   });
 
-  const all: ModuleDefinition[] = [
-    createUsersModule({
-      db: database.db,
-      outbox: outbox.appender,
-      tokens: auth,
-      admin: { username: config.ADMIN_USERNAME, email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD },
-    }),
-  ];
+  const users = createUsersModule({
+    db: database.db,
+    outbox: outbox.appender,
+    tokens: auth,
+    admin: { username: config.ADMIN_USERNAME, email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD },
+  });
+  const posts = createPostsModule({ db: database.db, outbox: outbox.appender, users: users.api });
+  const timelines = createTimelinesModule({ db: database.db, posts: posts.api, inactiveDays: config.TIMELINE_INACTIVE_DAYS, celebrityThreshold: config.CELEBRITY_FOLLOWER_THRESHOLD });
   const inventory = createInventoryModule({ db: database.db, outbox: outbox.appender });
-  all.push(inventory, createOrdersModule({ db: database.db, outbox: outbox.appender, inventory: inventory.api, snapshotEvery: config.ORDER_SNAPSHOT_EVERY }));
+  const orders = createOrdersModule({ db: database.db, outbox: outbox.appender, inventory: inventory.api, snapshotEvery: config.ORDER_SNAPSHOT_EVERY });
+  const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));

@@ -1,10 +1,10 @@
 import { randomUUIDv7 } from "bun";
 import { eq, sql } from "drizzle-orm";
 import { type Appender, type Db, isUniqueViolation, prepared } from "../../src/platform.ts";
-import { type Account, toAccount } from "./account.ts";
 import { EmailTakenError, UsernameTakenError } from "./errors.ts";
 import { UserRegistered } from "./events.ts";
 import { accounts } from "./schema.ts";
+import { type Account, toAccount } from "./views.ts";
 
 export interface UsersDeps {
   db: Db;
@@ -32,7 +32,7 @@ export async function registerUser(
     return await deps.db.transaction(async (tx) => {
       const [row] = await insertAccount.execute(tx, {
         id: randomUUIDv7(),
-        username: input.username.toLowerCase(),
+        username: input.username,
         email: input.email.toLowerCase(),
         displayName: input.displayName ?? input.username,
         passwordHash,

@@ -23,3 +23,9 @@ export class UserNotFoundError extends DomainError {
     super("USERS.NOT_FOUND", "not_found", "user not found");
   }
 }
+
+export class CannotFollowSelfError extends DomainError {
+  constructor() {
+    super("USERS.CANNOT_FOLLOW_SELF", "unprocessable", "you cannot follow yourself");
+  }
+}

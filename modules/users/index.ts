@@ -1,16 +1,25 @@
 import { type Appender, type Db, defineModule, type TokenIssuer } from "../../src/platform.ts";
-import type { Account } from "./account.ts";
 import { ensureAdmin } from "./commands.ts";
 import { userEvents } from "./events.ts";
+import { countPosts } from "./handlers.ts";
+import { getPreferences, getProfile } from "./profile.ts";
+import { profileRoutes } from "./profile-routes.ts";
 import { findAccounts, getAccount } from "./queries.ts";
 import { usersRoutes } from "./routes.ts";
+import type { Account, Preferences, Profile } from "./views.ts";
 
-export type { Account } from "./account.ts";
+export type { Account, Preferences, Profile } from "./views.ts";
 
 /** UsersApi is the read API other modules may call synchronously. */
 export interface UsersApi {
+  /** getAccount returns one account, or throws a 404 `USERS.NOT_FOUND`. */
   getAccount(id: string): Promise<Account>;
+  /** findAccounts returns the accounts with these ids; unknown ids are left out. */
   findAccounts(ids: string[]): Promise<Account[]>;
+  /** getProfile returns one public profile, or throws a 404 `USERS.NOT_FOUND`. */
+  getProfile(id: string): Promise<Profile>;
+  /** getPreferences returns one user's notification preferences, or throws a 404 `USERS.NOT_FOUND`. */
+  getPreferences(id: string): Promise<Preferences>;
 }
 
 /** UsersModuleDeps are the users module's dependencies, given by the composition root. */
@@ -22,7 +31,8 @@ export interface UsersModuleDeps {
 }
 
 /**
- * createUsersModule builds the users module: accounts, tokens, and the admin bootstrap.
+ * createUsersModule builds the users module: accounts, tokens, profiles, follows, notification
+ * preferences, and the admin bootstrap. It counts each user's posts from the posts module's events.
  *
  * @example const users = createUsersModule({ db, outbox, tokens, admin: { username: "admin", email, password } });
  */
@@ -30,12 +40,18 @@ export function createUsersModule(deps: UsersModuleDeps) {
   const api: UsersApi = {
     getAccount: (id) => getAccount(deps.db, id),
     findAccounts: (ids) => findAccounts(deps.db, ids),
+    getProfile: (id) => getProfile(deps.db, id),
+    getPreferences: (id) => getPreferences(deps.db, id),
   };
   return defineModule<UsersApi>({
     name: "users",
     events: userEvents,
     api,
-    routes: (router) => usersRoutes(router, deps),
+    routes: (router) => {
+      usersRoutes(router, deps);
+      profileRoutes(router, deps);
+    },
+    subscriptions: [countPosts],
     start: () => ensureAdmin(deps, deps.admin),
   });
 }

@@ -1,6 +1,6 @@
 import { eq, or, sql } from "drizzle-orm";
 import { type Executor, prepared } from "../../src/platform.ts";
-import { type Account, toAccount } from "./account.ts";
+import { type Account, toAccount } from "./views.ts";
 import { InvalidCredentialsError, UserNotFoundError } from "./errors.ts";
 import { accounts } from "./schema.ts";
 

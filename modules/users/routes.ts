@@ -16,7 +16,7 @@ const AccountSchema = z
 
 const RegisterSchema = z
   .object({
-    username: z.string().regex(/^[a-z0-9_]{3,30}$/, "3-30 characters of a-z, 0-9 and _"),
+    username: z.string().regex(/^[A-Za-z0-9_]{3,30}$/, "3-30 characters of letters a-z or A-Z, digits and _ (the case is kept; uniqueness ignores it)"),
     email: z.email().max(254),
     password: z.string().min(8, "at least 8 characters").max(256),
     displayName: z.string().trim().min(1).max(80).optional(),

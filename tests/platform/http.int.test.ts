@@ -87,7 +87,7 @@ describe("problem responses", () => {
 
   it("answers a wrong method with 405 and an Allow header", async () => {
     const res = await s.request("/api/v1/users/me", { method: "DELETE" });
-    expect(res.headers.get("allow")).toBe("GET, HEAD");
+    expect(res.headers.get("allow")).toBe("GET, HEAD, PATCH");
     await expectProblem(res, 405, "HTTP.METHOD_NOT_ALLOWED");
     const onCollection = await s.request("/api/v1/users", { method: "GET" });
     expect(onCollection.headers.get("allow")).toBe("POST");

@@ -38,7 +38,7 @@ export async function startTestServer(env: Record<string, string> = {}, opts: { 
     TRUST_PROXY: "true",
     ...env,
   });
-  const server = await createServer(config, { log: opts.log ?? pino({ level: "silent" }) }).catch(async (err) => {
+  const server = await createServer(config, { log: opts.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) }).catch(async (err) => {
     await tdb.drop();
     throw err;
   });

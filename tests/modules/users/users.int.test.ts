@@ -63,8 +63,8 @@ describe("registration", () => {
     expect(answers.map((r) => r.status)).toEqual([201, 201]);
   });
 
-  it("rejects usernames outside 3-30 characters of a-z, 0-9 and _", async () => {
-    for (const username of ["ab", "z".repeat(31), "Alice", "has-dash", "has space", "émile", ""]) {
+  it("rejects usernames outside 3-30 characters of letters a-z in either case, digits and _", async () => {
+    for (const username of ["ab", "z".repeat(31), "has-dash", "has space", "émile", ""]) {
       const p = await expectProblem(await register({ username, email: "rules@example.com", password: PASSWORD }), 400, "VALIDATION.FAILED");
       expect(fieldPaths(p)).toEqual(["username"]);
     }
@@ -86,6 +86,20 @@ describe("registration", () => {
     const p = await expectProblem(await register({ ...user, role: "admin" }), 400, "VALIDATION.FAILED");
     expect(p.errors).toEqual([expect.objectContaining({ path: "role", code: "unrecognized_keys" })]);
     expect(await countAccounts({ username: user.username })).toBe(0);
+  });
+
+  it("keeps the case a username was typed in, and refuses the same name in another case", async () => {
+    const lower = newUser("case").username;
+    const typed = `Al_${lower.slice(5)}`.replace(/[a-z]/g, (ch, i: number) => (i % 2 ? ch.toUpperCase() : ch));
+    const res = await register({ username: typed, email: `${lower}@example.com`, password: PASSWORD });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ username: typed, displayName: typed });
+    for (const variant of [typed.toLowerCase(), typed.toUpperCase()]) {
+      await expectProblem(await register({ username: variant, email: `${variant}.other@example.com`, password: PASSWORD }), 409, "USERS.USERNAME_TAKEN");
+    }
+    const tokens = await Promise.all([typed, typed.toLowerCase(), typed.toUpperCase()].map((l) => login(l, PASSWORD)));
+    expect(tokens.map((t) => t.status)).toEqual([200, 200, 200]);
+    expect(await countAccounts({ username: typed })).toBe(1);
   });
 
   it("answers 409 USERS.USERNAME_TAKEN for a taken username", async () => {

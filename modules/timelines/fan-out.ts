@@ -1,0 +1,159 @@
+import { defineSubscription, type EnvelopeOf, rawSql } from "../../src/platform.ts";
+import { PostCreated, PostDeleted } from "../posts/events.ts";
+import { UserFollowed, UserUnfollowed } from "../users/events.ts";
+
+/** TIMELINE_CAP is the most entries a home timeline keeps; older ones are trimmed on write. */
+export const TIMELINE_CAP = 800;
+/** MERGE_ON_FOLLOW is how many of a followee's latest posts a new follow merges in. */
+export const MERGE_ON_FOLLOW = 100;
+
+/** FanOutOptions tune fan-out; the composition root takes them from configuration. */
+export interface FanOutOptions {
+  /** Followers who have neither read their timeline nor followed anyone for this long are skipped; their next read rebuilds it. */
+  inactiveDays: number;
+  /** Authors with more followers than this are not fanned out: their posts are merged in on read. */
+  celebrityThreshold: number;
+}
+
+type Sql = ReturnType<typeof rawSql>;
+type Handled = EnvelopeOf<typeof PostCreated | typeof PostDeleted | typeof UserFollowed | typeof UserUnfollowed>;
+
+// Advisory lock class of this module (the two-key form keeps it apart from single-key locks).
+const LOCK_CLASS = 7_401;
+
+/**
+ * The author whose posts an event touches. Post events and follow events live in different
+ * partitions (their subjects differ), so a post's fan-out and a follow of its author can run at
+ * once; each would miss the other's uncommitted row (the post not merged, the follower not fanned
+ * out to). Locking the author first serialises exactly those two, and whichever runs second sees
+ * the other's committed row.
+ */
+const authorOf = (e: Handled) => (e.type === "post.created" || e.type === "post.deleted" ? e.data.authorId : e.data.followeeId);
+
+async function lockAuthors(sql: Sql, authors: string[]): Promise<void> {
+  // Sorted, so two batches touching the same authors take their locks in the same order.
+  const keys = [...new Set(authors)].sort();
+  await sql`select pg_advisory_xact_lock(${LOCK_CLASS}, hashtext(k)) from (select k from unnest(${keys}::text[]) k order by k) s`;
+}
+
+/** trim keeps each of `users`' timelines to its newest TIMELINE_CAP entries: one statement for them all. */
+export async function trim(sql: Sql, users: string[]): Promise<void> {
+  if (users.length === 0) return;
+  await sql`
+    delete from timelines.entries e
+    using (
+      select u.user_id,
+             (select post_id from timelines.entries where user_id = u.user_id order by post_id desc offset ${TIMELINE_CAP} limit 1) as cutoff
+      from unnest(${[...new Set(users)]}::uuid[]) u(user_id)
+    ) c
+    where e.user_id = c.user_id and c.cutoff is not null and e.post_id <= c.cutoff`;
+}
+
+async function onPostCreated(sql: Sql, e: EnvelopeOf<typeof PostCreated>, opts: FanOutOptions): Promise<string[]> {
+  const { postId, authorId } = e.data;
+  // One statement for every follower (and the author's own timeline). A post already projected
+  // (a redelivery) or tombstoned (deleted before this copy arrived) is not fanned out again.
+  const rows = await sql<{ user_id: string }[]>`
+    with author as (
+      select coalesce((select followers_count from timelines.authors where author_id = ${authorId}), 0) > ${opts.celebrityThreshold} as celebrity
+    ),
+    p as (
+      insert into timelines.posts (post_id, author_id, fanned_out) select ${postId}, ${authorId}, not celebrity from author
+      on conflict do nothing
+      returning post_id, author_id, fanned_out
+    ),
+    merged as (
+      insert into timelines.authors (author_id, merged_on_read) select author_id, true from p where not fanned_out
+      on conflict (author_id) do update set merged_on_read = true
+    )
+    insert into timelines.entries (user_id, post_id, author_id)
+    select r.user_id, p.post_id, p.author_id
+    from p, lateral (
+      select f.follower_id as user_id
+      from timelines.follows f join timelines.readers r on r.user_id = f.follower_id
+      where p.fanned_out and f.followee_id = p.author_id and r.last_active_at > now() - make_interval(days => ${opts.inactiveDays})
+      union
+      select p.author_id
+    ) r
+    on conflict do nothing
+    returning user_id`;
+  return rows.map((r) => r.user_id);
+}
+
+async function onPostDeleted(sql: Sql, e: EnvelopeOf<typeof PostDeleted>): Promise<void> {
+  const { postId, authorId } = e.data;
+  await sql`
+    insert into timelines.posts (post_id, author_id, deleted) values (${postId}, ${authorId}, true)
+    on conflict (post_id) do update set deleted = true`;
+  await sql`delete from timelines.entries where post_id = ${postId}`;
+}
+
+async function onFollowed(sql: Sql, e: EnvelopeOf<typeof UserFollowed>): Promise<string[]> {
+  const { followerId, followeeId } = e.data;
+  // The author's follower count moves only when the follow row does, so a redelivery leaves it alone.
+  await sql`
+    with f as (
+      insert into timelines.follows (follower_id, followee_id) values (${followerId}, ${followeeId})
+      on conflict do nothing returning followee_id
+    ),
+    c as (
+      insert into timelines.authors (author_id, followers_count) select followee_id, 1 from f
+      on conflict (author_id) do update set followers_count = timelines.authors.followers_count + 1
+    )
+    insert into timelines.readers (user_id) values (${followerId})
+    on conflict (user_id) do update set last_active_at = greatest(timelines.readers.last_active_at, excluded.last_active_at)`;
+  // Merge the followee's latest posts, so a new follow shows at once. A replayed follow that was
+  // undone later is undone again by its unfollow, which follows it in this partition.
+  await sql`
+    insert into timelines.entries (user_id, post_id, author_id)
+    select ${followerId}, post_id, author_id from timelines.posts
+    where author_id = ${followeeId} and not deleted
+    order by post_id desc limit ${MERGE_ON_FOLLOW}
+    on conflict do nothing`;
+  return [followerId];
+}
+
+async function onUnfollowed(sql: Sql, e: EnvelopeOf<typeof UserUnfollowed>): Promise<void> {
+  const { followerId, followeeId } = e.data;
+  await sql`
+    with f as (delete from timelines.follows where follower_id = ${followerId} and followee_id = ${followeeId} returning followee_id),
+    c as (update timelines.authors set followers_count = followers_count - 1 where author_id in (select followee_id from f))
+    delete from timelines.entries where user_id = ${followerId} and author_id = ${followeeId}`;
+}
+
+/**
+ * fanOutSubscription builds home timelines on write: `post.created` adds the post to every
+ * active follower's timeline in one statement (unless the author has more followers than the
+ * celebrity threshold: those posts are merged on read), `post.deleted` removes it everywhere, a follow merges
+ * the followee's latest posts, an unfollow removes them; timelines that grew are trimmed to
+ * TIMELINE_CAP in one statement per batch. Every step is idempotent (inserts skip what exists,
+ * a deleted post stays tombstoned), so a redelivered event changes nothing.
+ */
+export function fanOutSubscription(opts: FanOutOptions) {
+  return defineSubscription({
+    name: "timelines.fan-out",
+    on: [PostCreated, PostDeleted, UserFollowed, UserUnfollowed],
+    partitions: 4,
+    handleBatch: async (events, { sql }) => {
+      await lockAuthors(sql, events.map(authorOf));
+      const grown: string[] = [];
+      for (const e of events) {
+        switch (e.type) {
+          case "post.created":
+            grown.push(...(await onPostCreated(sql, e, opts)));
+            break;
+          case "post.deleted":
+            await onPostDeleted(sql, e);
+            break;
+          case "user.followed":
+            grown.push(...(await onFollowed(sql, e)));
+            break;
+          case "user.unfollowed":
+            await onUnfollowed(sql, e);
+            break;
+        }
+      }
+      await trim(sql, grown);
+    },
+  });
+}

@@ -1,0 +1,32 @@
+import { type Db, defineModule } from "../../src/platform.ts";
+import type { PostsApi } from "../posts/index.ts";
+import { fanOutSubscription } from "./fan-out.ts";
+import { timelinesRoutes } from "./routes.ts";
+
+/** TimelinesModuleDeps are the timelines module's dependencies. */
+export interface TimelinesModuleDeps {
+  db: Db;
+  posts: Pick<PostsApi, "getPosts">;
+  /** Followers inactive this many days are skipped by fan-out (default 30); their next read rebuilds. */
+  inactiveDays?: number;
+  /** Authors with more followers than this (default 10,000) are merged on read instead of fanned out. */
+  celebrityThreshold?: number;
+}
+
+/**
+ * createTimelinesModule builds home timelines: fanned out on write from post and follow events
+ * (its own projections of follows and posts, no reads of other modules' tables), hybrid
+ * (celebrities' posts merged on read), capped, and rebuilt on read for returning readers. It publishes no events.
+ *
+ * @example const timelines = createTimelinesModule({ db, posts: postsModule.api });
+ */
+export function createTimelinesModule(deps: TimelinesModuleDeps) {
+  const options = { inactiveDays: deps.inactiveDays ?? 30, celebrityThreshold: deps.celebrityThreshold ?? 10_000 };
+  return defineModule({
+    name: "timelines",
+    events: [],
+    api: {},
+    routes: (router) => timelinesRoutes(router, { db: deps.db, posts: deps.posts, ...options }),
+    subscriptions: [fanOutSubscription(options)],
+  });
+}

@@ -1,0 +1,42 @@
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import { type AppEnv, currentUser, defineRoute, listOf, PageQuery, problem } from "../../src/platform.ts";
+import { readTimeline, type TimelineDeps } from "./queries.ts";
+
+const AuthorSchema = z.object({ id: z.uuid(), username: z.string(), displayName: z.string() });
+const TimelinePostSchema = z
+  .object({
+    id: z.uuid(),
+    authorId: z.uuid(),
+    author: AuthorSchema.nullable(),
+    content: z.string(),
+    mediaUrls: z.array(z.string()),
+    tags: z.array(z.string()),
+    inReplyToId: z.uuid().nullable(),
+    likesCount: z.number().int(),
+    repliesCount: z.number().int(),
+    likedByMe: z.boolean(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi("TimelinePost");
+
+/** timelinesRoutes adds the caller's home timeline. */
+export function timelinesRoutes(api: OpenAPIHono<AppEnv>, deps: TimelineDeps): void {
+  api.openapi(
+    defineRoute(
+      { access: "user" },
+      {
+        method: "get",
+        path: "/timeline",
+        tags: ["timelines"],
+        summary: "The caller's home timeline: their own and their followees' posts, newest first",
+        request: { query: PageQuery },
+        responses: {
+          200: { description: "A page", content: { "application/json": { schema: listOf(TimelinePostSchema, "TimelinePage") } } },
+          400: problem("Invalid cursor or limit"),
+          401: problem("Not signed in"),
+        },
+      },
+    ),
+    async (c) => c.json(await readTimeline(deps, currentUser(c).id, c.req.valid("query")), 200),
+  );
+}
