@@ -12,6 +12,10 @@ import { startTestServer, type TestServer } from "../support/server.ts";
 const FIXED_SETS: Record<string, string> = {
   "GET /api/v1/events/catalog": "one entry per event type the code declares",
   "GET /api/v1/admin/subscriptions": "one entry per subscription partition and sink the code declares",
+  "GET /api/v1/orders/{id}/history": "one entry per event of one order, whose lifecycle has a handful (placed, confirmed, shipped, delivered or cancelled); the shape the issue fixes",
+  // Single resources whose own fields are arrays: not lists at all.
+  "GET /api/v1/posts/{id}": "one post; its arrays are its tags and media URLs",
+  "GET /api/v1/orders/{id}": "one order; `items` are its lines, at most 50",
 };
 
 type Schema = { $ref?: string; type?: string | string[]; properties?: Record<string, Schema>; items?: Schema; required?: string[]; anyOf?: Schema[]; oneOf?: Schema[]; minimum?: number; maximum?: number; default?: unknown };
