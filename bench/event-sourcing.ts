@@ -29,8 +29,8 @@ import { assertNever, type Decider } from "../src/events/decider.ts";
 import { defineEvent } from "../src/events/definition.ts";
 import { EventRegistry } from "../src/events/registry.ts";
 import {
-  baseUrl,
   type BenchDatabase,
+  baseUrl,
   combine,
   createBenchDatabase,
   dropBenchDatabases,
@@ -99,12 +99,27 @@ const account: Decider<State, Command, Event> = {
   },
 };
 
-const AccountOpened = defineEvent({ source: "bench", type: "account.opened", visibility: "internal", description: "Benchmark account opened", schema: z.object({ owner: z.string() }) });
-const AccountDeposited = defineEvent({ source: "bench", type: "account.deposited", visibility: "internal", description: "Benchmark deposit", schema: z.object({ amount: z.number().int() }) });
+const AccountOpened = defineEvent({
+  source: "bench",
+  type: "account.opened",
+  visibility: "internal",
+  description: "Benchmark account opened",
+  schema: z.object({ owner: z.string() }),
+});
+const AccountDeposited = defineEvent({
+  source: "bench",
+  type: "account.deposited",
+  visibility: "internal",
+  description: "Benchmark deposit",
+  schema: z.object({ amount: z.number().int() }),
+});
 const accountEvents = [AccountOpened, AccountDeposited];
 const registry = new EventRegistry().register(AccountOpened, AccountDeposited);
 
-const seedEvents = (n: number): Event[] => [{ type: "account.opened", data: { owner: "bench" } }, ...Array.from({ length: n - 1 }, (_, i) => ({ type: "account.deposited" as const, data: { amount: i + 1 } }))];
+const seedEvents = (n: number): Event[] => [
+  { type: "account.opened", data: { owner: "bench" } },
+  ...Array.from({ length: n - 1 }, (_, i) => ({ type: "account.deposited" as const, data: { amount: i + 1 } })),
+];
 const deposit: Command = { type: "deposit", data: { amount: 1 } };
 
 interface Ours {
@@ -118,20 +133,41 @@ interface Ours {
 function ours(bench: BenchDatabase): Ours {
   const database = connectDatabase(bench.url, { max: POOL, applicationName: "bench-ours" });
   const outbox = createOutbox({ database, registry, log: pino({ level: "silent" }) });
-  const bind = (snapshotEvery?: number) => eventSourced({ name: "account", decider: account, events: accountEvents, db: database.db, outbox: outbox.appender, ...(snapshotEvery === undefined ? {} : { snapshotEvery }) });
+  const bind = (snapshotEvery?: number) =>
+    eventSourced({
+      name: "account",
+      decider: account,
+      events: accountEvents,
+      db: database.db,
+      outbox: outbox.appender,
+      ...(snapshotEvery === undefined ? {} : { snapshotEvery }),
+    });
   return { database, accounts: bind(), replaying: bind(0), close: () => database.close() };
 }
 
 /** Emmett's handleCommand with the same decider (its Command and Event types are `{type, data}` too). */
 function emmett(url: string) {
   const store = getPostgreSQLEventStore(url);
-  const handle = DeciderCommandHandler<State, Command, Event>({ decide: account.decide as (c: Command, s: State) => Event[], evolve: account.evolve, initialState: account.initialState });
+  const handle = DeciderCommandHandler<State, Command, Event>({
+    decide: account.decide as (c: Command, s: State) => Event[],
+    evolve: account.evolve,
+    initialState: account.initialState,
+  });
   return { store, handle };
 }
 
 /** appendSeed writes `events` to a stream of ours through appendToStream (no snapshot). */
 const appendSeed = (o: Ours, streamId: string, version: number, events: Event[]) =>
-  o.database.db.transaction((tx) => o.accounts.outbox.appendToStream(tx, streamId, version, events.map((e) => (e.type === "account.opened" ? AccountOpened.with(e.data, { subject: streamId }) : AccountDeposited.with(e.data, { subject: streamId })))));
+  o.database.db.transaction((tx) =>
+    o.accounts.outbox.appendToStream(
+      tx,
+      streamId,
+      version,
+      events.map((e) =>
+        e.type === "account.opened" ? AccountOpened.with(e.data, { subject: streamId }) : AccountDeposited.with(e.data, { subject: streamId }),
+      ),
+    ),
+  );
 
 // ---------------------------------------------------------------------------------------------
 // handleCommand on existing streams
@@ -166,7 +202,9 @@ async function commandPhase(bench: BenchDatabase): Promise<Figure[]> {
     const [oLen] = await o.database.sql<{ n: number }[]>`select count(*)::float / ${all.length} as n from outbox.events where stream_id is not null`;
     const emmettSql = postgres(emmettDb.url, { max: 1, onnotice: () => {} });
     const [eLen] = await emmettSql<{ n: number }[]>`select count(*)::float / ${all.length} as n from emt_messages`.finally(() => emmettSql.end({ timeout: 2 }));
-    log(`   ours ${oursRate.rate.toFixed(0)} commands/s, Emmett ${emmettRate.rate.toFixed(0)} commands/s; streams ended at ${oLen!.n.toFixed(1)} (ours) and ${eLen!.n.toFixed(1)} (Emmett) events on average`);
+    log(
+      `   ours ${oursRate.rate.toFixed(0)} commands/s, Emmett ${emmettRate.rate.toFixed(0)} commands/s; streams ended at ${oLen!.n.toFixed(1)} (ours) and ${eLen!.n.toFixed(1)} (Emmett) events on average`,
+    );
     return [
       figure({
         name: `handleCommand on an existing stream (${WRITERS} writers, distinct streams)`,
@@ -221,7 +259,8 @@ async function loadPhase(bench: BenchDatabase): Promise<Figure[]> {
     const streamIds = ids.map((id) => o.accounts.streamId(id));
     const [snap] = await o.database.sql<{ n: number; lo: number; hi: number }[]>`
       select count(*)::int as n, min(version)::int as lo, max(version)::int as hi from outbox.snapshots where stream_id = any(${streamIds})`;
-    if (snap?.n !== LOAD_STREAMS || snap.lo !== before || snap.hi !== before) throw new Error(`expected ${LOAD_STREAMS} snapshots at version ${before}, found ${JSON.stringify(snap)}`);
+    if (snap?.n !== LOAD_STREAMS || snap.lo !== before || snap.hi !== before)
+      throw new Error(`expected ${LOAD_STREAMS} snapshots at version ${before}, found ${JSON.stringify(snap)}`);
     const check = await loadState(o.accounts, ids[0]!);
     const replayed = await loadState(o.replaying, ids[0]!);
     if (check.version !== LOAD_EVENTS || JSON.stringify(check) !== JSON.stringify(replayed)) throw new Error("snapshot plus tail differs from the replay");
@@ -283,7 +322,9 @@ async function main(): Promise<number> {
     const figures: Figure[] = [];
     if (PHASES.includes("command")) figures.push(...(await commandPhase(bench)));
     if (PHASES.includes("load")) figures.push(...(await loadPhase(bench)));
-    console.log(`\nevent-sourcing benchmark: ${meta.date}, commit ${meta.gitCommit?.slice(0, 12) ?? "?"}${meta.gitDirty ? " (dirty)" : ""}, ${meta.cpuCount} CPUs, ${meta.pgVersion?.split(" on ")[0]}, BENCH_SECONDS=${T}\n`);
+    console.log(
+      `\nevent-sourcing benchmark: ${meta.date}, commit ${meta.gitCommit?.slice(0, 12) ?? "?"}${meta.gitDirty ? " (dirty)" : ""}, ${meta.cpuCount} CPUs, ${meta.pgVersion?.split(" on ")[0]}, BENCH_SECONDS=${T}\n`,
+    );
     console.log(formatTable(figures));
     const path = writeResults(meta, figures, { totalSeconds: Math.round((nowMs() - started) / 100) / 10 });
     const targeted = figures.filter((f) => f.target !== INFO);

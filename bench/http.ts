@@ -27,8 +27,21 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Redis } from "ioredis";
 import postgres from "postgres";
-import { abba, ensureWrk, fixedRate, killServers, serve, stopServers, wrk, type WrkResult } from "./http/load.ts";
-import { baseUrl, createBenchDatabase, dropBenchDatabases, type Figure, figure, formatTable, INFO, log, nowMs, phaseSeconds, runMeta, writeResults } from "./support.ts";
+import { abba, ensureWrk, fixedRate, killServers, serve, stopServers, type WrkResult, wrk } from "./http/load.ts";
+import {
+  baseUrl,
+  createBenchDatabase,
+  dropBenchDatabases,
+  type Figure,
+  figure,
+  formatTable,
+  INFO,
+  log,
+  nowMs,
+  phaseSeconds,
+  runMeta,
+  writeResults,
+} from "./support.ts";
 
 const T = phaseSeconds();
 const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 32);
@@ -101,16 +114,30 @@ async function main(): Promise<number> {
     const reg = await fetch(`${app.url}/api/v1/users`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(user) });
     if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${await reg.text()}`);
     const account = (await reg.json()) as Record<string, unknown>;
-    const tokenRes = await fetch(`${app.url}/api/v1/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ login: user.username, password: user.password }) });
+    const tokenRes = await fetch(`${app.url}/api/v1/auth/token`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ login: user.username, password: user.password }),
+    });
     const { accessToken } = (await tokenRes.json()) as { accessToken: string };
     const auth = { authorization: `Bearer ${accessToken}` };
 
     const hono = await serve("bare-hono", [process.execPath, "bench/http/bare-hono.ts"], {}, "/health", where);
-    const pg = await serve("bare-pg", [process.execPath, "bench/http/bare-pg.ts"], { DATABASE_URL: db.url, ACCOUNT_ID: String(account.id) }, "/api/v1/users/me", where);
+    const pg = await serve(
+      "bare-pg",
+      [process.execPath, "bench/http/bare-pg.ts"],
+      { DATABASE_URL: db.url, ACCOUNT_ID: String(account.id) },
+      "/api/v1/users/me",
+      where,
+    );
 
     // Both sides answer the same thing before they are compared.
-    const [mine, theirs] = await Promise.all([fetch(`${app.url}/api/v1/users/me`, { headers: auth }).then((r) => r.json()), fetch(`${pg.url}/api/v1/users/me`).then((r) => r.json())]);
-    if (JSON.stringify(mine) !== JSON.stringify(theirs)) throw new Error(`the reference answers differently:\n app ${JSON.stringify(mine)}\n ref ${JSON.stringify(theirs)}`);
+    const [mine, theirs] = await Promise.all([
+      fetch(`${app.url}/api/v1/users/me`, { headers: auth }).then((r) => r.json()),
+      fetch(`${pg.url}/api/v1/users/me`).then((r) => r.json()),
+    ]);
+    if (JSON.stringify(mine) !== JSON.stringify(theirs))
+      throw new Error(`the reference answers differently:\n app ${JSON.stringify(mine)}\n ref ${JSON.stringify(theirs)}`);
 
     const pairs = [
       { phase: "health", path: "/health", app, ref: hono, refName: "bare Hono on Bun.serve", headers: {}, target: 0.7 },
@@ -166,7 +193,9 @@ async function main(): Promise<number> {
       }
     }
 
-    console.log(`\nhttp benchmark: ${meta.date}, commit ${meta.gitCommit?.slice(0, 12) ?? "?"}${meta.gitDirty ? " (dirty)" : ""}, ${meta.cpuCount} CPUs, ${meta.pgVersion?.split(" on ")[0]}, BENCH_SECONDS=${T}\n`);
+    console.log(
+      `\nhttp benchmark: ${meta.date}, commit ${meta.gitCommit?.slice(0, 12) ?? "?"}${meta.gitDirty ? " (dirty)" : ""}, ${meta.cpuCount} CPUs, ${meta.pgVersion?.split(" on ")[0]}, BENCH_SECONDS=${T}\n`,
+    );
     console.log(formatTable(figures));
     console.log(`\nserver CPU per request (user + system, the server process only; steadier than req/s on a busy machine):`);
     for (const x of cpu) console.log(`  GET ${x.path}: app ${x.appMicros} us, reference ${x.referenceMicros} us`);
@@ -178,7 +207,9 @@ async function main(): Promise<number> {
     });
     const targeted = figures.filter((f) => f.target !== INFO);
     const missed = targeted.filter((f) => !f.pass).length;
-    console.log(`\n${targeted.length - missed}/${targeted.length} targets met; results in ${path} and bench/results/http-latest.json (${((nowMs() - started) / 1000).toFixed(0)}s)`);
+    console.log(
+      `\n${targeted.length - missed}/${targeted.length} targets met; results in ${path} and bench/results/http-latest.json (${((nowMs() - started) / 1000).toFixed(0)}s)`,
+    );
     return missed && process.env.BENCH_STRICT === "1" ? 2 : 0;
   } finally {
     await stopServers();

@@ -32,16 +32,16 @@ import { PgBoss } from "pg-boss";
 import pino from "pino";
 import postgres from "postgres";
 import { z } from "zod";
+import type { EventEnvelope } from "../outbox/envelope.ts";
 import { createOutbox, type Outbox, type OutboxMetrics, type SubscriptionDefinition } from "../outbox/index.ts";
 import { executePrepared } from "../outbox/store.ts";
 import { noopMetrics } from "../outbox/types.ts";
-import type { EventEnvelope } from "../outbox/envelope.ts";
 import { connectDatabase, type Database, rawSql, type Tx } from "../src/db/client.ts";
 import { defineEvent } from "../src/events/definition.ts";
 import { EventRegistry } from "../src/events/registry.ts";
 import {
-  baseUrl,
   type BenchDatabase,
+  baseUrl,
   combine,
   createBenchDatabase,
   dropBenchDatabases,
@@ -161,7 +161,27 @@ async function pgbench(db: BenchDatabase, seconds: number, dir: string): Promise
   writeFileSync(script, PGBENCH_SCRIPT);
   const u = new URL(db.url);
   const secs = Math.max(1, Math.round(seconds));
-  const args = [PGBENCH, "-h", u.hostname, "-p", u.port || "5432", "-U", decodeURIComponent(u.username || "postgres"), "-c", String(WRITERS), "-j", "2", "-T", String(secs), "-n", "-f", script, "-M", "prepared", db.name];
+  const args = [
+    PGBENCH,
+    "-h",
+    u.hostname,
+    "-p",
+    u.port || "5432",
+    "-U",
+    decodeURIComponent(u.username || "postgres"),
+    "-c",
+    String(WRITERS),
+    "-j",
+    "2",
+    "-T",
+    String(secs),
+    "-n",
+    "-f",
+    script,
+    "-M",
+    "prepared",
+    db.name,
+  ];
   const env = { ...process.env, PGPASSWORD: decodeURIComponent(u.password || ""), PGAPPNAME: "bench-pgbench" };
   const proc = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", env });
   const killer = setTimeout(() => proc.kill(), (secs + 30) * 1000);
@@ -209,8 +229,22 @@ async function singleAppend(bench: BenchDatabase, tmp: string): Promise<Figure[]
     log(`   ours ${o.rate.toFixed(0)} tx/s, pgbench ${p.rate.toFixed(0)} tx/s, raw postgres.js ${d.rate.toFixed(0)} tx/s`);
     const name = "single-event append (domain row + event, 8 writers)";
     return [
-      figure({ name, value: o.rate, unit: "tx/s", reference: "pgbench -M prepared, same SQL, 8 clients", referenceValue: p.rate, target: { ratioAtLeast: 0.7 } }),
-      figure({ name: `${name} vs driver`, value: o.rate, unit: "tx/s", reference: "raw postgres.js sql.begin (BEGIN awaited), same SQL, 8 writers", referenceValue: d.rate, target: {} }),
+      figure({
+        name,
+        value: o.rate,
+        unit: "tx/s",
+        reference: "pgbench -M prepared, same SQL, 8 clients",
+        referenceValue: p.rate,
+        target: { ratioAtLeast: 0.7 },
+      }),
+      figure({
+        name: `${name} vs driver`,
+        value: o.rate,
+        unit: "tx/s",
+        reference: "raw postgres.js sql.begin (BEGIN awaited), same SQL, 8 writers",
+        referenceValue: d.rate,
+        target: {},
+      }),
     ];
   } finally {
     await outbox.stop();
@@ -338,13 +372,16 @@ async function delivery(bench: BenchDatabase): Promise<Figure[]> {
       const ids = Array.from({ length: count }, () => randomUUIDv7());
       const subjects = Array.from({ length: count }, (_, k) => subjectOf(i * 500 + k));
       const ns = Array.from({ length: count }, (_, k) => i * 500 + k);
-      return raw.begin((tx) => tx`insert into bench.effects_ref (event_id, subject, n) select * from unnest(${ids}::uuid[], ${subjects}::text[], ${ns}::int[])`);
+      return raw.begin(
+        (tx) => tx`insert into bench.effects_ref (event_id, subject, n) select * from unnest(${ids}::uuid[], ${subjects}::text[], ${ns}::int[])`,
+      );
     });
     const refRate = Math.min(N, ref.ops * 500) / ref.seconds;
     const perRowN = Math.min(N, Math.round(50_000 * S));
     const perRow = await runLoop({ seconds: DRAIN_CAP_MS / 1000, concurrency: PARTITIONS, maxOps: Math.ceil(perRowN / 500) }, (i) =>
       raw.begin(async (tx) => {
-        for (let k = 0; k < 500; k++) await tx`insert into bench.effects_ref (event_id, subject, n) values (${randomUUIDv7()}, ${subjectOf(i * 500 + k)}, ${i * 500 + k})`;
+        for (let k = 0; k < 500; k++)
+          await tx`insert into bench.effects_ref (event_id, subject, n) values (${randomUUIDv7()}, ${subjectOf(i * 500 + k)}, ${i * 500 + k})`;
       }),
     );
     const perRowRate = perRow.rate * 500;
@@ -362,7 +399,9 @@ async function delivery(bench: BenchDatabase): Promise<Figure[]> {
     const rows = counted?.rows ?? 0;
     const cpu = process.cpuUsage(cpu0);
     const rate = metrics.count / seconds;
-    log(`   delivered ${metrics.count} in ${seconds.toFixed(2)}s = ${rate.toFixed(0)} events/s, this process at ${((cpu.user + cpu.system) / 1e4 / seconds).toFixed(0)}% CPU (raw unnest insert of the same rows ${refRate.toFixed(0)} rows/s, one insert per row ${perRowRate.toFixed(0)} rows/s)`);
+    log(
+      `   delivered ${metrics.count} in ${seconds.toFixed(2)}s = ${rate.toFixed(0)} events/s, this process at ${((cpu.user + cpu.system) / 1e4 / seconds).toFixed(0)}% CPU (raw unnest insert of the same rows ${refRate.toFixed(0)} rows/s, one insert per row ${perRowRate.toFixed(0)} rows/s)`,
+    );
     const notes: string[] = [];
     if (metrics.failures) notes.push(`${metrics.failures} handler failures (BENCH_LOG_LEVEL=warn shows them)`);
     if (!caughtUp || metrics.count < N) notes.push(`not caught up within ${DRAIN_CAP_MS / 1000}s: ${metrics.count}/${N}`);
@@ -521,7 +560,9 @@ async function latency(bench: BenchDatabase): Promise<Figure[]> {
     const p99 = percentile(latencies, 99);
     const c50 = percentile(commitLatencies, 50);
     const c99 = percentile(commitLatencies, 99);
-    log(`   ${latencies.length}/${measured} measured events delivered (${early} seen before commit returned), P50 ${p50.toFixed(2)} ms, P99 ${p99.toFixed(2)} ms; append commit P50 ${c50.toFixed(2)} P99 ${c99.toFixed(2)} ms`);
+    log(
+      `   ${latencies.length}/${measured} measured events delivered (${early} seen before commit returned), P50 ${p50.toFixed(2)} ms, P99 ${p99.toFixed(2)} ms; append commit P50 ${c50.toFixed(2)} P99 ${c99.toFixed(2)} ms`,
+    );
     const notes: string[] = [];
     if (latencies.length < measured) notes.push(`${measured - latencies.length} of ${measured} events not seen by the handler`);
     if (failed) notes.push(`${failed} appends failed`);
@@ -585,17 +626,29 @@ async function versusPgBoss(bench: BenchDatabase): Promise<Figure> {
   // pg-boss in its faster setting for this workload: polling every 0.5 s with burst fetching.
   // With LISTEN/NOTIFY on (useListenNotify + queue notify) each send notifies inside its own
   // transaction, which serialises the commits: sends ran at about half the rate here.
-  const boss = new PgBoss({ connectionString: bossDb.url, schema: "pgboss", max: POOL, schedule: false, useListenNotify: false, application_name: "bench-pgboss" });
+  const boss = new PgBoss({
+    connectionString: bossDb.url,
+    schema: "pgboss",
+    max: POOL,
+    schedule: false,
+    useListenNotify: false,
+    application_name: "bench-pgboss",
+  });
   boss.on("error", (err) => log(`   pg-boss error: ${err}`));
   let bossResult: { rate: number; done: number; publishRate: number; note?: string };
   try {
     await boss.start();
     await boss.createQueue("bench-relay");
-    await boss.work<{ n: number; subject: string }, unknown, { batchSize: number; localConcurrency: number; transactional: true; pollingIntervalSeconds: number; burstWhenBatchFull: true }>(
+    await boss.work<
+      { n: number; subject: string },
+      unknown,
+      { batchSize: number; localConcurrency: number; transactional: true; pollingIntervalSeconds: number; burstWhenBatchFull: true }
+    >(
       "bench-relay",
       { batchSize: 500, localConcurrency: PARTITIONS, transactional: true, pollingIntervalSeconds: 0.5, burstWhenBatchFull: true },
       async (jobs, tx) => {
-        for (const job of jobs) await tx.executeSql("insert into bench.relay_effects (event_id, subject, n) values ($1::uuid, $2, $3)", [job.id, job.data.subject, job.data.n]);
+        for (const job of jobs)
+          await tx.executeSql("insert into bench.relay_effects (event_id, subject, n) values ($1::uuid, $2, $3)", [job.id, job.data.subject, job.data.n]);
       },
     );
     // warm-up outside the measured count: a few jobs, then clear their rows
@@ -735,12 +788,16 @@ async function main(): Promise<number> {
       await checkpoint(); // each phase starts with no dirty buffers left by the one before
     }
 
-    console.log(`\noutbox benchmark: ${meta.date}, commit ${meta.gitCommit?.slice(0, 12) ?? "?"}${meta.gitDirty ? " (dirty)" : ""}, ${meta.cpuCount} CPUs, ${meta.pgVersion?.split(" on ")[0]}, BENCH_SECONDS=${T}\n`);
+    console.log(
+      `\noutbox benchmark: ${meta.date}, commit ${meta.gitCommit?.slice(0, 12) ?? "?"}${meta.gitDirty ? " (dirty)" : ""}, ${meta.cpuCount} CPUs, ${meta.pgVersion?.split(" on ")[0]}, BENCH_SECONDS=${T}\n`,
+    );
     console.log(formatTable(figures));
     const path = writeResults(meta, figures, { totalSeconds: Math.round((nowMs() - started) / 100) / 10 });
     const targeted = figures.filter((f) => f.target !== INFO);
     const missed = targeted.filter((f) => !f.pass).length;
-    console.log(`\n${targeted.length - missed}/${targeted.length} targets met; results in ${path} and bench/results/outbox-latest.json (${((nowMs() - started) / 1000).toFixed(0)}s)`);
+    console.log(
+      `\n${targeted.length - missed}/${targeted.length} targets met; results in ${path} and bench/results/outbox-latest.json (${((nowMs() - started) / 1000).toFixed(0)}s)`,
+    );
     return missed && process.env.BENCH_STRICT === "1" ? 2 : 0;
   } finally {
     await admin.end({ timeout: 2 });

@@ -17,7 +17,10 @@ const all = readdirSync(dir)
   .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts") && !NOT_BENCHMARKS.has(f))
   .sort();
 const names = new Set(all.map((f) => f.replace(/\.ts$/, "")));
-const listed = (process.env.BENCH_ONLY ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+const listed = (process.env.BENCH_ONLY ?? "")
+  .split(",")
+  .map((x) => x.trim())
+  .filter(Boolean);
 const only = [...process.argv.slice(2), ...listed.filter((x) => names.has(x) || names.has(x.replace(/\.ts$/, "")))];
 const phases = listed.filter((x) => !only.includes(x));
 const benches = all.filter((f) => only.length === 0 || only.some((o) => f === o || f === `${o}.ts`));

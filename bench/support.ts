@@ -33,7 +33,9 @@ export function withDatabase(url: string, name: string): string {
  * benchmarks' phases (the benchmark then skips its run and writes no results).
  */
 export function selectedPhases(benchmark: string, phases: readonly string[]): string[] {
-  const only = process.env.BENCH_ONLY?.split(",").map((p) => p.trim()).filter(Boolean);
+  const only = process.env.BENCH_ONLY?.split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
   if (!only?.length || only.includes(benchmark)) return [...phases];
   return phases.filter((p) => only.includes(p));
 }

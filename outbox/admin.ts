@@ -157,7 +157,19 @@ export interface DeadLetterFilter {
  * for the row's life (a redrive that fails again keeps it), so `before` pages stably.
  */
 export async function listDeadLetters(db: Db, filter: DeadLetterFilter): Promise<DeadLetter[]> {
-  const list = rows<EventRow & { dl_id: string; subscription: string; dl_partition: number; status: DeadLetterStatus; error: string; attempts: number; first_failed_at: Date; last_failed_at: Date; redriven_at: Date | null }>(
+  const list = rows<
+    EventRow & {
+      dl_id: string;
+      subscription: string;
+      dl_partition: number;
+      status: DeadLetterStatus;
+      error: string;
+      attempts: number;
+      first_failed_at: Date;
+      last_failed_at: Date;
+      redriven_at: Date | null;
+    }
+  >(
     await db.execute(sql`
       select d.id as dl_id, d.subscription, d.partition as dl_partition, d.status, d.error, d.attempts, d.first_failed_at, d.last_failed_at, d.redriven_at,
              e.position::text as position, e.transaction_id::text as transaction_id, e.id, e.source, e.type, e.subject, e.time, e.data, e.correlation_id, e.causation_id, e.actor_id
@@ -226,7 +238,8 @@ export interface EventFilter {
  * the cluster, exactly as for subscriptions.
  */
 export async function queryEvents(db: Db, f: EventFilter): Promise<{ event: EventEnvelope; key: EventKey }[]> {
-  if (f.from && f.to && new Date(f.from) > new Date(f.to)) throw new ValidationError("from must not be after to", [{ path: "query.from", message: "after to" }]);
+  if (f.from && f.to && new Date(f.from) > new Date(f.to))
+    throw new ValidationError("from must not be after to", [{ path: "query.from", message: "after to" }]);
   const list = rows<EventRow>(
     await db.execute(sql`
       select ${EVENT_COLUMNS} from outbox.events
@@ -258,7 +271,10 @@ const MAX_NODES = 5000;
  * lineage walks the causation chain from an event up to its root, then returns the tree of
  * every event the root caused, so the asked-for event is seen in its whole context.
  */
-export async function lineage(db: Db, id: string): Promise<{ event: EventEnvelope; ancestors: EventEnvelope[]; root: EventEnvelope; tree: LineageNode; truncated: boolean }> {
+export async function lineage(
+  db: Db,
+  id: string,
+): Promise<{ event: EventEnvelope; ancestors: EventEnvelope[]; root: EventEnvelope; tree: LineageNode; truncated: boolean }> {
   const chain = rows<EventRow & { depth: number }>(
     await db.execute(sql`
       with recursive up as (

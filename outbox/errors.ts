@@ -5,7 +5,11 @@ import { DomainError } from "../src/errors.ts";
  * handleCommand, `attempts` says how many times it re-read and re-decided before giving up.
  */
 export class StreamVersionConflictError extends DomainError {
-  constructor(readonly streamId: string, readonly expectedVersion: number, readonly attempts = 1) {
+  constructor(
+    readonly streamId: string,
+    readonly expectedVersion: number,
+    readonly attempts = 1,
+  ) {
     super(
       "EVENTS.CONCURRENCY_CONFLICT",
       "conflict",
@@ -35,7 +39,12 @@ export class DeliveryDeferredError extends Error {
 
 /** UnexpectedStreamEventError: a stream holds a type its reader does not list. A bug, not bad input. */
 export class UnexpectedStreamEventError extends Error {
-  constructor(readonly streamId: string, readonly version: number, readonly type: string, expected: readonly string[]) {
+  constructor(
+    readonly streamId: string,
+    readonly version: number,
+    readonly type: string,
+    expected: readonly string[],
+  ) {
     super(`stream ${streamId} holds "${type}" at version ${version}, which the reader does not list (${expected.join(", ")})`);
     this.name = "UnexpectedStreamEventError";
   }

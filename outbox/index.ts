@@ -6,6 +6,7 @@ import { connectDatabase, type Database } from "../src/db/client.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import type { AppEnv } from "../src/http/env.ts";
 import { listSubscriptions, type SubscriptionStatus } from "./admin.ts";
+import { Membership } from "./membership.ts";
 import type { CompiledPattern } from "./pattern.ts";
 import { outboxRoutes } from "./routes.ts";
 import { createEventBridgeClient, createEventBridgeSink, createKinesisClient, createKinesisSink } from "./sinks/index.ts";
@@ -13,25 +14,24 @@ import { createAppender } from "./store.ts";
 import { compileFilter, InvalidSubscriptionError } from "./subscription.ts";
 import { type Appender, noopMetrics, type OutboxMetrics, type SubscriptionDefinition } from "./types.ts";
 import { Wakeup } from "./wakeup.ts";
-import { Membership } from "./membership.ts";
 import { bodyOf, type CompiledSubscription, PartitionWorker } from "./worker/index.ts";
 
-export type { EventEnvelope, EventContext } from "./envelope.ts";
-export type { NewEvent, EnvelopeOf } from "../src/events/definition.ts";
+export type { EnvelopeOf, NewEvent } from "../src/events/definition.ts";
+export { currentEventContext, runWithEventContext } from "./context.ts";
+export type { EventContext, EventEnvelope } from "./envelope.ts";
+export { DeliveryDeferredError, StreamVersionConflictError, UnexpectedStreamEventError } from "./errors.ts";
+export { defineSubscription, InvalidSubscriptionError } from "./subscription.ts";
 export type {
   Appender,
   AppendToStreamOptions,
-  SubscriptionDefinition,
+  BatchResult,
   EventHandlerSubscription,
+  HandlerContext,
+  OutboxMetrics,
   ProjectionSubscription,
   RelaySubscription,
-  HandlerContext,
-  BatchResult,
-  OutboxMetrics,
+  SubscriptionDefinition,
 } from "./types.ts";
-export { defineSubscription, InvalidSubscriptionError } from "./subscription.ts";
-export { runWithEventContext, currentEventContext } from "./context.ts";
-export { StreamVersionConflictError, UnexpectedStreamEventError, DeliveryDeferredError } from "./errors.ts";
 
 /** SinkConfig switches the AWS relays on; each is off unless its target is named. */
 export interface SinkConfig {
@@ -144,8 +144,20 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   const sinks: SinkInfo[] = [];
   const s = opts.sinks;
   if (s?.eventBridgeBusName) {
-    subscribe([createEventBridgeSink({ client: createEventBridgeClient(s.region, s.eventBridgeEndpoint), busName: s.eventBridgeBusName, sourcePrefix: s.eventBridgeSourcePrefix, metrics, log })]);
-    sinks.push({ name: "outbox.eventbridge", enabled: true, target: `eventbridge:${s.eventBridgeBusName}${s.eventBridgeEndpoint ? ` via ${s.eventBridgeEndpoint}` : ""}` });
+    subscribe([
+      createEventBridgeSink({
+        client: createEventBridgeClient(s.region, s.eventBridgeEndpoint),
+        busName: s.eventBridgeBusName,
+        sourcePrefix: s.eventBridgeSourcePrefix,
+        metrics,
+        log,
+      }),
+    ]);
+    sinks.push({
+      name: "outbox.eventbridge",
+      enabled: true,
+      target: `eventbridge:${s.eventBridgeBusName}${s.eventBridgeEndpoint ? ` via ${s.eventBridgeEndpoint}` : ""}`,
+    });
   } else {
     sinks.push({ name: "outbox.eventbridge", enabled: false, target: null, reason: "EVENTBRIDGE_BUS_NAME is not set" });
   }
@@ -158,9 +170,14 @@ export function createOutbox(opts: OutboxOptions): Outbox {
 
   async function ensureCheckpoints(sub: CompiledSubscription) {
     const db = opts.database.db;
-    const [existing] = (await db.execute(sql`select max(partitions)::int as partitions from outbox.subscriptions where name = ${sub.name}`)) as unknown as { partitions: number | null }[];
+    const [existing] = (await db.execute(sql`select max(partitions)::int as partitions from outbox.subscriptions where name = ${sub.name}`)) as unknown as {
+      partitions: number | null;
+    }[];
     if (existing?.partitions && existing.partitions !== sub.partitions) {
-      throw new InvalidSubscriptionError(sub.name, `has ${existing.partitions} partitions in the database but ${sub.partitions} in code; changing the count needs a new subscription name`);
+      throw new InvalidSubscriptionError(
+        sub.name,
+        `has ${existing.partitions} partitions in the database but ${sub.partitions} in code; changing the count needs a new subscription name`,
+      );
     }
     // "now" starts below the oldest transaction still running, so an append in flight is not
     // missed, and keeps the snapshot: the events it shows as already committed are skipped.
@@ -225,7 +242,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       await wakeup.close();
     },
     wake: () => wakeup.wakeLocal(),
-    status: () => listSubscriptions(opts.database.db, new Map([...compiled.values()].map((c) => [c.name, { kind: c.def.kind ?? "handler", types: c.matcher.types }]))),
+    status: () =>
+      listSubscriptions(opts.database.db, new Map([...compiled.values()].map((c) => [c.name, { kind: c.def.kind ?? "handler", types: c.matcher.types }]))),
     routes(api) {
       const matchers = () => [...[...compiled.values()].map((c) => [c.name, c.matcher] as const), ...elsewhere.entries()];
       outboxRoutes(api, { db: opts.database.db, registry: opts.registry, outbox: this, subscriptionsByType: () => subscribersByType(matchers()) });
@@ -236,5 +254,9 @@ export function createOutbox(opts: OutboxOptions): Outbox {
 // A subscriber of a type is one whose type filter names it: the filter comes from `on` (narrowed
 // by the pattern where it names types), or is every public type for a relay.
 function subscribersByType(matchers: (readonly [string, CompiledPattern])[]): (type: string) => string[] {
-  return (type) => matchers.filter(([, m]) => m.types?.includes(type)).map(([name]) => name).sort();
+  return (type) =>
+    matchers
+      .filter(([, m]) => m.types?.includes(type))
+      .map(([name]) => name)
+      .sort();
 }

@@ -131,7 +131,9 @@ export class Membership {
     await this.#refreshing?.catch(() => {});
     if (this.subscriptions.length === 0) return;
     await this.db
-      .execute(sql`delete from outbox.subscription_members where process_id = ${this.processId} and subscription = any(${sql.param(this.subscriptions)}::text[])`)
+      .execute(
+        sql`delete from outbox.subscription_members where process_id = ${this.processId} and subscription = any(${sql.param(this.subscriptions)}::text[])`,
+      )
       .catch((err) => this.log.warn({ err }, "outbox membership withdrawal failed"));
   }
 }

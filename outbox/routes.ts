@@ -3,7 +3,7 @@ import type { Db } from "../src/db/client.ts";
 import { NotFoundError, ValidationError } from "../src/errors.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import type { AppEnv } from "../src/http/env.ts";
-import { decodeCursor, listOf, page, PageQuery } from "../src/http/pagination.ts";
+import { decodeCursor, listOf, PageQuery, page } from "../src/http/pagination.ts";
 import { defineRoute, problem } from "../src/http/route.ts";
 import { discardDeadLetter, lineage, listDeadLetters, queryEvents, replay, requestRedrive, setStatus } from "./admin.ts";
 import type { Outbox } from "./index.ts";
@@ -205,7 +205,12 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
             to: z.iso.datetime({ offset: true }).optional(),
           }),
         },
-        responses: { 200: json(listOf(Envelope, "EventPage")), 400: problem("Bad filter or cursor"), 401: problem("Not signed in"), 403: problem("Admins only") },
+        responses: {
+          200: json(listOf(Envelope, "EventPage")),
+          400: problem("Bad filter or cursor"),
+          401: problem("Not signed in"),
+          403: problem("Admins only"),
+        },
       },
     ),
     async (c) => {
@@ -241,16 +246,26 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
         tags: ["admin"],
         summary: "Test an EventBridge event pattern against an event, like TestEventPattern",
         request: body(z.object({ pattern: z.record(z.string(), z.unknown()), event: z.record(z.string(), z.unknown()) })),
-        responses: { 200: json(z.object({ result: z.boolean() })), 400: problem("Invalid pattern"), 401: problem("Not signed in"), 403: problem("Admins only") },
+        responses: {
+          200: json(z.object({ result: z.boolean() })),
+          400: problem("Invalid pattern"),
+          401: problem("Not signed in"),
+          403: problem("Admins only"),
+        },
       },
     ),
     (c) => {
       const { pattern, event } = c.req.valid("json");
       if (nestingDepth(event, MAX_EVENT_DEPTH) > MAX_EVENT_DEPTH) {
-        throw new ValidationError(`The event nests deeper than ${MAX_EVENT_DEPTH} levels.`, [{ path: "event", message: "too deeply nested" }], "EVENTS.EVENT_TOO_DEEP");
+        throw new ValidationError(
+          `The event nests deeper than ${MAX_EVENT_DEPTH} levels.`,
+          [{ path: "event", message: "too deeply nested" }],
+          "EVENTS.EVENT_TOO_DEEP",
+        );
       }
       const tooLarge = eventSizeProblem(event);
-      if (tooLarge !== null) throw new ValidationError(`The event is too large: ${tooLarge}.`, [{ path: "event", message: tooLarge }], "EVENTS.EVENT_TOO_LARGE");
+      if (tooLarge !== null)
+        throw new ValidationError(`The event is too large: ${tooLarge}.`, [{ path: "event", message: tooLarge }], "EVENTS.EVENT_TOO_LARGE");
       try {
         return c.json({ result: compilePattern(pattern).matches(event) }, 200);
       } catch (err) {
@@ -287,7 +302,12 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
           tags: ["admin"],
           summary: `${action === "pause" ? "Pause" : "Resume"} every partition of a subscription`,
           request: { params: NameParam },
-          responses: { 200: json(z.object({ name: z.string(), status: z.enum(["active", "paused"]) })), 401: problem("Not signed in"), 403: problem("Admins only"), 404: problem("Unknown subscription") },
+          responses: {
+            200: json(z.object({ name: z.string(), status: z.enum(["active", "paused"]) })),
+            401: problem("Not signed in"),
+            403: problem("Admins only"),
+            404: problem("Unknown subscription"),
+          },
         },
       ),
       async (c) => {
@@ -312,7 +332,13 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
           params: NameParam,
           ...body(z.object({ from: z.union([z.number().int().min(0), Position, z.iso.datetime({ offset: true })]) })),
         },
-        responses: { 200: json(z.object({ name: z.string(), fromPosition: z.string().nullable() })), 400: problem("Bad start"), 401: problem("Not signed in"), 403: problem("Admins only"), 404: problem("Unknown subscription") },
+        responses: {
+          200: json(z.object({ name: z.string(), fromPosition: z.string().nullable() })),
+          400: problem("Bad start"),
+          401: problem("Not signed in"),
+          403: problem("Admins only"),
+          404: problem("Unknown subscription"),
+        },
       },
     ),
     async (c) => {
@@ -339,14 +365,22 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
             status: z.enum(["dead", "redriving", "redriven"]).optional(),
           }),
         },
-        responses: { 200: json(listOf(DeadLetterSchema, "DeadLetterPage")), 400: problem("Bad filter or cursor"), 401: problem("Not signed in"), 403: problem("Admins only") },
+        responses: {
+          200: json(listOf(DeadLetterSchema, "DeadLetterPage")),
+          400: problem("Bad filter or cursor"),
+          401: problem("Not signed in"),
+          403: problem("Admins only"),
+        },
       },
     ),
     async (c) => {
       const { cursor, limit, ...filter } = c.req.valid("query");
       const before = decodeCursor(cursor, DeadLetterCursor)?.[0];
       const rows = await listDeadLetters(db, { ...filter, before, limit: limit + 1 });
-      return c.json(page(rows, limit, (d) => [d.id]), 200);
+      return c.json(
+        page(rows, limit, (d) => [d.id]),
+        200,
+      );
     },
   );
 
@@ -359,7 +393,12 @@ export function outboxRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): void {
         tags: ["admin"],
         summary: "Deliver a dead letter again through its subscription (asynchronously, by the subscription's worker)",
         request: { params: IdParam },
-        responses: { 202: json(z.object({ id: z.string(), status: z.literal("redriving") }), "Accepted"), 401: problem("Not signed in"), 403: problem("Admins only"), 404: problem("Unknown dead letter") },
+        responses: {
+          202: json(z.object({ id: z.string(), status: z.literal("redriving") }), "Accepted"),
+          401: problem("Not signed in"),
+          403: problem("Admins only"),
+          404: problem("Unknown dead letter"),
+        },
       },
     ),
     async (c) => {

@@ -48,7 +48,9 @@ export const subscriptions = outboxSchema.table(
     partitions: integer("partitions").notNull(),
     lastTransactionId: xid8("last_transaction_id").notNull().default(sql`'0'::xid8`),
     lastPosition: bigint("last_position", { mode: "number" }).notNull().default(0),
-    status: text("status", { enum: ["active", "paused"] }).notNull().default("active"),
+    status: text("status", { enum: ["active", "paused"] })
+      .notNull()
+      .default("active"),
     leaseOwner: text("lease_owner"),
     leaseExpiresAt: timestamp("lease_expires_at", { withTimezone: true, mode: "string" }),
     processedCount: bigint("processed_count", { mode: "number" }).notNull().default(0),
@@ -93,7 +95,9 @@ export const deadLetters = outboxSchema.table(
     eventType: text("event_type").notNull(),
     error: text("error").notNull(),
     attempts: integer("attempts").notNull(),
-    status: text("status", { enum: ["dead", "redriving", "redriven"] }).notNull().default("dead"),
+    status: text("status", { enum: ["dead", "redriving", "redriven"] })
+      .notNull()
+      .default("dead"),
     firstFailedAt: timestamp("first_failed_at", { withTimezone: true, mode: "string" }).notNull(),
     lastFailedAt: timestamp("last_failed_at", { withTimezone: true, mode: "string" }).notNull(),
     redrivenAt: timestamp("redriven_at", { withTimezone: true, mode: "string" }),

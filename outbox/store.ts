@@ -2,9 +2,9 @@ import { type SQL, sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
 import { afterCommit, type Executor, type Tx, writeBehind } from "../src/db/client.ts";
 import { preparedQuery } from "../src/db/driver-internals.ts";
+import type { AnyEventDefinition, EnvelopeOf, NewEvent } from "../src/events/definition.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import { currentEventContext } from "./context.ts";
-import type { AnyEventDefinition, EnvelopeOf, NewEvent } from "../src/events/definition.ts";
 import { type EventEnvelope, newEventId } from "./envelope.ts";
 import { StreamVersionConflictError, UnexpectedStreamEventError } from "./errors.ts";
 import type { Appender, AppendToStreamOptions } from "./types.ts";
@@ -74,8 +74,7 @@ export function executePreparedText<T>(db: Executor, query: { sql: string; param
 // The append statements are fixed text, so they are written out once rather than rebuilt by the
 // query builder on every append. Times and data go as text and are cast by Postgres (drizzle
 // swaps postgres.js's timestamptz[] serializer for a pass-through).
-const INSERT_EVENTS =
-  "insert into outbox.events (id, source, type, subject, time, data, correlation_id, causation_id, actor_id, stream_id, stream_version)";
+const INSERT_EVENTS = "insert into outbox.events (id, source, type, subject, time, data, correlation_id, causation_id, actor_id, stream_id, stream_version)";
 const INSERT_ONE = `${INSERT_EVENTS}
   values ($1::uuid, $2::text, $3::text, $4::text, $5::text::timestamptz, $6::text::jsonb, $7::text, $8::uuid, $9::text, $10::text, $11::int)`;
 const INSERT_MANY = `${INSERT_EVENTS}
@@ -124,7 +123,14 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
    * COMMIT travels with it); a failure fails the transaction with the insert's error.
    * `appendToStream` waits, so a version conflict is thrown where the caller appends.
    */
-  async function insert(tx: Tx, envs: EventEnvelope[], streamId: string | null, firstVersion: number | null, behind = false, onError?: (err: unknown) => never) {
+  async function insert(
+    tx: Tx,
+    envs: EventEnvelope[],
+    streamId: string | null,
+    firstVersion: number | null,
+    behind = false,
+    onError?: (err: unknown) => never,
+  ) {
     if (envs.length === 0) return;
     // onError translates a failure where it happens, so a write-behind statement fails the
     // transaction with the translated error.
@@ -137,7 +143,19 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
       // The common single event: plain values are cheaper than eleven one-element arrays, on
       // both sides of the wire. Same columns, same casts as the batch form.
       const e = envs[0]!;
-      const params = [e.id, e.source, e.type, e.subject, e.time, JSON.stringify(e.data), e.correlationid, e.causationid ?? null, e.actorid ?? null, streamId, firstVersion];
+      const params = [
+        e.id,
+        e.source,
+        e.type,
+        e.subject,
+        e.time,
+        JSON.stringify(e.data),
+        e.correlationid,
+        e.causationid ?? null,
+        e.actorid ?? null,
+        streamId,
+        firstVersion,
+      ];
       await send(executePreparedText(tx, { sql: INSERT_ONE, params }, "outbox_append_one"));
     } else {
       const col = <T>(f: (e: EventEnvelope, i: number) => T) => envs.map(f);

@@ -81,6 +81,7 @@ export interface ProjectionSubscription<D extends AnyEventDefinition = AnyEventD
  */
 export interface RelaySubscription<D extends AnyEventDefinition = AnyEventDefinition> extends SubscriptionOptions {
   on?: readonly D[];
+  // biome-ignore lint/suspicious/noConfusingVoidType: a relay that rejects nothing may simply return
   batchHandler(events: EnvelopeOf<D>[], ctx: HandlerContext): Promise<BatchResult | void>;
   handler?: never;
   handleBatch?: never;

@@ -6,13 +6,14 @@ export const DEV_DEFAULTS = {
   ADMIN_PASSWORD: "admin-dev-password",
 } as const;
 
-const csv = z
-  .string()
-  .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+const csv = z.string().transform((s) =>
+  s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 
-const bool = z
-  .enum(["true", "false", "1", "0", "yes", "no"])
-  .transform((v) => v === "true" || v === "1" || v === "yes");
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes");
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
@@ -29,7 +30,10 @@ const EnvSchema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   JWT_SECRET: z.string().min(32, "must be at least 32 characters").default(DEV_DEFAULTS.JWT_SECRET),
   JWT_TTL_SECONDS: int(3600, 60),
-  ADMIN_USERNAME: z.string().regex(/^[a-z0-9_]{3,30}$/).default("admin"),
+  ADMIN_USERNAME: z
+    .string()
+    .regex(/^[a-z0-9_]{3,30}$/)
+    .default("admin"),
   ADMIN_EMAIL: z.email().default("admin@example.com"),
   ADMIN_PASSWORD: z.string().min(8).default(DEV_DEFAULTS.ADMIN_PASSWORD),
   ROLES: csv.pipe(z.array(z.enum(["api", "worker"])).min(1)).default(["api", "worker"]),
@@ -74,9 +78,7 @@ export class ConfigError extends Error {
  * @example const config = loadConfig({ PORT: "8080" });
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const cleaned: Record<string, string> = Object.fromEntries(
-    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ""),
-  );
+  const cleaned: Record<string, string> = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ""));
   const parsed = EnvSchema.safeParse(cleaned);
   const issues = parsed.success ? [] : parsed.error.issues.map((i) => ({ key: String(i.path[0] ?? "(env)"), message: i.message }));
   // Production rules are checked on the raw values too, so one error names every offender.

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./observability/logger.ts";
 import type { Server } from "./server.ts";
 
-let config;
+let config: ReturnType<typeof loadConfig>;
 try {
   config = loadConfig();
 } catch (err) {
@@ -45,7 +45,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     if (stopRequested) process.exit(130);
     stopRequested = signal;
     if (server) void shutdown(signal, server);
-    else setTimeout(() => startupFailed(new Error(`${signal} during start-up, which did not finish within ${shutdownTimeoutMs} ms`)), shutdownTimeoutMs).unref();
+    else
+      setTimeout(() => startupFailed(new Error(`${signal} during start-up, which did not finish within ${shutdownTimeoutMs} ms`)), shutdownTimeoutMs).unref();
   });
 }
 
@@ -95,8 +96,10 @@ async function assertHttpPortFree(port: number, host: string): Promise<void> {
 
 function listenError(err: unknown, port: number, host: string): unknown {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === "EADDRINUSE") return new Error(`PORT ${port} on ${host} is already in use; stop what listens there or set PORT to a free port (PORT=0 picks one)`, { cause: err });
-  if (code === "EACCES") return new Error(`not allowed to listen on PORT ${port} on ${host} (ports below 1024 need privileges); set PORT to 1024 or above`, { cause: err });
+  if (code === "EADDRINUSE")
+    return new Error(`PORT ${port} on ${host} is already in use; stop what listens there or set PORT to a free port (PORT=0 picks one)`, { cause: err });
+  if (code === "EACCES")
+    return new Error(`not allowed to listen on PORT ${port} on ${host} (ports below 1024 need privileges); set PORT to 1024 or above`, { cause: err });
   if (code === "EADDRNOTAVAIL") return new Error(`HOST ${host} is not an address of this machine; set HOST to one (0.0.0.0 for all)`, { cause: err });
   return err;
 }

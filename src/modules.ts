@@ -35,7 +35,8 @@ export function defineModule<Api>(def: ModuleDefinition<Api>): ModuleDefinition<
     if (!s.name.startsWith(`${def.name}.`)) throw new Error(`subscription ${s.name} must be named ${def.name}.<action>`);
     // Another module's internal events are not its contract: they may change without notice.
     for (const e of s.on ?? []) {
-      if (e.visibility === "internal" && e.source !== def.name) throw new Error(`subscription ${s.name} consumes ${e.type}, an internal event of module ${e.source}`);
+      if (e.visibility === "internal" && e.source !== def.name)
+        throw new Error(`subscription ${s.name} consumes ${e.type}, an internal event of module ${e.source}`);
     }
   }
   return def;

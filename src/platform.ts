@@ -1,12 +1,33 @@
 /**
  * The platform's public API for modules. A module imports from `src/` only through this file.
  */
-export { type Db, type Tx, type Executor, afterCommit, rawSql } from "./db/client.ts";
-export { prepared, type PreparedStatement } from "./db/prepared.ts";
-export { DomainError, ValidationError, NotFoundError, ConflictError, ForbiddenError, UnauthorizedError, type ErrorKind, type FieldError } from "./errors.ts";
+
+export type { EventEnvelope } from "../outbox/envelope.ts";
+export { StreamVersionConflictError } from "../outbox/errors.ts";
 export {
-  defineEvent,
+  type CommandResult,
+  type EventSourced,
+  type EventSourcedOptions,
+  eventSourced,
+  type HandleCommandOptions,
+  type HistoryEntry,
+  handleCommand,
+  loadState,
+  type StateRead,
+  stateAtTime,
+  stateAtVersion,
+  streamHistory,
+} from "../outbox/event-sourcing/index.ts";
+export { isUniqueViolation } from "../outbox/store.ts";
+export { defineSubscription } from "../outbox/subscription.ts";
+export type { Appender, HandlerContext, SubscriptionDefinition } from "../outbox/types.ts";
+export { afterCommit, type Db, type Executor, rawSql, type Tx } from "./db/client.ts";
+export { type PreparedStatement, prepared } from "./db/prepared.ts";
+export { ConflictError, DomainError, type ErrorKind, type FieldError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from "./errors.ts";
+export { assertNever, type CommandOf, type Decider, type DeciderEvent, type DeciderEventOf, type EventOf, fold, type StateOf } from "./events/decider.ts";
+export {
   type AnyEventDefinition,
+  defineEvent,
   type EnvelopeOf,
   type EventData,
   type EventDefinition,
@@ -15,29 +36,9 @@ export {
   type NewEvent,
   type Visibility,
 } from "./events/definition.ts";
-export { defineModule, type ModuleDefinition } from "./modules.ts";
-export { defineRoute, problem, ProblemSchema } from "./http/route.ts";
-export { PageQuery, listOf, page, encodeCursor, decodeCursor, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, type Page, type PageParams } from "./http/pagination.ts";
-export { currentUser, type Access, type TokenIssuer } from "./http/auth.ts";
+export { type Access, currentUser, type TokenIssuer } from "./http/auth.ts";
 export { requestLog } from "./http/edge.ts";
 export type { AppEnv, AuthUser } from "./http/env.ts";
-export type { EventEnvelope } from "../outbox/envelope.ts";
-export type { Appender, SubscriptionDefinition, HandlerContext } from "../outbox/types.ts";
-export { defineSubscription } from "../outbox/subscription.ts";
-export { isUniqueViolation } from "../outbox/store.ts";
-export { StreamVersionConflictError } from "../outbox/errors.ts";
-export { assertNever, type Decider, type DeciderEvent, type DeciderEventOf, type StateOf, type CommandOf, type EventOf, fold } from "./events/decider.ts";
-export {
-  eventSourced,
-  handleCommand,
-  loadState,
-  stateAtVersion,
-  stateAtTime,
-  streamHistory,
-  type EventSourced,
-  type EventSourcedOptions,
-  type CommandResult,
-  type HandleCommandOptions,
-  type HistoryEntry,
-  type StateRead,
-} from "../outbox/event-sourcing/index.ts";
+export { DEFAULT_PAGE_LIMIT, decodeCursor, encodeCursor, listOf, MAX_PAGE_LIMIT, type Page, type PageParams, PageQuery, page } from "./http/pagination.ts";
+export { defineRoute, ProblemSchema, problem } from "./http/route.ts";
+export { defineModule, type ModuleDefinition } from "./modules.ts";

@@ -1,14 +1,14 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { createOutbox, type Outbox } from "../outbox/index.ts";
 import { createInventoryModule } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
 import { createPostsModule } from "../modules/posts/index.ts";
 import { createTimelinesModule } from "../modules/timelines/index.ts";
 import { createUsersModule } from "../modules/users/index.ts";
+import { createOutbox, type Outbox } from "../outbox/index.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase, type Database } from "./db/client.ts";
-import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded.ts";
+import { type EmbeddedDatabase, startEmbeddedPostgres } from "./db/embedded.ts";
 import { pendingMigrations, runMigrations } from "./db/migrate.ts";
 import { EventRegistry } from "./events/registry.ts";
 import { createHttpApp } from "./http/app.ts";
@@ -62,7 +62,9 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
   const metrics = config.METRICS_ENABLED ? createMetrics() : undefined;
 
   // Auto-pipelining sends the commands issued in one tick (concurrent requests' rate-limit hits) in one write.
-  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, enableAutoPipelining: true }) : undefined;
+  const redis = config.REDIS_URL
+    ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, enableAutoPipelining: true })
+    : undefined;
   const limits = { max: config.RATE_LIMIT_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS };
   const rateLimiter = redis ? createRedisRateLimiter(redis, limits) : createMemoryRateLimiter(limits);
   const auth = createJwtAuth(config.JWT_SECRET, config.JWT_TTL_SECONDS);
@@ -92,7 +94,12 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     admin: { username: config.ADMIN_USERNAME, email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD },
   });
   const posts = createPostsModule({ db: database.db, outbox: outbox.appender, users: users.api });
-  const timelines = createTimelinesModule({ db: database.db, posts: posts.api, inactiveDays: config.TIMELINE_INACTIVE_DAYS, celebrityThreshold: config.CELEBRITY_FOLLOWER_THRESHOLD });
+  const timelines = createTimelinesModule({
+    db: database.db,
+    posts: posts.api,
+    inactiveDays: config.TIMELINE_INACTIVE_DAYS,
+    celebrityThreshold: config.CELEBRITY_FOLLOWER_THRESHOLD,
+  });
   const inventory = createInventoryModule({ db: database.db, outbox: outbox.appender });
   const orders = createOrdersModule({ db: database.db, outbox: outbox.appender, inventory: inventory.api, snapshotEvery: config.ORDER_SNAPSHOT_EVERY });
   const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders];

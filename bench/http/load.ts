@@ -16,7 +16,8 @@ export function ensureWrk(): string {
   const found = Bun.which("wrk");
   if (found) return found;
   if (process.getuid?.() === 0 && Bun.which("apt-get")) {
-    const apt = (...args: string[]) => Bun.spawnSync(["apt-get", ...args], { stdout: "ignore", stderr: "pipe", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    const apt = (...args: string[]) =>
+      Bun.spawnSync(["apt-get", ...args], { stdout: "ignore", stderr: "pipe", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
     log("wrk is missing: apt-get install -y wrk");
     let r = apt("install", "-y", "wrk");
     if (r.exitCode !== 0) {

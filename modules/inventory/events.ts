@@ -51,7 +51,13 @@ export const InventoryLow = defineEvent({
   type: "inventory.low",
   visibility: "public",
   description: "A product's available stock fell to or below its low-stock threshold.",
-  schema: z.object({ productId: z.uuid(), sku: z.string(), name: z.string(), available: z.number().int().nonnegative(), threshold: z.number().int().nonnegative() }),
+  schema: z.object({
+    productId: z.uuid(),
+    sku: z.string(),
+    name: z.string(),
+    available: z.number().int().nonnegative(),
+    threshold: z.number().int().nonnegative(),
+  }),
 });
 
 /** inventoryEvents lists every event the inventory module publishes. */

@@ -14,7 +14,10 @@ export async function getProduct(db: Db, id: string): Promise<Product> {
 /** getProducts returns the products with these ids (unknown ids are left out), one query. */
 export async function getProducts(db: Db, ids: readonly string[]): Promise<Product[]> {
   if (ids.length === 0) return [];
-  const rows = await db.select().from(products).where(sql`${products.id} = any(${sql.param([...ids])}::uuid[])`);
+  const rows = await db
+    .select()
+    .from(products)
+    .where(sql`${products.id} = any(${sql.param([...ids])}::uuid[])`);
   return rows.map(toProduct);
 }
 

@@ -44,7 +44,9 @@ const lockProducts = async (tx: Tx, ids: string[]) =>
     where id = any(${sql.param(ids)}::uuid[]) order by id for update`)) as unknown as LockedProduct[];
 
 const setReservation = (tx: Tx, orderId: string, status: string, lines: StockLine[]) =>
-  tx.execute(sql`update inventory.reservations set status = ${status}, lines = ${JSON.stringify(lines)}::jsonb, updated_at = now() where order_id = ${orderId}`);
+  tx.execute(
+    sql`update inventory.reservations set status = ${status}, lines = ${JSON.stringify(lines)}::jsonb, updated_at = now() where order_id = ${orderId}`,
+  );
 
 /**
  * reserveStock reserves every line of an order or none, and appends `inventory.reserved` or
@@ -58,7 +60,10 @@ export async function reserveStock(tx: Tx, outbox: Appender, orderId: string, or
   if (claimed.length === 0) return "already_handled";
 
   const lines = mergeLines(orderLines);
-  const locked = await lockProducts(tx, lines.map((l) => l.productId));
+  const locked = await lockProducts(
+    tx,
+    lines.map((l) => l.productId),
+  );
   const byId = new Map(locked.map((p) => [p.id, p]));
   const missing = lines.filter((l) => !byId.has(l.productId)).map((l) => l.productId);
   if (missing.length > 0) {
@@ -107,12 +112,17 @@ const claimReservation = async (tx: Tx, orderId: string) => {
 export async function releaseStock(tx: Tx, outbox: Appender, orderId: string): Promise<"released" | "nothing_to_release"> {
   const row = await claimReservation(tx, orderId);
   if (!row) {
-    await tx.execute(sql`insert into inventory.reservations (order_id, status, lines) values (${orderId}, 'released', '[]'::jsonb) on conflict (order_id) do nothing`);
+    await tx.execute(
+      sql`insert into inventory.reservations (order_id, status, lines) values (${orderId}, 'released', '[]'::jsonb) on conflict (order_id) do nothing`,
+    );
     return "nothing_to_release";
   }
   if (row.status !== "reserved" && row.status !== "committed") return "nothing_to_release";
   const lines = mergeLines(row.lines);
-  await lockProducts(tx, lines.map((l) => l.productId));
+  await lockProducts(
+    tx,
+    lines.map((l) => l.productId),
+  );
   const ids = sql.param(lines.map((l) => l.productId));
   const qs = sql.param(lines.map((l) => l.quantity));
   await tx.execute(
@@ -133,7 +143,10 @@ export async function commitStock(tx: Tx, outbox: Appender, orderId: string): Pr
   const row = await claimReservation(tx, orderId);
   if (row?.status !== "reserved") return "nothing_to_commit";
   const lines = mergeLines(row.lines);
-  await lockProducts(tx, lines.map((l) => l.productId));
+  await lockProducts(
+    tx,
+    lines.map((l) => l.productId),
+  );
   await tx.execute(sql`
     update inventory.products p set stock = p.stock - u.quantity, reserved = p.reserved - u.quantity, updated_at = now()
     from unnest(${sql.param(lines.map((l) => l.productId))}::uuid[], ${sql.param(lines.map((l) => l.quantity))}::int[]) as u(id, quantity)

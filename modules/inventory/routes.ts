@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, decodeCursor, defineRoute, listOf, page, PageQuery, problem } from "../../src/platform.ts";
+import { type AppEnv, decodeCursor, defineRoute, listOf, PageQuery, page, problem } from "../../src/platform.ts";
 import { createProduct, type InventoryDeps, MAX_STOCK, restock, updateProduct } from "./commands.ts";
 import { getProduct, listProducts } from "./queries.ts";
 
@@ -24,21 +24,30 @@ const ProductSchema = z
   .openapi("Product");
 
 const fields = {
-  sku: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1-64 letters, digits, '.', '_' or '-'"),
+  sku: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1-64 letters, digits, '.', '_' or '-'"),
   name: z.string().trim().min(1).max(200),
   category: z.string().trim().min(1).max(100),
   priceCents: Cents,
   costCents: Cents,
   lowStockThreshold: Count,
 };
-const NewProductSchema = z.object({ ...fields, stock: Count.optional(), lowStockThreshold: Count.optional() }).strict().openapi("NewProduct");
+const NewProductSchema = z
+  .object({ ...fields, stock: Count.optional(), lowStockThreshold: Count.optional() })
+  .strict()
+  .openapi("NewProduct");
 const ProductPatchSchema = z
   .object(fields)
   .partial()
   .strict()
   .refine((p) => Object.keys(p).length > 0, "give at least one field to change")
   .openapi("ProductPatch");
-const RestockSchema = z.object({ quantity: z.number().int().min(1).max(MAX_STOCK) }).strict().openapi("Restock");
+const RestockSchema = z
+  .object({ quantity: z.number().int().min(1).max(MAX_STOCK) })
+  .strict()
+  .openapi("Restock");
 const IdParam = z.object({ id: z.uuid() });
 const json = <T extends z.ZodType>(schema: T, description = "OK") => ({ description, content: { "application/json": { schema } } });
 const body = <T extends z.ZodType>(schema: T) => ({ body: { required: true, content: { "application/json": { schema } } } });
@@ -73,7 +82,13 @@ export function inventoryRoutes(api: OpenAPIHono<AppEnv>, deps: InventoryDeps): 
         tags: ["inventory"],
         summary: "Change a product's catalog fields (stock changes only by restock and orders)",
         request: { params: IdParam, ...body(ProductPatchSchema) },
-        responses: { 200: json(ProductSchema), 400: problem("Invalid input"), 403: problem("Not an admin"), 404: problem("No such product"), 409: problem("SKU taken") },
+        responses: {
+          200: json(ProductSchema),
+          400: problem("Invalid input"),
+          403: problem("Not an admin"),
+          404: problem("No such product"),
+          409: problem("SKU taken"),
+        },
       },
     ),
     async (c) => c.json(await updateProduct(deps, c.req.valid("param").id, c.req.valid("json")), 200),
@@ -88,7 +103,13 @@ export function inventoryRoutes(api: OpenAPIHono<AppEnv>, deps: InventoryDeps): 
         tags: ["inventory"],
         summary: "Add units to a product's stock",
         request: { params: IdParam, ...body(RestockSchema) },
-        responses: { 200: json(ProductSchema), 400: problem("Invalid input"), 403: problem("Not an admin"), 404: problem("No such product"), 422: problem("Stock would pass its limit") },
+        responses: {
+          200: json(ProductSchema),
+          400: problem("Invalid input"),
+          403: problem("Not an admin"),
+          404: problem("No such product"),
+          422: problem("Stock would pass its limit"),
+        },
       },
     ),
     async (c) => c.json(await restock(deps, c.req.valid("param").id, c.req.valid("json").quantity), 200),
@@ -110,7 +131,10 @@ export function inventoryRoutes(api: OpenAPIHono<AppEnv>, deps: InventoryDeps): 
       const q = c.req.valid("query");
       const after = decodeCursor(q.cursor, z.tuple([z.uuid()]));
       const rows = await listProducts(deps.db, { category: q.category, after: after?.[0], limit: q.limit + 1 });
-      return c.json(page(rows, q.limit, (p) => [p.id]), 200);
+      return c.json(
+        page(rows, q.limit, (p) => [p.id]),
+        200,
+      );
     },
   );
 

@@ -1,19 +1,19 @@
 import { randomUUIDv7 } from "bun";
 import {
-  assertNever,
   type Appender,
+  assertNever,
   type CommandResult,
   type Db,
-  eventSourced,
   type EventSourced,
+  eventSourced,
   handleCommand,
   type NewEvent,
   StreamVersionConflictError,
   type Tx,
 } from "../../src/platform.ts";
 import type { InventoryApi } from "../inventory/index.ts";
-import { OrderCancelled, OrderConfirmed, OrderCreated, OrderDelivered, OrderShipped, orderStreamEvents, type OrderStreamEvent } from "./events.ts";
-import { type Order, order, type OrderCommand, type OrderState, type ShippingAddress } from "./order.ts";
+import { OrderCancelled, OrderConfirmed, OrderCreated, OrderDelivered, OrderShipped, type OrderStreamEvent, orderStreamEvents } from "./events.ts";
+import { type Order, type OrderCommand, type OrderState, order, type ShippingAddress } from "./order.ts";
 
 export interface OrdersDeps {
   db: Db;

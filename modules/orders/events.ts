@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { defineEvent, type DeciderEventOf } from "../../src/platform.ts";
+import { type DeciderEventOf, defineEvent } from "../../src/platform.ts";
 
 // Shapes shared by the stream events and the integration events. Money is in integer cents.
 const Cents = z.number().int().nonnegative();

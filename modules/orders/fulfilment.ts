@@ -6,12 +6,14 @@
  * confirm on `payment.processed`, release and cancel on `payment.failed` or a timeout) as a
  * durable saga with its own stream; until the payments module lands, stock reserved confirms.
  */
-import { type Appender, defineSubscription, DomainError } from "../../src/platform.ts";
+import { type Appender, DomainError, defineSubscription } from "../../src/platform.ts";
 import { InventoryReservationFailed, InventoryReserved } from "../inventory/events.ts";
 import { now, type OrderAggregate, runOrderCommand } from "./commands.ts";
 
 /** cancellationReason says in words why inventory refused an order. */
-export function cancellationReason(event: { reason: "product_not_found" } | { reason: "insufficient_stock"; lines: { productId: string; requested: number; available: number }[] }): string {
+export function cancellationReason(
+  event: { reason: "product_not_found" } | { reason: "insufficient_stock"; lines: { productId: string; requested: number; available: number }[] },
+): string {
   if (event.reason === "product_not_found") return "a product in the order no longer exists";
   return `out of stock: ${event.lines.map((l) => `${l.productId} (requested ${l.requested}, available ${l.available})`).join(", ")}`;
 }

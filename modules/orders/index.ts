@@ -1,13 +1,13 @@
 import { type Appender, type Db, defineModule, loadState } from "../../src/platform.ts";
 import type { InventoryApi } from "../inventory/index.ts";
-import { orderAggregate, type OrderWithVersion, withVersion } from "./commands.ts";
+import { type OrderWithVersion, orderAggregate, withVersion } from "./commands.ts";
 import { orderEvents } from "./events.ts";
 import { fulfilmentOnInventory } from "./fulfilment.ts";
 import { orderViewsProjection } from "./projection.ts";
 import { ordersRoutes } from "./routes.ts";
 
-export type { Order, OrderStatus } from "./order.ts";
 export type { OrderWithVersion } from "./commands.ts";
+export type { Order, OrderStatus } from "./order.ts";
 
 /** OrdersApi is the read API other modules may call synchronously. */
 export interface OrdersApi {

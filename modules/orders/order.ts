@@ -174,7 +174,10 @@ export const order: Decider<OrderState, OrderCommand, OrderStreamEvent> = {
         if (o.status === "CANCELLED") throw new OrderCancelledError();
         if (o.status === "PENDING") throw new OrderNotConfirmedError();
         if (o.status !== "CONFIRMED") throw new OrderAlreadyShippedError();
-        return { type: "order-stream.shipped", data: { orderId: o.id, trackingNumber: command.trackingNumber, carrier: command.carrier, shippedAt: command.now } };
+        return {
+          type: "order-stream.shipped",
+          data: { orderId: o.id, trackingNumber: command.trackingNumber, carrier: command.carrier, shippedAt: command.now },
+        };
       }
       case "deliver": {
         const o = exists(state);

@@ -6,8 +6,8 @@
  */
 import { sql } from "drizzle-orm";
 import { defineSubscription } from "../../src/platform.ts";
-import { orderStreamEvents, type OrderStreamEvent } from "./events.ts";
-import { type Order, order, type OrderState } from "./order.ts";
+import { type OrderStreamEvent, orderStreamEvents } from "./events.ts";
+import { type Order, type OrderState, order } from "./order.ts";
 
 interface ViewRow {
   id: string;

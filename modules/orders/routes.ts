@@ -7,8 +7,8 @@ import {
   defineRoute,
   listOf,
   loadState,
-  page,
   PageQuery,
+  page,
   problem,
   stateAtTime,
   streamHistory,
@@ -127,7 +127,12 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
         tags: ["orders"],
         summary: "One order (its owner or an admin); `?at=ISO-time` gives the order as it was then",
         request: { params: IdParam, query: z.object({ at: z.iso.datetime({ offset: true }).optional() }) },
-        responses: { 200: json(OrderSchema), 400: problem("Invalid input"), 401: problem("Not signed in"), 404: problem("No such order (or not yours, or not yet placed at that time)") },
+        responses: {
+          200: json(OrderSchema),
+          400: problem("Invalid input"),
+          401: problem("Not signed in"),
+          404: problem("No such order (or not yours, or not yet placed at that time)"),
+        },
       },
     ),
     async (c) => {
@@ -157,7 +162,10 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
       const q = c.req.valid("query");
       const before = decodeCursor(q.cursor, z.tuple([z.uuid()]));
       const rows = await listCustomerOrders(deps.db, { customerId: currentUser(c).id, status: q.status, before: before?.[0], limit: q.limit + 1 });
-      return c.json(page(rows, q.limit, (o) => [o.id]), 200);
+      return c.json(
+        page(rows, q.limit, (o) => [o.id]),
+        200,
+      );
     },
   );
 
@@ -169,8 +177,21 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
         path: "/orders/{id}/cancel",
         tags: ["orders"],
         summary: "Cancel an order before it ships (its owner or an admin); cancelling a cancelled order changes nothing",
-        request: { params: IdParam, ...body(z.object({ reason: z.string().trim().min(1).max(500) }).strict().openapi("CancelOrder")) },
-        responses: { 200: json(OrderSchema), 400: problem("Invalid input"), 404: problem("No such order"), 409: problem("Already shipped, or a concurrent change") },
+        request: {
+          params: IdParam,
+          ...body(
+            z
+              .object({ reason: z.string().trim().min(1).max(500) })
+              .strict()
+              .openapi("CancelOrder"),
+          ),
+        },
+        responses: {
+          200: json(OrderSchema),
+          400: problem("Invalid input"),
+          404: problem("No such order"),
+          409: problem("Already shipped, or a concurrent change"),
+        },
       },
     ),
     async (c) => {
@@ -191,9 +212,20 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
         summary: "Hand a confirmed order to a carrier",
         request: {
           params: IdParam,
-          ...body(z.object({ trackingNumber: z.string().trim().min(1).max(100), carrier: z.string().trim().min(1).max(100) }).strict().openapi("ShipOrder")),
+          ...body(
+            z
+              .object({ trackingNumber: z.string().trim().min(1).max(100), carrier: z.string().trim().min(1).max(100) })
+              .strict()
+              .openapi("ShipOrder"),
+          ),
         },
-        responses: { 200: json(OrderSchema), 400: problem("Invalid input"), 403: problem("Not an admin"), 404: problem("No such order"), 409: problem("Cancelled, not confirmed, or already shipped") },
+        responses: {
+          200: json(OrderSchema),
+          400: problem("Invalid input"),
+          403: problem("Not an admin"),
+          404: problem("No such order"),
+          409: problem("Cancelled, not confirmed, or already shipped"),
+        },
       },
     ),
     async (c) => {
@@ -213,7 +245,13 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
         tags: ["orders"],
         summary: "Record that a shipped order was delivered",
         request: { params: IdParam },
-        responses: { 200: json(OrderSchema), 400: problem("Invalid input"), 403: problem("Not an admin"), 404: problem("No such order"), 409: problem("Not shipped") },
+        responses: {
+          200: json(OrderSchema),
+          400: problem("Invalid input"),
+          403: problem("Not an admin"),
+          404: problem("No such order"),
+          409: problem("Not shipped"),
+        },
       },
     ),
     async (c) => {

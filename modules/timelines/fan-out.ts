@@ -1,4 +1,4 @@
-import { defineSubscription, type EnvelopeOf, rawSql } from "../../src/platform.ts";
+import { defineSubscription, type EnvelopeOf, type rawSql } from "../../src/platform.ts";
 import { PostCreated, PostDeleted } from "../posts/events.ts";
 import { UserFollowed, UserUnfollowed } from "../users/events.ts";
 

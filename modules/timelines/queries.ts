@@ -67,5 +67,11 @@ export async function readTimeline(deps: TimelineDeps, userId: string, q: { curs
     order by post_id desc limit ${q.limit + 1}`;
   // The cursor is the last entry served, even when its post was deleted since: the walk goes on from there.
   const p = page(rows, q.limit, (r) => [r.post_id]);
-  return { items: await deps.posts.getPosts(userId, p.items.map((r) => r.post_id)), nextCursor: p.nextCursor };
+  return {
+    items: await deps.posts.getPosts(
+      userId,
+      p.items.map((r) => r.post_id),
+    ),
+    nextCursor: p.nextCursor,
+  };
 }

@@ -16,7 +16,10 @@ export const hashPassword = (password: string) => Bun.password.hash(password, { 
 
 // The role is a constant of the statement: no value a caller passes can make an admin.
 const insertAccount = prepared("users_insert_account", ["id", "username", "email", "displayName", "passwordHash"], (db, $) =>
-  db.insert(accounts).values({ id: $.id, username: $.username, email: $.email, displayName: $.displayName, passwordHash: $.passwordHash, role: "user" }).returning(),
+  db
+    .insert(accounts)
+    .values({ id: $.id, username: $.username, email: $.email, displayName: $.displayName, passwordHash: $.passwordHash, role: "user" })
+    .returning(),
 );
 
 /**

@@ -18,7 +18,6 @@ export const UserRegistered = defineEvent({
   }),
 });
 
-
 /** UserUpdated is published when a user changes their public profile (display name, bio). */
 export const UserUpdated = defineEvent({
   source: "users",

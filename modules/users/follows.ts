@@ -81,7 +81,12 @@ const toEntry = (r: FollowRow): FollowEntry => ({ id: r.id, username: r.username
  * (`following`), newest follow first, by keyset: a walk never repeats or skips a follow that
  * existed when it started.
  */
-export async function listFollows(db: Db, userId: string, direction: "followers" | "following", q: { cursor?: string | undefined; limit: number }): Promise<Page<FollowEntry>> {
+export async function listFollows(
+  db: Db,
+  userId: string,
+  direction: "followers" | "following",
+  q: { cursor?: string | undefined; limit: number },
+): Promise<Page<FollowEntry>> {
   const after = decodeCursor(q.cursor, FollowCursor);
   const sql = rawSql(db);
   const [owner] = await sql`select 1 from users.accounts where id = ${userId}`;

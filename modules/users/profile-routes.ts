@@ -32,9 +32,7 @@ const UpdatePreferencesSchema = PreferencesSchema.partial()
   .refine((b) => b.emailNotifications !== undefined || b.postNotifications !== undefined, { message: "give emailNotifications or postNotifications" })
   .openapi("UpdatePreferences");
 
-const FollowEntrySchema = z
-  .object({ id: z.uuid(), username: z.string(), displayName: z.string(), followedAt: z.iso.datetime() })
-  .openapi("FollowEntry");
+const FollowEntrySchema = z.object({ id: z.uuid(), username: z.string(), displayName: z.string(), followedAt: z.iso.datetime() }).openapi("FollowEntry");
 const FollowPage = listOf(FollowEntrySchema, "FollowPage");
 
 const UserIdParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
@@ -51,7 +49,11 @@ export function profileRoutes(api: OpenAPIHono<AppEnv>, deps: UsersDeps): void {
         tags: ["users"],
         summary: "Change the caller's display name and/or bio",
         request: { body: { required: true, content: json(UpdateProfileSchema) } },
-        responses: { 200: { description: "The profile as it now is", content: json(ProfileSchema) }, 400: problem("Invalid input"), 401: problem("Not signed in") },
+        responses: {
+          200: { description: "The profile as it now is", content: json(ProfileSchema) },
+          400: problem("Invalid input"),
+          401: problem("Not signed in"),
+        },
       },
     ),
     async (c) => c.json(await updateProfile(deps, currentUser(c).id, c.req.valid("json")), 200),
@@ -80,7 +82,11 @@ export function profileRoutes(api: OpenAPIHono<AppEnv>, deps: UsersDeps): void {
         tags: ["users"],
         summary: "Switch email or new-post notifications on or off",
         request: { body: { required: true, content: json(UpdatePreferencesSchema) } },
-        responses: { 200: { description: "Preferences as they now are", content: json(PreferencesSchema) }, 400: problem("Invalid input"), 401: problem("Not signed in") },
+        responses: {
+          200: { description: "Preferences as they now are", content: json(PreferencesSchema) },
+          400: problem("Invalid input"),
+          401: problem("Not signed in"),
+        },
       },
     ),
     async (c) => c.json(await updatePreferences(deps.db, currentUser(c).id, c.req.valid("json")), 200),
@@ -95,7 +101,12 @@ export function profileRoutes(api: OpenAPIHono<AppEnv>, deps: UsersDeps): void {
         tags: ["users"],
         summary: "A user's public profile",
         request: { params: UserIdParam },
-        responses: { 200: { description: "Profile", content: json(ProfileSchema) }, 400: problem("Invalid id"), 401: problem("Not signed in"), 404: problem("No such user") },
+        responses: {
+          200: { description: "Profile", content: json(ProfileSchema) },
+          400: problem("Invalid id"),
+          401: problem("Not signed in"),
+          404: problem("No such user"),
+        },
       },
     ),
     async (c) => c.json(await getProfile(deps.db, c.req.valid("param").id), 200),
@@ -138,7 +149,12 @@ export function profileRoutes(api: OpenAPIHono<AppEnv>, deps: UsersDeps): void {
           tags: ["users"],
           summary: direction === "followers" ? "Who follows the user, newest first" : "Whom the user follows, newest first",
           request: { params: UserIdParam, query: PageQuery },
-          responses: { 200: { description: "A page", content: json(FollowPage) }, 400: problem("Invalid id, cursor or limit"), 401: problem("Not signed in"), 404: problem("No such user") },
+          responses: {
+            200: { description: "A page", content: json(FollowPage) },
+            400: problem("Invalid id, cursor or limit"),
+            401: problem("Not signed in"),
+            404: problem("No such user"),
+          },
         },
       ),
       async (c) => c.json(await listFollows(deps.db, c.req.valid("param").id, direction, c.req.valid("query")), 200),

@@ -1,8 +1,8 @@
 import { eq, or, sql } from "drizzle-orm";
 import { type Executor, prepared } from "../../src/platform.ts";
-import { type Account, toAccount } from "./views.ts";
 import { InvalidCredentialsError, UserNotFoundError } from "./errors.ts";
 import { accounts } from "./schema.ts";
+import { type Account, toAccount } from "./views.ts";
 
 // Verifying against a real hash for unknown logins keeps response time from revealing which exist.
 const DUMMY_HASH = Bun.password.hashSync("not-a-real-password", { algorithm: "argon2id" });

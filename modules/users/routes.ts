@@ -29,9 +29,7 @@ const TokenRequestSchema = z
   .strict()
   .openapi("TokenRequest");
 
-const TokenSchema = z
-  .object({ accessToken: z.string(), tokenType: z.literal("Bearer"), expiresIn: z.number().int() })
-  .openapi("Token");
+const TokenSchema = z.object({ accessToken: z.string(), tokenType: z.literal("Bearer"), expiresIn: z.number().int() }).openapi("Token");
 
 /** usersRoutes adds the account and token routes. */
 export function usersRoutes(api: OpenAPIHono<AppEnv>, deps: UsersDeps & { tokens: TokenIssuer }): void {

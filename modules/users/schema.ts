@@ -17,7 +17,9 @@ export const accounts = usersSchema.table(
     displayName: text("display_name").notNull(),
     bio: text("bio").notNull().default(""),
     passwordHash: text("password_hash").notNull(),
-    role: text("role", { enum: ["user", "admin"] }).notNull().default("user"),
+    role: text("role", { enum: ["user", "admin"] })
+      .notNull()
+      .default("user"),
     followersCount: integer("followers_count").notNull().default(0),
     followingCount: integer("following_count").notNull().default(0),
     postsCount: integer("posts_count").notNull().default(0),

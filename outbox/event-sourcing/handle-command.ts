@@ -71,7 +71,14 @@ function definitionOf(es: EventSourced<unknown, unknown, DeciderEvent>, type: st
  * with COMMIT), and a conflict surfaces from the commit. In the caller's, the insert is awaited
  * so that a conflict is thrown here, where the caller appends.
  */
-async function attempt<S, C, E extends DeciderEvent>(es: EventSourced<S, C, E>, tx: Tx, id: string, streamId: string, command: C, own: boolean): Promise<CommandResult<S, E>> {
+async function attempt<S, C, E extends DeciderEvent>(
+  es: EventSourced<S, C, E>,
+  tx: Tx,
+  id: string,
+  streamId: string,
+  command: C,
+  own: boolean,
+): Promise<CommandResult<S, E>> {
   const loaded = await loadStream(es, tx, streamId);
   const decided = decisionEvents(es.decider.decide(command, loaded.state));
   if (decided.length === 0) return { state: loaded.state, events: [], envelopes: [], version: loaded.version, streamId };

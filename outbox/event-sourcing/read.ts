@@ -23,7 +23,8 @@ const LOAD_TO_TIME = `
        s as (${SNAPSHOT} and version <= (select v from v))
   ${FROM_SNAPSHOT} and stream_version <= (select v from v) order by 1`;
 const LOAD_ALL = "select stream_version as version, type, data from outbox.events where stream_id = $1 order by stream_version";
-const LOAD_ALL_TO_VERSION = "select stream_version as version, type, data from outbox.events where stream_id = $1 and stream_version <= $2 order by stream_version";
+const LOAD_ALL_TO_VERSION =
+  "select stream_version as version, type, data from outbox.events where stream_id = $1 and stream_version <= $2 order by stream_version";
 const LOAD_ALL_TO_TIME = `
   select stream_version as version, type, data from outbox.events
    where stream_id = $1 and stream_version <= (select coalesce(max(stream_version), 0) from outbox.events where stream_id = $1 and time <= $2::text::timestamptz)
@@ -47,7 +48,11 @@ export interface Loaded<S> {
 
 /** StreamGapError: a stream's versions are not contiguous. The log was written around appendToStream. */
 export class StreamGapError extends Error {
-  constructor(readonly streamId: string, readonly expected: number, readonly found: number) {
+  constructor(
+    readonly streamId: string,
+    readonly expected: number,
+    readonly found: number,
+  ) {
     super(`stream ${streamId} jumps from version ${expected - 1} to ${found}; event-sourced streams must be written with appendToStream`);
     this.name = "StreamGapError";
   }
@@ -70,7 +75,9 @@ function readRows<S, C, E extends DeciderEvent>(es: EventSourced<S, C, E>, db: E
   const tag = [streamId, es.name, es.evolveVersion];
   if (!bound) return snapshots ? run(db, LOAD, tag, "es_load") : run(db, LOAD_ALL, [streamId], "es_load_all");
   if ("version" in bound) {
-    return snapshots ? run(db, LOAD_TO_VERSION, [...tag, bound.version], "es_load_to_version") : run(db, LOAD_ALL_TO_VERSION, [streamId, bound.version], "es_load_all_to_version");
+    return snapshots
+      ? run(db, LOAD_TO_VERSION, [...tag, bound.version], "es_load_to_version")
+      : run(db, LOAD_ALL_TO_VERSION, [streamId, bound.version], "es_load_all_to_version");
   }
   return snapshots ? run(db, LOAD_TO_TIME, [...tag, bound.time], "es_load_to_time") : run(db, LOAD_ALL_TO_TIME, [streamId, bound.time], "es_load_all_to_time");
 }

@@ -33,7 +33,12 @@ export async function loadState<S, C, E extends DeciderEvent>(es: EventSourced<S
  * stateAtVersion is the state after the event at `version` (the current state if the stream is
  * shorter). It starts from the snapshot when that is at or below `version`, else from the start.
  */
-export async function stateAtVersion<S, C, E extends DeciderEvent>(es: EventSourced<S, C, E>, id: string, version: number, options: ReadOptions = {}): Promise<StateRead<S>> {
+export async function stateAtVersion<S, C, E extends DeciderEvent>(
+  es: EventSourced<S, C, E>,
+  id: string,
+  version: number,
+  options: ReadOptions = {},
+): Promise<StateRead<S>> {
   if (!Number.isInteger(version) || version < 0) throw new RangeError(`version must be a non-negative integer, got ${version}`);
   const { state, version: reached } = await loadStream(es, options.tx ?? es.db, es.streamId(id), { version: Math.min(version, MAX_VERSION) });
   return { state, version: reached };
@@ -44,7 +49,12 @@ export async function stateAtVersion<S, C, E extends DeciderEvent>(es: EventSour
  * before it (events are stamped by the appending process's clock). Before the first event it is
  * the initial state at version 0.
  */
-export async function stateAtTime<S, C, E extends DeciderEvent>(es: EventSourced<S, C, E>, id: string, time: Date | string, options: ReadOptions = {}): Promise<StateRead<S>> {
+export async function stateAtTime<S, C, E extends DeciderEvent>(
+  es: EventSourced<S, C, E>,
+  id: string,
+  time: Date | string,
+  options: ReadOptions = {},
+): Promise<StateRead<S>> {
   const at = new Date(time);
   if (Number.isNaN(at.getTime())) throw new RangeError(`not a time: ${String(time)}`);
   const { state, version } = await loadStream(es, options.tx ?? es.db, es.streamId(id), { time: at.toISOString() });

@@ -32,7 +32,10 @@ export function planPath(path: string): PathPlan {
   const starts = [0];
   for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 46) starts.push(i + 1);
   const keys = starts.map((start, i) =>
-    starts.slice(i + 1).map((next, k) => [path.slice(start, next - 1), i + k + 1] as const).concat([[path.slice(start), starts.length] as const]),
+    starts
+      .slice(i + 1)
+      .map((next, k) => [path.slice(start, next - 1), i + k + 1] as const)
+      .concat([[path.slice(start), starts.length] as const]),
   );
   return { path, keys };
 }

@@ -45,7 +45,10 @@ export interface CompiledPattern {
  */
 export function compilePattern(pattern: unknown): CompiledPattern {
   if (!isPlainObject(pattern)) {
-    throw new InvalidPatternError("", `an event pattern must be a JSON object, got ${Array.isArray(pattern) ? "an array" : pattern === null ? "null" : typeof pattern}`);
+    throw new InvalidPatternError(
+      "",
+      `an event pattern must be a JSON object, got ${Array.isArray(pattern) ? "an array" : pattern === null ? "null" : typeof pattern}`,
+    );
   }
   checkPatternLength(pattern);
   const rules = compileRules(pattern);
@@ -78,7 +81,10 @@ function checkWildcards(rules: readonly SubRule[]): void {
   }
   for (const [path, wildcards] of byPath) {
     if (wildcardComplexity(wildcards, MAX_WILDCARD_COMPLEXITY) > MAX_WILDCARD_COMPLEXITY) {
-      throw new PatternTooComplexError(path, "the rule is too complex: use fewer wildcard characters, or fewer repeating character sequences after a wildcard character");
+      throw new PatternTooComplexError(
+        path,
+        "the rule is too complex: use fewer wildcard characters, or fewer repeating character sequences after a wildcard character",
+      );
     }
   }
 }

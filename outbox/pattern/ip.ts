@@ -165,7 +165,7 @@ export function compileCidr(cidr: string): CidrParse {
     const base = ((v4Out[0] as number) & mask) >>> 0;
     return {
       ok: true,
-      test: (value) => readIp(value, scratch, v4Scratch) === "v4" && (((v4Scratch[0] as number) & mask) >>> 0) === base,
+      test: (value) => readIp(value, scratch, v4Scratch) === "v4" && ((v4Scratch[0] as number) & mask) >>> 0 === base,
     };
   }
   if (bits > 127) {

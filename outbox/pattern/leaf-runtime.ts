@@ -68,7 +68,9 @@ export function buildLeaf(spec: LeafSpec): Leaf {
   const hasValues =
     spec.existsTrue ||
     spec.exactStrings.size + spec.exactNumbers.size + spec.stringTests.length + spec.numberTests.length + spec.scalarTests.length > 0 ||
-    spec.matchTrue || spec.matchFalse || spec.matchNull;
+    spec.matchTrue ||
+    spec.matchFalse ||
+    spec.matchNull;
   const onlyStrings = spec.notOnlyPlainStrings || spec.existsTrue || spec.existsFalse ? null : Object.freeze([...new Set(spec.plainStrings)]);
   return Object.freeze({
     test: spec.existsTrue ? () => true : scalarTest(spec),

@@ -1,22 +1,12 @@
 import { describeValue, InvalidPatternError, isPlainObject } from "./errors.ts";
 import { compileCidr, compileIpEquals } from "./ip.ts";
-import { buildLeaf, newLeafSpec, type Leaf, type LeafSpec, type NumberPredicate, type ScalarPredicate } from "./leaf-runtime.ts";
+import { buildLeaf, type Leaf, type LeafSpec, type NumberPredicate, newLeafSpec, type ScalarPredicate } from "./leaf-runtime.ts";
 import { compileIgnoreCase, compileWildcard, parseWildcard, type StringPredicate } from "./string-matchers.ts";
 
 export type { Leaf } from "./leaf-runtime.ts";
 
 /** OPERATORS lists every content-filter operator event-ruler accepts, for error messages and the `$or` check. */
-export const OPERATORS = [
-  "prefix",
-  "suffix",
-  "anything-but",
-  "numeric",
-  "exists",
-  "cidr",
-  "equals-ignore-case",
-  "wildcard",
-  "exactly",
-] as const;
+export const OPERATORS = ["prefix", "suffix", "anything-but", "numeric", "exists", "cidr", "equals-ignore-case", "wildcard", "exactly"] as const;
 
 /** Context for one leaf array element: where it is (for errors) and which spec it adds to. */
 interface ElementContext {
@@ -79,9 +69,12 @@ function addElement(ctx: ElementContext, element: unknown): void {
 function addFilter(ctx: ElementContext, filter: Record<string, unknown>): void {
   const keys = Object.keys(filter);
   if (keys.length !== 1) {
-    fail(ctx, keys.length === 0
-      ? `empty content-filter object; use one of ${OPERATORS.join(", ")}`
-      : `a content filter takes exactly one operator, got ${keys.map((k) => JSON.stringify(k)).join(", ")}`);
+    fail(
+      ctx,
+      keys.length === 0
+        ? `empty content-filter object; use one of ${OPERATORS.join(", ")}`
+        : `a content filter takes exactly one operator, got ${keys.map((k) => JSON.stringify(k)).join(", ")}`,
+    );
   }
   const operator = keys[0] as string;
   const operand = filter[operator];
@@ -188,10 +181,14 @@ const COMPARISONS: ReadonlySet<string> = new Set(["=", "<", "<=", ">", ">="]);
 
 function comparison(op: string, bound: number): NumberPredicate {
   switch (op) {
-    case ">": return (v) => v > bound;
-    case ">=": return (v) => v >= bound;
-    case "<": return (v) => v < bound;
-    default: return (v) => v <= bound;
+    case ">":
+      return (v) => v > bound;
+    case ">=":
+      return (v) => v >= bound;
+    case "<":
+      return (v) => v < bound;
+    default:
+      return (v) => v <= bound;
   }
 }
 
@@ -208,7 +205,10 @@ function anythingBut(ctx: ElementContext, operand: unknown): ScalarPredicate {
   }
   if (Array.isArray(operand)) return anythingButList(ctx, operand);
   if (!isPlainObject(operand)) {
-    fail(ctx, `anything-but takes a string, a number, a list of strings or of numbers, or an object with prefix, suffix, equals-ignore-case or wildcard; got ${describeValue(operand)}`);
+    fail(
+      ctx,
+      `anything-but takes a string, a number, a list of strings or of numbers, or an object with prefix, suffix, equals-ignore-case or wildcard; got ${describeValue(operand)}`,
+    );
   }
   const keys = Object.keys(operand);
   if (keys.length !== 1) fail(ctx, `anything-but object takes exactly one of prefix, suffix, equals-ignore-case, wildcard`);

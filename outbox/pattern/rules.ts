@@ -1,5 +1,5 @@
-import { childPath, describeValue, indexPath, InvalidPatternError, isPlainObject } from "./errors.ts";
-import { compileLeaf, OPERATORS, type Leaf } from "./leaf.ts";
+import { childPath, describeValue, InvalidPatternError, indexPath, isPlainObject } from "./errors.ts";
+import { compileLeaf, type Leaf, OPERATORS } from "./leaf.ts";
 import { MAX_OR_COMBINATIONS, MAX_RULE_FIELDS, PatternTooComplexError } from "./limits.ts";
 
 /** OR_KEY is the `$or` keyword; it is not a field name and adds no step to the event path. */
@@ -9,10 +9,21 @@ export const OR_KEY = "$or";
 // branches, where they would be ambiguous with filters; some are reserved for operators not shipped yet.
 const RESERVED_IN_OR: ReadonlySet<string> = new Set<string>([
   ...OPERATORS,
-  "=", "<", "<=", ">", ">=",
-  "regex", "not-wildcard", "not-equals-ignore-case",
-  "date-after", "date-on-or-after", "date-before", "date-on-or-before", "in-date-range",
-  "ip-address-in-range", "ip-address-not-in-range",
+  "=",
+  "<",
+  "<=",
+  ">",
+  ">=",
+  "regex",
+  "not-wildcard",
+  "not-equals-ignore-case",
+  "date-after",
+  "date-on-or-after",
+  "date-before",
+  "date-on-or-before",
+  "in-date-range",
+  "ip-address-in-range",
+  "ip-address-not-in-range",
 ]);
 
 /** Step is one field of a sub-rule: the dotted event path and the leaf its values must satisfy. */
@@ -54,9 +65,7 @@ export function compileRules(pattern: Record<string, unknown>): SubRule[] {
     if (draft.size > MAX_RULE_FIELDS) {
       throw new PatternTooComplexError("", `a pattern alternative names ${draft.size} fields; EventBridge allows at most ${MAX_RULE_FIELDS}`);
     }
-    return [...draft.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([path, leaf]) => shared(steps, path, leaf));
+    return [...draft.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([path, leaf]) => shared(steps, path, leaf));
   });
 }
 

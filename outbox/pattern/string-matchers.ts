@@ -48,7 +48,10 @@ export function compileWildcard(segments: readonly string[]): StringPredicate {
   const first = segments[0] ?? "";
   if (segments.length === 1) return (value) => value === first;
   const last = segments[segments.length - 1] ?? "";
-  const middle = segments.slice(1, -1).filter((s) => s.length > 0).map((s) => ({ text: s, table: kmpTable(s) }));
+  const middle = segments
+    .slice(1, -1)
+    .filter((s) => s.length > 0)
+    .map((s) => ({ text: s, table: kmpTable(s) }));
   const minLength = first.length + last.length + middle.reduce((n, s) => n + s.text.length, 0);
   return (value) => {
     if (value.length < minLength || !value.startsWith(first) || !value.endsWith(last)) return false;

@@ -9,10 +9,11 @@
 // DeliveryDeferredError, so the worker renews its lease, notices a hand-over or a shutdown, and
 // records the stall; it calls again with the same batch, and what AWS already stored or refused
 // is remembered here (DeliveryState) instead of being sent twice.
-import type { BatchResult, OutboxMetrics } from "../types.ts";
+
 import { DeliveryDeferredError } from "../errors.ts";
-import { firstPerKey, takeCall, type CallLimits, type EntryDisposition, type EntryResult, type PendingEntry, type SinkLog } from "./batching.ts";
-import { DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, errorText, failureKind, fullJitterDelay, sleep, type FailureKind } from "./retry.ts";
+import type { BatchResult, OutboxMetrics } from "../types.ts";
+import { type CallLimits, type EntryDisposition, type EntryResult, firstPerKey, type PendingEntry, type SinkLog, takeCall } from "./batching.ts";
+import { DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, errorText, type FailureKind, failureKind, fullJitterDelay, sleep } from "./retry.ts";
 
 /** DEFAULT_SLICE_MS is how long one handler call keeps resending before handing the batch back to the worker. */
 export const DEFAULT_SLICE_MS = 2_000;
@@ -145,7 +146,8 @@ export async function sendInCalls<E>(pending: PendingEntry<E>[], opts: DeliveryO
     const suspects = ready.filter((p) => p.suspect);
     // A call refused as a whole is split into single-entry calls to find the entry at fault;
     // the suspect tried least goes first, so one entry refused every time cannot starve the rest.
-    const call = suspects.length > 0 ? [suspects.reduce((a, b) => ((b.invalidTries ?? 0) < (a.invalidTries ?? 0) ? b : a))] : takeCall(ready, (p) => p.size, opts.limits);
+    const call =
+      suspects.length > 0 ? [suspects.reduce((a, b) => ((b.invalidTries ?? 0) < (a.invalidTries ?? 0) ? b : a))] : takeCall(ready, (p) => p.size, opts.limits);
 
     let results: EntryResult[];
     try {

@@ -1,9 +1,9 @@
-import { EventBridgeClient, PutEventsCommand, type EventBridgeClientConfig, type PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
+import { EventBridgeClient, type EventBridgeClientConfig, PutEventsCommand, type PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { EventEnvelope } from "../envelope.ts";
 import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "../types.ts";
-import { utf8Length, type EntryDisposition, type PendingEntry, type SinkLog } from "./batching.ts";
-import { DeliveryState, sendInCalls, stateOf } from "./delivery.ts";
+import { type EntryDisposition, type PendingEntry, type SinkLog, utf8Length } from "./batching.ts";
+import { type DeliveryState, sendInCalls, stateOf } from "./delivery.ts";
 
 /** EVENTBRIDGE_SINK is the subscription (and checkpoint) name of the EventBridge relay. */
 export const EVENTBRIDGE_SINK = "outbox.eventbridge";

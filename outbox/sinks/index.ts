@@ -1,26 +1,26 @@
+export { type CallLimits, type EntryDisposition, type EntryResult, firstPerKey, type PendingEntry, type SinkLog, takeCall, utf8Length } from "./batching.ts";
+export { DEFAULT_SLICE_MS, type DeliveryOptions, DeliveryState, sendInCalls, stateOf } from "./delivery.ts";
 export {
+  classifyPutEventsError,
   createEventBridgeClient,
   createEventBridgeSink,
-  classifyPutEventsError,
-  putEventsEntrySize,
-  toPutEventsEntry,
+  DETAIL_TYPE_MAX_CHARS,
   EVENTBRIDGE_SINK,
+  type EventBridgeSinkOptions,
   PUT_EVENTS_MAX_BYTES,
   PUT_EVENTS_MAX_ENTRIES,
-  DETAIL_TYPE_MAX_CHARS,
-  type EventBridgeSinkOptions,
+  putEventsEntrySize,
+  toPutEventsEntry,
 } from "./eventbridge.ts";
 export {
   createKinesisClient,
   createKinesisSink,
-  partitionKeyFor,
-  KINESIS_SINK,
   KINESIS_MAX_RECORD_BYTES,
+  KINESIS_SINK,
+  type KinesisSinkOptions,
   PARTITION_KEY_MAX,
   PUT_RECORDS_MAX_BYTES,
   PUT_RECORDS_MAX_RECORDS,
-  type KinesisSinkOptions,
+  partitionKeyFor,
 } from "./kinesis.ts";
-export { firstPerKey, takeCall, utf8Length, type CallLimits, type EntryDisposition, type EntryResult, type PendingEntry, type SinkLog } from "./batching.ts";
-export { sendInCalls, stateOf, DeliveryState, DEFAULT_SLICE_MS, type DeliveryOptions } from "./delivery.ts";
-export { fullJitterDelay, failureKind, errorName, errorText, sleep, DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, type FailureKind } from "./retry.ts";
+export { DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, errorName, errorText, type FailureKind, failureKind, fullJitterDelay, sleep } from "./retry.ts";

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { KinesisClient, PutRecordsCommand, type KinesisClientConfig, type PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
+import { KinesisClient, type KinesisClientConfig, PutRecordsCommand, type PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { EventEnvelope } from "../envelope.ts";
 import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "../types.ts";
-import { utf8Length, type PendingEntry, type SinkLog } from "./batching.ts";
-import { DeliveryState, sendInCalls, stateOf } from "./delivery.ts";
+import { type PendingEntry, type SinkLog, utf8Length } from "./batching.ts";
+import { type DeliveryState, sendInCalls, stateOf } from "./delivery.ts";
 
 /** KINESIS_SINK is the subscription (and checkpoint) name of the Kinesis relay. */
 export const KINESIS_SINK = "outbox.kinesis";

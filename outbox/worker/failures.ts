@@ -25,13 +25,7 @@ export class Failures {
    * transaction, since the failure rolled it back), then dead-letters the failed event or
    * records the attempt and returns the backoff before the next.
    */
-  async recover(
-    batch: EventRow[],
-    failedAt: number,
-    failure: unknown,
-    attempts: number,
-    redoBefore?: (tx: Tx) => Promise<number>,
-  ): Promise<BatchOutcome> {
+  async recover(batch: EventRow[], failedAt: number, failure: unknown, attempts: number, redoBefore?: (tx: Tx) => Promise<number>): Promise<BatchOutcome> {
     const { sub, partition, deps } = this.p;
     const failed = batch[failedAt]!;
     const error = errorText(failure);

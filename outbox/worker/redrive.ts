@@ -42,7 +42,9 @@ export class Redrive {
              where subscription = ${sub.name} and partition = ${partition} and status = 'redriving'
              order by event_position limit 1 for update skip locked`)) as unknown as { id: string; event_position: string; attempts: number }[];
         if (!dl) return false;
-        const [row] = (await tx.execute(sql`select ${EVENT_COLUMNS} from outbox.events where position = ${dl.event_position}::bigint`)) as unknown as EventRow[];
+        const [row] = (await tx.execute(
+          sql`select ${EVENT_COLUMNS} from outbox.events where position = ${dl.event_position}::bigint`,
+        )) as unknown as EventRow[];
         try {
           await tx.transaction(async (sp) => this.perEvent.runOne(sp as unknown as Tx, toEnvelope(row!), dl.attempts + 1));
           await tx.execute(sql`update outbox.dead_letters set status = 'redriven', redriven_at = now() where id = ${dl.id}::uuid`);

@@ -1,7 +1,7 @@
 import { errorText } from "../error-text.ts";
 import { DeliveryDeferredError } from "../errors.ts";
-import type { BatchResult } from "../types.ts";
 import { type EventRow, toEnvelope } from "../store.ts";
+import type { BatchResult } from "../types.ts";
 import type { PartitionCheckpoint } from "./checkpoint.ts";
 import type { Failures } from "./failures.ts";
 import type { EventFilter } from "./filter.ts";
@@ -34,6 +34,7 @@ export class RelayDelivery {
     const { cp, batch } = seen;
     const matched = this.filter.matching(batch);
     const attempts = (cp.failing_position === batch[0]!.position ? cp.failing_attempts : 0) + 1;
+    // biome-ignore lint/suspicious/noConfusingVoidType: what a relay returns (see RelaySubscription)
     let result: BatchResult | void;
     try {
       result = matched.length ? await this.relay(matched, handlerContext(this.p, poolAsTx(this.p), attempts)) : undefined;

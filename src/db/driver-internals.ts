@@ -166,6 +166,7 @@ export function rawClient(executor: unknown): postgres.Sql {
 
 /** preparedQuery runs `query` (already `$n` text) as drizzle runs a `.prepare(name)`d query: a named server-side prepared statement. */
 export function preparedQuery<T>(executor: unknown, query: { sql: string; params: unknown[] }, name: string): Promise<T[]> {
-  const session = (executor as { _: { session: { prepareQuery(q: unknown, f: undefined, n: string, a: boolean): { execute(): Promise<unknown> } } } })._.session;
+  const session = (executor as { _: { session: { prepareQuery(q: unknown, f: undefined, n: string, a: boolean): { execute(): Promise<unknown> } } } })._
+    .session;
   return session.prepareQuery(query, undefined, name, false).execute() as Promise<T[]>;
 }

@@ -12,7 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { alive, assertPortFree, clearLeftovers } from "./embedded-leftovers.ts";
-import { postgresUser, reachableDataDir, type RunAs, stageBinaries } from "./embedded-root.ts";
+import { postgresUser, type RunAs, reachableDataDir, stageBinaries } from "./embedded-root.ts";
 
 /** EmbeddedDatabase is a real Postgres server started from the embedded binaries. */
 export interface EmbeddedDatabase {
@@ -115,7 +115,15 @@ async function initdb(initdbBin: string, dataDir: string, runAs: RunAs | undefin
     chownSync(dataDir, runAs.uid, runAs.gid);
   }
   try {
-    const args = [`--pgdata=${dataDir}`, "--auth=scram-sha-256", `--username=${USER}`, `--pwfile=${pwfile}`, "--encoding=UTF8", "--locale=C", "--no-instructions"];
+    const args = [
+      `--pgdata=${dataDir}`,
+      "--auth=scram-sha-256",
+      `--username=${USER}`,
+      `--pwfile=${pwfile}`,
+      "--encoding=UTF8",
+      "--locale=C",
+      "--no-instructions",
+    ];
     const { code, output } = await run(initdbBin, args, runAs, INITDB_TIMEOUT_MS);
     if (code !== 0) {
       throw new Error(
@@ -167,7 +175,13 @@ function spawnError(cmd: string, err: NodeJS.ErrnoException, runAs: RunAs | unde
  * the app, which drains and then stops it) and resolves once it accepts connections. Its log is
  * read for as long as it runs: an unread pipe would fill and stall every backend that logs.
  */
-async function startServer(postgresBin: string, dataDir: string, port: number, runAs: RunAs | undefined, log: (msg: string) => void): Promise<{ stop(): Promise<void> }> {
+async function startServer(
+  postgresBin: string,
+  dataDir: string,
+  port: number,
+  runAs: RunAs | undefined,
+  log: (msg: string) => void,
+): Promise<{ stop(): Promise<void> }> {
   const args = ["-D", dataDir, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "lc_messages=C"];
   const child: ChildProcess = spawn(postgresBin, args, { ...ids(runAs), env: CHILD_ENV, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const recent: string[] = [];
@@ -183,7 +197,11 @@ async function startServer(postgresBin: string, dataDir: string, port: number, r
   await new Promise<void>((ok, fail) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      fail(new Error(`embedded Postgres (data ${dataDir}, port ${port}) did not accept connections within ${START_TIMEOUT_MS / 1000} s:\n${tail(recent.join(""))}`));
+      fail(
+        new Error(
+          `embedded Postgres (data ${dataDir}, port ${port}) did not accept connections within ${START_TIMEOUT_MS / 1000} s:\n${tail(recent.join(""))}`,
+        ),
+      );
     }, START_TIMEOUT_MS);
     const onData = (chunk: Buffer) => {
       const text = String(chunk);
@@ -216,7 +234,11 @@ async function startServer(postgresBin: string, dataDir: string, port: number, r
     async stop() {
       stopping = true;
       // Fast shutdown aborts sessions and checkpoints; immediate (SIGQUIT) if that hangs; then force.
-      for (const [signal, waitMs] of [["SIGINT", 15_000], ["SIGQUIT", 5_000], ["SIGKILL", 5_000]] as const) {
+      for (const [signal, waitMs] of [
+        ["SIGINT", 15_000],
+        ["SIGQUIT", 5_000],
+        ["SIGKILL", 5_000],
+      ] as const) {
         if (child.exitCode !== null || child.signalCode !== null) return;
         child.kill(signal);
         if (await Promise.race([exited.then(() => true), Bun.sleep(waitMs).then(() => false)])) return;

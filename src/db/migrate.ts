@@ -1,7 +1,7 @@
-import { drizzle } from "drizzle-orm/postgres-js";
-import { migrate } from "drizzle-orm/postgres-js/migrator";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { drizzle } from "drizzle-orm/postgres-js";
+import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 
 // Any constant works; it only has to be the same for every replica of this application.
@@ -15,7 +15,9 @@ const CONNECT_TIMEOUT_SECONDS = 3;
  */
 export async function runMigrations(url: string, migrationsFolder: string): Promise<void> {
   if (!existsSync(join(migrationsFolder, "meta", "_journal.json"))) {
-    throw new Error(`MIGRATIONS_DIR ${resolve(migrationsFolder)} holds no drizzle migrations (meta/_journal.json is missing); set MIGRATIONS_DIR to the project's migrations folder.`);
+    throw new Error(
+      `MIGRATIONS_DIR ${resolve(migrationsFolder)} holds no drizzle migrations (meta/_journal.json is missing); set MIGRATIONS_DIR to the project's migrations folder.`,
+    );
   }
   const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: CONNECT_TIMEOUT_SECONDS });
   // Start-up is where a wrong DATABASE_URL shows: fail within seconds. postgres.js alone keeps

@@ -176,13 +176,19 @@ export class Transaction {
 
   private route(q: PgQuery): void {
     const refusal = q === this.finale ? this.broken?.error : this.ended ? new TransactionFinishedError(this.ended) : this.broken?.error;
-    if (refusal !== undefined) return q.reject(refusal);
+    if (refusal !== undefined) {
+      q.reject(refusal);
+      return;
+    }
     const c = this.connection;
     if (c === undefined || this.full) {
       this.queue.push(q);
       return;
     }
-    if (!holds(c, this.idle)) return q.reject(new TransactionFinishedError("lost its connection"));
+    if (!holds(c, this.idle)) {
+      q.reject(new TransactionFinishedError("lost its connection"));
+      return;
+    }
     this.full = !send(c, q);
   }
 

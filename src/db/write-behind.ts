@@ -1,5 +1,5 @@
-import { firstFailure } from "./transaction-errors.ts";
 import { transactionOf } from "./transaction.ts";
+import { firstFailure } from "./transaction-errors.ts";
 
 const noop = () => {};
 

@@ -30,7 +30,11 @@ export class EventRegistry {
 
   /** publicTypes lists the public types, sorted; the same array until the next `register`. */
   publicTypes(): readonly string[] {
-    this.#publicTypes ??= Object.freeze(this.all().filter((d) => d.visibility === "public").map((d) => d.type));
+    this.#publicTypes ??= Object.freeze(
+      this.all()
+        .filter((d) => d.visibility === "public")
+        .map((d) => d.type),
+    );
     return this.#publicTypes;
   }
 
@@ -66,7 +70,10 @@ export class UnknownEventTypeError extends Error {
 
 /** InvalidEventDataError: data that does not satisfy the declared schema. A bug, not bad input. */
 export class InvalidEventDataError extends Error {
-  constructor(readonly type: string, detail: string) {
+  constructor(
+    readonly type: string,
+    detail: string,
+  ) {
     super(`invalid data for event "${type}": ${detail}`);
     this.name = "InvalidEventDataError";
   }

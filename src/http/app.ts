@@ -4,11 +4,11 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import type { Logger } from "pino";
 import { runWithEventContext } from "../../outbox/context.ts";
+import { docsPage } from "./docs.ts";
 import { edge, health } from "./edge.ts";
 import type { AppEnv, IdempotencyStore, Platform, RateLimiter, TokenVerifier } from "./env.ts";
 import { handleError, problemResponse } from "./problem.ts";
 import { validationHook } from "./validation.ts";
-import { docsPage } from "./docs.ts";
 
 /** HttpDeps are what the HTTP edge needs from the composition root. */
 export interface HttpDeps {
@@ -57,7 +57,13 @@ export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) 
   app.get("/health", health);
   app.use(edge(platform));
   if (deps.corsOrigins.length) {
-    app.use("/api/*", cors({ origin: deps.corsOrigins, exposeHeaders: ["x-request-id", "x-correlation-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"] }));
+    app.use(
+      "/api/*",
+      cors({
+        origin: deps.corsOrigins,
+        exposeHeaders: ["x-request-id", "x-correlation-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"],
+      }),
+    );
   }
   const limit = bodyLimit({
     maxSize: deps.bodyLimitBytes,
@@ -89,23 +95,25 @@ export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) 
   }
 
   if (deps.servesApi) {
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Eventful monolith API",
-      version: "1.0.0",
-      description: "Social network, shop and analytics modules over a transactional outbox. Errors are RFC 9457 problem+json.",
-    },
-  });
-  app.route("/docs", docsPage());
+    app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+    app.doc31("/openapi.json", {
+      openapi: "3.1.0",
+      info: {
+        title: "Eventful monolith API",
+        version: "1.0.0",
+        description: "Social network, shop and analytics modules over a transactional outbox. Errors are RFC 9457 problem+json.",
+      },
+    });
+    app.route("/docs", docsPage());
   }
 
   app.notFound((c) => {
     const allowed = allowedMethods(app, c.req.path);
     if (allowed.length) {
       c.header("allow", allowed.join(", "));
-      return problemResponse(c, 405, "HTTP.METHOD_NOT_ALLOWED", `${c.req.method} is not allowed here; use ${allowed.join(", ")}.`, { headers: { allow: allowed.join(", ") } });
+      return problemResponse(c, 405, "HTTP.METHOD_NOT_ALLOWED", `${c.req.method} is not allowed here; use ${allowed.join(", ")}.`, {
+        headers: { allow: allowed.join(", ") },
+      });
     }
     return problemResponse(c, 404, "HTTP.NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`);
   });
@@ -114,10 +122,12 @@ export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) 
 }
 
 /** checkContentType answers 415 to a body sent as anything but JSON. */
-async function checkContentType(c: Context<AppEnv>, next: () => Promise<void>): Promise<Response | void> {
+async function checkContentType(c: Context<AppEnv>, next: () => Promise<void>): Promise<Response | undefined> {
   const type = c.req.header("content-type")?.split(";")[0]?.trim() ?? "";
   // A streamed body may come with neither content-length nor transfer-encoding (e.g. in process).
-  const hasBody = c.req.header("content-length") !== "0" && (c.req.raw.body !== null || c.req.header("content-length") !== undefined || c.req.header("transfer-encoding") !== undefined);
+  const hasBody =
+    c.req.header("content-length") !== "0" &&
+    (c.req.raw.body !== null || c.req.header("content-length") !== undefined || c.req.header("transfer-encoding") !== undefined);
   if (hasBody && !JSON_TYPE.test(type)) {
     return problemResponse(c, 415, "REQUEST.UNSUPPORTED_MEDIA_TYPE", `Send the body as application/json, not ${type || "no content type"}.`);
   }
@@ -131,11 +141,16 @@ function allowedMethods(app: OpenAPIHono<AppEnv>, path: string): string[] {
   let routeTable = routeTables.get(app);
   if (!routeTable) {
     routeTable = app.routes
-    .filter((r) => r.method !== "ALL")
-    .map((r) => ({
-      method: r.method,
-      re: new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\/:[^/]+/g, "/[^/]+").replace(/\*/g, ".*")}/?$`),
-    }));
+      .filter((r) => r.method !== "ALL")
+      .map((r) => ({
+        method: r.method,
+        re: new RegExp(
+          `^${r.path
+            .replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+            .replace(/\/:[^/]+/g, "/[^/]+")
+            .replace(/\*/g, ".*")}/?$`,
+        ),
+      }));
     routeTables.set(app, routeTable);
   }
   const methods = new Set(routeTable.filter((r) => r.re.test(path)).map((r) => r.method));

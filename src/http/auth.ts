@@ -31,11 +31,7 @@ export function createJwtAuth(secret: string, ttlSeconds: number, opts: { cacheS
   return {
     async issue(user) {
       const now = Math.floor(Date.now() / 1000);
-      const accessToken = await sign(
-        { sub: user.id, role: user.role, username: user.username, iss: ISSUER, iat: now, exp: now + ttlSeconds },
-        secret,
-        "HS256",
-      );
+      const accessToken = await sign({ sub: user.id, role: user.role, username: user.username, iss: ISSUER, iat: now, exp: now + ttlSeconds }, secret, "HS256");
       return { accessToken, tokenType: "Bearer", expiresIn: ttlSeconds };
     },
     async verify(token) {
@@ -53,7 +49,10 @@ export function createJwtAuth(secret: string, ttlSeconds: number, opts: { cacheS
         payload = await verify(token, secret, { alg: "HS256", iss: ISSUER });
       } catch (err) {
         const expired = err instanceof Error && err.name === "JwtTokenExpired";
-        throw new UnauthorizedError(expired ? "the access token has expired" : "the access token is invalid", expired ? "AUTH.TOKEN_EXPIRED" : "AUTH.TOKEN_INVALID");
+        throw new UnauthorizedError(
+          expired ? "the access token has expired" : "the access token is invalid",
+          expired ? "AUTH.TOKEN_EXPIRED" : "AUTH.TOKEN_INVALID",
+        );
       }
       const { sub, role, username } = payload;
       if (typeof sub !== "string" || (role !== "user" && role !== "admin") || typeof username !== "string") {

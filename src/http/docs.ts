@@ -1,7 +1,7 @@
 import { Hono } from "hono";
+import css from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 // Imported as text so `bun build --compile` embeds them: the docs work offline and from the binary.
 import bundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
-import css from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 
 const INIT = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true, persistAuthorization: true });`;
 

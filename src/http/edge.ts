@@ -68,7 +68,8 @@ export function edge(platform: Platform): MiddlewareHandler<AppEnv> {
     await next();
     // A handler that returned `new Response(...)` (an idempotent replay) bypassed the prepared headers.
     if (c.res.headers.get("x-request-id") === null) stamp(c.res.headers, requestId, correlationId);
-    if (logged) lines.info({ requestId, correlationId, method: c.req.method, path, status: c.res.status, ms: Math.round(performance.now() - started) }, "request");
+    if (logged)
+      lines.info({ requestId, correlationId, method: c.req.method, path, status: c.res.status, ms: Math.round(performance.now() - started) }, "request");
   };
 }
 

@@ -58,7 +58,11 @@ export interface StoredResponse {
 /** IdempotencyStore reserves keys and keeps the first response for their lifetime. */
 export interface IdempotencyStore {
   /** begin reserves (scope, key) for a request hash: "new", "in_progress", a stored response, or "mismatch". */
-  begin(scope: string, key: string, requestHash: string): Promise<{ state: "new" } | { state: "in_progress" } | { state: "mismatch" } | { state: "done"; response: StoredResponse }>;
+  begin(
+    scope: string,
+    key: string,
+    requestHash: string,
+  ): Promise<{ state: "new" } | { state: "in_progress" } | { state: "mismatch" } | { state: "done"; response: StoredResponse }>;
   complete(scope: string, key: string, response: StoredResponse): Promise<void>;
   /** abandon releases a reservation whose request failed, so the client may retry. */
   abandon(scope: string, key: string): Promise<void>;

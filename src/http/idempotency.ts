@@ -11,7 +11,10 @@ const KEPT_HEADERS = ["content-type", "location"];
 const IN_PROGRESS_TIMEOUT_SECONDS = 60;
 
 // The store's statements run on every creating POST that carries a key: built once (see prepared).
-const reserveKey = prepared("idempotency_reserve", ["scope", "key", "hash", "ttl", "stale"], (_, $) => sql`
+const reserveKey = prepared(
+  "idempotency_reserve",
+  ["scope", "key", "hash", "ttl", "stale"],
+  (_, $) => sql`
   insert into outbox.idempotency_keys (scope, key, request_hash, expires_at)
   values (${$.scope}, ${$.key}, ${$.hash}, now() + make_interval(secs => ${$.ttl}))
   on conflict (scope, key) do update
@@ -20,19 +23,32 @@ const reserveKey = prepared("idempotency_reserve", ["scope", "key", "hash", "ttl
     where outbox.idempotency_keys.expires_at < now()
        -- A reservation whose request died (crash, lost connection) frees up after a while.
        or (outbox.idempotency_keys.status is null and outbox.idempotency_keys.created_at < now() - make_interval(secs => ${$.stale}))
-  returning 1`);
-const findKey = prepared("idempotency_find", ["scope", "key"], (_, $) => sql`
-  select request_hash, status, headers, body from outbox.idempotency_keys where scope = ${$.scope} and key = ${$.key}`).returns<{
+  returning 1`,
+);
+const findKey = prepared(
+  "idempotency_find",
+  ["scope", "key"],
+  (_, $) => sql`
+  select request_hash, status, headers, body from outbox.idempotency_keys where scope = ${$.scope} and key = ${$.key}`,
+).returns<{
   request_hash: string;
   status: number | null;
   headers: Record<string, string> | null;
   body: string | null;
 }>();
-const completeKey = prepared("idempotency_complete", ["scope", "key", "status", "headers", "body"], (_, $) => sql`
+const completeKey = prepared(
+  "idempotency_complete",
+  ["scope", "key", "status", "headers", "body"],
+  (_, $) => sql`
   update outbox.idempotency_keys set status = ${$.status}, headers = ${$.headers}::jsonb, body = ${$.body}
-  where scope = ${$.scope} and key = ${$.key}`);
-const abandonKey = prepared("idempotency_abandon", ["scope", "key"], (_, $) => sql`
-  delete from outbox.idempotency_keys where scope = ${$.scope} and key = ${$.key} and status is null`);
+  where scope = ${$.scope} and key = ${$.key}`,
+);
+const abandonKey = prepared(
+  "idempotency_abandon",
+  ["scope", "key"],
+  (_, $) => sql`
+  delete from outbox.idempotency_keys where scope = ${$.scope} and key = ${$.key} and status is null`,
+);
 
 /**
  * createPgIdempotencyStore keeps keys in `outbox.idempotency_keys`. The reservation is an
@@ -68,15 +84,18 @@ export function idempotent(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const key = c.req.header("idempotency-key");
     if (key === undefined) return next();
-    if (!KEY.test(key)) throw new ValidationError("Idempotency-Key must be 1-255 characters of A-Z a-z 0-9 . _ : -", [{ path: "header.idempotency-key", message: "invalid" }]);
+    if (!KEY.test(key))
+      throw new ValidationError("Idempotency-Key must be 1-255 characters of A-Z a-z 0-9 . _ : -", [{ path: "header.idempotency-key", message: "invalid" }]);
     const user = c.get("user");
     const scope = `${user ? `u:${user.id}` : `ip:${clientIp(c)}`} ${c.req.method} ${c.req.path}`;
     const body = await c.req.raw.clone().arrayBuffer();
     const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
     const store = c.get("platform").idempotencyStore;
     const state = await store.begin(scope, key, hash);
-    if (state.state === "mismatch") throw new DomainError("IDEMPOTENCY.KEY_REUSED", "unprocessable", "This Idempotency-Key was already used with a different request body.");
-    if (state.state === "in_progress") throw new DomainError("IDEMPOTENCY.IN_PROGRESS", "conflict", "A request with this Idempotency-Key is still being processed; retry shortly.");
+    if (state.state === "mismatch")
+      throw new DomainError("IDEMPOTENCY.KEY_REUSED", "unprocessable", "This Idempotency-Key was already used with a different request body.");
+    if (state.state === "in_progress")
+      throw new DomainError("IDEMPOTENCY.IN_PROGRESS", "conflict", "A request with this Idempotency-Key is still being processed; retry shortly.");
     if (state.state === "done") {
       return new Response(state.response.body, { status: state.response.status, headers: { ...state.response.headers, "idempotent-replayed": "true" } });
     }

@@ -1,5 +1,5 @@
-import type { Redis } from "ioredis";
 import type { Context } from "hono";
+import type { Redis } from "ioredis";
 import { DomainError } from "../errors.ts";
 import type { AppEnv, RateLimiter, RateLimitResult } from "./env.ts";
 

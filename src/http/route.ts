@@ -1,9 +1,9 @@
 import { createRoute, type RouteConfig, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./env.ts";
 import { type Access, authorize } from "./auth.ts";
-import { enforceRateLimit } from "./rate-limit.ts";
+import type { AppEnv } from "./env.ts";
 import { idempotent } from "./idempotency.ts";
+import { enforceRateLimit } from "./rate-limit.ts";
 
 /** RouteOptions are what a route states besides its OpenAPI shape. */
 export interface RouteOptions {

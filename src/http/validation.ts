@@ -21,6 +21,9 @@ export function toFieldErrors(error: z.ZodError, prefix = ""): FieldError[] {
 export const validationHook: Hook<unknown, never, string, unknown> = (result) => {
   if (!result.success) {
     const target = (result as { target?: string }).target ?? "request";
-    throw new ValidationError(`The ${target === "json" ? "request body" : target} is invalid.`, toFieldErrors(result.error as z.ZodError, target === "json" ? "" : target));
+    throw new ValidationError(
+      `The ${target === "json" ? "request body" : target} is invalid.`,
+      toFieldErrors(result.error as z.ZodError, target === "json" ? "" : target),
+    );
   }
 };

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { Outbox } from "../../outbox/index.ts";
 import type { OutboxMetrics } from "../../outbox/types.ts";
 
@@ -17,8 +17,18 @@ export function createMetrics() {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     registers: [registry],
   });
-  const sinkSent = new Counter({ name: "outbox_sink_entries_sent_total", help: "Entries accepted by a sink's target", labelNames: ["sink"], registers: [registry] });
-  const sinkFailed = new Counter({ name: "outbox_sink_entries_failed_total", help: "Entry attempts a sink's target refused, transiently or for good", labelNames: ["sink"], registers: [registry] });
+  const sinkSent = new Counter({
+    name: "outbox_sink_entries_sent_total",
+    help: "Entries accepted by a sink's target",
+    labelNames: ["sink"],
+    registers: [registry],
+  });
+  const sinkFailed = new Counter({
+    name: "outbox_sink_entries_failed_total",
+    help: "Entry attempts a sink's target refused, transiently or for good",
+    labelNames: ["sink"],
+    registers: [registry],
+  });
   const sinkRetries = new Counter({
     name: "outbox_sink_retries_total",
     help: "Backoffs of a sink after a transient failure, by kind (throttled, transient, server, configuration, invalid-request, unknown)",
@@ -37,8 +47,18 @@ export function createMetrics() {
     },
   });
   const lagEvents = new Gauge({ name: "outbox_subscription_lag_events", help: "Events past the checkpoint", labelNames: labels, registers: [registry] });
-  const lagSeconds = new Gauge({ name: "outbox_subscription_lag_seconds", help: "Age of the oldest unprocessed event", labelNames: labels, registers: [registry] });
-  const held = new Gauge({ name: "outbox_subscription_partition_held", help: "1 when this process holds the partition's lease", labelNames: labels, registers: [registry] });
+  const lagSeconds = new Gauge({
+    name: "outbox_subscription_lag_seconds",
+    help: "Age of the oldest unprocessed event",
+    labelNames: labels,
+    registers: [registry],
+  });
+  const held = new Gauge({
+    name: "outbox_subscription_partition_held",
+    help: "1 when this process holds the partition's lease",
+    labelNames: labels,
+    registers: [registry],
+  });
   const members = new Gauge({
     name: "outbox_subscription_members",
     help: "Live processes sharing the subscription's partitions",

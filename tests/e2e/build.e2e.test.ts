@@ -24,17 +24,13 @@ afterAll(async () => {
 });
 
 describe("bun run build", () => {
-  it(
-    "compiles a single executable at dist/server",
-    async () => {
-      const build = Bun.spawn(["bun", "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-      const [code, out, err] = await Promise.all([build.exited, new Response(build.stdout).text(), new Response(build.stderr).text()]);
-      expect({ code, output: `${out}\n${err}` }).toMatchObject({ code: 0 });
-      expect(statSync(BINARY).isFile()).toBe(true);
-      accessSync(BINARY, constants.X_OK);
-    },
-    60_000,
-  );
+  it("compiles a single executable at dist/server", async () => {
+    const build = Bun.spawn(["bun", "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const [code, out, err] = await Promise.all([build.exited, new Response(build.stdout).text(), new Response(build.stderr).text()]);
+    expect({ code, output: `${out}\n${err}` }).toMatchObject({ code: 0 });
+    expect(statSync(BINARY).isFile()).toBe(true);
+    accessSync(BINARY, constants.X_OK);
+  }, 60_000);
 
   it("serves /health and the embedded /docs assets with DATABASE_URL and MIGRATIONS_DIR", async () => {
     const app = spawnApp([BINARY], { DATABASE_URL: tdb.url, MIGRATIONS_DIR: join(ROOT, "migrations") }, await freePort(), { cwd: elsewhere });

@@ -58,7 +58,11 @@ function alive(pid: number): boolean {
 
 async function start(): Promise<AppProcess> {
   // info, because the start-up lines that say "initialising" or "reusing" are what is asserted.
-  const app = spawnApp(["bun", "src/main.ts"], { DATABASE_URL: undefined, EMBEDDED_PG_DIR: pgDir, EMBEDDED_PG_PORT: String(pgPort), LOG_LEVEL: "info" }, await freePort());
+  const app = spawnApp(
+    ["bun", "src/main.ts"],
+    { DATABASE_URL: undefined, EMBEDDED_PG_DIR: pgDir, EMBEDDED_PG_PORT: String(pgPort), LOG_LEVEL: "info" },
+    await freePort(),
+  );
   await app.ready("/ready", 45_000);
   return app;
 }

@@ -12,13 +12,25 @@ import { startTestServer, type TestServer } from "../support/server.ts";
 const FIXED_SETS: Record<string, string> = {
   "GET /api/v1/events/catalog": "one entry per event type the code declares",
   "GET /api/v1/admin/subscriptions": "one entry per subscription partition and sink the code declares",
-  "GET /api/v1/orders/{id}/history": "one entry per event of one order, whose lifecycle has a handful (placed, confirmed, shipped, delivered or cancelled); the shape the issue fixes",
+  "GET /api/v1/orders/{id}/history":
+    "one entry per event of one order, whose lifecycle has a handful (placed, confirmed, shipped, delivered or cancelled); the shape the issue fixes",
   // Single resources whose own fields are arrays: not lists at all.
   "GET /api/v1/posts/{id}": "one post; its arrays are its tags and media URLs",
   "GET /api/v1/orders/{id}": "one order; `items` are its lines, at most 50",
 };
 
-type Schema = { $ref?: string; type?: string | string[]; properties?: Record<string, Schema>; items?: Schema; required?: string[]; anyOf?: Schema[]; oneOf?: Schema[]; minimum?: number; maximum?: number; default?: unknown };
+type Schema = {
+  $ref?: string;
+  type?: string | string[];
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  required?: string[];
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+  minimum?: number;
+  maximum?: number;
+  default?: unknown;
+};
 interface Parameter {
   name: string;
   in: string;
@@ -65,19 +77,22 @@ function listEnvelopeProblems(doc: OpenApiDocument, fixed: Record<string, string
     const params = new Map((op.parameters ?? []).filter((p) => p.in === "query").map((p) => [p.name, p]));
     const takesPaging = params.has("cursor") || params.has("limit");
     if (name in fixed) {
-      if (!isList(body) || takesPaging) problems.push(`${name}: allow-listed as a fixed set, but it is ${takesPaging ? "paged" : "not a list"}; drop it from the allow-list`);
+      if (!isList(body) || takesPaging)
+        problems.push(`${name}: allow-listed as a fixed set, but it is ${takesPaging ? "paged" : "not a list"}; drop it from the allow-list`);
       continue;
     }
     if (!isList(body) && !takesPaging) continue;
     paged.push(name);
     const props = body?.properties ?? {};
-    if (Object.keys(props).sort().join() !== "items,nextCursor") problems.push(`${name}: answers {${Object.keys(props).join(", ")}} instead of {items, nextCursor} (use listOf from src/platform.ts)`);
+    if (Object.keys(props).sort().join() !== "items,nextCursor")
+      problems.push(`${name}: answers {${Object.keys(props).join(", ")}} instead of {items, nextCursor} (use listOf from src/platform.ts)`);
     if (!types(props.items).includes("array")) problems.push(`${name}: items is not an array`);
     const next = types(props.nextCursor).sort().join();
     if (next !== "null,string") problems.push(`${name}: nextCursor is [${next}], not string|null`);
     if (!["items", "nextCursor"].every((k) => body?.required?.includes(k))) problems.push(`${name}: items and nextCursor must both be required`);
     const cursor = params.get("cursor");
-    if (!cursor || cursor.required || !types(cursor.schema).includes("string")) problems.push(`${name}: no optional string query parameter "cursor" (use PageQuery)`);
+    if (!cursor || cursor.required || !types(cursor.schema).includes("string"))
+      problems.push(`${name}: no optional string query parameter "cursor" (use PageQuery)`);
     const limit = deref(params.get("limit")?.schema);
     if (!limit || params.get("limit")?.required || !types(limit).includes("integer") || limit.minimum !== 1 || limit.maximum !== 100 || limit.default !== 20) {
       problems.push(`${name}: no optional integer query parameter "limit" of 1-100, default 20 (use PageQuery)`);
@@ -109,7 +124,11 @@ describe("/openapi.json lists", () => {
   });
 
   it("finds every kind of offender in a planted document", () => {
-    const page = { type: "object", properties: { items: { type: "array" }, nextCursor: { type: ["string", "null"] } }, required: ["items", "nextCursor"] } as Schema;
+    const page = {
+      type: "object",
+      properties: { items: { type: "array" }, nextCursor: { type: ["string", "null"] } },
+      required: ["items", "nextCursor"],
+    } as Schema;
     const pageParams: Parameter[] = [
       { name: "cursor", in: "query", schema: { type: "string" } },
       { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
@@ -130,9 +149,23 @@ describe("/openapi.json lists", () => {
       },
     };
     const { paged, problems } = listEnvelopeProblems(planted, { "GET /api/v1/exempt": "fixed", "GET /api/v1/stale-exemption": "was a list once" });
-    expect(paged).toEqual(["GET /api/v1/good", "GET /api/v1/bare-array", "GET /api/v1/named-list", "GET /api/v1/no-params", "GET /api/v1/big-limit", "GET /api/v1/limit-only"]);
+    expect(paged).toEqual([
+      "GET /api/v1/good",
+      "GET /api/v1/bare-array",
+      "GET /api/v1/named-list",
+      "GET /api/v1/no-params",
+      "GET /api/v1/big-limit",
+      "GET /api/v1/limit-only",
+    ]);
     const offenders = [...new Set(problems.map((p) => p.split(":")[0]))];
-    expect(offenders).toEqual(["GET /api/v1/bare-array", "GET /api/v1/named-list", "GET /api/v1/no-params", "GET /api/v1/big-limit", "GET /api/v1/limit-only", "GET /api/v1/stale-exemption"]);
+    expect(offenders).toEqual([
+      "GET /api/v1/bare-array",
+      "GET /api/v1/named-list",
+      "GET /api/v1/no-params",
+      "GET /api/v1/big-limit",
+      "GET /api/v1/limit-only",
+      "GET /api/v1/stale-exemption",
+    ]);
     expect(problems).toContain("GET /api/v1/named-list: answers {posts} instead of {items, nextCursor} (use listOf from src/platform.ts)");
   });
 });

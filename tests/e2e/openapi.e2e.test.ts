@@ -55,7 +55,11 @@ afterAll(async () => {
 function operations(): { method: string; path: string; op: Operation }[] {
   return Object.entries(doc.paths)
     .filter(([path]) => path.startsWith("/api/v1/"))
-    .flatMap(([path, item]) => Object.entries(item).filter(([method]) => METHODS.has(method)).map(([method, op]) => ({ method, path, op })));
+    .flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([method]) => METHODS.has(method))
+        .map(([method, op]) => ({ method, path, op })),
+    );
 }
 
 describe("/openapi.json", () => {
@@ -75,7 +79,9 @@ describe("/openapi.json", () => {
       const name = `${method.toUpperCase()} ${path}`;
       const problems: string[] = [];
       if (!Array.isArray(op.security)) problems.push(`${name}: no security (use [] for a public route)`);
-      const has4xxProblem = Object.entries(op.responses ?? {}).some(([code, r]) => /^4(\d\d|XX)$/.test(code) && r.content?.["application/problem+json"] !== undefined);
+      const has4xxProblem = Object.entries(op.responses ?? {}).some(
+        ([code, r]) => /^4(\d\d|XX)$/.test(code) && r.content?.["application/problem+json"] !== undefined,
+      );
       if (!has4xxProblem) problems.push(`${name}: no 4xx application/problem+json response`);
       return problems;
     });

@@ -51,13 +51,20 @@ function postmasterPid(dataDir: string): number | undefined {
 }
 
 function uidOf(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("Uid:"))!;
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("Uid:"))!;
   return Number(line.split(/\s+/)[1]);
 }
 
 async function devServer(): Promise<AppProcess> {
   // `bun run dev`, as the README says; only the ports are chosen, so parallel runs do not collide.
-  const app = spawnApp(["bun", "run", "dev"], { DATABASE_URL: undefined, EMBEDDED_PG_DIR: undefined, EMBEDDED_PG_PORT: String(pgPort), NODE_ENV: undefined, LOG_LEVEL: "info" }, await freePort(), { cwd: clone });
+  const app = spawnApp(
+    ["bun", "run", "dev"],
+    { DATABASE_URL: undefined, EMBEDDED_PG_DIR: undefined, EMBEDDED_PG_PORT: String(pgPort), NODE_ENV: undefined, LOG_LEVEL: "info" },
+    await freePort(),
+    { cwd: clone },
+  );
   await app.ready("/health", 120_000);
   relocated ??= /the embedded database lives in (\S+) instead/.exec(app.output())?.[1];
   return app;

@@ -92,7 +92,12 @@ describe("a request that outlives SHUTDOWN_TIMEOUT_MS", () => {
       const encoder = new TextEncoder();
       // A client that sends half a body and then never finishes it.
       const stream = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(encoder.encode('{"username":')) });
-      const response = fetch(`${slow.url}/api/v1/users`, { method: "POST", body: stream, headers: { "content-type": "application/json" }, keepalive: false }).then(
+      const response = fetch(`${slow.url}/api/v1/users`, {
+        method: "POST",
+        body: stream,
+        headers: { "content-type": "application/json" },
+        keepalive: false,
+      }).then(
         (r) => r.status,
         (e: Error) => e.name,
       );

@@ -63,7 +63,11 @@ function fatal(output: string): string {
 }
 
 function expectFailedFast(r: { code: number | null; ms: number; output: string }, advice: RegExp): void {
-  expect({ exited: r.code !== null && r.code !== 0, fast: r.ms < DEADLINE_MS, said: fatal(r.output) }).toEqual({ exited: true, fast: true, said: expect.stringMatching(advice) });
+  expect({ exited: r.code !== null && r.code !== 0, fast: r.ms < DEADLINE_MS, said: fatal(r.output) }).toEqual({
+    exited: true,
+    fast: true,
+    said: expect.stringMatching(advice),
+  });
 }
 
 describe("a start that cannot succeed exits non-zero within 10 seconds, saying what to do", () => {
@@ -81,7 +85,10 @@ describe("a start that cannot succeed exits non-zero within 10 seconds, saying w
   it("DATABASE_URL points at a port where nothing listens", async () => {
     const port = await freePort();
     const r = await start({ DATABASE_URL: `postgres://postgres:secret-pw@127.0.0.1:${port}/app` });
-    expectFailedFast(r, new RegExp(`cannot connect to the database at 127.0.0.1:${port}/app \\(ECONNREFUSED\\); check that Postgres runs there and that DATABASE_URL is right`));
+    expectFailedFast(
+      r,
+      new RegExp(`cannot connect to the database at 127.0.0.1:${port}/app \\(ECONNREFUSED\\); check that Postgres runs there and that DATABASE_URL is right`),
+    );
     expect(r.output).not.toContain("secret-pw");
   });
 

@@ -4,9 +4,9 @@ import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { defineSubscription } from "../../outbox/index.ts";
 import { createHttpApp } from "../../src/http/app.ts";
 import { createJwtAuth } from "../../src/http/auth.ts";
-import { defineRoute } from "../../src/http/route.ts";
 import { createPgIdempotencyStore } from "../../src/http/idempotency.ts";
 import { createMemoryRateLimiter } from "../../src/http/rate-limit.ts";
+import { defineRoute } from "../../src/http/route.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
@@ -32,36 +32,40 @@ const call = async (method: string, path: string, token: string | undefined, jso
 
 beforeAll(async () => {
   tdb = await createTestDatabase();
-  t = await startTestOutbox(tdb.url, [
-    defineSubscription({
-      name: "testing.follow",
-      on: [TestHappened],
-      pattern: { data: { note: ["chain"] } },
-      handler: async (e, { tx }) => {
-        const n = e.data.n;
-        // Two children for the root, so the tree branches.
-        await t.outbox.appender.append(tx, [TestFollowed.with({ n }, { subject: e.subject }), TestFollowed.with({ n: n + 1 }, { subject: e.subject })]);
-      },
-    }),
-    defineSubscription({
-      name: "testing.conclude",
-      on: [TestFollowed],
-      handler: async (e, { tx }) => {
-        await t.outbox.appender.append(tx, [TestConcluded.with({ n: e.data.n }, { subject: e.subject })]);
-      },
-    }),
-    defineSubscription({
-      name: "testing.poison",
-      on: [TestHappened],
-      pattern: { type: ["test.happened"], data: { note: ["poison"] } },
-      maxAttempts: 2,
-      backoff: { baseMs: 5, maxMs: 10 },
-      handler: async (e, { tx }) => {
-        if (!poisonFixed) throw new Error("poison pill");
-        await recordEffect(tx, e, "poison");
-      },
-    }),
-  ], { metrics: metrics.outbox });
+  t = await startTestOutbox(
+    tdb.url,
+    [
+      defineSubscription({
+        name: "testing.follow",
+        on: [TestHappened],
+        pattern: { data: { note: ["chain"] } },
+        handler: async (e, { tx }) => {
+          const n = e.data.n;
+          // Two children for the root, so the tree branches.
+          await t.outbox.appender.append(tx, [TestFollowed.with({ n }, { subject: e.subject }), TestFollowed.with({ n: n + 1 }, { subject: e.subject })]);
+        },
+      }),
+      defineSubscription({
+        name: "testing.conclude",
+        on: [TestFollowed],
+        handler: async (e, { tx }) => {
+          await t.outbox.appender.append(tx, [TestConcluded.with({ n: e.data.n }, { subject: e.subject })]);
+        },
+      }),
+      defineSubscription({
+        name: "testing.poison",
+        on: [TestHappened],
+        pattern: { type: ["test.happened"], data: { note: ["poison"] } },
+        maxAttempts: 2,
+        backoff: { baseMs: 5, maxMs: 10 },
+        handler: async (e, { tx }) => {
+          if (!poisonFixed) throw new Error("poison pill");
+          await recordEffect(tx, e, "poison");
+        },
+      }),
+    ],
+    { metrics: metrics.outbox },
+  );
   const log = pino({ level: "silent" });
   app = createHttpApp(
     {
@@ -77,13 +81,10 @@ beforeAll(async () => {
     },
     (api) => {
       t.outbox.routes(api);
-      api.openapi(
-        defineRoute({ access: "user" }, { method: "post", path: "/testing/happen", responses: { 204: { description: "Appended" } } }),
-        async (c) => {
-          await t.append([t.happened(77, "from-http")]);
-          return c.body(null, 204);
-        },
-      );
+      api.openapi(defineRoute({ access: "user" }, { method: "post", path: "/testing/happen", responses: { 204: { description: "Appended" } } }), async (c) => {
+        await t.append([t.happened(77, "from-http")]);
+        return c.body(null, 204);
+      });
     },
   );
   admin = (await auth.issue({ id: crypto.randomUUID(), role: "admin", username: "boss" })).accessToken;
@@ -264,8 +265,14 @@ describe("test-pattern", () => {
   it("answers the issue's two hostile bodies within a second, refused as too large, while /health keeps answering", async () => {
     // Issue 11: a 150 KB body whose 50,000-character ignore-case suffix meets a 100,000-character value, and
     // 12,000 $or branches against a 12,000-element array; both used to hold the process for seconds.
-    const suffix = { pattern: { detail: { name: [{ suffix: { "equals-ignore-case": "Ab".repeat(25_000) } }] } }, event: { detail: { name: "a".repeat(100_000) } } };
-    const branches = { pattern: { $or: Array.from({ length: 12_000 }, (_, i) => ({ tags: [`t${i}`] })) }, event: { tags: Array.from({ length: 12_000 }, (_, i) => `u${i}`) } };
+    const suffix = {
+      pattern: { detail: { name: [{ suffix: { "equals-ignore-case": "Ab".repeat(25_000) } }] } },
+      event: { detail: { name: "a".repeat(100_000) } },
+    };
+    const branches = {
+      pattern: { $or: Array.from({ length: 12_000 }, (_, i) => ({ tags: [`t${i}`] })) },
+      event: { tags: Array.from({ length: 12_000 }, (_, i) => `u${i}`) },
+    };
     let done = false;
     let slowestHealth = 0;
     let healthAnswers = 0;

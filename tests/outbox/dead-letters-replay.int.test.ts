@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
-import { listDeadLetters, replay, requestRedrive, discardDeadLetter } from "../../outbox/admin.ts";
+import { discardDeadLetter, listDeadLetters, replay, requestRedrive } from "../../outbox/admin.ts";
+import { defineSubscription } from "../../outbox/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { defineSubscription } from "../../outbox/index.ts";
 import { recordEffect, resetOutbox, startTestOutbox, TestHappened, type TestOutbox } from "../support/outbox.ts";
 
 let tdb: TestDatabase;
@@ -91,9 +91,7 @@ describe("dead letters", () => {
 
 describe("replay", () => {
   it("redelivers exactly the events from a position, and from a time", async () => {
-    current = await startTestOutbox(tdb.url, [
-      defineSubscription({ name: "testing.record", on: [TestHappened], handler: (e, { tx }) => recordEffect(tx, e) }),
-    ]);
+    current = await startTestOutbox(tdb.url, [defineSubscription({ name: "testing.record", on: [TestHappened], handler: (e, { tx }) => recordEffect(tx, e) })]);
     await current.append(Array.from({ length: 10 }, (_, i) => current!.happened(i + 1)));
     await eventually(async () => (await current!.effects()).length === 10);
 
@@ -118,9 +116,7 @@ describe("replay", () => {
   });
 
   it("parks the checkpoint at the end when nothing is that new", async () => {
-    current = await startTestOutbox(tdb.url, [
-      defineSubscription({ name: "testing.record", on: [TestHappened], handler: (e, { tx }) => recordEffect(tx, e) }),
-    ]);
+    current = await startTestOutbox(tdb.url, [defineSubscription({ name: "testing.record", on: [TestHappened], handler: (e, { tx }) => recordEffect(tx, e) })]);
     await current.append([current.happened(1)]);
     await eventually(async () => (await current!.effects()).length === 1);
     expect(await replay(current.database.db, "testing.record", { position: "999" })).toEqual({ fromPosition: null });

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { replay } from "../../outbox/admin.ts";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { defineSubscription, type EventHandlerSubscription, type HandlerContext, runWithEventContext } from "../../outbox/index.ts";
-import { replay } from "../../outbox/admin.ts";
 import { rawSql } from "../../src/db/client.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
@@ -181,16 +181,25 @@ describe("delivery", () => {
       await eventually(async () => (await late.effects()).length === 2);
       await Bun.sleep(300);
       expect((await late.effects()).map((r) => r.n).sort((a, b) => a - b)).toEqual([3, 100]);
-      const [cp] = await late.database.sql<{ start_snapshot: string | null }[]>`select start_snapshot from outbox.subscriptions where name = 'testing.from-now-exact'`;
+      const [cp] = await late.database.sql<
+        { start_snapshot: string | null }[]
+      >`select start_snapshot from outbox.subscriptions where name = 'testing.from-now-exact'`;
       expect(cp!.start_snapshot).toMatch(/^\d+:\d+:\d+/); // the open transaction was in flight at the start
       // A replay asks for history explicitly: it forgets the start, and the old events come too.
       const [first] = await late.database.sql<{ p: string }[]>`select min(position)::text as p from outbox.events`;
       await replay(late.database.db, "testing.from-now-exact", { position: first!.p });
       late.outbox.wake();
       await eventually(async () => (await late.effects()).length === 7);
-      const [after] = await late.database.sql<{ start_snapshot: string | null }[]>`select start_snapshot from outbox.subscriptions where name = 'testing.from-now-exact'`;
+      const [after] = await late.database.sql<
+        { start_snapshot: string | null }[]
+      >`select start_snapshot from outbox.subscriptions where name = 'testing.from-now-exact'`;
       expect(after!.start_snapshot).toBeNull();
-      expect((await late.effects()).slice(2).map((r) => r.n).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 100]);
+      expect(
+        (await late.effects())
+          .slice(2)
+          .map((r) => r.n)
+          .sort((a, b) => a - b),
+      ).toEqual([0, 1, 2, 3, 100]);
     } finally {
       await late.close();
     }

@@ -6,7 +6,9 @@ describe("errorText", () => {
   it("puts a wrapped driver error's cause first, where the reason is", () => {
     const driver = Object.assign(new Error('duplicate key value violates unique constraint "events_id_key"'), { name: "PostgresError", code: "23505" });
     const wrapped = new Error("Failed query: insert into outbox.events ...", { cause: driver });
-    expect(errorText(wrapped)).toBe('PostgresError: duplicate key value violates unique constraint "events_id_key" (in Error: Failed query: insert into outbox.events ...)');
+    expect(errorText(wrapped)).toBe(
+      'PostgresError: duplicate key value violates unique constraint "events_id_key" (in Error: Failed query: insert into outbox.events ...)',
+    );
   });
 
   it("names an AWS error by its exception name, and a plain Node error by its code", () => {

@@ -20,6 +20,7 @@ let app: ReturnType<typeof createHttpApp>;
 let admin: string;
 const auth = createJwtAuth("x".repeat(40), 600);
 
+// biome-ignore lint/suspicious/noExplicitAny: each test reads the shape of the route it calls
 async function get(path: string): Promise<{ status: number; type: string | null; body: any }> {
   const res = await app.request(path, { headers: { authorization: `Bearer ${admin}` } });
   return { status: res.status, type: res.headers.get("content-type"), body: await res.json() };

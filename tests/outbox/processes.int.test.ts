@@ -73,10 +73,14 @@ describe("worker processes", () => {
     for (let i = 0; i < total; i += 200) {
       await writer.append(Array.from({ length: 200 }, (_, j) => writer.happened(i + j, `subject-${(i + j) % subjects}`)));
     }
-    const rows = (await eventually(async () => {
-      const r = (await writer.effects()) as Effect[];
-      return r.length >= total && r;
-    }, 40_000, 100)) as Effect[];
+    const rows = (await eventually(
+      async () => {
+        const r = (await writer.effects()) as Effect[];
+        return r.length >= total && r;
+      },
+      40_000,
+      100,
+    )) as Effect[];
     await Bun.sleep(500);
     const final = (await writer.effects()) as Effect[];
     expect(final).toHaveLength(total);

@@ -3,7 +3,15 @@ import { listDeadLetters } from "../../outbox/admin.ts";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { createKinesisClient } from "../../outbox/sinks/index.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
-import { createStream, type EventBridgeEmulator, FAKE_CREDENTIALS, type KinesisEmulator, readStream, startEventBridge, startKinesis } from "../support/emulators.ts";
+import {
+  createStream,
+  type EventBridgeEmulator,
+  FAKE_CREDENTIALS,
+  type KinesisEmulator,
+  readStream,
+  startEventBridge,
+  startKinesis,
+} from "../support/emulators.ts";
 import { eventually } from "../support/eventually.ts";
 import { startTestOutbox, type TestOutbox } from "../support/outbox.ts";
 
@@ -76,7 +84,11 @@ describe("sinks as subscriptions", () => {
       return l.length === 3 && l;
     }, 10_000);
     const by = (sub: string) => dls.filter((d) => d.subscription === sub).map((d) => [(d.event.data as { n: number }).n, d.error]);
-    expect(by("outbox.eventbridge").map(([n]) => n).sort()).toEqual([1000, 1001]);
+    expect(
+      by("outbox.eventbridge")
+        .map(([n]) => n)
+        .sort(),
+    ).toEqual([1000, 1001]);
     expect(String(by("outbox.eventbridge")[0]![1])).toMatch(/bytes; PutEvents allows 262144/);
     expect(by("outbox.kinesis").map(([n]) => n)).toEqual([1001]);
     expect(String(by("outbox.kinesis")[0]![1])).toMatch(/1048576/);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "bun:test";
 import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
+import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { DeliveryDeferredError } from "../../outbox/errors.ts";
 import {
@@ -8,28 +8,35 @@ import {
   createEventBridgeSink,
   createKinesisClient,
   createKinesisSink,
+  type PendingEntry,
   partitionKeyFor,
   putEventsEntrySize,
   sendInCalls,
   toPutEventsEntry,
-  type PendingEntry,
 } from "../../outbox/sinks/index.ts";
 import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "../../outbox/types.ts";
 import {
-  FAKE_CREDENTIALS,
   createStream,
+  type EventBridgeEmulator,
+  FAKE_CREDENTIALS,
+  type KinesisEmulator,
   readStream,
   startEventBridge,
   startKinesis,
-  type EventBridgeEmulator,
-  type KinesisEmulator,
 } from "../support/emulators.ts";
 
 const REGION = "us-east-1";
 const BUS = "app-bus";
 const PREFIX = "app.";
 
-const ctx = (subscription: string, signal?: AbortSignal): HandlerContext => ({ tx: undefined as never, sql: undefined as never, subscription, partition: 0, attempt: 1, signal });
+const ctx = (subscription: string, signal?: AbortSignal): HandlerContext => ({
+  tx: undefined as never,
+  sql: undefined as never,
+  subscription,
+  partition: 0,
+  attempt: 1,
+  signal,
+});
 
 const event = (i: number, over: Partial<EventEnvelope> = {}): EventEnvelope => ({
   specversion: "1.0",
@@ -201,7 +208,11 @@ describe("EventBridge sink against a PutEvents emulator", () => {
 
     expect(result.rejected).toEqual([]);
     for (const c of eb.calls) expect(new Set(c.entries.map((e) => (JSON.parse(e.Detail) as EventEnvelope).subject)).size).toBe(c.entries.length);
-    const order = (subject: string) => eb.received.map((e) => JSON.parse(e.Detail) as EventEnvelope).filter((e) => e.subject === subject).map((e) => e.id);
+    const order = (subject: string) =>
+      eb.received
+        .map((e) => JSON.parse(e.Detail) as EventEnvelope)
+        .filter((e) => e.subject === subject)
+        .map((e) => e.id);
     expect(order("order-a")).toEqual(batch.slice(0, 3).map((e) => e.id));
     expect(order("order-b")).toEqual(batch.slice(3).map((e) => e.id));
   });
@@ -441,10 +452,18 @@ describe("Kinesis sink against kinesalite", () => {
     const stream = await newStream();
     // a0 (refused whenever it is in a call), a1, b0, c0: the first call is refused as a whole.
     const batch = events(4, (i) => ({ subject: ["order-a", "order-a", "order-b", "order-c"][i]! }));
-    kin.failRecords({ where: (r) => idOfData(r.data) === batch[0]!.id, code: "InvalidArgumentException", message: "a limit nobody checked", wholeCall: true, calls: Infinity });
+    kin.failRecords({
+      where: (r) => idOfData(r.data) === batch[0]!.id,
+      code: "InvalidArgumentException",
+      message: "a limit nobody checked",
+      wholeCall: true,
+      calls: Infinity,
+    });
     const result = await run(sink(stream), batch);
 
-    expect(result.rejected).toEqual([{ event: batch[0]!, error: "PutRecords refused a call holding only this event: InvalidArgumentException: a limit nobody checked" }]);
+    expect(result.rejected).toEqual([
+      { event: batch[0]!, error: "PutRecords refused a call holding only this event: InvalidArgumentException: a limit nobody checked" },
+    ]);
     expect(kin.calls[0]!.outcome).toBe("invalid");
     expect(kin.calls[0]!.entries).toHaveLength(3);
     expect(await storedByKey(stream)).toEqual(

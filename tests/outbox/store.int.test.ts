@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import pino from "pino";
 import { sql } from "drizzle-orm";
+import pino from "pino";
 import { z } from "zod";
 import {
   createOutbox,
@@ -54,7 +54,13 @@ describe("append", () => {
   });
 
   it("refuses a type no module declared, and data that breaks the declared schema", async () => {
-    const Undeclared = defineEvent({ source: "nobody", type: "nobody.declared", visibility: "public", description: "In no module's events", schema: z.object({}) });
+    const Undeclared = defineEvent({
+      source: "nobody",
+      type: "nobody.declared",
+      visibility: "public",
+      description: "In no module's events",
+      schema: z.object({}),
+    });
     await expect(t.append([Undeclared.with({}, { subject: "x" })])).rejects.toBeInstanceOf(UnknownEventTypeError);
     // The compiler refuses this data; a cast (or a JavaScript caller) still meets the schema at append.
     await expect(t.append([TestHappened.with({ n: "one" } as never, { subject: "x" })])).rejects.toBeInstanceOf(InvalidEventDataError);
@@ -66,7 +72,12 @@ describe("append", () => {
     const correlationId = "corr-123";
     const causationId = crypto.randomUUID();
     const envs = await runWithEventContext({ correlationId, causationId, actorId: "user-9" }, () =>
-      t.database.db.transaction((tx) => t.outbox.appender.append(tx, Array.from({ length: 500 }, (_, i) => t.happened(i, "batch")))),
+      t.database.db.transaction((tx) =>
+        t.outbox.appender.append(
+          tx,
+          Array.from({ length: 500 }, (_, i) => t.happened(i, "batch")),
+        ),
+      ),
     );
     expect(envs).toHaveLength(500);
     expect(envs[0]).toMatchObject({ specversion: "1.0", source: "testing", correlationid: correlationId, causationid: causationId, actorid: "user-9" });
@@ -105,7 +116,12 @@ describe("appendToStream", () => {
 
   it("reads a stream typed by the definitions it may hold, and refuses one holding another type", async () => {
     const db = t.database.db;
-    await db.transaction((tx) => t.outbox.appender.appendToStream(tx, "typed-1", 0, [TestHappened.with({ n: 1 }, { subject: "typed-1" }), TestNoted.with({ n: 2 }, { subject: "typed-1" })]));
+    await db.transaction((tx) =>
+      t.outbox.appender.appendToStream(tx, "typed-1", 0, [
+        TestHappened.with({ n: 1 }, { subject: "typed-1" }),
+        TestNoted.with({ n: 2 }, { subject: "typed-1" }),
+      ]),
+    );
     const events = await db.transaction((tx) => t.outbox.appender.readStream(tx, "typed-1", [TestHappened, TestNoted]));
     expect(events.map((e) => [e.version, e.type, e.data.n])).toEqual([
       [1, "test.happened", 1],
@@ -160,7 +176,9 @@ describe("subscription declarations", () => {
 
   it("holds a pattern declared in code to EventBridge's limits", () => {
     const huge = { $or: Array.from({ length: 12_000 }, (_, i) => ({ tags: [`t${i}`] })) };
-    expect(() => make().subscribe([{ name: "testing.huge", on: [TestHappened], pattern: huge, handler: async () => {} }])).toThrow(/testing.huge: invalid pattern: .*at most 2048/);
+    expect(() => make().subscribe([{ name: "testing.huge", on: [TestHappened], pattern: huge, handler: async () => {} }])).toThrow(
+      /testing.huge: invalid pattern: .*at most 2048/,
+    );
     const complex = { arn: [{ wildcard: "*:*:*:*:*:event-bus/*" }] };
     expect(() => make().subscribe([{ name: "testing.complex", on: [TestHappened], pattern: complex, handler: async () => {} }])).toThrow(/too complex/);
   });
@@ -168,9 +186,16 @@ describe("subscription declarations", () => {
   it("rejects bad names, duplicates, and handler/batchHandler mistakes", () => {
     const ok = { on: [TestHappened], handler: async () => {} };
     expect(() => make().subscribe([{ name: "NoDot", ...ok }])).toThrow(InvalidSubscriptionError);
-    expect(() => make().subscribe([{ name: "testing.same", ...ok }, { name: "testing.same", ...ok }])).toThrow(/declared twice/);
+    expect(() =>
+      make().subscribe([
+        { name: "testing.same", ...ok },
+        { name: "testing.same", ...ok },
+      ]),
+    ).toThrow(/declared twice/);
     expect(() => make().subscribe([untyped({ name: "testing.none", on: [TestHappened] })])).toThrow(/exactly one of handler, handleBatch or batchHandler/);
-    expect(() => make().subscribe([untyped({ name: "testing.two", on: [TestHappened], handler: async () => {}, handleBatch: async () => {} })])).toThrow(/exactly one/);
+    expect(() => make().subscribe([untyped({ name: "testing.two", on: [TestHappened], handler: async () => {}, handleBatch: async () => {} })])).toThrow(
+      /exactly one/,
+    );
     expect(() => make().subscribe([{ name: "testing.parts", partitions: 0, ...ok }])).toThrow(/partitions/);
   });
 
@@ -178,7 +203,9 @@ describe("subscription declarations", () => {
     expect(() => make().subscribe([untyped({ name: "testing.untyped", handler: async () => {} })])).toThrow(/name the events it consumes in `on`/);
     expect(() => make().subscribe([untyped({ name: "testing.empty", on: [], handleBatch: async () => {} })])).toThrow(/at least one/);
     const Stranger = defineEvent({ source: "testing", type: "test.unlisted", visibility: "public", description: "Not registered", schema: z.object({}) });
-    expect(() => make().subscribe([{ name: "testing.stranger", on: [Stranger], handler: async () => {} }])).toThrow(/consumes "test.unlisted", which is not a registered definition/);
+    expect(() => make().subscribe([{ name: "testing.stranger", on: [Stranger], handler: async () => {} }])).toThrow(
+      /consumes "test.unlisted", which is not a registered definition/,
+    );
     // A pattern naming a type outside `on` is refused where it is declared, not found out at run time.
     const wider = { name: "testing.wider", on: [TestHappened], pattern: { type: ["test.happened", "test.followed"] }, handler: async () => {} };
     expect(() => defineSubscription(wider)).toThrow(/pattern names "test.followed", which `on` does not list/);

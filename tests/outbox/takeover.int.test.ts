@@ -50,10 +50,14 @@ describe("takeover after a crash", () => {
     const env = { PARTITIONS: String(PARTITIONS), LEASE_SECONDS: "60", POLL_MS: "1000" };
     await spawnWorker(tdb.url, { WORKER: "a", ...env });
     const b = await spawnWorker(tdb.url, { WORKER: "b", ...env });
-    await eventually(async () => {
-      const held = [...(await owners()).values()];
-      return held.filter((o) => o === "a").length === 2 && held.filter((o) => o === "b").length === 2;
-    }, 15_000, 50);
+    await eventually(
+      async () => {
+        const held = [...(await owners()).values()];
+        return held.filter((o) => o === "a").length === 2 && held.filter((o) => o === "b").length === 2;
+      },
+      15_000,
+      50,
+    );
     // Both deliver before the crash.
     await writer.append([...Array(PARTITIONS).keys()].map((p) => writer.happened(p, subjectsIn(p, 1, "warm")[0])));
     await eventually(async () => (await effects()).length === PARTITIONS, 10_000);
@@ -65,10 +69,14 @@ describe("takeover after a crash", () => {
     await b.proc.exited;
     // One event per partition b held, appended right after the crash.
     await writer.append(bParts.map((p, i) => writer.happened(100 + i, subjectsIn(p, 1, "after")[0])));
-    const delivered = await eventually(async () => {
-      const rows = (await effects()).filter((r) => r.n >= 100);
-      return rows.length === bParts.length && rows;
-    }, 20_000, 10);
+    const delivered = await eventually(
+      async () => {
+        const rows = (await effects()).filter((r) => r.n >= 100);
+        return rows.length === bParts.length && rows;
+      },
+      20_000,
+      10,
+    );
     const elapsedMs = performance.now() - killedAt;
     expect(delivered.map((r) => r.worker)).toEqual(["a", "a"]);
     expect(elapsedMs).toBeLessThan(3000);
@@ -114,10 +122,14 @@ describe("takeover after a crash", () => {
     await appender;
 
     const total = appended;
-    const rows = await eventually(async () => {
-      const r = await effects();
-      return r.length >= total && r;
-    }, 60_000, 100);
+    const rows = await eventually(
+      async () => {
+        const r = await effects();
+        return r.length >= total && r;
+      },
+      60_000,
+      100,
+    );
     // Exactly once: a crashed or fenced-off batch left no effect behind.
     expect(rows).toHaveLength(total);
     expect(new Set(rows.map((r) => r.event_id)).size).toBe(total);

@@ -5,9 +5,17 @@ import { createKinesisClient } from "../../outbox/sinks/index.ts";
 import { connectDatabase, type Database } from "../../src/db/client.ts";
 import { EventRegistry } from "../../src/events/registry.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
-import { createStream, type EventBridgeEmulator, FAKE_CREDENTIALS, type KinesisEmulator, readStream, startEventBridge, startKinesis } from "../support/emulators.ts";
+import {
+  createStream,
+  type EventBridgeEmulator,
+  FAKE_CREDENTIALS,
+  type KinesisEmulator,
+  readStream,
+  startEventBridge,
+  startKinesis,
+} from "../support/emulators.ts";
 import { eventually } from "../support/eventually.ts";
-import { recordEffect, startTestOutbox, TestHappened, TestNoted, testEvents, type TestOutbox } from "../support/outbox.ts";
+import { recordEffect, startTestOutbox, TestHappened, TestNoted, type TestOutbox, testEvents } from "../support/outbox.ts";
 
 // Public events are the module's contract and leave for EventBridge and Kinesis; internal ones
 // stay in the log for in-process subscriptions. Run as a MODULES split would run it: one process

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { sign } from "hono/jwt";
 import { DEV_DEFAULTS } from "../../src/config.ts";
 import { expectProblem } from "../support/http.ts";
@@ -21,7 +21,15 @@ beforeAll(async () => {
 afterAll(() => s.close());
 
 const now = () => Math.floor(Date.now() / 1000);
-const claims = (over: Record<string, unknown> = {}) => ({ sub: user.id, role: "user", username: user.username, iss: ISSUER, iat: now(), exp: now() + 600, ...over });
+const claims = (over: Record<string, unknown> = {}) => ({
+  sub: user.id,
+  role: "user",
+  username: user.username,
+  iss: ISSUER,
+  iat: now(),
+  exp: now() + 600,
+  ...over,
+});
 const b64url = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
 const withAuth = (path: string, authorization: string) => s.request(path, { headers: { authorization } });
 

@@ -1,4 +1,4 @@
-import { describe, it, expect } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { ConfigError, DEV_DEFAULTS, loadConfig } from "../../src/config.ts";
 
 /** configError runs loadConfig and returns the ConfigError it must throw. */

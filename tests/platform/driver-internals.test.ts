@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import postgres from "postgres";
 import { sql } from "drizzle-orm";
+import postgres from "postgres";
 import {
   adopt,
   clientOf,
@@ -100,10 +100,13 @@ describe("postgres.js", () => {
     const original = q.handler;
     const handled: PgQuery[] = [];
     const errors: unknown[] = [];
-    const handler = Object.assign((query: PgQuery) => {
-      handled.push(query);
-      original(query);
-    }, { onError: (e: unknown) => errors.push(e) });
+    const handler = Object.assign(
+      (query: PgQuery) => {
+        handled.push(query);
+        original(query);
+      },
+      { onError: (e: unknown) => errors.push(e) },
+    );
     adopt(q, handler);
     const first = q.then((rows) => rows);
     expect(handled).toEqual([]); // not synchronously
@@ -241,7 +244,7 @@ describe("drizzle-orm", () => {
     expect(calls).toEqual([
       "begin",
       "unsafe set transaction isolation level serializable [] prepare=false",
-      'unsafe select $1 [1] prepare=false',
+      "unsafe select $1 [1] prepare=false",
       "savepoint",
       "unsafe select 2 [] prepare=false",
     ]);
@@ -251,6 +254,6 @@ describe("drizzle-orm", () => {
     const calls: string[] = [];
     const db = drizzleOn(fakeClient(calls) as unknown as postgres.Sql, () => {});
     await preparedQuery(db, { sql: "select $1", params: [3] }, "contract_named");
-    expect(calls).toEqual(['unsafe select $1 [3] prepare=true']);
+    expect(calls).toEqual(["unsafe select $1 [3] prepare=true"]);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import pino from "pino";
@@ -80,7 +80,10 @@ describe("CORS", () => {
       const expected = Object.fromEntries(await honoSecureHeaders());
       const { token: userToken } = await t.register();
       const origin = { origin: "https://app.example", "x-request-id": "req-cors" };
-      const preflight = await t.request("/api/v1/users/me", { method: "OPTIONS", headers: { ...origin, "access-control-request-method": "GET", "access-control-request-headers": "authorization" } });
+      const preflight = await t.request("/api/v1/users/me", {
+        method: "OPTIONS",
+        headers: { ...origin, "access-control-request-method": "GET", "access-control-request-headers": "authorization" },
+      });
       const read = await t.request("/api/v1/users/me", { token: userToken, headers: origin });
       expect([preflight.status, read.status]).toEqual([204, 200]);
       for (const res of [preflight, read]) {
@@ -129,7 +132,9 @@ describe("request log", () => {
     lines.length = 0;
     const n = 40;
     const statuses = await Promise.all(
-      Array.from({ length: n }, (_, i) => s.request(i % 2 ? "/api/v1/users/me" : "/api/v1/missing", { token, headers: { "x-request-id": `many-${i}` } }).then((r) => r.status)),
+      Array.from({ length: n }, (_, i) =>
+        s.request(i % 2 ? "/api/v1/users/me" : "/api/v1/missing", { token, headers: { "x-request-id": `many-${i}` } }).then((r) => r.status),
+      ),
     );
     expect(statuses.filter((x) => x === 200)).toHaveLength(n / 2);
     const got = requestLines();

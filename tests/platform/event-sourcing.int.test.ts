@@ -2,8 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { sql } from "drizzle-orm";
 import pino from "pino";
 import postgres from "postgres";
+import {
+  type EventSourcedOptions,
+  eventSourced,
+  handleCommand,
+  loadState,
+  stateAtTime,
+  stateAtVersion,
+  streamHistory,
+} from "../../outbox/event-sourcing/index.ts";
 import { createOutbox, runWithEventContext, StreamVersionConflictError } from "../../outbox/index.ts";
-import { type EventSourcedOptions, eventSourced, handleCommand, loadState, stateAtTime, stateAtVersion, streamHistory } from "../../outbox/event-sourcing/index.ts";
 import { connectDatabase, type Database } from "../../src/db/client.ts";
 import { type Decider, fold } from "../../src/events/decider.ts";
 import { EventRegistry } from "../../src/events/registry.ts";
@@ -45,12 +53,22 @@ afterAll(async () => {
 });
 
 type Opts = Partial<EventSourcedOptions<AccountState, AccountCommand, AccountEvent>>;
-const accountsWith = (over: Opts = {}) => eventSourced({ name: "account", decider: bankAccount, events: bankingEvents, db: database.db, outbox: outbox.appender, ...over });
+const accountsWith = (over: Opts = {}) =>
+  eventSourced({ name: "account", decider: bankAccount, events: bankingEvents, db: database.db, outbox: outbox.appender, ...over });
 
 /** counting wraps a decider so a test can tell how many times `decide` ran (each retry decides again). */
 function counting(decider: Decider<AccountState, AccountCommand, AccountEvent>) {
   const calls = { n: 0 };
-  return { calls, decider: { ...decider, decide: (c: AccountCommand, s: AccountState) => (calls.n++, decider.decide(c, s)) } };
+  return {
+    calls,
+    decider: {
+      ...decider,
+      decide: (c: AccountCommand, s: AccountState) => {
+        calls.n++;
+        return decider.decide(c, s);
+      },
+    },
+  };
 }
 
 const newId = () => crypto.randomUUID();
@@ -64,8 +82,10 @@ const streamRows = (streamId: string) =>
   raw<{ stream_version: number; type: string; subject: string; data: unknown }[]>`
     select stream_version, type, subject, data from outbox.events where stream_id = ${streamId} order by stream_version`;
 const snapshotRow = async (streamId: string) =>
-  (await raw<{ version: number; decider: string; evolve_version: number; state: AccountState }[]>`
-    select version, decider, evolve_version, state from outbox.snapshots where stream_id = ${streamId}`)[0];
+  (
+    await raw<{ version: number; decider: string; evolve_version: number; state: AccountState }[]>`
+    select version, decider, evolve_version, state from outbox.snapshots where stream_id = ${streamId}`
+  )[0];
 
 /**
  * holdVersion inserts an event at `version` of a stream in a transaction it keeps open: writers
@@ -194,7 +214,10 @@ describe("handleCommand under concurrency", () => {
     await openWith(accounts, id);
     calls.n = 0;
     const held = await holdVersion(`account-${id}`, 2, deposited(1000));
-    const both = Promise.allSettled([handleCommand(accounts, id, { type: "deposit", amount: 10 }), handleCommand(accounts, id, { type: "deposit", amount: 20 })]);
+    const both = Promise.allSettled([
+      handleCommand(accounts, id, { type: "deposit", amount: 10 }),
+      handleCommand(accounts, id, { type: "deposit", amount: 20 }),
+    ]);
     await lockWaiters(2); // both read version 1 and wait to append version 2
     await held.rollback();
     const [a, b] = await both;
@@ -299,7 +322,8 @@ describe("handleCommand under concurrency", () => {
     );
     const id = newId();
     await openWith(accounts, id, { type: "deposit", amount: 100 });
-    const withdraw = (amount: number) => app.request(`/api/v1/accounts/${id}/withdrawals`, { method: "POST", body: JSON.stringify({ amount }), headers: { "content-type": "application/json" } });
+    const withdraw = (amount: number) =>
+      app.request(`/api/v1/accounts/${id}/withdrawals`, { method: "POST", body: JSON.stringify({ amount }), headers: { "content-type": "application/json" } });
     const held = await holdVersion(`account-${id}`, 3, withdrawn(1));
     const pending = withdraw(10);
     await lockWaiters(1);
@@ -392,7 +416,14 @@ describe("temporal reads", () => {
   const build = async (snapshotEvery: number) => {
     const accounts = accountsWith({ snapshotEvery });
     const id = newId();
-    await openWith(accounts, id, { type: "deposit", amount: 10 }, { type: "withdraw", amount: 3 }, { type: "depositMany", amounts: [1, 2, 3] }, { type: "withdraw", amount: 4 });
+    await openWith(
+      accounts,
+      id,
+      { type: "deposit", amount: 10 },
+      { type: "withdraw", amount: 3 },
+      { type: "depositMany", amounts: [1, 2, 3] },
+      { type: "withdraw", amount: 4 },
+    );
     const events = [opened(), deposited(10), withdrawn(3), deposited(1), deposited(2), deposited(3), withdrawn(4)];
     return { accounts, id, events };
   };

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll, spyOn } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it, spyOn } from "bun:test";
 import { sign } from "hono/jwt";
 import { Redis } from "ioredis";
 import pino from "pino";
@@ -8,7 +8,7 @@ import { createServer, type Server } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
 import { newUser } from "../support/http.ts";
-import { pgCountingProxy, type PgCountingProxy, redisCountingProxy, type RedisCountingProxy } from "../support/tcp-proxy.ts";
+import { type PgCountingProxy, pgCountingProxy, redisCountingProxy } from "../support/tcp-proxy.ts";
 
 // A signed-in read by primary key costs the database exactly that query: the token, the rate
 // limit and the request context take no round trip to Postgres, and the rate limit one command
@@ -52,7 +52,11 @@ async function signIn(s: Server): Promise<string> {
   const user = newUser("hot");
   const json = { "content-type": "application/json" };
   expect((await s.app.request("/api/v1/users", { method: "POST", headers: json, body: JSON.stringify(user) })).status).toBe(201);
-  const res = await s.app.request("/api/v1/auth/token", { method: "POST", headers: json, body: JSON.stringify({ login: user.username, password: user.password }) });
+  const res = await s.app.request("/api/v1/auth/token", {
+    method: "POST",
+    headers: json,
+    body: JSON.stringify({ login: user.username, password: user.password }),
+  });
   return ((await res.json()) as { accessToken: string }).accessToken;
 }
 

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { z } from "@hono/zod-openapi";
 import pino from "pino";
 import { createHttpApp, type HttpDeps } from "../../src/http/app.ts";
@@ -144,7 +144,11 @@ describe("problem responses", () => {
   });
 
   it("lets a streamed body under the limit through", async () => {
-    const req = new Request("http://local/api/v1/users", { method: "POST", headers: { "content-type": "application/json" }, body: streamOf(JSON.stringify(newUser())) });
+    const req = new Request("http://local/api/v1/users", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: streamOf(JSON.stringify(newUser())),
+    });
     expect((await s.app.request(req)).status).toBe(201);
   });
 
@@ -192,7 +196,14 @@ describe("problem responses", () => {
     const app = bareApp(
       (api) => {
         api.openapi(
-          defineRoute({ access: "public", idempotent: true }, { method: "post", path: "/things", responses: { 201: { description: "Created", content: { "application/json": { schema: z.object({ id: z.string() }) } } } } }),
+          defineRoute(
+            { access: "public", idempotent: true },
+            {
+              method: "post",
+              path: "/things",
+              responses: { 201: { description: "Created", content: { "application/json": { schema: z.object({ id: z.string() }) } } } },
+            },
+          ),
           (c) => {
             c.header("location", "/api/v1/things/1");
             return c.json({ id: "1" }, 201);

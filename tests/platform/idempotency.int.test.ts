@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { z } from "@hono/zod-openapi";
 import pino from "pino";
 import { createHttpApp } from "../../src/http/app.ts";
@@ -71,7 +71,11 @@ describe("Idempotency-Key", () => {
     const user = newUser("sock");
     const send = (address: string) =>
       s.app.fetch(
-        new Request("http://local/api/v1/users", { method: "POST", headers: { "content-type": "application/json", "idempotency-key": key }, body: JSON.stringify(user) }),
+        new Request("http://local/api/v1/users", {
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": key },
+          body: JSON.stringify(user),
+        }),
         { requestIP: () => ({ address, family: "IPv4", port: 40000 }) },
       );
     expect((await send("192.0.2.20")).status).toBe(201);
@@ -85,8 +89,18 @@ describe("Idempotency-Key", () => {
     const [alice, bob] = await Promise.all([signUp(s, "alice"), signUp(s, "bob")]);
     const key = newKey();
     const ip = uniqueIp();
-    const a = await s.request("/api/v1/users", { method: "POST", json: newUser("byalice"), token: alice.token, headers: { "idempotency-key": key, "x-forwarded-for": ip } });
-    const b = await s.request("/api/v1/users", { method: "POST", json: newUser("bybob"), token: bob.token, headers: { "idempotency-key": key, "x-forwarded-for": ip } });
+    const a = await s.request("/api/v1/users", {
+      method: "POST",
+      json: newUser("byalice"),
+      token: alice.token,
+      headers: { "idempotency-key": key, "x-forwarded-for": ip },
+    });
+    const b = await s.request("/api/v1/users", {
+      method: "POST",
+      json: newUser("bybob"),
+      token: bob.token,
+      headers: { "idempotency-key": key, "x-forwarded-for": ip },
+    });
     expect([a.status, b.status]).toEqual([201, 201]);
     expect(b.headers.get("idempotent-replayed")).toBeNull();
   });
@@ -145,7 +159,14 @@ describe("Idempotency-Key", () => {
         },
         (api) => {
           api.openapi(
-            defineRoute({ access: "public", idempotent: true }, { method: "post", path: "/things", responses: { 201: { description: "Created", content: { "application/json": { schema: z.object({ n: z.number() }) } } } } }),
+            defineRoute(
+              { access: "public", idempotent: true },
+              {
+                method: "post",
+                path: "/things",
+                responses: { 201: { description: "Created", content: { "application/json": { schema: z.object({ n: z.number() }) } } } },
+              },
+            ),
             (c) => {
               calls++;
               if (failNext) {
@@ -158,7 +179,11 @@ describe("Idempotency-Key", () => {
         },
       );
     const send = (a: ReturnType<typeof app>, key: string, body: unknown) =>
-      a.request("/api/v1/things", { method: "POST", headers: { "content-type": "application/json", "idempotency-key": key, "x-forwarded-for": "198.51.100.7" }, body: JSON.stringify(body) });
+      a.request("/api/v1/things", {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": key, "x-forwarded-for": "198.51.100.7" },
+        body: JSON.stringify(body),
+      });
 
     it("lets a retry run again after a 5xx", async () => {
       const a = app();

@@ -40,7 +40,8 @@ async function migrationRows(sql: postgres.Sql) {
 async function schemaDump(sql: postgres.Sql) {
   const user = sql`not in ('pg_catalog', 'information_schema', 'pg_toast')`;
   return {
-    schemas: await sql`select schema_name from information_schema.schemata where schema_name ${user} and schema_name not like 'pg_temp%' and schema_name not like 'pg_toast_temp%' order by 1`,
+    schemas:
+      await sql`select schema_name from information_schema.schemata where schema_name ${user} and schema_name not like 'pg_temp%' and schema_name not like 'pg_toast_temp%' order by 1`,
     columns: await sql`
       select table_schema, table_name, column_name, ordinal_position, data_type, is_nullable, column_default, is_identity
       from information_schema.columns where table_schema ${user} order by 1, 2, 4`,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { z } from "zod";
 import { ValidationError } from "../../src/errors.ts";
-import { decodeCursor, encodeCursor, listOf, page, PageQuery } from "../../src/platform.ts";
+import { decodeCursor, encodeCursor, listOf, PageQuery, page } from "../../src/platform.ts";
 
 const Key = z.tuple([z.string().regex(/^\d{1,19}$/), z.uuid()]);
 
@@ -20,7 +20,16 @@ describe("cursors", () => {
   });
 
   it("reject anything this list did not hand out with a 400 PAGINATION.INVALID_CURSOR", () => {
-    const bad = ["", "not base64!", "e30", encodeCursor({}), encodeCursor(["42"]), encodeCursor(["42", "not-a-uuid"]), encodeCursor(["1e3", crypto.randomUUID()]), "A".repeat(2000)];
+    const bad = [
+      "",
+      "not base64!",
+      "e30",
+      encodeCursor({}),
+      encodeCursor(["42"]),
+      encodeCursor(["42", "not-a-uuid"]),
+      encodeCursor(["1e3", crypto.randomUUID()]),
+      "A".repeat(2000),
+    ];
     for (const cursor of bad) {
       let thrown: unknown;
       try {

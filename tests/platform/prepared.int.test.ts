@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { integer, pgTable, text } from "drizzle-orm/pg-core";
+import { isUniqueViolation } from "../../outbox/store.ts";
 import { connectDatabase, type Database } from "../../src/db/client.ts";
 import { prepared } from "../../src/db/prepared.ts";
-import { isUniqueViolation } from "../../outbox/store.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { pgCountingProxy } from "../support/tcp-proxy.ts";
 
@@ -11,7 +11,9 @@ const items = pgTable("pq_items", { id: integer("id").primaryKey(), name: text("
 
 const itemById = prepared("pq_item_by_id", ["id"], (db, $) => db.select().from(items).where(eq(items.id, $.id)));
 const insertItem = prepared("pq_insert_item", ["id", "name"], (db, $) => db.insert(items).values({ id: $.id, name: $.name }).returning());
-const namesLike = prepared("pq_names_like", ["prefix"], (_, $) => sql`select name from pq_items where name like ${$.prefix} || '%' order by name`).returns<{ name: string }>();
+const namesLike = prepared("pq_names_like", ["prefix"], (_, $) => sql`select name from pq_items where name like ${$.prefix} || '%' order by name`).returns<{
+  name: string;
+}>();
 
 let tdb: TestDatabase;
 let other: TestDatabase;

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { createServer, type Server } from "../../src/server.ts";
@@ -95,7 +95,13 @@ describe("rate limiting in memory", () => {
 
 /** redisReachable pings Redis once, quickly, without retrying. */
 async function redisReachable(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const probe = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   probe.on("error", () => {});
   try {
     await probe.connect();

@@ -4,7 +4,16 @@ import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { createKinesisClient } from "../../outbox/sinks/index.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
-import { createStream, type EventBridgeEmulator, FAKE_CREDENTIALS, type KinesisEmulator, type Outage, readStream, startEventBridge, startKinesis } from "../support/emulators.ts";
+import {
+  createStream,
+  type EventBridgeEmulator,
+  FAKE_CREDENTIALS,
+  type KinesisEmulator,
+  type Outage,
+  readStream,
+  startEventBridge,
+  startKinesis,
+} from "../support/emulators.ts";
 import { eventually } from "../support/eventually.ts";
 import { startTestOutbox, type TestOutbox } from "../support/outbox.ts";
 
@@ -115,8 +124,13 @@ describe("relays through an AWS outage", () => {
         // An outage counts no attempt toward maxAttempts (that is what used to dead-letter).
         seen.failing += status.filter((s) => s.failing !== null).length;
         seen.deadLetters = Math.max(seen.deadLetters, (await listDeadLetters(t.database.db, { limit: 10 })).length);
-        seen.stalledSeconds = Math.max(seen.stalledSeconds, Math.min(...(await Promise.all(SINKS.map((s) => metricValue("outbox_sink_stalled_seconds", `sink="${s}"`))))));
-        for (const s of SINKS) for (const kind of ["throttled", "transient", "unknown"]) if ((await metricValue("outbox_sink_retries_total", `sink="${s}",kind="${kind}"`)) > 0) seen.retries.add(`${s}/${kind}`);
+        seen.stalledSeconds = Math.max(
+          seen.stalledSeconds,
+          Math.min(...(await Promise.all(SINKS.map((s) => metricValue("outbox_sink_stalled_seconds", `sink="${s}"`))))),
+        );
+        for (const s of SINKS)
+          for (const kind of ["throttled", "transient", "unknown"])
+            if ((await metricValue("outbox_sink_retries_total", `sink="${s}",kind="${kind}"`)) > 0) seen.retries.add(`${s}/${kind}`);
         await Bun.sleep(Math.max(0, Math.min(1_000, phaseEnd - Date.now())));
       }
     }
@@ -152,9 +166,17 @@ describe("relays through an AWS outage", () => {
     expect(seen.resets).toBeGreaterThan(0);
     expect(seen.lagEvents).toBeGreaterThan(KEYS * 10);
     expect(seen.stalledSeconds).toBeGreaterThan(10);
-    expect([...seen.retries].sort()).toEqual(expect.arrayContaining(["outbox.eventbridge/throttled", "outbox.kinesis/throttled", "outbox.eventbridge/transient", "outbox.kinesis/transient"]));
-    expect([...seen.lastErrors].some((e) => /^outbox\.eventbridge: DeliveryDeferredError: PutEvents stalled for .* \(throttled\): ThrottlingException/.test(e))).toBe(true);
-    expect([...seen.lastErrors].some((e) => /^outbox\.kinesis: DeliveryDeferredError: PutRecords stalled for .* \(throttled\): ProvisionedThroughputExceededException/.test(e))).toBe(true);
+    expect([...seen.retries].sort()).toEqual(
+      expect.arrayContaining(["outbox.eventbridge/throttled", "outbox.kinesis/throttled", "outbox.eventbridge/transient", "outbox.kinesis/transient"]),
+    );
+    expect(
+      [...seen.lastErrors].some((e) => /^outbox\.eventbridge: DeliveryDeferredError: PutEvents stalled for .* \(throttled\): ThrottlingException/.test(e)),
+    ).toBe(true);
+    expect(
+      [...seen.lastErrors].some((e) =>
+        /^outbox\.kinesis: DeliveryDeferredError: PutRecords stalled for .* \(throttled\): ProvisionedThroughputExceededException/.test(e),
+      ),
+    ).toBe(true);
 
     // Once everything is delivered the stall clears and the lag drains.
     await eventually(async () => {
@@ -213,7 +235,10 @@ describe("relays through an AWS outage", () => {
     kin.outage("throttle");
     const outageAt = Date.now();
     await t.append([t.happened(9100, "during-shutdown")]);
-    await eventually(async () => (await t.outbox.status()).filter((s) => SINKS.includes(s.name)).every((s) => Date.parse(s.lastErrorAt ?? "") > outageAt && s.lag.events > 0), 15_000);
+    await eventually(
+      async () => (await t.outbox.status()).filter((s) => SINKS.includes(s.name)).every((s) => Date.parse(s.lastErrorAt ?? "") > outageAt && s.lag.events > 0),
+      15_000,
+    );
 
     const started = Date.now();
     await t.outbox.stop();

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "bun:test";
+import { FAKE_CREDENTIALS, startEventBridge } from "../support/emulators.ts";
 import { eventually } from "../support/eventually.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
-import { FAKE_CREDENTIALS, startEventBridge } from "../support/emulators.ts";
 
 const servers: TestServer[] = [];
 afterAll(async () => {

@@ -41,7 +41,8 @@ const insert = (tx: Tx, note: string) => rawSql(tx)`insert into tx_faults (note)
 const code = (err: unknown) => (err as { code?: string; cause?: { code?: string } }).code ?? (err as { cause?: { code?: string } }).cause?.code;
 /** idleInTransaction counts this database's sessions left open inside a transaction. */
 const idleInTransaction = async () =>
-  (await d.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`)[0]!.n;
+  (await d.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`)[0]!
+    .n;
 
 describe("1. a committed transaction is reported as committed", () => {
   it("resolves when a write-behind sent through the outer handle failed inside a savepoint that rolled back", async () => {
@@ -142,7 +143,11 @@ describe("4. a statement postgres.js refuses to send", () => {
 
   const refused = (fn: (tx: Tx) => Promise<unknown>) => within(one.db.transaction(fn), 5_000, "the transaction").catch((e: unknown) => e);
   const servesAgain = async () => {
-    const rows = await within(one.db.transaction((tx) => rawSql(tx)<{ ok: number }[]>`select 1 as ok`), 2_000, "the next transaction");
+    const rows = await within(
+      one.db.transaction((tx) => rawSql(tx)<{ ok: number }[]>`select 1 as ok`),
+      2_000,
+      "the next transaction",
+    );
     expect(rows[0]?.ok).toBe(1);
     expect(await eventually(idleInTransaction, 2_000).catch(() => -1)).toBe(0);
   };
@@ -211,7 +216,12 @@ describe("5. a backend terminated mid-statement", () => {
         });
         tx.catch(() => {});
         await eventually(
-          async () => (await admin<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where pid = ${pid} and state = 'active' and query ilike ${`%${running}%`}`)[0]!.n === 1,
+          async () =>
+            (
+              await admin<
+                { n: number }[]
+              >`select count(*)::int as n from pg_stat_activity where pid = ${pid} and state = 'active' and query ilike ${`%${running}%`}`
+            )[0]!.n === 1,
           5_000,
         );
         await admin`select pg_terminate_backend(${pid})`;
@@ -225,7 +235,11 @@ describe("5. a backend terminated mid-statement", () => {
       expect(await killWhile("commit", (t) => rawSql(t)`insert into slow_commit values ('x')`)).toBeInstanceOf(Error);
 
       const started = performance.now();
-      const results = await within(Promise.all(Array.from({ length: 6 }, (_, i) => p.db.transaction((t) => insert(t, `after-kills-${i}`)))), 1_000, "transactions after the kills");
+      const results = await within(
+        Promise.all(Array.from({ length: 6 }, (_, i) => p.db.transaction((t) => insert(t, `after-kills-${i}`)))),
+        1_000,
+        "transactions after the kills",
+      );
       expect(results).toHaveLength(6);
       expect((await within(p.sql<{ ok: number }[]>`select 1 as ok`, 1_000, "a plain query after the kills"))[0]?.ok).toBe(1);
       expect(performance.now() - started).toBeLessThan(1_000);

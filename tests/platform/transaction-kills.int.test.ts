@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import postgres from "postgres";
 import { sql } from "drizzle-orm";
+import postgres from "postgres";
 import { connectDatabase, type Database, rawSql, type Tx, writeBehind } from "../../src/db/client.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
@@ -191,14 +191,25 @@ describe("backends terminated at random moments", () => {
       // No session of the database is left open inside a transaction ...
       const idle = () =>
         admin<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`;
-      expect(await eventually(async () => (await idle())[0]!.n === 0, 2_000).then(() => 0, async () => (await idle())[0]!.n)).toBe(0);
+      expect(
+        await eventually(async () => (await idle())[0]!.n === 0, 2_000).then(
+          () => 0,
+          async () => (await idle())[0]!.n,
+        ),
+      ).toBe(0);
       // ... and once the last killed backend has exited, the pool serves plain queries and
       // transactions again within a second (a query can still meet a connection whose close has
       // not reached the client yet: it fails, the next one works).
       await eventually(async () => (await admin`select 1 from pg_stat_activity where pid = ${lastVictim}`).length === 0, 5_000);
       const started = performance.now();
       await eventually(async () => (await p.sql<{ ok: number }[]>`select 1 as ok`)[0]?.ok === 1, 1_000);
-      await eventually(() => Promise.all([1, 2, 3, 4].map((n) => p.db.transaction((tx) => rawSql(tx)`insert into kill_notes (note) values (${`after-${n}`}) on conflict do nothing`))), 1_000);
+      await eventually(
+        () =>
+          Promise.all(
+            [1, 2, 3, 4].map((n) => p.db.transaction((tx) => rawSql(tx)`insert into kill_notes (note) values (${`after-${n}`}) on conflict do nothing`)),
+          ),
+        1_000,
+      );
       expect(performance.now() - started).toBeLessThan(1_000);
     },
     SECONDS * 1000 + 60_000,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { createServer, connect, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { sql } from "drizzle-orm";
 import { afterCommit, connectDatabase, type Database, rawSql, TransactionAbortedError, TransactionFinishedError, writeBehind } from "../../src/db/client.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";

@@ -44,7 +44,9 @@ export function checkArchitecture(root: string): Violation[] {
     for (const file of sourceFiles(join(absRoot, area))) {
       const rel = toPosix(relative(absRoot, file));
       for (const imp of importsOf(file)) {
-        const message = imp.literal ? judge(absRoot, rel, file, imp.specifier) : "dynamic import() with a non-literal specifier cannot be checked; import a literal path";
+        const message = imp.literal
+          ? judge(absRoot, rel, file, imp.specifier)
+          : "dynamic import() with a non-literal specifier cannot be checked; import a literal path";
         if (message) violations.push({ file: rel, line: imp.line, specifier: imp.specifier, message });
       }
     }
@@ -285,7 +287,8 @@ function importsOf(file: string): FoundImport[] {
   const visit = (node: ts.Node): void => {
     if (ts.isImportDeclaration(node)) add(node.moduleSpecifier, node.importClause?.isTypeOnly ? "type" : "value");
     else if (ts.isExportDeclaration(node)) add(node.moduleSpecifier, node.isTypeOnly ? "type" : "value");
-    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) add(node.moduleReference.expression, node.isTypeOnly ? "type" : "value");
+    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference))
+      add(node.moduleReference.expression, node.isTypeOnly ? "type" : "value");
     else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal as ts.Expression, "lazy");
     else if (ts.isCallExpression(node)) {
       const isDynamicImport = node.expression.kind === ts.SyntaxKind.ImportKeyword;

@@ -4,9 +4,9 @@
  * depends on the order of events (the balance check).
  */
 import { z } from "zod";
+import { DomainError, ValidationError } from "../../src/errors.ts";
 import { assertNever, type Decider, type DeciderEventOf } from "../../src/events/decider.ts";
 import { defineEvent } from "../../src/events/definition.ts";
-import { DomainError, ValidationError } from "../../src/errors.ts";
 
 export const AccountOpened = defineEvent({
   source: "banking",

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import postgres from "postgres";
-import { runMigrations } from "../../src/db/migrate.ts";
 import { startEmbeddedPostgres } from "../../src/db/embedded.ts";
+import { runMigrations } from "../../src/db/migrate.ts";
 
 const DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/postgres";
 

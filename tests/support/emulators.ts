@@ -1,6 +1,13 @@
 import type { Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { CreateStreamCommand, DescribeStreamSummaryCommand, GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient } from "@aws-sdk/client-kinesis";
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type KinesisClient,
+  ListShardsCommand,
+} from "@aws-sdk/client-kinesis";
 // kinesalite ships no types; it is a CommonJS factory returning a node:http server.
 // @ts-expect-error no declaration file
 import kinesalite from "kinesalite";
@@ -166,7 +173,11 @@ export function startEventBridge(): EventBridgeEmulator {
       }
 
       const results = entries.map((entry, i) => {
-        const fault = faultCodeFor(faults.filter((f) => !f.wholeCall), entry, i);
+        const fault = faultCodeFor(
+          faults.filter((f) => !f.wholeCall),
+          entry,
+          i,
+        );
         if (fault) {
           call.failed.push(i);
           return { ErrorCode: fault.code, ErrorMessage: fault.message ?? `injected ${fault.code}` };
@@ -312,7 +323,11 @@ export async function startKinesis(): Promise<KinesisEmulator> {
 
     const failures = new Map<number, ActiveFault<KinesisRecord>>();
     records.forEach((r, i) => {
-      const fault = faultCodeFor(faults.filter((f) => !f.wholeCall), r, i);
+      const fault = faultCodeFor(
+        faults.filter((f) => !f.wholeCall),
+        r,
+        i,
+      );
       if (fault) failures.set(i, fault);
     });
     faults = consumeFaults(faults);

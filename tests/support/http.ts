@@ -49,7 +49,11 @@ export async function signUp(s: TestServer, prefix = "u"): Promise<{ id: string;
   const res = await s.request("/api/v1/users", { method: "POST", json: user, headers: { "x-forwarded-for": ip } });
   if (res.status !== 201) throw new Error(`register failed: ${res.status} ${await res.text()}`);
   const { id } = (await res.json()) as { id: string };
-  const login = await s.request("/api/v1/auth/token", { method: "POST", json: { login: user.username, password: PASSWORD }, headers: { "x-forwarded-for": ip } });
+  const login = await s.request("/api/v1/auth/token", {
+    method: "POST",
+    json: { login: user.username, password: PASSWORD },
+    headers: { "x-forwarded-for": ip },
+  });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${await login.text()}`);
   const { accessToken } = (await login.json()) as { accessToken: string };
   return { id, username: user.username, email: user.email, token: accessToken };

@@ -2,8 +2,8 @@ import { sql } from "drizzle-orm";
 import pino from "pino";
 import postgres from "postgres";
 import { z } from "zod";
-import { createOutbox, type Outbox, type OutboxMetrics, type SinkConfig, type SubscriptionDefinition } from "../../outbox/index.ts";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
+import { createOutbox, type Outbox, type OutboxMetrics, type SinkConfig, type SubscriptionDefinition } from "../../outbox/index.ts";
 import { connectDatabase, type Database, type Tx } from "../../src/db/client.ts";
 import { defineEvent, type NewEvent } from "../../src/events/definition.ts";
 import { EventRegistry } from "../../src/events/registry.ts";
@@ -19,9 +19,21 @@ export const TestHappened = defineEvent({
   schema: z.object({ n: z.number().int(), note: z.string().optional() }),
 });
 /** TestFollowed is caused by test.happened in causation-chain tests. */
-export const TestFollowed = defineEvent({ source: "testing", type: "test.followed", visibility: "public", description: "Caused by test.happened", schema: counted });
+export const TestFollowed = defineEvent({
+  source: "testing",
+  type: "test.followed",
+  visibility: "public",
+  description: "Caused by test.happened",
+  schema: counted,
+});
 /** TestConcluded is caused by test.followed in causation-chain tests. */
-export const TestConcluded = defineEvent({ source: "testing", type: "test.concluded", visibility: "public", description: "Caused by test.followed", schema: counted });
+export const TestConcluded = defineEvent({
+  source: "testing",
+  type: "test.concluded",
+  visibility: "public",
+  description: "Caused by test.followed",
+  schema: counted,
+});
 /** TestNoted is internal: it stays in the log for in-process subscriptions and never reaches the relays. */
 export const TestNoted = defineEvent({ source: "testing", type: "test.noted", visibility: "internal", description: "An internal test event", schema: counted });
 export const testEvents = [TestHappened, TestFollowed, TestConcluded, TestNoted];

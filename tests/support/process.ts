@@ -58,7 +58,15 @@ const running = new Set<Subprocess>();
  * @example const app = spawnApp(["bun", "src/main.ts"], { DATABASE_URL: tdb.url, PORT: String(port) }, port)
  */
 export function spawnApp(cmd: string[], env: Record<string, string | undefined>, port: number, opts: { cwd?: string } = {}): AppProcess {
-  const merged: Record<string, string | undefined> = { ...process.env, REDIS_URL: undefined, NODE_ENV: "test", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env, PORT: String(port) };
+  const merged: Record<string, string | undefined> = {
+    ...process.env,
+    REDIS_URL: undefined,
+    NODE_ENV: "test",
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "warn",
+    ...env,
+    PORT: String(port),
+  };
   const clean = Object.fromEntries(Object.entries(merged).filter((e): e is [string, string] => e[1] !== undefined));
   const proc = Bun.spawn(cmd, { cwd: opts.cwd ?? ROOT, env: clean, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   running.add(proc);

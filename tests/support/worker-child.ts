@@ -22,7 +22,12 @@ const t = await startTestOutbox(
       },
     }),
   ],
-  { leaseSeconds: Number(process.env.LEASE_SECONDS ?? 2), pollMs: Number(process.env.POLL_MS ?? 100), processId: worker, batchSize: Number(process.env.BATCH ?? 100) },
+  {
+    leaseSeconds: Number(process.env.LEASE_SECONDS ?? 2),
+    pollMs: Number(process.env.POLL_MS ?? 100),
+    processId: worker,
+    batchSize: Number(process.env.BATCH ?? 100),
+  },
 );
 console.log("ready");
 process.on("SIGTERM", async () => {

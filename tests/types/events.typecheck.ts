@@ -93,7 +93,10 @@ export async function positive(): Promise<void> {
     pattern: { type: ["post.created"], data: { tags: ["featured"] } },
     handleBatch: async (events, ctx) => {
       const ids: string[] = events.map((e) => e.data.postId);
-      await outbox.append(ctx.tx, events.map((e) => UserFollowed.with({ followerId: e.data.authorId, followeeId: "y" }, { subject: e.subject, causedBy: e })));
+      await outbox.append(
+        ctx.tx,
+        events.map((e) => UserFollowed.with({ followerId: e.data.authorId, followeeId: "y" }, { subject: e.subject, causedBy: e })),
+      );
       void ids;
     },
   });

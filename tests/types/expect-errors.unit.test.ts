@@ -20,7 +20,11 @@ function compileWithoutDirectives(file: string): { expected: Map<number, number>
     expected.set(i + 1, Number(m[2])); // the directive covers the next line (0-based i + 1)
     return line.replace("@ts-expect-error", "(directive removed)");
   });
-  const config = ts.getParsedCommandLineOfConfigFile(resolve(import.meta.dir, "../../tsconfig.json"), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+  const config = ts.getParsedCommandLineOfConfigFile(
+    resolve(import.meta.dir, "../../tsconfig.json"),
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  );
   if (!config) throw new Error("cannot read tsconfig.json");
   const host = ts.createCompilerHost(config.options);
   const readFile = host.readFile.bind(host);
@@ -40,16 +44,12 @@ function compileWithoutDirectives(file: string): { expected: Map<number, number>
 }
 
 describe("type-level tests", () => {
-  it(
-    "each @ts-expect-error line fails with the error its directive names, and no other line fails",
-    () => {
-      const { expected, actual } = compileWithoutDirectives(FILE);
-      expect(expected.size).toBeGreaterThan(15);
-      // Keyed by the line after the directive (0-based index of the directive + 1 = next line, 0-based).
-      const want = Object.fromEntries([...expected].map(([line, code]) => [line, [code]]));
-      const got = Object.fromEntries([...actual].map(([line, codes]) => [line, codes]));
-      expect(got).toEqual(want);
-    },
-    120_000,
-  );
+  it("each @ts-expect-error line fails with the error its directive names, and no other line fails", () => {
+    const { expected, actual } = compileWithoutDirectives(FILE);
+    expect(expected.size).toBeGreaterThan(15);
+    // Keyed by the line after the directive (0-based index of the directive + 1 = next line, 0-based).
+    const want = Object.fromEntries([...expected].map(([line, code]) => [line, [code]]));
+    const got = Object.fromEntries([...actual].map(([line, codes]) => [line, codes]));
+    expect(got).toEqual(want);
+  }, 120_000);
 });

@@ -43,7 +43,15 @@ const address = { street: "1 Main St", city: "Springfield", state: "IL", zipCode
 const orderCreated = async (lines: { productId: string; quantity: number }[], times = 1) => {
   const orderId = randomUUIDv7();
   const items = lines.map((l) => ({ ...l, name: "Widget", unitPriceCents: 100, lineTotalCents: 100 * l.quantity }));
-  const data = { orderId, customerId: randomUUIDv7(), items, totalCents: items.reduce((a, l) => a + l.lineTotalCents, 0), currency: "USD", shippingAddress: address, paymentMethod: "pm_card_visa" };
+  const data = {
+    orderId,
+    customerId: randomUUIDv7(),
+    items,
+    totalCents: items.reduce((a, l) => a + l.lineTotalCents, 0),
+    currency: "USD",
+    shippingAddress: address,
+    paymentMethod: "pm_card_visa",
+  };
   for (let i = 0; i < times; i++) await s.database.db.transaction((tx) => s.outbox.appender.append(tx, [OrderCreated.with(data, { subject: orderId })]));
   return orderId;
 };
@@ -59,8 +67,11 @@ const orderEvent = async (def: typeof OrderConfirmed | typeof OrderCancelled, or
   }
 };
 const eventsOf = (type: string, subject: string) =>
-  s.database.sql<{ data: Record<string, unknown>; causation_id: string | null }[]>`select data, causation_id from outbox.events where type = ${type} and subject = ${subject} order by position`;
-const reservation = async (orderId: string) => (await s.database.sql<{ status: string }[]>`select status from inventory.reservations where order_id = ${orderId}`)[0]?.status;
+  s.database.sql<
+    { data: Record<string, unknown>; causation_id: string | null }[]
+  >`select data, causation_id from outbox.events where type = ${type} and subject = ${subject} order by position`;
+const reservation = async (orderId: string) =>
+  (await s.database.sql<{ status: string }[]>`select status from inventory.reservations where order_id = ${orderId}`)[0]?.status;
 
 describe("catalog API", () => {
   it("creates a product (admin) with available = stock and the default low-stock threshold of 10", async () => {
@@ -78,12 +89,20 @@ describe("catalog API", () => {
   it("answers 409 INVENTORY.SKU_TAKEN for a duplicate SKU, on create and on patch", async () => {
     const a = await newProduct();
     const b = await newProduct();
-    await expectProblem(await s.request("/api/v1/products", { method: "POST", token: admin, json: { sku: a.sku, name: "x", category: "c", priceCents: 1, costCents: 1 } }), 409, "INVENTORY.SKU_TAKEN");
+    await expectProblem(
+      await s.request("/api/v1/products", { method: "POST", token: admin, json: { sku: a.sku, name: "x", category: "c", priceCents: 1, costCents: 1 } }),
+      409,
+      "INVENTORY.SKU_TAKEN",
+    );
     await expectProblem(await s.request(`/api/v1/products/${b.id}`, { method: "PATCH", token: admin, json: { sku: a.sku } }), 409, "INVENTORY.SKU_TAKEN");
   });
 
   it("rejects bad input with per-field 400s: negative or fractional money, unknown fields, stock in a patch", async () => {
-    const p = await expectProblem(await s.request("/api/v1/products", { method: "POST", token: admin, json: { sku: "", name: "x", category: "c", priceCents: -1, costCents: 1.5 } }), 400, "VALIDATION.FAILED");
+    const p = await expectProblem(
+      await s.request("/api/v1/products", { method: "POST", token: admin, json: { sku: "", name: "x", category: "c", priceCents: -1, costCents: 1.5 } }),
+      400,
+      "VALIDATION.FAILED",
+    );
     expect(fieldPaths(p)).toEqual(["costCents", "priceCents", "sku"]);
     const w = await newProduct();
     await expectProblem(await s.request(`/api/v1/products/${w.id}`, { method: "PATCH", token: admin, json: { stock: 5 } }), 400, "VALIDATION.FAILED");
@@ -100,7 +119,11 @@ describe("catalog API", () => {
     await expectProblem(await s.request(`/api/v1/products/${p.id}/restock`, { method: "POST", token: admin, json: { quantity: 0 } }), 400, "VALIDATION.FAILED");
     const ghost = randomUUIDv7();
     await expectProblem(await s.request(`/api/v1/products/${ghost}`), 404, "INVENTORY.PRODUCT_NOT_FOUND");
-    await expectProblem(await s.request(`/api/v1/products/${ghost}/restock`, { method: "POST", token: admin, json: { quantity: 1 } }), 404, "INVENTORY.PRODUCT_NOT_FOUND");
+    await expectProblem(
+      await s.request(`/api/v1/products/${ghost}/restock`, { method: "POST", token: admin, json: { quantity: 1 } }),
+      404,
+      "INVENTORY.PRODUCT_NOT_FOUND",
+    );
   });
 
   it("lists products in pages by cursor, filtered by category, each product once", async () => {
@@ -127,7 +150,10 @@ describe("reservations on order events", () => {
   it("reserves every line on order.created and publishes inventory.reserved caused by it", async () => {
     const a = await newProduct({ stock: 10, lowStockThreshold: 2 });
     const b = await newProduct({ stock: 5, lowStockThreshold: 2 });
-    const orderId = await orderCreated([{ productId: a.id, quantity: 3 }, { productId: b.id, quantity: 1 }]);
+    const orderId = await orderCreated([
+      { productId: a.id, quantity: 3 },
+      { productId: b.id, quantity: 1 },
+    ]);
     const [ev] = await eventually(async () => {
       const evs = await eventsOf("inventory.reserved", orderId);
       expect(evs).toHaveLength(1);
@@ -141,7 +167,10 @@ describe("reservations on order events", () => {
   it("reserves nothing when one line is short, and says requested and available per short line", async () => {
     const a = await newProduct({ stock: 10 });
     const b = await newProduct({ stock: 2 });
-    const orderId = await orderCreated([{ productId: a.id, quantity: 3 }, { productId: b.id, quantity: 5 }]);
+    const orderId = await orderCreated([
+      { productId: a.id, quantity: 3 },
+      { productId: b.id, quantity: 5 },
+    ]);
     const [ev] = await eventually(async () => {
       const evs = await eventsOf("inventory.reservation_failed", orderId);
       expect(evs).toHaveLength(1);
@@ -155,7 +184,10 @@ describe("reservations on order events", () => {
   it("fails with product_not_found for an unknown product and reserves nothing", async () => {
     const a = await newProduct({ stock: 10 });
     const ghost = randomUUIDv7();
-    const orderId = await orderCreated([{ productId: a.id, quantity: 1 }, { productId: ghost, quantity: 1 }]);
+    const orderId = await orderCreated([
+      { productId: a.id, quantity: 1 },
+      { productId: ghost, quantity: 1 },
+    ]);
     const [ev] = await eventually(async () => {
       const evs = await eventsOf("inventory.reservation_failed", orderId);
       expect(evs).toHaveLength(1);

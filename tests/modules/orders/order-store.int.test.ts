@@ -11,7 +11,11 @@ import { startTestServer, type TestServer } from "../../support/server.ts";
 const address = { street: "1 Main St", city: "Springfield", state: "IL", zipCode: "62701", country: "US" };
 
 async function newProduct(s: TestServer, token: string, stock: number): Promise<string> {
-  const res = await s.request("/api/v1/products", { method: "POST", token, json: { sku: unique("SKU"), name: "Thing", category: "c", priceCents: 700, costCents: 100, stock } });
+  const res = await s.request("/api/v1/products", {
+    method: "POST",
+    token,
+    json: { sku: unique("SKU"), name: "Thing", category: "c", priceCents: 700, costCents: 100, stock },
+  });
   return ((await res.json()) as { id: string }).id;
 }
 
@@ -29,15 +33,28 @@ describe("order streams", () => {
     const deps = { db: s.database.db, outbox: s.outbox.appender, inventory, snapshotEvery: 2 };
     const orders = orderAggregate(deps);
     const productId = await newProduct(s, admin, 5);
-    const placed = await placeOrder(deps, orders, { customerId: user.id, items: [{ productId, quantity: 2 }], shippingAddress: address, paymentMethod: "pm_card_visa" });
+    const placed = await placeOrder(deps, orders, {
+      customerId: user.id,
+      items: [{ productId, quantity: 2 }],
+      shippingAddress: address,
+      paymentMethod: "pm_card_visa",
+    });
     for (const command of [{ type: "confirm" as const }, { type: "ship" as const, trackingNumber: "T1", carrier: "DHL" }, { type: "deliver" as const }]) {
       await runOrderCommand(orders, deps.outbox, placed.id, { ...command, now: now() });
     }
-    const [snap] = await s.database.sql<{ stream_version: number }[]>`select version as stream_version from outbox.snapshots where stream_id = ${`order-${placed.id}`}`;
+    const [snap] = await s.database.sql<
+      { stream_version: number }[]
+    >`select version as stream_version from outbox.snapshots where stream_id = ${`order-${placed.id}`}`;
     expect(snap?.stream_version).toBe(4);
     const loaded = await loadState(orders, placed.id);
     const history = await streamHistory(orders, placed.id);
-    expect(loaded).toEqual({ state: fold(order, history.map((h) => h.event)), version: 4 });
+    expect(loaded).toEqual({
+      state: fold(
+        order,
+        history.map((h) => h.event),
+      ),
+      version: 4,
+    });
     expect(loaded.state).toMatchObject({ status: "DELIVERED", trackingNumber: "T1", carrier: "DHL", totalCents: 1400 });
   });
 });
@@ -53,9 +70,18 @@ describe("the orders read model", () => {
     const admin = await s.adminToken();
     const user = await s.register();
     const productId = await newProduct(s, admin, 5);
-    const res = await s.request("/api/v1/orders", { method: "POST", token: user.token, json: { items: [{ productId, quantity: 1 }], shippingAddress: address, paymentMethod: "pm_card_visa" } });
+    const res = await s.request("/api/v1/orders", {
+      method: "POST",
+      token: user.token,
+      json: { items: [{ productId, quantity: 1 }], shippingAddress: address, paymentMethod: "pm_card_visa" },
+    });
     const { id } = (await res.json()) as { id: string };
-    const view = async () => (await s.database.sql<{ version: number; status: string; last_sequence: string }[]>`select version, status, last_sequence from orders.order_views where id = ${id}`)[0];
+    const view = async () =>
+      (
+        await s.database.sql<
+          { version: number; status: string; last_sequence: string }[]
+        >`select version, status, last_sequence from orders.order_views where id = ${id}`
+      )[0];
     await eventually(async () => expect(await view()).toMatchObject({ version: 2, status: "CONFIRMED" }), 15_000);
     const before = await view();
 

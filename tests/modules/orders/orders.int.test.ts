@@ -31,7 +31,11 @@ interface Order {
 
 const address = { street: "1 Main St", city: "Springfield", state: "IL", zipCode: "62701", country: "US" };
 const newProduct = async (stock: number, priceCents = 1250, name = "Gadget") => {
-  const res = await s.request("/api/v1/products", { method: "POST", token: admin, json: { sku: unique("SKU"), name, category: "orders-test", priceCents, costCents: 500, stock } });
+  const res = await s.request("/api/v1/products", {
+    method: "POST",
+    token: admin,
+    json: { sku: unique("SKU"), name, category: "orders-test", priceCents, costCents: 500, stock },
+  });
   if (res.status !== 201) throw new Error(`product: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { id: string }).id;
 };
@@ -97,23 +101,46 @@ describe("placing an order", () => {
     await expectProblem(await place(alice.token, []), 400, "VALIDATION.FAILED");
     const many = Array.from({ length: 51 }, () => ({ productId: randomUUIDv7(), quantity: 1 }));
     expect(fieldPaths(await expectProblem(await place(alice.token, many), 400, "VALIDATION.FAILED"))).toEqual(["items"]);
-    const q = await expectProblem(await place(alice.token, [{ productId: p, quantity: 0 }, { productId: p, quantity: 101 }]), 400, "VALIDATION.FAILED");
+    const q = await expectProblem(
+      await place(alice.token, [
+        { productId: p, quantity: 0 },
+        { productId: p, quantity: 101 },
+      ]),
+      400,
+      "VALIDATION.FAILED",
+    );
     expect(fieldPaths(q)).toEqual(["items.0.quantity", "items.1.quantity"]);
-    const res = await s.request("/api/v1/orders", { method: "POST", token: alice.token, json: { items: [{ productId: p, quantity: 1 }], shippingAddress: { ...address, city: undefined }, paymentMethod: "pm_card_visa" } });
+    const res = await s.request("/api/v1/orders", {
+      method: "POST",
+      token: alice.token,
+      json: { items: [{ productId: p, quantity: 1 }], shippingAddress: { ...address, city: undefined }, paymentMethod: "pm_card_visa" },
+    });
     expect(fieldPaths(await expectProblem(res, 400, "VALIDATION.FAILED"))).toEqual(["shippingAddress.city"]);
-    await expectProblem(await place(alice.token, [{ productId: p, quantity: 1 }, { productId: p, quantity: 2 }]), 400, "ORDERS.INVALID");
+    await expectProblem(
+      await place(alice.token, [
+        { productId: p, quantity: 1 },
+        { productId: p, quantity: 2 },
+      ]),
+      400,
+      "ORDERS.INVALID",
+    );
     await expectProblem(await s.request("/api/v1/orders", { method: "POST", json: {} }), 401, "AUTH.MISSING_TOKEN");
   });
 
   it("places one order for a retried request with the same Idempotency-Key", async () => {
     const p = await newProduct(10);
     const key = randomUUIDv7();
-    const [a, b] = [await place(alice.token, [{ productId: p, quantity: 2 }], { "idempotency-key": key }), await place(alice.token, [{ productId: p, quantity: 2 }], { "idempotency-key": key })];
+    const [a, b] = [
+      await place(alice.token, [{ productId: p, quantity: 2 }], { "idempotency-key": key }),
+      await place(alice.token, [{ productId: p, quantity: 2 }], { "idempotency-key": key }),
+    ];
     const [first, second] = [(await a.json()) as Order, (await b.json()) as Order];
     expect(second.id).toBe(first.id);
     await settled(first.id, "CONFIRMED");
     await eventually(async () => expect(await product(p)).toMatchObject({ stock: 8, reserved: 0 }));
-    const [row] = await s.database.sql<{ n: number }[]>`select count(*)::int as n from outbox.events where type = 'order.created' and data->'items'->0->>'productId' = ${p}`;
+    const [row] = await s.database.sql<
+      { n: number }[]
+    >`select count(*)::int as n from outbox.events where type = 'order.created' and data->'items'->0->>'productId' = ${p}`;
     expect(row!.n).toBe(1);
   });
 
@@ -226,7 +253,10 @@ describe("the order lifecycle", () => {
     expect(await res.json()).toMatchObject({ status: "CANCELLED", cancellationReason: "changed my mind" });
     await eventually(async () => expect(await product(p)).toMatchObject({ stock: 5, reserved: 0, available: 5 }));
     // Cancelling again changes nothing.
-    expect(await (await post(`/api/v1/orders/${order.id}/cancel`, alice.token, { reason: "again" })).json()).toMatchObject({ status: "CANCELLED", cancellationReason: "changed my mind" });
+    expect(await (await post(`/api/v1/orders/${order.id}/cancel`, alice.token, { reason: "again" })).json()).toMatchObject({
+      status: "CANCELLED",
+      cancellationReason: "changed my mind",
+    });
     await expectProblem(await post(`/api/v1/orders/${order.id}/cancel`, alice.token, {}), 400, "VALIDATION.FAILED");
   });
 

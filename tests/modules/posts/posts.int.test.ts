@@ -63,7 +63,15 @@ describe("publishing", () => {
     });
     expect(res.headers.get("location")).toBe(`/api/v1/posts/${body.id}`);
     expect((await events("post.created", body.id)).map((e) => e.data)).toEqual([
-      { postId: body.id, authorId: a!.id, content: body.content, mediaUrls: body.mediaUrls, tags: ["intro", "hello"], inReplyToId: null, createdAt: body.createdAt },
+      {
+        postId: body.id,
+        authorId: a!.id,
+        content: body.content,
+        mediaUrls: body.mediaUrls,
+        tags: ["intro", "hello"],
+        inReplyToId: null,
+        createdAt: body.createdAt,
+      },
     ]);
     expect(await read(a!, body.id)).toEqual(body);
   });
@@ -138,13 +146,20 @@ describe("replies", () => {
       cursor = page.nextCursor;
       if (!cursor) break;
     }
-    const expected = replies.filter((r) => r.id !== victim.id).map((r) => r.id).sort();
+    const expected = replies
+      .filter((r) => r.id !== victim.id)
+      .map((r) => r.id)
+      .sort();
     expect(seen.map((r) => r.id)).toEqual(expected);
   });
 
   it("refuses a reply to an unknown or deleted post with 422, leaving counts alone", async () => {
     const [a] = await quickUsers(s, 1, "rep");
-    const p = await expectProblem(await as(a!, "/posts", { method: "POST", json: { content: "to nobody", inReplyToId: crypto.randomUUID() } }), 422, "POSTS.REPLY_TARGET_NOT_FOUND");
+    const p = await expectProblem(
+      await as(a!, "/posts", { method: "POST", json: { content: "to nobody", inReplyToId: crypto.randomUUID() } }),
+      422,
+      "POSTS.REPLY_TARGET_NOT_FOUND",
+    );
     expect(fieldPaths(p)).toEqual(["inReplyToId"]);
     const gone = await post(a!, { content: "soon gone" });
     expect((await as(a!, `/posts/${gone.id}`, { method: "DELETE" })).status).toBe(204);

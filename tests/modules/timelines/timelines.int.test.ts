@@ -23,7 +23,8 @@ const post = async (u: QuickUser, content: string) => {
   return ((await res.json()) as { id: string }).id;
 };
 /** stored reads a timeline's entries straight from the table, newest first, without the read path's rebuild. */
-const stored = async (u: QuickUser) => (await s.database.sql<{ post_id: string }[]>`select post_id from timelines.entries where user_id = ${u.id} order by post_id desc`).map((r) => r.post_id);
+const stored = async (u: QuickUser) =>
+  (await s.database.sql<{ post_id: string }[]>`select post_id from timelines.entries where user_id = ${u.id} order by post_id desc`).map((r) => r.post_id);
 const timeline = async (u: QuickUser, limit = 100) => {
   const items: Item[] = [];
   let cursor: string | null = null;
@@ -61,7 +62,14 @@ describe("home timelines", () => {
     await follow(cat!, dan!);
     await settled();
     const ids: Record<string, string> = {};
-    for (const [u, name] of [[bob, "b1"], [cat, "c1"], [ann, "a1"], [dan, "d1"], [bob, "b2"]] as const) ids[name] = await post(u!, name);
+    for (const [u, name] of [
+      [bob, "b1"],
+      [cat, "c1"],
+      [ann, "a1"],
+      [dan, "d1"],
+      [bob, "b2"],
+    ] as const)
+      ids[name] = await post(u!, name);
     await settled();
     expect((await timeline(ann!, 2)).map((i) => i.content)).toEqual(["b2", "a1", "c1", "b1"]);
     expect((await timeline(bob!)).map((i) => i.content)).toEqual(["b2", "a1", "b1"]);

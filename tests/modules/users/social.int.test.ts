@@ -139,9 +139,11 @@ describe("follows", () => {
     const fanRequests = fans.flatMap((f, i) => {
       const path = `/users/${star.id}/follow`;
       const steps = i % 3 === 0 ? ["PUT", "PUT", "DELETE"] : ["PUT", "DELETE", "PUT", "PUT"];
-      return [(async () => {
-        for (const method of steps) expect((await as(f, path, { method })).status).toBe(204);
-      })()];
+      return [
+        (async () => {
+          for (const method of steps) expect((await as(f, path, { method })).status).toBe(204);
+        })(),
+      ];
     });
     const starRequests = fans.map(async (f, i) => {
       expect((await as(star, `/users/${f.id}/follow`, { method: "PUT" })).status).toBe(204);

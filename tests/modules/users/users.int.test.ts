@@ -1,8 +1,8 @@
-import { describe, it, expect, beforeAll, afterAll } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import pino from "pino";
+import { createUsersModule } from "../../../modules/users/index.ts";
 import { createJwtAuth } from "../../../src/http/auth.ts";
 import { createServer } from "../../../src/server.ts";
-import { createUsersModule } from "../../../modules/users/index.ts";
-import pino from "pino";
 import { expectProblem, fieldPaths, newUser, PASSWORD } from "../../support/http.ts";
 import { ADMIN, startTestServer, type TestServer } from "../../support/server.ts";
 
@@ -129,7 +129,9 @@ describe("registration", () => {
 
   it("lets exactly one of ten simultaneous registrations of one email through", async () => {
     const email = `${newUser("race").username}@example.com`;
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => register({ username: newUser(`r${i}`).username, email: i % 2 ? email : email.toUpperCase(), password: PASSWORD })));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => register({ username: newUser(`r${i}`).username, email: i % 2 ? email : email.toUpperCase(), password: PASSWORD })),
+    );
     expect(answers.map((r) => r.status).sort()).toEqual([201, ...Array<number>(9).fill(409)]);
     for (const r of answers.filter((a) => a.status === 409)) await expectProblem(r, 409, "USERS.EMAIL_TAKEN");
     expect(await countAccounts({ email })).toBe(1);
@@ -233,7 +235,11 @@ describe("admin bootstrap", () => {
     const second = await createServer(s.config, { log: pino({ level: "silent" }) });
     try {
       expect(await admins()).toEqual(["admin"]);
-      const res = await second.app.request("/api/v1/auth/token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ login: ADMIN.username, password: ADMIN.password }) });
+      const res = await second.app.request("/api/v1/auth/token", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ login: ADMIN.username, password: ADMIN.password }),
+      });
       expect(res.status).toBe(200);
     } finally {
       await second.stop();

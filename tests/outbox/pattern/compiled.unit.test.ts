@@ -71,17 +71,16 @@ describe("compiled pattern", () => {
 
 describe("properties", () => {
   // Small random patterns over `type` and one data field, with $or and overriding, against small events.
-  const typeLeaf = fc.oneof(
-    fc.subarray(["a", "b", "c"], { minLength: 1 }),
-    fc.constant([{ prefix: "a" }]),
-    fc.constant(["a", { exists: false }]),
-  );
+  const typeLeaf = fc.oneof(fc.subarray(["a", "b", "c"], { minLength: 1 }), fc.constant([{ prefix: "a" }]), fc.constant(["a", { exists: false }]));
   const branch = fc.record({ type: typeLeaf, n: fc.constant([1]) }, { requiredKeys: [] }).filter((b) => Object.keys(b).length > 0);
   const patterns = fc.record(
     { type: typeLeaf, $or: fc.array(branch, { minLength: 2, maxLength: 3 }), data: fc.constant({ n: [{ numeric: [">", 0] }] }) },
     { requiredKeys: [] },
   );
-  const events = fc.record({ type: fc.constantFrom("a", "b", "c", "ab"), n: fc.constantFrom(0, 1), data: fc.record({ n: fc.constantFrom(0, 1) }) }, { requiredKeys: [] });
+  const events = fc.record(
+    { type: fc.constantFrom("a", "b", "c", "ab"), n: fc.constantFrom(0, 1), data: fc.record({ n: fc.constantFrom(0, 1) }) },
+    { requiredKeys: [] },
+  );
 
   it("types never excludes an event the pattern matches", () => {
     fc.assert(
@@ -94,7 +93,10 @@ describe("properties", () => {
   });
 
   const globChars = fc.constantFrom("a", "b", "*", ".", "\\*");
-  const globs = fc.array(globChars, { maxLength: 8 }).map((parts) => parts.join("")).filter((glob) => !glob.includes("**"));
+  const globs = fc
+    .array(globChars, { maxLength: 8 })
+    .map((parts) => parts.join(""))
+    .filter((glob) => !glob.includes("**"));
 
   function referenceGlob(glob: string): RegExp {
     let source = "";
@@ -114,9 +116,13 @@ describe("properties", () => {
 
   it("wildcard agrees with a regular-expression reference", () => {
     fc.assert(
-      fc.property(globs, fc.array(fc.constantFrom("a", "b", "*", "."), { maxLength: 10 }).map((cs) => cs.join("")), (glob, value) => {
-        expect(testPattern({ v: [{ wildcard: glob }] }, { v: value })).toBe(referenceGlob(glob).test(value));
-      }),
+      fc.property(
+        globs,
+        fc.array(fc.constantFrom("a", "b", "*", "."), { maxLength: 10 }).map((cs) => cs.join("")),
+        (glob, value) => {
+          expect(testPattern({ v: [{ wildcard: glob }] }, { v: value })).toBe(referenceGlob(glob).test(value));
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -129,7 +135,7 @@ describe("properties", () => {
         const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
         const network = (toInt(base) & mask) >>> 0;
         const networkText = [network >>> 24, (network >>> 16) & 255, (network >>> 8) & 255, network & 255].join(".");
-        const expected = ((toInt(candidate) & mask) >>> 0) === network;
+        const expected = (toInt(candidate) & mask) >>> 0 === network;
         expect(testPattern({ ip: [{ cidr: `${networkText}/${bits}` }] }, { ip: candidate.join(".") })).toBe(expected);
       }),
       { numRuns: 1000 },
@@ -147,10 +153,16 @@ describe("properties", () => {
           let bestStart = -1;
           let bestLength = 0;
           for (let i = 0; i < 8; ) {
-            if (g[i] !== 0) { i++; continue; }
+            if (g[i] !== 0) {
+              i++;
+              continue;
+            }
             let j = i;
             while (j < 8 && g[j] === 0) j++;
-            if (j - i > bestLength) { bestStart = i; bestLength = j - i; }
+            if (j - i > bestLength) {
+              bestStart = i;
+              bestLength = j - i;
+            }
             i = j;
           }
           if (bestLength > 0) text = `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
