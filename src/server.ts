@@ -12,6 +12,7 @@ import { type EmbeddedDatabase, startEmbeddedPostgres } from "./db/embedded.ts";
 import { pendingMigrations, runMigrations } from "./db/migrate.ts";
 import { EventRegistry } from "./events/registry.ts";
 import { createHttpApp } from "./http/app.ts";
+import { healthResponse } from "./http/edge.ts";
 import { createJwtAuth } from "./http/auth.ts";
 import type { RateLimiter } from "./http/env.ts";
 import { createPgIdempotencyStore } from "./http/idempotency.ts";
@@ -154,7 +155,15 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     rateLimiter,
     log,
     listen() {
-      server = Bun.serve({ port: config.PORT, hostname: config.HOST, fetch: app.fetch, maxRequestBodySize: Math.max(config.BODY_LIMIT_BYTES * 2, 1 << 30) });
+      server = Bun.serve({
+        port: config.PORT,
+        hostname: config.HOST,
+        // The liveness probe is answered by Bun's own router (GET, and HEAD through it), before
+        // any JavaScript routing: the same answer the app's /health route gives.
+        routes: { "/health": { GET: (req) => healthResponse(req.headers) } },
+        fetch: app.fetch,
+        maxRequestBodySize: Math.max(config.BODY_LIMIT_BYTES * 2, 1 << 30),
+      });
       log.info({ port: server.port, roles: config.ROLES, modules: modules.map((m) => m.name) }, "listening");
       return server.port!;
     },
