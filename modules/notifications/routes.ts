@@ -154,7 +154,6 @@ export function notificationsRoutes(api: OpenAPIHono<AppEnv>, deps: Notification
       // Bun closes a connection idle for 10 s by default; heartbeats may be further apart.
       (c.env as { timeout?: (req: Request, seconds: number) => void } | undefined)?.timeout?.(c.req.raw, 0);
       return streamSSE(c, async (stream) => {
-        await stream.write(": connected\n\n");
         const handle = await deps.streams.open(userId, lastEventId, {
           send: (seq, n) => stream.writeSSE({ id: String(seq), event: "notification", data: JSON.stringify(n) }),
           comment: async (text) => {
@@ -162,6 +161,8 @@ export function notificationsRoutes(api: OpenAPIHono<AppEnv>, deps: Notification
           },
           close: () => void stream.close().catch(() => {}),
         });
+        // Sent once the stream is registered: from here on nothing the caller is sent can be missed.
+        await stream.write(": connected\n\n");
         stream.onAbort(() => {
           handle.close();
         });

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { randomUUIDv7 } from "bun";
-import { InventoryLow } from "../../../modules/inventory/events.ts";
 import { OrderCancelled, OrderConfirmed, OrderDelivered, OrderShipped } from "../../../modules/orders/events.ts";
 import type { NewEvent } from "../../../src/platform.ts";
 import { eventually } from "../../support/eventually.ts";
@@ -58,9 +57,10 @@ const settled = () =>
         and (sub.last_transaction_id, sub.last_position) < (e.transaction_id, e.position)`;
     return row!.behind === 0;
   }, 10_000);
-const requested = (type: string, userId: string) =>
-  s.database.sql<{ data: Record<string, unknown>; causationid: string }[]>`
-    select data, causation_id::text as causationid from outbox.events where type = ${type} and subject = ${userId} order by position`;
+const requested = async (type: string, userId: string) => [
+  ...(await s.database.sql<{ data: Record<string, unknown>; causationid: string }[]>`
+    select data, causation_id::text as causationid from outbox.events where type = ${type} and subject = ${userId} order by position`),
+];
 
 describe("notification sources", () => {
   it("tells the followed user who followed them, and nobody else", async () => {
