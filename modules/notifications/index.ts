@@ -12,7 +12,7 @@ export type { NotificationView } from "./views.ts";
 export interface NotificationsModuleDeps {
   db: Db;
   outbox: Appender;
-  users: Pick<UsersApi, "findAccounts" | "findPreferences" | "findPostSubscribers" | "listAdminIds">;
+  users: Pick<UsersApi, "findAccounts" | "findNotificationTargets" | "findPostSubscribers" | "listAdminIds">;
   posts: Pick<PostsApi, "getPosts">;
   /** Heartbeat interval of live streams in ms (default 15,000); also how often streams re-check. */
   heartbeatMs?: number;

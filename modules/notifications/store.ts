@@ -18,7 +18,7 @@ const CHUNK = 5_000;
 /** StoreDeps are what storing needs: the appender, the users read API, and the NOTIFY side of the streams. */
 export interface StoreDeps {
   outbox: Appender;
-  users: Pick<UsersApi, "findAccounts" | "findPreferences">;
+  users: Pick<UsersApi, "findNotificationTargets">;
   notifier: Notifier;
 }
 
@@ -106,9 +106,9 @@ export async function deliver(deps: StoreDeps, tx: Tx, sql: Sql, drafts: Draft[]
   if (stored.length === 0) return 0;
   const recipients = [...new Set(stored.map((s) => s.recipient_id))];
 
-  const prefs = await deps.users.findPreferences(recipients);
-  const emailOn = new Set(prefs.filter((p) => p.emailNotifications).map((p) => p.id));
-  const emails = new Map((await deps.users.findAccounts(recipients.filter((r) => emailOn.has(r)))).map((a) => [a.id, a.email]));
+  // Read when the notification is made: a switch turned off since the cause happened is respected.
+  const targets = await deps.users.findNotificationTargets(recipients);
+  const emails = new Map(targets.filter((t) => t.emailNotifications).map((t) => [t.id, t.email]));
   const devices = await sql<{ id: string; user_id: string; platform: "ios" | "android" | "web"; token: string }[]>`
     select id, user_id, platform, token from notifications.devices where user_id = any(${recipients}::uuid[]) order by user_id, created_at`;
   const devicesOf = new Map<string, (typeof devices)[number][]>();

@@ -4,11 +4,19 @@ import { userEvents } from "./events.ts";
 import { countPosts } from "./handlers.ts";
 import { getPreferences, getProfile } from "./profile.ts";
 import { profileRoutes } from "./profile-routes.ts";
-import { findAccounts, findPostSubscribers, findPreferences, getAccount, listAdminIds, type PostSubscriber } from "./queries.ts";
+import {
+  findAccounts,
+  findNotificationTargets,
+  findPostSubscribers,
+  getAccount,
+  listAdminIds,
+  type NotificationTarget,
+  type PostSubscriber,
+} from "./queries.ts";
 import { usersRoutes } from "./routes.ts";
 import type { Account, Preferences, Profile } from "./views.ts";
 
-export type { PostSubscriber } from "./queries.ts";
+export type { NotificationTarget, PostSubscriber } from "./queries.ts";
 export type { Account, Preferences, Profile } from "./views.ts";
 
 /** UsersApi is the read API other modules may call synchronously. */
@@ -21,8 +29,8 @@ export interface UsersApi {
   getProfile(id: string): Promise<Profile>;
   /** getPreferences returns one user's notification preferences, or throws a 404 `USERS.NOT_FOUND`. */
   getPreferences(id: string): Promise<Preferences>;
-  /** findPreferences returns the preferences of the users among `ids` (one query); unknown ids are left out. */
-  findPreferences(ids: string[]): Promise<(Preferences & { id: string })[]>;
+  /** findNotificationTargets returns the email and notification preferences of the users among `ids` (one query); unknown ids are left out. */
+  findNotificationTargets(ids: string[]): Promise<NotificationTarget[]>;
   /** findPostSubscribers returns each author's followers whose postNotifications is on (one query for all authors). */
   findPostSubscribers(authorIds: string[]): Promise<PostSubscriber[]>;
   /** listAdminIds returns the ids of every admin account. */
@@ -49,7 +57,7 @@ export function createUsersModule(deps: UsersModuleDeps) {
     findAccounts: (ids) => findAccounts(deps.db, ids),
     getProfile: (id) => getProfile(deps.db, id),
     getPreferences: (id) => getPreferences(deps.db, id),
-    findPreferences: (ids) => findPreferences(deps.db, ids),
+    findNotificationTargets: (ids) => findNotificationTargets(deps.db, ids),
     findPostSubscribers: (ids) => findPostSubscribers(deps.db, ids),
     listAdminIds: () => listAdminIds(deps.db),
   };

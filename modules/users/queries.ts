@@ -64,14 +64,20 @@ const postSubscribers = prepared("users_post_subscribers", ["ids"], (db, $) =>
     .where(and(sql`${follows.followeeId} = any(${$.ids}::uuid[])`, eq(accounts.postNotifications, true))),
 );
 
-/** findPreferences returns the notification preferences of the users among `ids`; unknown ids are left out. */
-export async function findPreferences(db: Executor, ids: string[]): Promise<(Preferences & { id: string })[]> {
-  if (ids.length === 0) return [];
-  return preferencesByIds.execute(db, { ids: [...new Set(ids)] });
+/** NotificationTarget is where and whether a user wants to be told: their email address and switches. */
+export interface NotificationTarget extends Preferences {
+  id: string;
+  email: string;
 }
-const preferencesByIds = prepared("users_preferences_by_ids", ["ids"], (db, $) =>
+
+/** findNotificationTargets returns the email and notification preferences of the users among `ids`; unknown ids are left out. */
+export async function findNotificationTargets(db: Executor, ids: string[]): Promise<NotificationTarget[]> {
+  if (ids.length === 0) return [];
+  return targetsByIds.execute(db, { ids: [...new Set(ids)] });
+}
+const targetsByIds = prepared("users_notification_targets_by_ids", ["ids"], (db, $) =>
   db
-    .select({ id: accounts.id, emailNotifications: accounts.emailNotifications, postNotifications: accounts.postNotifications })
+    .select({ id: accounts.id, email: accounts.email, emailNotifications: accounts.emailNotifications, postNotifications: accounts.postNotifications })
     .from(accounts)
     .where(sql`${accounts.id} = any(${$.ids}::uuid[])`),
 );
