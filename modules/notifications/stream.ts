@@ -62,6 +62,9 @@ export interface StreamOptions {
 class Client {
   pending = 0;
   closed = false;
+  /** More rows wait past the last page read: read them once this page is written (paced by the client). */
+  more = false;
+  onDrained: () => void = () => {};
   readonly opened = Date.now();
   #chain: Promise<void> = Promise.resolve();
   constructor(
@@ -85,6 +88,11 @@ class Client {
         await write();
       } catch {
         this.close();
+        return;
+      }
+      if (this.pending === 0 && this.more) {
+        this.more = false;
+        this.onDrained();
       }
     });
   }
@@ -158,6 +166,7 @@ export class NotificationStreams implements Notifier {
       this.#remove(client);
       done();
     });
+    client.onDrained = () => this.#wake([client]);
     const mine = this.#byUser.get(userId) ?? new Set<Client>();
     this.#byUser.set(userId, mine);
     // Over the bound, the oldest goes: it is the likeliest to be a tab or connection already gone.
@@ -318,7 +327,9 @@ export class NotificationStreams implements Notifier {
         client.enqueue(() => client.sink.send(seq, view));
         counts.set(client, (counts.get(client) ?? 0) + 1);
       }
-      for (const [c, n] of counts) if (n >= PAGE && !c.closed) this.#dirty.add(c);
+      // A full page: more may wait. Read on once this page is written, so a long replay goes at
+      // the client's pace instead of piling up unsent writes.
+      for (const [c, n] of counts) if (n >= PAGE && !c.closed) c.more = true;
     }
   }
 }

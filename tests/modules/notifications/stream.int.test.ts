@@ -93,6 +93,47 @@ describe("the live notification stream", () => {
     everything.close();
   });
 
+  it("replays a long backlog completely and in order, at the client's pace", async () => {
+    const [me] = await quickUsers(s, 1, "backlog");
+    const n = 2_500;
+    await s.database.sql`
+      insert into notifications.notifications (id, recipient_id, seq, type, title, message, data, cause_event_id)
+      select gen_random_uuid(), ${me!.id}, i, 'new_follower', 'New follower', 'someone started following you', '{}'::jsonb, gen_random_uuid()
+      from generate_series(1, ${n}) i`;
+    await s.database.sql`insert into notifications.inboxes (recipient_id, last_seq) values (${me!.id}, ${n})`;
+    const c = await stream(me!, "0");
+    await c.next(() => true, 20_000, n - 1);
+    expect(c.events.map((e) => Number(e.id))).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    expect(streams(s).size(me!.id)).toBe(1);
+    c.close();
+  });
+
+  it("paces a replay by the client: a slow reader is not dropped for the backlog the server read ahead", async () => {
+    const [me] = await quickUsers(s, 1, "slow");
+    const n = 1_500;
+    await s.database.sql`
+      insert into notifications.notifications (id, recipient_id, seq, type, title, message, data, cause_event_id)
+      select gen_random_uuid(), ${me!.id}, i, 'new_follower', 'New follower', 'someone started following you', '{}'::jsonb, gen_random_uuid()
+      from generate_series(1, ${n}) i`;
+    const got: number[] = [];
+    let closed = false;
+    // A client that takes a while over every write, straight on the process's streams.
+    const handle = await streams(s).open(me!.id, 0, {
+      send: async (seq) => {
+        if (got.length % 100 === 0) await Bun.sleep(20);
+        got.push(seq);
+      },
+      comment: async () => {},
+      close: () => {
+        closed = true;
+      },
+    });
+    await eventually(() => got.length === n || closed, 20_000);
+    expect(closed).toBe(false);
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    handle.close();
+  });
+
   it("refuses a bad Last-Event-ID and anyone without a token", async () => {
     const [me] = await quickUsers(s, 1, "bad");
     const bad = await fetch(`${base}/notifications/stream`, { headers: { authorization: `Bearer ${me!.token}`, "last-event-id": "abc" } });
