@@ -154,13 +154,20 @@ export function notificationsRoutes(api: OpenAPIHono<AppEnv>, deps: Notification
       // Bun closes a connection idle for 10 s by default; heartbeats may be further apart.
       (c.env as { timeout?: (req: Request, seconds: number) => void } | undefined)?.timeout?.(c.req.raw, 0);
       return streamSSE(c, async (stream) => {
-        const handle = await deps.streams.open(userId, lastEventId, {
-          send: (seq, n) => stream.writeSSE({ id: String(seq), event: "notification", data: JSON.stringify(n) }),
-          comment: async (text) => {
-            await stream.write(`: ${text}\n\n`);
-          },
-          close: () => void stream.close().catch(() => {}),
-        });
+        let handle: Awaited<ReturnType<NotificationStreams["open"]>>;
+        try {
+          handle = await deps.streams.open(userId, lastEventId, {
+            send: (seq, n) => stream.writeSSE({ id: String(seq), event: "notification", data: JSON.stringify(n) }),
+            comment: async (text) => {
+              await stream.write(`: ${text}\n\n`);
+            },
+            close: () => void stream.close().catch(() => {}),
+          });
+        } catch (err) {
+          // The response has started: all that is left is to end it; the client reconnects with Last-Event-ID.
+          requestLog(c).warn({ err }, "notification stream could not start");
+          return;
+        }
         // Sent once the stream is registered: from here on nothing the caller is sent can be missed.
         await stream.write(": connected\n\n");
         stream.onAbort(() => {
@@ -174,7 +181,7 @@ export function notificationsRoutes(api: OpenAPIHono<AppEnv>, deps: Notification
 
   api.openapi(
     defineRoute(
-      { access: "user" },
+      { access: "user", idempotent: true },
       {
         method: "post",
         path: "/users/me/devices",

@@ -236,3 +236,25 @@ describe("shutdown", () => {
     expect(performance.now() - started).toBeLessThan(3000);
   });
 });
+
+describe("quiet streams", () => {
+  it("stay open past Bun's 10 s idle timeout when heartbeats are further apart", async () => {
+    const srv = await startTestServer({ NOTIFICATIONS_HEARTBEAT_MS: "30000" });
+    try {
+      const url = `http://127.0.0.1:${srv.listen()}/api/v1`;
+      const [me, fan] = await quickUsers(srv, 2, "idle");
+      const c = await stream(me!, undefined, url);
+      let ended = false;
+      void c.ended.then(() => {
+        ended = true;
+      });
+      await Bun.sleep(11_500);
+      expect(ended).toBe(false);
+      await follow(fan!, me!, url);
+      expect(note(await c.next(() => true, 5000)).type).toBe("new_follower");
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  }, 30_000);
+});
