@@ -4,7 +4,7 @@ import type { UsersApi } from "../users/index.ts";
 import { notificationEvents } from "./events.ts";
 import { notifyOnEvents } from "./handlers.ts";
 import { notificationsRoutes } from "./routes.ts";
-import { NotificationStreams } from "./stream.ts";
+import { NotificationStreams } from "./stream/index.ts";
 
 export type { NotificationView } from "./views.ts";
 

@@ -5,7 +5,7 @@ import { type AppEnv, currentUser, type Db, defineRoute, listOf, PageQuery, prob
 import { registerDevice, removeDevice } from "./devices.ts";
 import { StreamsUnavailableError } from "./errors.ts";
 import { listNotifications, markAllRead, markRead, unreadCount } from "./queries.ts";
-import type { NotificationStreams } from "./stream.ts";
+import type { NotificationStreams } from "./stream/index.ts";
 
 const NotificationSchema = z
   .object({

@@ -8,7 +8,7 @@ import { type Appender, afterCommit, type rawSql, type Tx } from "../../src/plat
 import type { UsersApi } from "../users/index.ts";
 import { NotificationEmailRequested, NotificationPushRequested } from "./events.ts";
 import type { Draft } from "./sources.ts";
-import type { Notifier } from "./stream.ts";
+import type { Notifier } from "./stream/index.ts";
 
 type Sql = ReturnType<typeof rawSql>;
 

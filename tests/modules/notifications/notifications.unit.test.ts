@@ -2,7 +2,7 @@ import { describe, expect, it } from "bun:test";
 import { randomUUIDv7 } from "bun";
 import { cancellationReason, type Draft } from "../../../modules/notifications/sources.ts";
 import { prepare } from "../../../modules/notifications/store.ts";
-import { payloads } from "../../../modules/notifications/stream.ts";
+import { payloads } from "../../../modules/notifications/stream/index.ts";
 
 const cancelled = (reason: string, actorid?: string, extra: Record<string, unknown> = {}) => {
   const customerId = "0192f0c1-0000-7000-8000-000000000001";

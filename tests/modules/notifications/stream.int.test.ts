@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { randomUUIDv7 } from "bun";
 import postgres from "postgres";
-import type { NotificationStreams } from "../../../modules/notifications/stream.ts";
+import type { NotificationStreams } from "../../../modules/notifications/stream/index.ts";
 import { OrderShipped } from "../../../modules/orders/events.ts";
 import { eventually } from "../../support/eventually.ts";
 import { expectProblem } from "../../support/http.ts";

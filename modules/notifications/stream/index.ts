@@ -20,93 +20,21 @@
  *   A stream that falls too far behind (its client does not read) is closed; it resumes with
  *   Last-Event-ID.
  */
-import type { rawSql } from "../../src/platform.ts";
-import { type NotificationRow, type NotificationView, toView } from "./views.ts";
+import type { rawSql } from "../../../src/platform.ts";
+import { type NotificationRow, toView } from "../views.ts";
+import { Client } from "./client.ts";
+import { ALL, CHANNEL, PING, payloads } from "./payloads.ts";
+import type { Notifier, StreamOptions, StreamSink } from "./sink.ts";
+
+export { CHANNEL, payloads } from "./payloads.ts";
+export type { Notifier, StreamOptions, StreamSink } from "./sink.ts";
 
 type Sql = ReturnType<typeof rawSql>;
 
-/** CHANNEL is the Postgres NOTIFY channel of new notifications. */
-export const CHANNEL = "notifications";
-const PAYLOAD_MAX = 7_900; // Postgres refuses payloads of 8,000 bytes and more
-const ALL = "*";
-const PING = "~";
-/** Rows one stream reads per round; a full page wakes it again. */
+/** Rows one stream reads per round; a full page is followed by the next once the client took it. */
 const PAGE = 100;
 /** Streams read in one query. */
 const STREAMS_PER_QUERY = 500;
-/** Unsent writes after which a stream is closed as too slow. */
-const MAX_PENDING_WRITES = 1_000;
-
-/** Notifier is the writing side: tell every process that these recipients have new notifications. */
-export interface Notifier {
-  publish(recipientIds: readonly string[]): void;
-}
-
-/** StreamSink is where one open stream writes: the HTTP route's SSE stream. */
-export interface StreamSink {
-  /** send writes one notification as an SSE event whose id is its seq. */
-  send(seq: number, notification: NotificationView): Promise<void>;
-  /** comment writes an SSE comment (heartbeats). */
-  comment(text: string): Promise<void>;
-  /** close ends the response. */
-  close(): void;
-}
-
-/** StreamOptions tune the streams; the composition root takes them from configuration. */
-export interface StreamOptions {
-  heartbeatMs: number;
-  maxStreamsPerUser: number;
-  onError?: (err: unknown, what: string) => void;
-}
-
-class Client {
-  pending = 0;
-  closed = false;
-  /** More rows wait past the last page read: read them once this page is written (paced by the client). */
-  more = false;
-  onDrained: () => void = () => {};
-  readonly opened = Date.now();
-  #chain: Promise<void> = Promise.resolve();
-  constructor(
-    readonly userId: string,
-    public lastSeq: number,
-    readonly sink: StreamSink,
-    readonly onClosed: () => void,
-  ) {}
-
-  /** enqueue runs `write` after the writes before it; the stream closes when one fails or too many wait. */
-  enqueue(write: () => Promise<void>): void {
-    if (this.closed) return;
-    if (++this.pending > MAX_PENDING_WRITES) {
-      this.close();
-      return;
-    }
-    this.#chain = this.#chain.then(async () => {
-      this.pending--;
-      if (this.closed) return;
-      try {
-        await write();
-      } catch {
-        this.close();
-        return;
-      }
-      if (this.pending === 0 && this.more) {
-        this.more = false;
-        this.onDrained();
-      }
-    });
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      this.sink.close();
-    } finally {
-      this.onClosed();
-    }
-  }
-}
 
 /** StreamHandle is an open stream as the route holds it. */
 export interface StreamHandle {
@@ -332,21 +260,4 @@ export class NotificationStreams implements Notifier {
       for (const [c, n] of counts) if (n >= PAGE && !c.closed) c.more = true;
     }
   }
-}
-
-/** payloads splits recipient ids into NOTIFY payloads under the size limit, or `*` when there are many. */
-export function payloads(ids: readonly string[]): string[] {
-  if (ids.length === 0) return [];
-  if (ids.length > 2_000) return [ALL];
-  const out: string[] = [];
-  let cur = "";
-  for (const id of ids) {
-    if (cur.length + id.length + 1 > PAYLOAD_MAX) {
-      out.push(cur);
-      cur = "";
-    }
-    cur = cur ? `${cur},${id}` : id;
-  }
-  if (cur) out.push(cur);
-  return out;
 }
