@@ -102,13 +102,16 @@ async function insert(sql: Sql, drafts: Draft[]): Promise<Stored[]> {
  * cause event; after commit it tells the streams. Returns how many notifications were new.
  */
 export async function deliver(deps: StoreDeps, tx: Tx, sql: Sql, drafts: Draft[], rankOf?: (cause: Draft["cause"]) => number): Promise<number> {
-  const stored = await insert(sql, prepare(drafts, rankOf));
+  const ready = prepare(drafts, rankOf);
+  if (ready.length === 0) return 0;
+  // Read before the insert takes the inbox locks, so no lock is held while waiting for another
+  // pool connection; read when the notification is made, so a switch turned off since is respected.
+  const targets = await deps.users.findNotificationTargets([...new Set(ready.map((d) => d.recipientId))]);
+  const emails = new Map(targets.filter((t) => t.emailNotifications).map((t) => [t.id, t.email]));
+  const stored = await insert(sql, ready);
   if (stored.length === 0) return 0;
   const recipients = [...new Set(stored.map((s) => s.recipient_id))];
 
-  // Read when the notification is made: a switch turned off since the cause happened is respected.
-  const targets = await deps.users.findNotificationTargets(recipients);
-  const emails = new Map(targets.filter((t) => t.emailNotifications).map((t) => [t.id, t.email]));
   const devices = await sql<{ id: string; user_id: string; platform: "ios" | "android" | "web"; token: string }[]>`
     select id, user_id, platform, token from notifications.devices where user_id = any(${recipients}::uuid[]) order by user_id, created_at`;
   const devicesOf = new Map<string, (typeof devices)[number][]>();
