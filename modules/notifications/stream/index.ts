@@ -183,6 +183,8 @@ export class NotificationStreams implements Notifier {
 
   #startHeartbeat(): void {
     if (this.#heartbeat) return;
+    // Pings were not sent while no stream was open: count the silence from now.
+    this.#lastPong = Date.now();
     this.#heartbeat = setInterval(() => this.#beat(), this.#opts.heartbeatMs);
     this.#heartbeat.unref?.();
   }
