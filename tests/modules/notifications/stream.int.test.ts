@@ -182,6 +182,44 @@ describe("the live notification stream", () => {
   });
 });
 
+describe("a listen connection that cannot reconnect for a while", () => {
+  it("listens again once Postgres takes connections again, and the stream goes on", async () => {
+    const srv = await startTestServer({ NOTIFICATIONS_HEARTBEAT_MS: "200" });
+    const other = postgres(srv.tdb.url, { max: 1, onnotice: () => {} });
+    // ALTER DATABASE ... allow_connections is refused from inside the database itself.
+    const admin = postgres(process.env.TEST_PG_BASE!, { max: 1, onnotice: () => {} });
+    try {
+      const url = `http://127.0.0.1:${srv.listen()}/api/v1`;
+      const [me] = await quickUsers(srv, 1, "watchdog");
+      await other`select 1`;
+      const c = await stream(me!, undefined, url);
+      const listening = async () =>
+        (await other`select 1 from pg_stat_activity where datname = current_database() and query ilike 'listen "notifications"%' and pid <> pg_backend_pid()`)
+          .length > 0;
+      // Refuse new connections, then cut the listen connection: it cannot listen again yet.
+      await admin.unsafe(`alter database "${srv.tdb.name}" with allow_connections false`);
+      await other`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query ilike 'listen%'`;
+      await Bun.sleep(500);
+      expect(await listening()).toBe(false);
+      await admin.unsafe(`alter database "${srv.tdb.name}" with allow_connections true`);
+      // postgres.js retries; should it give the channel up, the watchdog (no ping back for three
+      // heartbeats) listens anew. Either way the process listens again.
+      await eventually(listening, 5000, 50);
+      const orderId = randomUUIDv7();
+      await srv.database.db.transaction((tx) =>
+        srv.outbox.appender.append(tx, [OrderShipped.with({ orderId, customerId: me!.id, trackingNumber: "T-2", carrier: "DHL" }, { subject: orderId })]),
+      );
+      expect(note(await c.next(() => true, 5000)).data.orderId).toBe(orderId);
+      c.close();
+    } finally {
+      await admin.unsafe(`alter database "${srv.tdb.name}" with allow_connections true`).catch(() => {});
+      await admin.end();
+      await other.end();
+      await srv.close();
+    }
+  }, 30_000);
+});
+
 describe("across processes", () => {
   // An API-only server streams; a separate OS process running only the workers writes the
   // notifications. Nothing but Postgres connects them.
