@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createInventoryModule } from "../modules/inventory/index.ts";
+import { createNotificationsModule } from "../modules/notifications/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
 import { createPostsModule } from "../modules/posts/index.ts";
 import { createTimelinesModule } from "../modules/timelines/index.ts";
@@ -37,7 +38,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users", "posts", "timelines", "inventory", "orders"] as const;
+export const ALL_MODULES = ["users", "posts", "timelines", "inventory", "orders", "notifications"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -103,7 +104,16 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
   });
   const inventory = createInventoryModule({ db: database.db, outbox: outbox.appender });
   const orders = createOrdersModule({ db: database.db, outbox: outbox.appender, inventory: inventory.api, snapshotEvery: config.ORDER_SNAPSHOT_EVERY });
-  const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders];
+  const notifications = createNotificationsModule({
+    db: database.db,
+    outbox: outbox.appender,
+    users: users.api,
+    posts: posts.api,
+    heartbeatMs: config.NOTIFICATIONS_HEARTBEAT_MS,
+    maxStreamsPerUser: config.NOTIFICATIONS_MAX_STREAMS_PER_USER,
+    onError: (err, what) => log.warn({ err, what }, "notification streams"),
+  });
+  const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders, notifications];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));
@@ -173,7 +183,8 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
         // batches get until the deadline, then their connections are cut.
         let timer: ReturnType<typeof setTimeout> | undefined;
         const deadline = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), config.SHUTDOWN_TIMEOUT_MS)));
-        const drain = Promise.allSettled([server?.stop(false), outbox.stop()]);
+        // Modules end what would hold the drain (open event streams) as it starts.
+        const drain = Promise.allSettled([server?.stop(false), outbox.stop(), ...modules.map((m) => m.stop?.())]);
         const outcome = await Promise.race([drain, deadline]);
         clearTimeout(timer);
         if (outcome === "timeout") {
