@@ -1,6 +1,7 @@
-import { defineSubscription, type EnvelopeOf, type rawSql } from "../../src/platform.ts";
+import { afterCommit, defineSubscription, type EnvelopeOf, type rawSql } from "../../src/platform.ts";
 import { PostCreated, PostDeleted } from "../posts/events.ts";
 import { UserFollowed, UserUnfollowed } from "../users/events.ts";
+import type { TimelineCache } from "./cache.ts";
 
 /** TIMELINE_CAP is the most entries a home timeline keeps; older ones are trimmed on write. */
 export const TIMELINE_CAP = 800;
@@ -13,6 +14,10 @@ export interface FanOutOptions {
   inactiveDays: number;
   /** Authors with more followers than this are not fanned out: their posts are merged in on read. */
   celebrityThreshold: number;
+  /** The first-page cache to invalidate for every timeline a batch changed (after it commits). */
+  cache?: TimelineCache;
+  /** How long a cached page may live: followers who read within it may hold a merged-on-read post that was deleted. */
+  cacheTtlSeconds?: number;
 }
 
 type Sql = ReturnType<typeof rawSql>;
@@ -80,12 +85,23 @@ async function onPostCreated(sql: Sql, e: EnvelopeOf<typeof PostCreated>, opts: 
   return rows.map((r) => r.user_id);
 }
 
-async function onPostDeleted(sql: Sql, e: EnvelopeOf<typeof PostDeleted>): Promise<void> {
+async function onPostDeleted(sql: Sql, e: EnvelopeOf<typeof PostDeleted>, opts: FanOutOptions): Promise<string[]> {
   const { postId, authorId } = e.data;
-  await sql`
+  const [post] = await sql<{ fanned_out: boolean }[]>`
     insert into timelines.posts (post_id, author_id, deleted) values (${postId}, ${authorId}, true)
-    on conflict (post_id) do update set deleted = true`;
-  await sql`delete from timelines.entries where post_id = ${postId}`;
+    on conflict (post_id) do update set deleted = true
+    returning fanned_out`;
+  const rows = await sql<{ user_id: string }[]>`delete from timelines.entries where post_id = ${postId} returning user_id`;
+  const touched = rows.map((r) => r.user_id);
+  // A celebrity's post was merged on read, so it may sit in the cached page of any follower who
+  // read lately (an entry lives one TTL from the read that made it): only those are looked up.
+  if (!post!.fanned_out && opts.cache) {
+    const recent = await sql<{ user_id: string }[]>`
+      select f.follower_id as user_id from timelines.follows f join timelines.readers r on r.user_id = f.follower_id
+      where f.followee_id = ${authorId} and r.last_active_at > now() - make_interval(secs => ${(opts.cacheTtlSeconds ?? 60) + 5})`;
+    touched.push(...recent.map((r) => r.user_id));
+  }
+  return touched;
 }
 
 async function onFollowed(sql: Sql, e: EnvelopeOf<typeof UserFollowed>): Promise<string[]> {
@@ -113,12 +129,14 @@ async function onFollowed(sql: Sql, e: EnvelopeOf<typeof UserFollowed>): Promise
   return [followerId];
 }
 
-async function onUnfollowed(sql: Sql, e: EnvelopeOf<typeof UserUnfollowed>): Promise<void> {
+async function onUnfollowed(sql: Sql, e: EnvelopeOf<typeof UserUnfollowed>): Promise<string[]> {
   const { followerId, followeeId } = e.data;
   await sql`
     with f as (delete from timelines.follows where follower_id = ${followerId} and followee_id = ${followeeId} returning followee_id),
     c as (update timelines.authors set followers_count = followers_count - 1 where author_id in (select followee_id from f))
     delete from timelines.entries where user_id = ${followerId} and author_id = ${followeeId}`;
+  // Also when no entry went: the followee's merged-on-read posts leave the page.
+  return [followerId];
 }
 
 /**
@@ -127,7 +145,8 @@ async function onUnfollowed(sql: Sql, e: EnvelopeOf<typeof UserUnfollowed>): Pro
  * celebrity threshold: those posts are merged on read), `post.deleted` removes it everywhere, a follow merges
  * the followee's latest posts, an unfollow removes them; timelines that grew are trimmed to
  * TIMELINE_CAP in one statement per batch. Every step is idempotent (inserts skip what exists,
- * a deleted post stays tombstoned), so a redelivered event changes nothing.
+ * a deleted post stays tombstoned), so a redelivered event changes nothing. Once the batch has
+ * committed, the cached first page of every timeline it changed is invalidated.
  */
 export function fanOutSubscription(opts: FanOutOptions) {
   return defineSubscription({
@@ -137,23 +156,28 @@ export function fanOutSubscription(opts: FanOutOptions) {
     handleBatch: async (events, { sql }) => {
       await lockAuthors(sql, events.map(authorOf));
       const grown: string[] = [];
+      const changed: string[] = [];
       for (const e of events) {
         switch (e.type) {
           case "post.created":
             grown.push(...(await onPostCreated(sql, e, opts)));
             break;
           case "post.deleted":
-            await onPostDeleted(sql, e);
+            changed.push(...(await onPostDeleted(sql, e, opts)));
             break;
           case "user.followed":
             grown.push(...(await onFollowed(sql, e)));
             break;
           case "user.unfollowed":
-            await onUnfollowed(sql, e);
+            changed.push(...(await onUnfollowed(sql, e)));
             break;
         }
       }
       await trim(sql, grown);
+      const cache = opts.cache;
+      const touched = [...new Set([...grown, ...changed])];
+      // After commit: invalidated earlier, a read could cache the old timeline again before it commits.
+      if (cache && touched.length) afterCommit(() => cache.invalidate(touched));
     },
   });
 }
