@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { createInventoryModule } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
 import { createPostsModule } from "../modules/posts/index.ts";
+import { createSearchModule } from "../modules/search/index.ts";
 import { createMemoryTimelineCache, createRedisTimelineCache, createTimelinesModule } from "../modules/timelines/index.ts";
 import { createUsersModule } from "../modules/users/index.ts";
 import { createOutbox, type Outbox } from "../outbox/index.ts";
@@ -36,7 +37,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users", "posts", "timelines", "inventory", "orders"] as const;
+export const ALL_MODULES = ["users", "posts", "timelines", "search", "inventory", "orders"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -138,9 +139,10 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     cache: timelineCache,
     cacheTtlSeconds: config.TIMELINE_CACHE_TTL_SECONDS,
   });
+  const search = createSearchModule({ db: database.db, posts: posts.api });
   const inventory = createInventoryModule({ db: database.db, outbox: outbox.appender });
   const orders = createOrdersModule({ db: database.db, outbox: outbox.appender, inventory: inventory.api, snapshotEvery: config.ORDER_SNAPSHOT_EVERY });
-  const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders];
+  const all: ModuleDefinition[] = [users, posts, timelines, search, inventory, orders];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));
