@@ -24,6 +24,8 @@ export interface TimelineCache {
 
 export interface TimelineCacheOptions {
   ttlSeconds: number;
+  /** After a failed command, Redis is left alone this long (default 1,000 ms): a hanging Redis costs one timeout, not one per request. */
+  coolOffMs?: number;
   /** Reports a failure that was turned into a miss (logged, so an outage is visible). */
   onError?: (err: unknown, op: string) => void;
 }
@@ -60,6 +62,8 @@ return 0`;
 
 // Keys per INVALIDATE call: one fan-out to many followers goes out as a few pipelined scripts.
 const INVALIDATE_CHUNK = 500;
+// Readers whose invalidation is remembered through an outage; beyond, all pages are dropped on recovery.
+const MAX_OWED = 100_000;
 
 type Scripts = {
   timelineLookup(key: string, field: string, ttlMs: number): Promise<[0 | 1, string | null]>;
@@ -70,7 +74,8 @@ type Scripts = {
 /**
  * createRedisTimelineCache caches in Redis, shared by every replica. Give it a client built for
  * fast failure (no offline queue, short connect and command timeouts): while the client is not
- * connected no command is even tried, so a Redis outage costs a request nothing but the cache.
+ * connected, and for `coolOffMs` after a command failed or timed out, no command is even tried,
+ * so a Redis outage costs a request nothing but the cache.
  */
 export function createRedisTimelineCache(redis: Redis, opts: TimelineCacheOptions): TimelineCache {
   redis.defineCommand("timelineLookup", { numberOfKeys: 1, lua: LOOKUP });
@@ -78,8 +83,21 @@ export function createRedisTimelineCache(redis: Redis, opts: TimelineCacheOption
   redis.defineCommand("timelineInvalidate", { lua: INVALIDATE });
   const r = redis as unknown as Scripts;
   const ttlMs = opts.ttlSeconds * 1000;
-  const report = opts.onError ?? (() => {});
-  const ready = () => redis.status === "ready";
+  const coolOffMs = opts.coolOffMs ?? 1000;
+  let skipUntil = 0;
+  const report = (err: unknown, op: string) => {
+    skipUntil = Date.now() + coolOffMs;
+    opts.onError?.(err, op);
+  };
+  const ready = () => redis.status === "ready" && Date.now() >= skipUntil;
+  const owed = new Set<string>();
+  let owedAll = false;
+  redis.on("ready", () => void payOwed());
+  // A hang ends without a reconnect: pay when the cool-off is over and a command succeeds.
+  const retry = setInterval(() => {
+    if (ready()) void payOwed();
+  }, coolOffMs);
+  retry.unref?.();
   return {
     kind: "redis",
     async lookup(userId, limit) {
@@ -102,20 +120,61 @@ export function createRedisTimelineCache(redis: Redis, opts: TimelineCacheOption
       }
     },
     async invalidate(userIds) {
-      if (userIds.length === 0 || !ready()) return;
-      const keys = [...new Set(userIds)].map((u) => PREFIX + u);
+      if (userIds.length === 0) return;
+      if (!ready()) return owe(userIds);
       try {
-        const calls: Promise<number>[] = [];
-        for (let i = 0; i < keys.length; i += INVALIDATE_CHUNK) {
-          const chunk = keys.slice(i, i + INVALIDATE_CHUNK);
-          calls.push(r.timelineInvalidate(chunk.length, ...chunk));
-        }
-        await Promise.all(calls);
+        await invalidateNow(userIds);
       } catch (err) {
         report(err, "invalidate");
+        owe(userIds);
       }
     },
   };
+
+  async function invalidateNow(userIds: Iterable<string>): Promise<void> {
+    const keys = [...new Set(userIds)].map((u) => PREFIX + u);
+    const calls: Promise<number>[] = [];
+    for (let i = 0; i < keys.length; i += INVALIDATE_CHUNK) {
+      const chunk = keys.slice(i, i + INVALIDATE_CHUNK);
+      calls.push(r.timelineInvalidate(chunk.length, ...chunk));
+    }
+    await Promise.all(calls);
+  }
+
+  // Invalidations that could not reach Redis are owed: paid as soon as it answers again, so a page
+  // cached before an outage is not served for the rest of its TTL after it. Past MAX_OWED readers,
+  // every cached timeline is dropped instead.
+  function owe(userIds: readonly string[]): void {
+    if (owedAll) return;
+    for (const u of userIds) owed.add(u);
+    if (owed.size > MAX_OWED) {
+      owedAll = true;
+      owed.clear();
+    }
+  }
+  async function payOwed(): Promise<void> {
+    if (!owedAll && owed.size === 0) return;
+    const all = owedAll;
+    const users = [...owed];
+    owed.clear();
+    owedAll = false;
+    try {
+      if (all) {
+        let cursor = "0";
+        do {
+          const [next, keys] = await redis.scan(cursor, "MATCH", `${PREFIX}*`, "COUNT", 1000);
+          if (keys.length) await r.timelineInvalidate(keys.length, ...keys);
+          cursor = next;
+        } while (cursor !== "0");
+      } else {
+        await invalidateNow(users);
+      }
+    } catch (err) {
+      report(err, "invalidate");
+      if (all) owedAll = true;
+      else owe(users);
+    }
+  }
 }
 
 /**

@@ -27,8 +27,8 @@ const DISCONNECTED = new Set(["reconnecting", "close", "end"]);
 
 /**
  * createRedisRateLimiter counts in Redis with one atomic Lua call per hit, shared by every
- * replica. While Redis is unreachable (the client lost its connection, or a command fails or
- * times out) it counts in this process instead, so an outage degrades the limit to one replica's
+ * replica. While Redis is unreachable (the client lost its connection, or for a second after a
+ * command failed or timed out) it counts in this process instead, so an outage degrades the limit to one replica's
  * view rather than failing every request; `onError` hears of each failed command.
  */
 export function createRedisRateLimiter(redis: Redis, opts: RateLimitOptions & { onError?: (err: unknown) => void }): RateLimiter {
@@ -37,14 +37,17 @@ export function createRedisRateLimiter(redis: Redis, opts: RateLimitOptions & { 
   redis.defineCommand("rateLimitHit", { numberOfKeys: 1, lua: FIXED_WINDOW });
   const hit = (redis as unknown as { rateLimitHit(key: string, windowMs: number): Promise<[number, number]> }).rateLimitHit.bind(redis);
   const fallback = createMemoryRateLimiter(opts);
+  // After a failure (a timeout on a Redis that hangs, say) Redis is left alone for a second.
+  let skipUntil = 0;
   return {
     kind: "redis",
     async hit(key) {
-      if (DISCONNECTED.has(redis.status)) return fallback.hit(key);
+      if (DISCONNECTED.has(redis.status) || Date.now() < skipUntil) return fallback.hit(key);
       try {
         const [count, ttl] = await hit(prefix + key, windowMs);
         return result(opts.max, count, ttl);
       } catch (err) {
+        skipUntil = Date.now() + 1000;
         opts.onError?.(err);
         return fallback.hit(key);
       }
