@@ -54,7 +54,8 @@ export async function trim(sql: Sql, users: string[]): Promise<void> {
     where e.user_id = c.user_id and c.cutoff is not null and e.post_id <= c.cutoff`;
 }
 
-async function onPostCreated(sql: Sql, e: EnvelopeOf<typeof PostCreated>, opts: FanOutOptions): Promise<string[]> {
+/** onPostCreated fans a post out; returns the timelines that grew and the cached pages that hold the post only by merging. */
+async function onPostCreated(sql: Sql, e: EnvelopeOf<typeof PostCreated>, opts: FanOutOptions): Promise<{ grown: string[]; merged: string[] }> {
   const { postId, authorId } = e.data;
   // One statement for every follower (and the author's own timeline). A post already projected
   // (a redelivery) or tombstoned (deleted before this copy arrived) is not fanned out again.
@@ -82,7 +83,15 @@ async function onPostCreated(sql: Sql, e: EnvelopeOf<typeof PostCreated>, opts: 
     ) r
     on conflict do nothing
     returning user_id`;
-  return rows.map((r) => r.user_id);
+  const grown = rows.map((r) => r.user_id);
+  // A celebrity's post was not fanned out (only the author's own timeline got it); the followers'
+  // cached pages must still show it.
+  let merged: string[] = [];
+  if (opts.cache && grown.length === 1 && grown[0] === authorId) {
+    const [p] = await sql<{ fanned_out: boolean }[]>`select fanned_out from timelines.posts where post_id = ${postId}`;
+    if (p && !p.fanned_out) merged = await cachedFollowers(sql, authorId, opts);
+  }
+  return { grown, merged };
 }
 
 async function onPostDeleted(sql: Sql, e: EnvelopeOf<typeof PostDeleted>, opts: FanOutOptions): Promise<string[]> {
@@ -93,15 +102,24 @@ async function onPostDeleted(sql: Sql, e: EnvelopeOf<typeof PostDeleted>, opts: 
     returning fanned_out`;
   const rows = await sql<{ user_id: string }[]>`delete from timelines.entries where post_id = ${postId} returning user_id`;
   const touched = rows.map((r) => r.user_id);
-  // A celebrity's post was merged on read, so it may sit in the cached page of any follower who
-  // read lately (an entry lives one TTL from the read that made it): only those are looked up.
-  if (!post!.fanned_out && opts.cache) {
-    const recent = await sql<{ user_id: string }[]>`
-      select f.follower_id as user_id from timelines.follows f join timelines.readers r on r.user_id = f.follower_id
-      where f.followee_id = ${authorId} and r.last_active_at > now() - make_interval(secs => ${(opts.cacheTtlSeconds ?? 60) + 5})`;
-    touched.push(...recent.map((r) => r.user_id));
-  }
+  // A celebrity's post was merged on read, so it may sit in cached pages.
+  if (!post!.fanned_out) touched.push(...(await cachedFollowers(sql, authorId, opts)));
   return touched;
+}
+
+/**
+ * cachedFollowers lists the followers of `authorId` who may hold a cached first page: those who
+ * read their timeline from Postgres within the cache TTL (a cache entry lives one TTL from the
+ * read that made it, and that read marks the reader active). A celebrity's post or deletion
+ * invalidates only these, in Redis: no rows are written for the others, so the hybrid still
+ * spares the database the fan-out storm.
+ */
+async function cachedFollowers(sql: Sql, authorId: string, opts: FanOutOptions): Promise<string[]> {
+  if (!opts.cache) return [];
+  const rows = await sql<{ user_id: string }[]>`
+    select f.follower_id as user_id from timelines.follows f join timelines.readers r on r.user_id = f.follower_id
+    where f.followee_id = ${authorId} and r.last_active_at > now() - make_interval(secs => ${(opts.cacheTtlSeconds ?? 60) + 5})`;
+  return rows.map((r) => r.user_id);
 }
 
 async function onFollowed(sql: Sql, e: EnvelopeOf<typeof UserFollowed>): Promise<string[]> {
@@ -160,7 +178,11 @@ export function fanOutSubscription(opts: FanOutOptions) {
       for (const e of events) {
         switch (e.type) {
           case "post.created":
-            grown.push(...(await onPostCreated(sql, e, opts)));
+            {
+              const r = await onPostCreated(sql, e, opts);
+              grown.push(...r.grown);
+              changed.push(...r.merged);
+            }
             break;
           case "post.deleted":
             changed.push(...(await onPostDeleted(sql, e, opts)));
