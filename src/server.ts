@@ -70,16 +70,17 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     : undefined;
   // The timeline cache has a client of its own that fails at once while disconnected (no offline
   // queue, no retries): a cache that cannot answer now is a miss, served from Postgres.
-  const cacheRedis = config.REDIS_URL
-    ? new Redis(config.REDIS_URL, {
-        maxRetriesPerRequest: 0,
-        enableOfflineQueue: false,
-        lazyConnect: false,
-        enableAutoPipelining: true,
-        retryStrategy: (times) => Math.min(times * 100, 2000),
-        ...timeouts,
-      })
-    : undefined;
+  const cacheRedis =
+    config.REDIS_URL && config.TIMELINE_CACHE_TTL_SECONDS > 0
+      ? new Redis(config.REDIS_URL, {
+          maxRetriesPerRequest: 0,
+          enableOfflineQueue: false,
+          lazyConnect: false,
+          enableAutoPipelining: true,
+          retryStrategy: (times) => Math.min(times * 100, 2000),
+          ...timeouts,
+        })
+      : undefined;
   let redisDown = false;
   for (const [client, role] of [
     [redis, "rate limits"],
@@ -103,7 +104,13 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     ttlSeconds: config.TIMELINE_CACHE_TTL_SECONDS,
     onError: (err: unknown, op: string) => log.debug({ err, op }, "timeline cache skipped: redis failed"),
   };
-  const timelineCache = cacheRedis ? createRedisTimelineCache(cacheRedis, cacheOptions) : createMemoryTimelineCache(cacheOptions);
+  // A TTL of 0 turns the cache off: every read goes to Postgres.
+  const timelineCache =
+    config.TIMELINE_CACHE_TTL_SECONDS === 0
+      ? undefined
+      : cacheRedis
+        ? createRedisTimelineCache(cacheRedis, cacheOptions)
+        : createMemoryTimelineCache(cacheOptions);
   const auth = createJwtAuth(config.JWT_SECRET, config.JWT_TTL_SECONDS);
 
   const registry = new EventRegistry();

@@ -1,4 +1,4 @@
-import { afterCommit, defineSubscription, type EnvelopeOf, type rawSql } from "../../src/platform.ts";
+import { afterCommit, type Db, defineSubscription, type EnvelopeOf, rawSql } from "../../src/platform.ts";
 import { PostCreated, PostDeleted } from "../posts/events.ts";
 import { UserFollowed, UserUnfollowed } from "../users/events.ts";
 import type { TimelineCache } from "./cache.ts";
@@ -18,7 +18,16 @@ export interface FanOutOptions {
   cache?: TimelineCache;
   /** How long a cached page may live: followers who read within it may hold a merged-on-read post that was deleted. */
   cacheTtlSeconds?: number;
+  /**
+   * With a database, timelines that grew are trimmed just after the batch commits, in chunks of
+   * their own, instead of inside it: a post is visible in every timeline without waiting for the
+   * trim (which reads up to TIMELINE_CAP entries of each follower). Without one, inside the batch.
+   */
+  db?: Db;
 }
+
+// Readers per trim statement when trimming after commit.
+const TRIM_CHUNK = 1000;
 
 type Sql = ReturnType<typeof rawSql>;
 type Handled = EnvelopeOf<typeof PostCreated | typeof PostDeleted | typeof UserFollowed | typeof UserUnfollowed>;
@@ -162,11 +171,23 @@ async function onUnfollowed(sql: Sql, e: EnvelopeOf<typeof UserUnfollowed>): Pro
  * active follower's timeline in one statement (unless the author has more followers than the
  * celebrity threshold: those posts are merged on read), `post.deleted` removes it everywhere, a follow merges
  * the followee's latest posts, an unfollow removes them; timelines that grew are trimmed to
- * TIMELINE_CAP in one statement per batch. Every step is idempotent (inserts skip what exists,
+ * TIMELINE_CAP (in one statement per batch, or just after it commits when given a database: the
+ * trim enforces the whole cap each time, so one that is lost to a crash is made up by the next). Every step is idempotent (inserts skip what exists,
  * a deleted post stays tombstoned), so a redelivered event changes nothing. Once the batch has
  * committed, the cached first page of every timeline it changed is invalidated.
  */
 export function fanOutSubscription(opts: FanOutOptions) {
+  // Trims after commit run one at a time in this process, so two never contend for the same rows.
+  let trimming: Promise<void> = Promise.resolve();
+  const trimAfterCommit = (db: Db, users: string[]) =>
+    afterCommit(() => {
+      const run = trimming.then(async () => {
+        const sorted = [...new Set(users)].sort();
+        for (let i = 0; i < sorted.length; i += TRIM_CHUNK) await trim(rawSql(db), sorted.slice(i, i + TRIM_CHUNK));
+      });
+      trimming = run.catch(() => {});
+      return run; // a failure is reported; the next fan-out to these readers trims them again
+    });
   return defineSubscription({
     name: "timelines.fan-out",
     on: [PostCreated, PostDeleted, UserFollowed, UserUnfollowed],
@@ -195,7 +216,11 @@ export function fanOutSubscription(opts: FanOutOptions) {
             break;
         }
       }
-      await trim(sql, grown);
+      if (opts.db) {
+        if (grown.length) trimAfterCommit(opts.db, grown);
+      } else {
+        await trim(sql, grown);
+      }
       const cache = opts.cache;
       const touched = [...new Set([...grown, ...changed])];
       // After commit: invalidated earlier, a read could cache the old timeline again before it commits.

@@ -35,12 +35,13 @@ export function createTimelinesModule(deps: TimelinesModuleDeps) {
     celebrityThreshold: deps.celebrityThreshold ?? 10_000,
     cache: deps.cache,
     cacheTtlSeconds: deps.cacheTtlSeconds ?? 30,
+    db: deps.db,
   };
   return defineModule({
     name: "timelines",
     events: [],
     api: {},
-    routes: (router) => timelinesRoutes(router, { db: deps.db, posts: deps.posts, ...options }),
+    routes: (router) => timelinesRoutes(router, { ...options, db: deps.db, posts: deps.posts }),
     subscriptions: [fanOutSubscription(options)],
   });
 }
