@@ -7,7 +7,8 @@
  *                hold BENCH_SOCIAL_PREFILL entries each, so the 800-entry trim has work to do.
  *   2. timeline: `GET /api/v1/timeline` (a full first page of 20) requests/s, cached (Redis, or
  *                memory without it) and uncached (a second app process with the cache off), beside
- *                `GET /health` of the same app in the same run (target: cached at least half of /health)
+ *                `GET /health` of the same app in the same run (target: cached at least half of
+ *                /health); with Redis, also a third process without it (cache and rate limit in memory)
  *   3. posts:    `POST /api/v1/posts` requests/s beside pgbench running the same inserts (the post
  *                row and its `post.created` outbox row in one transaction)
  *
@@ -196,7 +197,14 @@ async function fanOut(app: Served, sql: postgres.Sql, author: Person, reader: Pe
 // ---------------------------------------------------------------------------------------------
 // 2. timeline reads
 
-async function timelineReads(bin: string, app: Served, uncachedApp: Served, reader: Person, cacheKind: string): Promise<Figure[]> {
+async function timelineReads(
+  bin: string,
+  app: Served,
+  uncachedApp: Served,
+  memoryApp: Served | undefined,
+  reader: Person,
+  cacheKind: string,
+): Promise<Figure[]> {
   const page = (await (await fetch(`${app.url}/api/v1/timeline`, { headers: bearer(reader) })).json()) as { items: unknown[] };
   const same = (await (await fetch(`${uncachedApp.url}/api/v1/timeline`, { headers: bearer(reader) })).json()) as { items: unknown[] };
   if (page.items.length !== 20 || JSON.stringify(page) !== JSON.stringify(same)) throw new Error("the two apps do not answer the same full first page");
@@ -219,6 +227,30 @@ async function timelineReads(bin: string, app: Served, uncachedApp: Served, read
   const h2 = await wrk(app, { ...health, seconds: half });
   const merge = (x: WrkResult, y: WrkResult) => ({ ...combine(x, y), bad: x.bad + y.bad });
   const [h, c, u] = [merge(h1, h2), merge(c1, c2), merge(u1, u2)];
+  const figuresMemory: Figure[] = [];
+  if (memoryApp) {
+    // The same pair in a process without Redis (cache and rate limit in memory): what the two
+    // Redis round trips per request (rate limit, cache) cost.
+    log(`   without Redis: /health, cached, cached, /health`);
+    await wrk(memoryApp, { ...timeline, seconds: Math.max(2, T) });
+    const mh1 = await wrk(memoryApp, { ...health, seconds: half });
+    const mc1 = await wrk(memoryApp, { ...timeline, seconds: half });
+    const mc2 = await wrk(memoryApp, { ...timeline, seconds: half });
+    const mh2 = await wrk(memoryApp, { ...health, seconds: half });
+    const [mh, mc] = [merge(mh1, mh2), merge(mc1, mc2)];
+    log(`   without Redis: /health ${mh.rate.toFixed(0)} req/s, cached ${mc.rate.toFixed(0)} req/s`);
+    const f = figure({
+      name: `GET /api/v1/timeline cached in memory, no Redis (rate limit in memory too), wrk -t1 -c${CONNECTIONS}`,
+      value: mc.rate,
+      unit: "req/s",
+      reference: "GET /health, same process, same run",
+      referenceValue: mh.rate,
+      target: { ratioAtLeast: 0.5 },
+      note: mc.bad || mh.bad ? `${mc.bad + mh.bad} answers were errors or timeouts` : "a third app process without REDIS_URL, API role only",
+    });
+    if (mc.bad || mh.bad) f.pass = false;
+    figuresMemory.push(f);
+  }
   log(`   /health ${h.rate.toFixed(0)} req/s, cached ${c.rate.toFixed(0)} req/s, uncached ${u.rate.toFixed(0)} req/s`);
   const bad = (r: { bad: number }) => (r.bad ? `${r.bad} answers were errors or timeouts` : undefined);
   const figures = [
@@ -246,13 +278,14 @@ async function timelineReads(bin: string, app: Served, uncachedApp: Served, read
     [figures[1]!, u],
   ] as const)
     if (r.bad || h.bad) f.pass = false;
-  return figures;
+  return [...figures, ...figuresMemory];
 }
 
 // ---------------------------------------------------------------------------------------------
 // 3. posting vs pgbench
 
-// A time-ordered uuid made in SQL (v7-like), as the app's ids are.
+// A time-ordered uuid made in SQL (v7-like), as the app's ids are. (No colons in the script but
+// casts: pgbench reads `:name` as a variable.)
 const SQL_UUID7 = `(lpad(to_hex((extract(epoch from clock_timestamp()) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 19))::uuid`;
 const pgbenchScript = (authorId: string) => `\\set n random(1, 1000000000)
 BEGIN;
@@ -264,7 +297,7 @@ with p as (
 insert into outbox.events (id, source, type, subject, time, data, correlation_id, causation_id, actor_id, stream_id, stream_version)
 select ${SQL_UUID7}, 'posts', 'post.created', p.id::text, now(),
        jsonb_build_object('postId', p.id, 'authorId', p.author_id, 'content', p.content, 'mediaUrls', '[]'::jsonb, 'tags', to_jsonb(p.tags),
-                          'inReplyToId', null, 'createdAt', to_char(p.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+                          'inReplyToId', null, 'createdAt', to_jsonb(p.created_at)),
        ${SQL_UUID7}::text, null, null, null, null
 from p;
 COMMIT;
@@ -362,6 +395,12 @@ async function main(): Promise<number> {
       "/health",
       where,
     );
+    // And, when the app uses Redis, one without it (the timeline phase compares both).
+    const memoryEnv = Object.fromEntries(Object.entries(appEnv).filter(([k]) => k !== "REDIS_URL"));
+    const memoryApp =
+      redisUrl && phases.includes("timeline")
+        ? await serve("app-memory", [process.execPath, "src/main.ts"], { ...memoryEnv, ROLES: "api" }, "/health", where)
+        : undefined;
 
     const [author, reader, poster] = [await signUp(app, "author"), await signUp(app, "reader"), await signUp(app, "poster")];
     const follow = await fetch(`${app.url}/api/v1/users/${author.id}/follow`, { method: "PUT", headers: bearer(reader) });
@@ -371,7 +410,7 @@ async function main(): Promise<number> {
     await caughtUp(sql);
 
     if (phases.includes("fanout")) figures.push(...(await fanOut(app, sql, author, reader)));
-    if (phases.includes("timeline")) figures.push(...(await timelineReads(bin, app, uncachedApp, reader, cacheKind)));
+    if (phases.includes("timeline")) figures.push(...(await timelineReads(bin, app, uncachedApp, memoryApp, reader, cacheKind)));
     if (phases.includes("posts")) figures.push(...(await posting(bin, app, db, poster)));
 
     console.log(

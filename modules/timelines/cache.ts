@@ -14,8 +14,8 @@ import type { Redis } from "ioredis";
  */
 export interface TimelineCache {
   readonly kind: "redis" | "memory";
-  /** lookup returns the cached page, or a miss with the generation `store` must be given. */
-  lookup(userId: string, limit: number): Promise<{ hit: string } | { miss: string | null }>;
+  /** lookup returns the cached page (JSON text, or its UTF-8 bytes as Redis sent them), or a miss with the generation `store` must be given. */
+  lookup(userId: string, limit: number): Promise<{ hit: string | Uint8Array } | { miss: string | null }>;
   /** store caches `body` as `userId`'s first page of `limit` items, unless invalidated since `generation`. */
   store(userId: string, limit: number, generation: string | null, body: string): Promise<void>;
   /** invalidate drops the cached pages of `userIds` (those who have any). */
@@ -66,7 +66,8 @@ const INVALIDATE_CHUNK = 500;
 const MAX_OWED = 100_000;
 
 type Scripts = {
-  timelineLookup(key: string, field: string, ttlMs: number): Promise<[0 | 1, string | null]>;
+  // The Buffer variant ioredis defines for every script: the page goes out as the bytes it came in as.
+  timelineLookupBuffer(key: string, field: string, ttlMs: number): Promise<[0 | 1, Buffer | null]>;
   timelineStore(key: string, field: string, generation: string, body: string): Promise<number>;
   timelineInvalidate(numberOfKeys: number, ...keys: string[]): Promise<number>;
 };
@@ -103,8 +104,8 @@ export function createRedisTimelineCache(redis: Redis, opts: TimelineCacheOption
     async lookup(userId, limit) {
       if (!ready()) return { miss: null };
       try {
-        const [hit, value] = await r.timelineLookup(PREFIX + userId, String(limit), ttlMs);
-        return hit === 1 ? { hit: value! } : { miss: value };
+        const [hit, value] = await r.timelineLookupBuffer(PREFIX + userId, String(limit), ttlMs);
+        return hit === 1 ? { hit: value! } : { miss: value?.toString() ?? null };
       } catch (err) {
         report(err, "lookup");
         return { miss: null };

@@ -85,7 +85,7 @@ export async function readTimeline(deps: TimelineDeps, userId: string, q: { curs
  * the timeline changed meanwhile. Later pages are never cached: the cursor makes them rare and
  * unbounded in number.
  */
-export async function timelineBody(deps: TimelineDeps, userId: string, q: { cursor?: string | undefined; limit: number }): Promise<string> {
+export async function timelineBody(deps: TimelineDeps, userId: string, q: { cursor?: string | undefined; limit: number }): Promise<string | Uint8Array> {
   const cache = deps.cache;
   if (q.cursor !== undefined || !cache) return JSON.stringify(await readTimeline(deps, userId, q));
   const cached = await cache.lookup(userId, q.limit);

@@ -38,6 +38,6 @@ export function timelinesRoutes(api: OpenAPIHono<AppEnv>, deps: TimelineDeps): v
       },
     ),
     // The body is built (or taken from the cache) as JSON text: a cached page is served as it is stored.
-    async (c) => c.body(await timelineBody(deps, currentUser(c).id, c.req.valid("query")), 200, { "content-type": "application/json" }) as never,
+    async (c) => c.body((await timelineBody(deps, currentUser(c).id, c.req.valid("query"))) as string, 200, { "content-type": "application/json" }) as never,
   );
 }
