@@ -204,6 +204,28 @@ describe("home timelines", () => {
     expect(await timeline(fans[1]!)).toEqual([]);
   });
 
+  it("walks page by page without repeats or gaps while new posts arrive", async () => {
+    const [reader, author] = await quickUsers(s, 2, "walk");
+    await follow(reader!, author!);
+    await settled();
+    const made: string[] = [];
+    for (let i = 0; i < 7; i++) made.push(await post(author!, `w${i}`));
+    await settled();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let i = 0; i < 10; i++) {
+      const res = await as(reader!, `/timeline?limit=2${cursor ? `&cursor=${cursor}` : ""}`);
+      const body = (await res.json()) as { items: Item[]; nextCursor: string | null };
+      seen.push(...body.items.map((x) => x.id));
+      // Newer posts land at the top while the walk goes on.
+      await post(author!, `new ${i}`);
+      await settled();
+      cursor = body.nextCursor;
+      if (!cursor) break;
+    }
+    expect(seen).toEqual([...made].reverse());
+  });
+
   it("is only ever the caller's own: no token, no timeline", async () => {
     await expectProblem(await s.request("/api/v1/timeline"), 401, "AUTH.MISSING_TOKEN");
     const [a] = await quickUsers(s, 1, "priv");
