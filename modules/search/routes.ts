@@ -11,6 +11,8 @@ const SearchQuery = PageQuery.extend({
     .trim()
     .min(1, "must not be blank")
     .max(MAX_QUERY_LENGTH, `at most ${MAX_QUERY_LENGTH} characters`)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+    .refine((q) => !/[\u0000-\u001f\u007f]/.test(q), "must not contain control characters")
     .openapi({
       description: `What to look for, 1-${MAX_QUERY_LENGTH} characters. Posts: words, "quoted phrases", or, -excluded (web search syntax), matched in the text and the tags. Users: the start of a username or display name, any case.`,
       example: "rust",

@@ -120,7 +120,13 @@ describe("search: posts", () => {
     await expectProblem(await as(a!, `/search?q=x&cursor=${forged}`), 400, "PAGINATION.INVALID_CURSOR");
     await expectProblem(await s.request("/api/v1/search?q=x"), 401, "AUTH.MISSING_TOKEN");
     // Text search syntax the parser might choke on is just text, and stop words alone find nothing.
-    for (const q of ["!!!", "a & | b", "'(", "the", "-", '"']) expect((await search(a!, q)).items).toBeArray();
+    for (const q of ["!!!", "a & | b", "'(", "the", "-", '"', "a:*", "x\\", "é".repeat(200)]) {
+      expect((await search(a!, q)).items).toBeArray();
+      expect((await search(a!, q, "&type=users")).items).toBeArray();
+    }
+    // Bytes that are not UTF-8, and a NUL (which Postgres text cannot hold): never a 500.
+    for (const raw of ["%ED%A0%80", "%FF%FE", "%C3"]) expect([200, 400]).toContain((await as(a!, `/search?q=${raw}`)).status);
+    await expectProblem(await as(a!, "/search?q=a%00b"), 400, "VALIDATION.FAILED");
   });
 });
 
