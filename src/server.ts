@@ -176,7 +176,9 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
         } catch {
           failed.push("database");
         }
-        if (redis && redis.status !== "ready") failed.push("redis");
+        // Redis is not a readiness condition: without it rate limits count in process and
+        // timelines come from Postgres. Failing here would take every replica out of rotation at
+        // once when Redis goes, turning a degraded service into an outage (the log says it is down).
         return failed;
       },
       metrics: metrics ? () => metrics.render(outbox) : undefined,

@@ -134,6 +134,8 @@ describe("timeline cache in Redis", () => {
       // A cached page of the timeline as it is now.
       await eventually(async () => (await contents(reader!))[0] === latest && (await cached(reader!))["20"] !== undefined);
       proxy.set(fault);
+      // Still ready: a replica without Redis serves (degraded), so it stays in rotation.
+      expect((await s.request("/ready")).status).toBe(200);
       // A post while Redis is out of reach: its invalidation cannot be sent now.
       latest = `during ${fault}`;
       await post(author!, latest);
