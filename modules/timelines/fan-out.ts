@@ -120,14 +120,18 @@ async function onPostDeleted(sql: Sql, e: EnvelopeOf<typeof PostDeleted>, opts: 
  * cachedFollowers lists the followers of `authorId` who may hold a cached first page: those who
  * read their timeline from Postgres within the cache TTL (a cache entry lives one TTL from the
  * read that made it, and that read marks the reader active). A celebrity's post or deletion
- * invalidates only these, in Redis: no rows are written for the others, so the hybrid still
- * spares the database the fan-out storm.
+ * invalidates only these, in Redis: no rows are written for any follower, and the rows read are
+ * bounded by the readers active in the last TTL, so the hybrid still spares the database the
+ * fan-out storm.
  */
 async function cachedFollowers(sql: Sql, authorId: string, opts: FanOutOptions): Promise<string[]> {
   if (!opts.cache) return [];
+  // Postgres walks whichever is smaller: the author's followers, or the readers active within the
+  // window (by the index on last_active_at), probing the other by primary key.
   const rows = await sql<{ user_id: string }[]>`
-    select f.follower_id as user_id from timelines.follows f join timelines.readers r on r.user_id = f.follower_id
-    where f.followee_id = ${authorId} and r.last_active_at > now() - make_interval(secs => ${(opts.cacheTtlSeconds ?? 60) + 5})`;
+    select r.user_id from timelines.readers r
+    where r.last_active_at > now() - make_interval(secs => ${(opts.cacheTtlSeconds ?? 60) + 5})
+      and exists (select 1 from timelines.follows f where f.follower_id = r.user_id and f.followee_id = ${authorId})`;
   return rows.map((r) => r.user_id);
 }
 

@@ -15,6 +15,7 @@ CREATE TABLE "search"."users" (
 );
 --> statement-breakpoint
 CREATE INDEX "posts_document_idx" ON "search"."posts" USING gin ("document") WHERE not "search"."posts"."deleted";--> statement-breakpoint
+CREATE INDEX "readers_last_active_idx" ON "timelines"."readers" USING btree ("last_active_at");--> statement-breakpoint
 -- Hand-written: prefix search (lower(name) LIKE 'abc%') on either name, whatever the database collation.
 CREATE INDEX "users_username_prefix_idx" ON "search"."users" (lower("username") text_pattern_ops);
 --> statement-breakpoint
