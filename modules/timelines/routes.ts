@@ -37,7 +37,7 @@ export function timelinesRoutes(api: OpenAPIHono<AppEnv>, deps: TimelineDeps): v
         },
       },
     ),
-    // The body is built (or taken from the cache) as JSON text: a cached page is served as it is stored.
+    // The body is built (or taken from the cache) as JSON text, or the bytes Redis holds: served as it is stored.
     async (c) => c.body((await timelineBody(deps, currentUser(c).id, c.req.valid("query"))) as string, 200, { "content-type": "application/json" }) as never,
   );
 }

@@ -28,8 +28,9 @@ const DISCONNECTED = new Set(["reconnecting", "close", "end"]);
 /**
  * createRedisRateLimiter counts in Redis with one atomic Lua call per hit, shared by every
  * replica. While Redis is unreachable (the client lost its connection, or for a second after a
- * command failed or timed out) it counts in this process instead, so an outage degrades the limit to one replica's
- * view rather than failing every request; `onError` hears of each failed command.
+ * command failed or timed out) it counts in this process instead, so an outage degrades the
+ * limit to one replica's view rather than failing every request; `onError` hears of each
+ * failed command.
  */
 export function createRedisRateLimiter(redis: Redis, opts: RateLimitOptions & { onError?: (err: unknown) => void }): RateLimiter {
   const prefix = opts.prefix ?? "ratelimit:";
