@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { startTestServer, type TestServer } from "../support/server.ts";
 import { caughtUp, FAN_OUT_EVENTS } from "../support/social.ts";
+import { openSse } from "../support/sse.ts";
 
 // The social network end to end, over real HTTP (a listening server, fetch on the loopback):
 // four people who follow each other, a celebrity above a lowered threshold, a returning
@@ -208,10 +209,59 @@ describe("the social network over HTTP", () => {
     expect(await timeline(ann)).toEqual(await timeline(ann, 100));
   });
 
-  // Notifications: the notifications module adds its end-to-end steps here (new_follower,
-  // new_post, post_liked, post_replied with unread counts, and the SSE stream).
+  // Notifications, between two newcomers so that the counts are exact: follows, a post, a like
+  // and a reply, each told to the right person once, and the follow live on the stream.
   describe("notifications", () => {
-    it.todo("arrive with correct unread counts (added with the notifications module)");
-    it.todo("reach the SSE stream as new_follower within one second (added with the notifications module)");
+    type Note = { id: string; type: string; title: string; message: string; data: Record<string, unknown>; read: boolean; createdAt: string };
+    let eve: Person, fay: Person;
+    const notified = () => caughtUp(s, "notifications.notify", ["user.followed", "post.created", "post.liked"]);
+    const inbox = async (who: Person, unread = false) =>
+      (await ok<Page<Note>>(who, "GET", `/notifications?limit=50${unread ? "&unread=true" : ""}`)).items.map((n) => n.type).sort();
+    const unreadCount = async (who: Person) => (await ok<{ count: number }>(who, "GET", "/notifications/unread-count")).count;
+
+    it("reach the SSE stream as new_follower within one second", async () => {
+      [eve, fay] = (await Promise.all(["eve", "fay"].map(register))) as [Person, Person];
+      const stream = await openSse(`${base}/notifications/stream`, fay.token);
+      try {
+        expect(stream.status).toBe(200);
+        const started = performance.now();
+        await ok(eve, "PUT", `/users/${fay.id}/follow`, undefined, 204);
+        const e = await stream.next((x) => x.event === "notification", 1000);
+        expect(e.at - started).toBeLessThan(1000);
+        expect(JSON.parse(e.data)).toMatchObject({ type: "new_follower", read: false, data: { followerId: eve.id } });
+      } finally {
+        stream.close();
+      }
+    });
+
+    it("arrive with correct unread counts, once each, for follows, posts, likes and replies", async () => {
+      await ok(fay, "PUT", `/users/${eve.id}/follow`, undefined, 204);
+      await post(eve, "e1 news for my followers");
+      const fays = await post(fay, "f1 my first post");
+      await ok(eve, "PUT", `/posts/${fays}/like`, undefined, 204);
+      await ok(eve, "PUT", `/posts/${fays}/like`, undefined, 204); // a repeat like is no new like
+      await post(eve, "e2 a reply", { inReplyToId: fays });
+      await notified();
+      // fay: eve followed, eve posted (fay follows eve), eve liked, eve replied (a reply tells its
+      // parent's author once, as a reply, not also as a new post).
+      expect(await inbox(fay)).toEqual(["new_follower", "new_post", "post_liked", "post_replied"]);
+      expect(await unreadCount(fay)).toBe(4);
+      // eve: fay followed, fay posted; nobody is told of their own actions.
+      expect(await inbox(eve)).toEqual(["new_follower", "new_post"]);
+      expect(await unreadCount(eve)).toBe(2);
+
+      const [first] = (await ok<Page<Note>>(fay, "GET", "/notifications?limit=1")).items;
+      expect(first).toBeDefined();
+      // eve cannot mark fay's notification read.
+      await ok(eve, "POST", `/notifications/${first!.id}/read`, undefined, 404);
+      expect(await unreadCount(fay)).toBe(4);
+      expect(await ok<Note>(fay, "POST", `/notifications/${first!.id}/read`)).toMatchObject({ id: first!.id, read: true });
+      expect(await unreadCount(fay)).toBe(3);
+      expect(await inbox(fay, true)).toHaveLength(3);
+      await ok(fay, "POST", "/notifications/read-all");
+      expect(await unreadCount(fay)).toBe(0);
+      expect(await inbox(fay, true)).toEqual([]);
+      expect(await unreadCount(eve)).toBe(2);
+    });
   });
 });
