@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, currentUser, defineRoute, problem, type TokenIssuer } from "../../src/platform.ts";
+import { type AppEnv, currentUser, defineRoute, limitSignIn, problem, type TokenIssuer } from "../../src/platform.ts";
 import { registerUser, type UsersDeps } from "./commands.ts";
 import { authenticate, getAccount } from "./queries.ts";
 
@@ -69,13 +69,15 @@ export function usersRoutes(api: OpenAPIHono<AppEnv>, deps: UsersDeps & { tokens
           200: { description: "Token", content: { "application/json": { schema: TokenSchema } } },
           400: problem("Invalid input"),
           401: problem("Wrong login or password"),
+          429: problem("Too many failed sign-ins for this account or from this address"),
         },
       },
     ),
     async (c) => {
       const { login, password } = c.req.valid("json");
-      const account = await authenticate(deps.db, login, password);
-      return c.json(await deps.tokens.issue({ id: account.id, role: account.role, username: account.username }), 200);
+      // Failed attempts are counted per target account and per address (credential stuffing).
+      const account = await limitSignIn(c, login.toLowerCase(), () => authenticate(deps.db, login, password));
+      return c.json(await deps.tokens.issue({ id: account.id, role: account.role, username: account.username, tokenVersion: account.tokenVersion }), 200);
     },
   );
 
