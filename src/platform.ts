@@ -40,6 +40,6 @@ export { type Access, currentUser, type TokenIssuer } from "./http/auth.ts";
 export { requestLog } from "./http/edge.ts";
 export type { AppEnv, AuthUser } from "./http/env.ts";
 export { DEFAULT_PAGE_LIMIT, decodeCursor, encodeCursor, listOf, MAX_PAGE_LIMIT, type Page, type PageParams, PageQuery, page } from "./http/pagination.ts";
-export { limitSignIn } from "./http/rate-limit.ts";
+export { type SignInLimit, signInLimit } from "./http/rate-limit.ts";
 export { defineRoute, ProblemSchema, problem } from "./http/route.ts";
 export { defineModule, type ModuleDefinition } from "./modules.ts";

@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, currentUser, defineRoute, limitSignIn, problem, type TokenIssuer } from "../../src/platform.ts";
+import { type AppEnv, currentUser, defineRoute, problem, signInLimit, type TokenIssuer } from "../../src/platform.ts";
 import { registerUser, type UsersDeps } from "./commands.ts";
 import { authenticate, getAccount } from "./queries.ts";
 
@@ -76,7 +76,9 @@ export function usersRoutes(api: OpenAPIHono<AppEnv>, deps: UsersDeps & { tokens
     async (c) => {
       const { login, password } = c.req.valid("json");
       // Failed attempts are counted per target account and per address (credential stuffing).
-      const account = await limitSignIn(c, login.toLowerCase(), () => authenticate(deps.db, login, password));
+      const limit = signInLimit(c);
+      const account = await authenticate(deps.db, login, password, limit.check);
+      await limit.succeeded();
       return c.json(await deps.tokens.issue({ id: account.id, role: account.role, username: account.username, tokenVersion: account.tokenVersion }), 200);
     },
   );

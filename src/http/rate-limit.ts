@@ -177,26 +177,39 @@ export async function enforceRateLimit(c: Context<AppEnv>, next: () => Promise<v
   }
 }
 
+/** SignInLimit guards one sign-in attempt: see signInLimit. */
+export interface SignInLimit {
+  /** check counts the attempt against `account` (the account's id, or the login when none matches) and the address; over either budget it throws a 429. */
+  check(account: string): Promise<void>;
+  /** succeeded gives the attempt back: only failures use the budget up. */
+  succeeded(): Promise<void>;
+}
+
 /**
- * limitSignIn runs a sign-in attempt for `account` (the login as typed, lower-cased) within two
- * budgets of attempts per SIGNIN_WINDOW_SECONDS: per target account (credential stuffing spreads
- * guesses over addresses) and per address (spraying spreads them over accounts). Every attempt is
- * counted before the password is checked, so parallel guesses cannot overrun the budget; a
- * successful one is given back, so only failures use it up. Over either budget: 429.
+ * signInLimit guards a sign-in attempt with two budgets of attempts per SIGNIN_WINDOW_SECONDS:
+ * per target account (credential stuffing spreads guesses over addresses) and per address
+ * (spraying spreads them over accounts). The attempt is counted before the password is checked,
+ * so parallel guesses cannot overrun the budget; a successful one is given back. The account is
+ * keyed by its id once the login is resolved, so a username and an email of one account share
+ * one budget.
  *
- * @example const account = await limitSignIn(c, login.toLowerCase(), () => authenticate(db, login, password));
+ * @example const limit = signInLimit(c); const account = await authenticate(db, login, password, limit.check); await limit.succeeded();
  */
-export async function limitSignIn<T>(c: Context<AppEnv>, account: string, attempt: () => Promise<T>): Promise<T> {
+export function signInLimit(c: Context<AppEnv>): SignInLimit {
   const limiter = c.get("platform").signInLimiter;
-  const keys = [`acct:${account}`, `addr:${clientIp(c)}`];
-  const r = await limiter.hit(keys.map((key) => ({ key, max: limiter.max })));
-  if (!r.allowed) {
-    const reset = String(r.resetSeconds);
-    throw new DomainError("AUTH.TOO_MANY_SIGN_INS", "rate_limited", `Too many failed sign-ins; retry in ${r.resetSeconds} s.`, {
-      headers: { "retry-after": reset },
-    });
-  }
-  const out = await attempt();
-  await limiter.giveBack(keys);
-  return out;
+  let keys: string[] = [];
+  return {
+    async check(account) {
+      keys = [`acct:${account}`, `addr:${clientIp(c)}`];
+      const r = await limiter.hit(keys.map((key) => ({ key, max: limiter.max })));
+      if (!r.allowed) {
+        throw new DomainError("AUTH.TOO_MANY_SIGN_INS", "rate_limited", `Too many failed sign-ins; retry in ${r.resetSeconds} s.`, {
+          headers: { "retry-after": String(r.resetSeconds) },
+        });
+      }
+    },
+    async succeeded() {
+      await limiter.giveBack(keys);
+    },
+  };
 }
