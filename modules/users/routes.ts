@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, currentUser, defineRoute, problem, signInLimit, type TokenIssuer } from "../../src/platform.ts";
+import { type AppEnv, currentUser, defineRoute, problem, signInLimit, type TokenIssuer, userText } from "../../src/platform.ts";
 import { registerUser, type UsersDeps } from "./commands.ts";
 import { authenticate, getAccount } from "./queries.ts";
 
@@ -19,7 +19,7 @@ const RegisterSchema = z
     username: z.string().regex(/^[A-Za-z0-9_]{3,30}$/, "3-30 characters of letters a-z or A-Z, digits and _ (the case is kept; uniqueness ignores it)"),
     email: z.email().max(254),
     password: z.string().min(8, "at least 8 characters").max(256),
-    displayName: z.string().trim().min(1).max(80).optional(),
+    displayName: userText().trim().min(1).max(80).optional(),
   })
   .strict()
   .openapi("RegisterUser");
