@@ -35,6 +35,8 @@ const PG_FIELDS = [
 /** A statement error's message may end with the value it refused (`invalid input syntax for type uuid: "..."`). */
 const TRAILING_VALUE = /: ".*"$/s;
 
+const SAFE = new WeakSet<object>();
+
 function isQueryError(err: object): err is Error & { query: string; params: unknown } {
   return "query" in err && typeof err.query === "string" && "params" in err;
 }
@@ -46,8 +48,13 @@ function isQueryError(err: object): err is Error & { query: string; params: unkn
  * @example log.error({ err: safeError(err) }, "unhandled error");
  */
 export function safeError(err: unknown, depth = 0): SafeError {
-  if (!(err instanceof Error))
-    return { type: typeof err, message: typeof err === "string" ? err.replace(TRAILING_VALUE, ': "[redacted]"') : "non-error thrown" };
+  // Already made safe (the logger's serializer sees what handleError passed it).
+  if (SAFE.has(err as object)) return err as SafeError;
+  if (!(err instanceof Error)) {
+    const out = { type: typeof err, message: typeof err === "string" ? err.replace(TRAILING_VALUE, ': "[redacted]"') : "non-error thrown" };
+    SAFE.add(out);
+    return out;
+  }
   const original = err.message;
   let message = original;
   if (isQueryError(err)) message = `Failed query: ${err.query}`;
@@ -58,6 +65,7 @@ export function safeError(err: unknown, depth = 0): SafeError {
   if (typeof fields.code === "string") out.code = fields.code;
   for (const [from, to] of PG_FIELDS) if (typeof fields[from] === "string") out[to] = fields[from] as string;
   if (err.cause !== undefined && depth < 5) out.cause = safeError(err.cause, depth + 1);
+  SAFE.add(out);
   return out;
 }
 
