@@ -77,6 +77,17 @@ describe("a signed-in read", () => {
     expect(pg.messages.P ?? 0).toBe(0);
   });
 
+  it("checks the token's account once per AUTH_ACCOUNT_CACHE_MS: with no cache, a second statement per read", async () => {
+    // The revocation check (issue 11) reads the account's state; cached, it is off the hot path
+    // (the test above), uncached it is one more statement on every request.
+    const s = await start({ AUTH_ACCOUNT_CACHE_MS: "0" });
+    const token = await signIn(s);
+    expect((await me(s, token)).status).toBe(200);
+    pg.reset();
+    for (let i = 0; i < READS; i++) expect((await me(s, token)).status).toBe(200);
+    expect(pg.statements()).toBe(READS * 2);
+  });
+
   it("with Redis, costs one Redis command for the rate limit, still one statement", async () => {
     const redis = await redisCountingProxy(REDIS_URL);
     let s: Server | undefined;
