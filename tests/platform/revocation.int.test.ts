@@ -115,3 +115,20 @@ describe("another replica", () => {
     expect(performance.now() - started).toBeLessThan(CACHE_MS + 1500);
   });
 });
+
+describe("a new configured admin password", () => {
+  it("ends the admin's sessions when a start applies it", async () => {
+    const t = await startTestServer({ ROLES: "api", AUTH_ACCOUNT_CACHE_MS: "0" });
+    let restarted: Server | undefined;
+    try {
+      const old = await t.adminToken();
+      expect((await t.request("/api/v1/admin/subscriptions", { token: old })).status).toBe(200);
+      // Another start on the same database with a new ADMIN_PASSWORD (a rotation).
+      restarted = await createServer({ ...t.config, ADMIN_PASSWORD: "a-rotated-admin-password" }, { log: pino({ level: "silent" }) });
+      await expectProblem(await t.request("/api/v1/admin/subscriptions", { token: old }), 401, "AUTH.TOKEN_REVOKED");
+    } finally {
+      await restarted?.stop();
+      await t.close();
+    }
+  });
+});
