@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, currentUser, defineRoute, ForbiddenError, problem, type TokenIssuer } from "../../src/platform.ts";
+import { type AppEnv, currentUser, defineRoute, ForbiddenError, problem, signInLimit, type TokenIssuer } from "../../src/platform.ts";
 import type { UsersDeps } from "./commands.ts";
 import { changePassword, setDisabled } from "./sessions.ts";
 
@@ -25,10 +25,16 @@ export function sessionRoutes(api: OpenAPIHono<AppEnv>, deps: UsersDeps & { toke
           200: { description: "A token for the new session", content: { "application/json": { schema: TokenSchema } } },
           400: problem("Invalid input"),
           401: problem("Not signed in, or the current password is wrong"),
+          429: problem("Too many failed password checks for this account or from this address"),
         },
       },
     ),
-    async (c) => c.json(await changePassword(deps, currentUser(c).id, c.req.valid("json")), 200),
+    async (c) => {
+      const limit = signInLimit(c);
+      const token = await changePassword(deps, currentUser(c).id, c.req.valid("json"), limit.check);
+      await limit.succeeded();
+      return c.json(token, 200);
+    },
   );
 
   for (const action of ["disable", "enable"] as const) {

@@ -32,16 +32,19 @@ export async function sessionState(db: Db, id: string): Promise<SessionState | u
 }
 
 /**
- * changePassword checks the current password, stores the new one and ends every session of the
- * account; it returns a token for the new session.
+ * changePassword checks the current password (after `beforeVerify`, the sign-in limit), stores
+ * the new one and ends every session of the account; it returns a token for the new session.
  */
 export async function changePassword(
   deps: { db: Db; tokens: TokenIssuer },
   userId: string,
   input: { currentPassword: string; newPassword: string },
+  beforeVerify?: (account: string) => Promise<void>,
 ): Promise<Awaited<ReturnType<TokenIssuer["issue"]>>> {
   const [row] = await deps.db.select().from(accounts).where(eq(accounts.id, userId));
   if (!row) throw new UserNotFoundError();
+  // Guessing the current password with a stolen token spends the account's sign-in budget.
+  await beforeVerify?.(row.id);
   if (!(await Bun.password.verify(input.currentPassword, row.passwordHash))) throw new InvalidCredentialsError();
   const passwordHash = await hashPassword(input.newPassword);
   const [updated] = await deps.db

@@ -77,10 +77,10 @@ export function createJwtAuth(secret: string, ttlSeconds: number, opts: JwtAuthO
     if (hit && now - hit.at < accountCacheMs) return hit.state;
     const state = opts.accounts(sub);
     if (accountCacheMs > 0) {
-      if (states.size >= cacheSize) {
-        for (const [k, v] of states) if (now - v.at >= accountCacheMs) states.delete(k);
-        if (states.size >= cacheSize) states.delete(states.keys().next().value!);
-      }
+      // Entries are in insertion order, so the first is the oldest: drop it when full (its
+      // account is read again on its next request). A hit re-inserts after expiry only.
+      states.delete(sub);
+      if (states.size >= cacheSize) states.delete(states.keys().next().value!);
       states.set(sub, { at: now, state });
       // A failed read is not remembered: the next request tries again.
       state.catch(() => states.get(sub)?.state === state && states.delete(sub));

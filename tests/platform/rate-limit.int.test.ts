@@ -247,6 +247,19 @@ describe("limits that hold for signed-in callers (issue 11)", () => {
     await expectProblem(await signIn(targets[3]!.username, "Summer2026!", ip), 429, "AUTH.TOO_MANY_SIGN_INS");
   });
 
+  it("counts wrong current passwords on a password change against the account's sign-in budget", async () => {
+    const user = await signUp(s, "stolen");
+    const change = (currentPassword: string) =>
+      s.request("/api/v1/users/me/password", {
+        method: "PUT",
+        token: user.token,
+        json: { currentPassword, newPassword: "new-password-1" },
+        headers: { "x-forwarded-for": uniqueIp() },
+      });
+    for (let i = 0; i < FAILURES; i++) await expectProblem(await change(`guess-${i}`), 401, "USERS.INVALID_CREDENTIALS");
+    await expectProblem(await change("password123"), 429, "AUTH.TOO_MANY_SIGN_INS");
+  });
+
   it("does not count successful sign-ins against the budget", async () => {
     const user = await signUp(s, "regular");
     const ip = uniqueIp();
