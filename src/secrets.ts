@@ -6,7 +6,7 @@ import type { Config } from "./config.ts";
 /**
  * Secrets outside production. No secret is written in the source: when JWT_SECRET or
  * ADMIN_PASSWORD is not configured, one is generated on the first start and kept in
- * SECRETS_FILE (`.data/secrets.json`, mode 0600, in a 0700 directory), so tokens and the admin
+ * SECRETS_FILE (`.data/secrets.json`, mode 0600), so tokens and the admin
  * password survive a restart. A generated admin password is printed once, in the start-up log
  * of the start that made it (as Jenkins or Grafana do). Production never gets here without
  * both: loadConfig refuses to start.
@@ -38,7 +38,9 @@ async function readSecrets(file: string): Promise<SecretsFile | undefined> {
 }
 
 async function writeSecrets(file: string, secrets: SecretsFile, replace: boolean): Promise<boolean> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  // The directory keeps the default mode: as root, the embedded Postgres runs as another user
+  // that must reach `.data/postgres` beside this file. The file itself is 0600.
+  await mkdir(dirname(file), { recursive: true });
   // Exclusive create: of two processes starting at once on one directory, one writes and the
   // other reads what it wrote.
   let handle: Awaited<ReturnType<typeof open>>;
