@@ -106,6 +106,8 @@ async function main(): Promise<number> {
       LOG_LEVEL: "info",
       // Counted (in Redis) on every request like any other limit, but never reached by the load.
       RATE_LIMIT_MAX: "1000000000",
+      // The whole load comes from one address, which now has its own budget too.
+      RATE_LIMIT_IP_MAX: "1000000000",
       ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
     };
     const where = { cwd: ROOT, logDir: tmp };

@@ -29,7 +29,10 @@ try {
     HOST: "127.0.0.1",
     WORKER_POLL_MS: "1000",
     RATE_LIMIT_MAX: "1000000",
+    RATE_LIMIT_IP_MAX: "1000000",
     ADMIN_PASSWORD: "bench-admin-password",
+    // Explicit, so the run generates nothing into .data/.
+    JWT_SECRET: `bench-${crypto.randomUUID()}`,
   });
   const server = await createServer(config, { log: pino({ level: "silent" }) });
   stop = () => server.stop();
@@ -45,10 +48,11 @@ try {
     select id, 'f_' || replace(id::text, '-', ''), replace(id::text, '-', '') || '@example.com', 'F', 'x' from unnest(${ids}::uuid[]) id`;
   await sql`insert into users.follows (follower_id, followee_id) select id, ${author} from unnest(${ids}::uuid[]) id`;
   await sql`update users.accounts set followers_count = ${FOLLOWERS} where id = ${author}`;
-  const auth = createJwtAuth(config.JWT_SECRET, config.JWT_TTL_SECONDS);
-  const authorToken = (await auth.issue({ id: author, role: "user", username: "bench_author" })).accessToken;
+  // Only signs (new accounts are at token version 0); the server's verifier checks the accounts.
+  const auth = createJwtAuth(server.config.JWT_SECRET, config.JWT_TTL_SECONDS, { accounts: async () => undefined });
+  const authorToken = (await auth.issue({ id: author, role: "user", username: "bench_author", tokenVersion: 0 })).accessToken;
   const watcher = ids[ids.length - 1]!;
-  const watcherToken = (await auth.issue({ id: watcher, role: "user", username: "f" })).accessToken;
+  const watcherToken = (await auth.issue({ id: watcher, role: "user", username: "f", tokenVersion: 0 })).accessToken;
 
   // One follower watches live.
   const res = await fetch(`${base}/notifications/stream`, { headers: { authorization: `Bearer ${watcherToken}` } });

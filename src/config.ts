@@ -1,10 +1,10 @@
 import { z } from "zod";
 
-/** Secrets that exist only so `bun run dev` works out of the box; production refuses them. */
-export const DEV_DEFAULTS = {
-  JWT_SECRET: "dev-only-jwt-secret-change-me-0123456789",
-  ADMIN_PASSWORD: "admin-dev-password",
-} as const;
+/**
+ * SECRET_KEYS have no default anywhere in the source: production refuses to start without them;
+ * elsewhere a missing one is generated on first start and kept in SECRETS_FILE (see src/secrets.ts).
+ */
+export const SECRET_KEYS = ["JWT_SECRET", "ADMIN_PASSWORD"] as const;
 
 const csv = z.string().transform((s) =>
   s
@@ -31,14 +31,15 @@ const EnvSchema = z.object({
   REDIS_CONNECT_TIMEOUT_MS: int(1000, 1),
   REDIS_COMMAND_TIMEOUT_MS: int(250, 1),
   TIMELINE_CACHE_TTL_SECONDS: int(30, 0),
-  JWT_SECRET: z.string().min(32, "must be at least 32 characters").default(DEV_DEFAULTS.JWT_SECRET),
+  JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   JWT_TTL_SECONDS: int(3600, 60),
   ADMIN_USERNAME: z
     .string()
     .regex(/^[a-z0-9_]{3,30}$/)
     .default("admin"),
   ADMIN_EMAIL: z.email().default("admin@example.com"),
-  ADMIN_PASSWORD: z.string().min(8).default(DEV_DEFAULTS.ADMIN_PASSWORD),
+  ADMIN_PASSWORD: z.string().min(12, "must be at least 12 characters").optional(),
+  SECRETS_FILE: z.string().default(".data/secrets.json"),
   ROLES: csv.pipe(z.array(z.enum(["api", "worker"])).min(1)).default(["api", "worker"]),
   MODULES: csv.optional(),
   CORS_ORIGINS: csv.default([]),
@@ -46,6 +47,13 @@ const EnvSchema = z.object({
   BODY_LIMIT_BYTES: int(1024 * 1024, 1),
   RATE_LIMIT_MAX: int(300, 1),
   RATE_LIMIT_WINDOW_SECONDS: int(60, 1),
+  /** Requests per client address per window, signed in or not (both this and RATE_LIMIT_MAX apply). */
+  RATE_LIMIT_IP_MAX: int(600, 1),
+  /** Sign-in attempts per target account, and per address, per SIGNIN_WINDOW_SECONDS (successes are given back). */
+  SIGNIN_MAX_FAILURES: int(10, 1),
+  SIGNIN_WINDOW_SECONDS: int(900, 1),
+  /** How long a verified token's account (active, role, token version) is trusted before it is read again. */
+  AUTH_ACCOUNT_CACHE_MS: int(5000, 0),
   IDEMPOTENCY_TTL_SECONDS: int(24 * 3600, 1),
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
   WORKER_POLL_MS: int(1000, 10),
@@ -88,10 +96,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const issues = parsed.success ? [] : parsed.error.issues.map((i) => ({ key: String(i.path[0] ?? "(env)"), message: i.message }));
   // Production rules are checked on the raw values too, so one error names every offender.
   if (cleaned.NODE_ENV === "production") {
-    for (const key of Object.keys(DEV_DEFAULTS) as (keyof typeof DEV_DEFAULTS)[]) {
-      if ((cleaned[key] ?? DEV_DEFAULTS[key]) === DEV_DEFAULTS[key]) {
-        issues.push({ key, message: "uses the development default; set a real secret in production" });
-      }
+    for (const key of SECRET_KEYS) {
+      if (cleaned[key] === undefined) issues.push({ key, message: "is required in production (nothing is generated there)" });
     }
     if (cleaned.DATABASE_URL === undefined) issues.push({ key: "DATABASE_URL", message: "is required in production (no embedded database)" });
   }

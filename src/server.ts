@@ -22,11 +22,13 @@ import { createMemoryRateLimiter, createRedisRateLimiter } from "./http/rate-lim
 import type { ModuleDefinition } from "./modules.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
+import { type ResolvedConfig, resolveSecrets } from "./secrets.ts";
 
 /** Server is the composed application: the Hono app plus what it owns. */
 export interface Server {
   readonly app: ReturnType<typeof createHttpApp>;
-  readonly config: Config;
+  /** The configuration with its secrets resolved (configured, kept in SECRETS_FILE, or generated). */
+  readonly config: ResolvedConfig;
   readonly database: Database;
   readonly outbox: Outbox;
   readonly modules: readonly ModuleDefinition[];
@@ -45,8 +47,9 @@ export const ALL_MODULES = ["users", "posts", "timelines", "search", "inventory"
  * createServer composes the application from a config: database (embedded when DATABASE_URL
  * is unset), migrations, modules, outbox, HTTP app. Nothing listens until `listen()`.
  */
-export async function createServer(config: Config, opts: { log?: Logger } = {}): Promise<Server> {
-  const log = opts.log ?? createLogger(config.LOG_LEVEL);
+export async function createServer(given: Config, opts: { log?: Logger } = {}): Promise<Server> {
+  const log = opts.log ?? createLogger(given.LOG_LEVEL);
+  const config = await resolveSecrets(given, log);
   const unknown = (config.MODULES ?? []).filter((m) => !(ALL_MODULES as readonly string[]).includes(m));
   if (unknown.length) throw new Error(`MODULES names unknown modules: ${unknown.join(", ")} (known: ${ALL_MODULES.join(", ")})`);
   const hosted = new Set(config.MODULES ?? ALL_MODULES);
@@ -98,10 +101,11 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
       redisDown = false;
     });
   }
-  const limits = { max: config.RATE_LIMIT_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS };
-  const rateLimiter = redis
-    ? createRedisRateLimiter(redis, { ...limits, onError: (err) => log.debug({ err }, "rate limit counted in process: redis failed") })
-    : createMemoryRateLimiter(limits);
+  const limits = { max: config.RATE_LIMIT_MAX, ipMax: config.RATE_LIMIT_IP_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS };
+  const onLimitError = (err: unknown) => log.debug({ err }, "rate limit counted in process: redis failed");
+  const rateLimiter = redis ? createRedisRateLimiter(redis, { ...limits, onError: onLimitError }) : createMemoryRateLimiter(limits);
+  const signInLimits = { max: config.SIGNIN_MAX_FAILURES, windowSeconds: config.SIGNIN_WINDOW_SECONDS, prefix: "signin:" };
+  const signInLimiter = redis ? createRedisRateLimiter(redis, { ...signInLimits, onError: onLimitError }) : createMemoryRateLimiter(signInLimits);
   const cacheOptions = {
     ttlSeconds: config.TIMELINE_CACHE_TTL_SECONDS,
     onError: (err: unknown, op: string) => log.debug({ err, op }, "timeline cache skipped: redis failed"),
@@ -113,7 +117,11 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
       : cacheRedis
         ? createRedisTimelineCache(cacheRedis, cacheOptions)
         : createMemoryTimelineCache(cacheOptions);
-  const auth = createJwtAuth(config.JWT_SECRET, config.JWT_TTL_SECONDS);
+  // Every request's token is checked against its account (read through the users module, cached briefly).
+  const auth = createJwtAuth(config.JWT_SECRET, config.JWT_TTL_SECONDS, {
+    accounts: (id) => users.api.sessionState(id),
+    accountCacheMs: config.AUTH_ACCOUNT_CACHE_MS,
+  });
 
   const registry = new EventRegistry();
   const outbox = createOutbox({
@@ -174,6 +182,7 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
       log,
       verifyToken: auth.verify,
       rateLimiter,
+      signInLimiter,
       idempotencyStore: createPgIdempotencyStore(database.db, config.IDEMPOTENCY_TTL_SECONDS),
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
       corsOrigins: config.CORS_ORIGINS,

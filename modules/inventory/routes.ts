@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, decodeCursor, defineRoute, listOf, PageQuery, page, problem } from "../../src/platform.ts";
+import { type AppEnv, decodeCursor, defineRoute, listOf, PageQuery, page, problem, userText } from "../../src/platform.ts";
 import { createProduct, type InventoryDeps, MAX_STOCK, restock, updateProduct } from "./commands.ts";
 import { getProduct, listProducts } from "./queries.ts";
 
@@ -28,7 +28,7 @@ const fields = {
     .string()
     .trim()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1-64 letters, digits, '.', '_' or '-'"),
-  name: z.string().trim().min(1).max(200),
+  name: userText().trim().min(1).max(200),
   category: z.string().trim().min(1).max(100),
   priceCents: Cents,
   costCents: Cents,

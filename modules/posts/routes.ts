@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, currentUser, defineRoute, listOf, PageQuery, problem } from "../../src/platform.ts";
+import { type AppEnv, currentUser, defineRoute, listOf, PageQuery, problem, userText } from "../../src/platform.ts";
 import { createPost, deletePost, likePost, type PostsDeps, unlikePost } from "./commands.ts";
 import { getPost, listReplies, listUserPosts } from "./queries.ts";
 
@@ -11,8 +11,7 @@ const TAG = /^#?[\p{L}\p{N}_]{1,50}$/u;
 
 const CreatePostSchema = z
   .object({
-    content: z
-      .string()
+    content: userText({ multiline: true })
       .max(MAX_CONTENT * 2)
       .refine((s) => s.trim().length > 0, "must not be blank")
       .refine((s) => characters(s) <= MAX_CONTENT, `at most ${MAX_CONTENT} characters`),

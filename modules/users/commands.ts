@@ -76,7 +76,8 @@ export async function ensureAdmin(deps: UsersDeps, admin: { username: string; em
   if (existing.role !== "admin" || !passwordOk) {
     await deps.db
       .update(accounts)
-      .set({ role: "admin", ...(passwordOk ? {} : { passwordHash: await hashPassword(admin.password) }) })
+      // A new configured password ends the admin's sessions, as a password change does.
+      .set({ role: "admin", ...(passwordOk ? {} : { passwordHash: await hashPassword(admin.password), tokenVersion: sql`${accounts.tokenVersion} + 1` }) })
       .where(eq(accounts.id, existing.id));
   }
 }

@@ -14,9 +14,12 @@ import {
   type PostSubscriber,
 } from "./queries.ts";
 import { usersRoutes } from "./routes.ts";
+import { sessionRoutes } from "./session-routes.ts";
+import { type SessionState, sessionState } from "./sessions.ts";
 import type { Account, Preferences, Profile } from "./views.ts";
 
 export type { NotificationTarget, PostSubscriber } from "./queries.ts";
+export type { SessionState } from "./sessions.ts";
 export type { Account, Preferences, Profile } from "./views.ts";
 
 /** UsersApi is the read API other modules may call synchronously. */
@@ -35,6 +38,8 @@ export interface UsersApi {
   findPostSubscribers(authorIds: string[]): Promise<PostSubscriber[]>;
   /** listAdminIds returns the ids of every admin account. */
   listAdminIds(): Promise<string[]>;
+  /** sessionState returns what a bearer token's check needs of an account, or undefined when it does not exist. */
+  sessionState(id: string): Promise<SessionState | undefined>;
 }
 
 /** UsersModuleDeps are the users module's dependencies, given by the composition root. */
@@ -60,6 +65,7 @@ export function createUsersModule(deps: UsersModuleDeps) {
     findNotificationTargets: (ids) => findNotificationTargets(deps.db, ids),
     findPostSubscribers: (ids) => findPostSubscribers(deps.db, ids),
     listAdminIds: () => listAdminIds(deps.db),
+    sessionState: (id) => sessionState(deps.db, id),
   };
   return defineModule<UsersApi>({
     name: "users",
@@ -68,6 +74,7 @@ export function createUsersModule(deps: UsersModuleDeps) {
     routes: (router) => {
       usersRoutes(router, deps);
       profileRoutes(router, deps);
+      sessionRoutes(router, deps);
     },
     subscriptions: [countPosts],
     start: () => ensureAdmin(deps, deps.admin),

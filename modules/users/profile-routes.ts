@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, currentUser, defineRoute, listOf, PageQuery, problem } from "../../src/platform.ts";
+import { type AppEnv, currentUser, defineRoute, listOf, PageQuery, problem, userText } from "../../src/platform.ts";
 import type { UsersDeps } from "./commands.ts";
 import { follow, listFollows, unfollow } from "./follows.ts";
 import { getPreferences, getProfile, updatePreferences, updateProfile } from "./profile.ts";
@@ -19,8 +19,8 @@ const ProfileSchema = z
 
 const UpdateProfileSchema = z
   .object({
-    displayName: z.string().trim().min(1).max(80).optional(),
-    bio: z.string().trim().max(500).optional(),
+    displayName: userText().trim().min(1).max(80).optional(),
+    bio: userText({ multiline: true }).trim().max(500).optional(),
   })
   .strict()
   .refine((b) => b.displayName !== undefined || b.bio !== undefined, { message: "give displayName or bio" })

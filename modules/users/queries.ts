@@ -33,12 +33,22 @@ export async function findAccounts(db: Executor, ids: string[]): Promise<Account
   return rows.map(toAccount);
 }
 
-/** authenticate checks a login (username or email) and password. */
-export async function authenticate(db: Executor, login: string, password: string): Promise<Account> {
+/**
+ * authenticate checks a login (username or email) and password; a disabled account cannot sign
+ * in. `beforeVerify` sees the account's id (or the login, when none matches) before the password
+ * is checked: the sign-in limit.
+ */
+export async function authenticate(
+  db: Executor,
+  login: string,
+  password: string,
+  beforeVerify?: (account: string) => Promise<void>,
+): Promise<Account & { tokenVersion: number }> {
   const [row] = await accountByLogin.execute(db, { login: login.toLowerCase() });
+  await beforeVerify?.(row?.id ?? `login:${login.toLowerCase()}`);
   const ok = await Bun.password.verify(password, row?.passwordHash ?? DUMMY_HASH);
-  if (!row || !ok) throw new InvalidCredentialsError();
-  return toAccount(row);
+  if (!row || !ok || row.disabledAt !== null) throw new InvalidCredentialsError();
+  return { ...toAccount(row), tokenVersion: row.tokenVersion };
 }
 
 /** PostSubscriber is a follower who wants to hear of an author's new posts. */

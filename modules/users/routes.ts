@@ -1,5 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, currentUser, defineRoute, problem, type TokenIssuer } from "../../src/platform.ts";
+import { type AppEnv, currentUser, defineRoute, problem, signInLimit, type TokenIssuer, userText } from "../../src/platform.ts";
 import { registerUser, type UsersDeps } from "./commands.ts";
 import { authenticate, getAccount } from "./queries.ts";
 
@@ -19,7 +19,7 @@ const RegisterSchema = z
     username: z.string().regex(/^[A-Za-z0-9_]{3,30}$/, "3-30 characters of letters a-z or A-Z, digits and _ (the case is kept; uniqueness ignores it)"),
     email: z.email().max(254),
     password: z.string().min(8, "at least 8 characters").max(256),
-    displayName: z.string().trim().min(1).max(80).optional(),
+    displayName: userText().trim().min(1).max(80).optional(),
   })
   .strict()
   .openapi("RegisterUser");
@@ -69,13 +69,17 @@ export function usersRoutes(api: OpenAPIHono<AppEnv>, deps: UsersDeps & { tokens
           200: { description: "Token", content: { "application/json": { schema: TokenSchema } } },
           400: problem("Invalid input"),
           401: problem("Wrong login or password"),
+          429: problem("Too many failed sign-ins for this account or from this address"),
         },
       },
     ),
     async (c) => {
       const { login, password } = c.req.valid("json");
-      const account = await authenticate(deps.db, login, password);
-      return c.json(await deps.tokens.issue({ id: account.id, role: account.role, username: account.username }), 200);
+      // Failed attempts are counted per target account and per address (credential stuffing).
+      const limit = signInLimit(c);
+      const account = await authenticate(deps.db, login, password, limit.check);
+      await limit.succeeded();
+      return c.json(await deps.tokens.issue({ id: account.id, role: account.role, username: account.username, tokenVersion: account.tokenVersion }), 200);
     },
   );
 

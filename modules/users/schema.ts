@@ -26,6 +26,10 @@ export const accounts = usersSchema.table(
     emailNotifications: boolean("email_notifications").notNull().default(true),
     postNotifications: boolean("post_notifications").notNull().default(true),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
+    /** Bumped by a password change or a disable: every token signed at an older version is refused. */
+    tokenVersion: integer("token_version").notNull().default(0),
+    /** Set while an admin has disabled the account: it cannot sign in and its tokens are refused. */
+    disabledAt: timestamp("disabled_at", { withTimezone: true, mode: "string" }),
   },
   (t) => [
     uniqueIndex("accounts_username_lower_key").on(sql`lower(${t.username})`),

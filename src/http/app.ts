@@ -8,6 +8,7 @@ import { docsPage } from "./docs.ts";
 import { edge, health } from "./edge.ts";
 import type { AppEnv, IdempotencyStore, Platform, RateLimiter, TokenVerifier } from "./env.ts";
 import { handleError, problemResponse } from "./problem.ts";
+import { createMemoryRateLimiter } from "./rate-limit.ts";
 import { validationHook } from "./validation.ts";
 
 /** HttpDeps are what the HTTP edge needs from the composition root. */
@@ -15,6 +16,8 @@ export interface HttpDeps {
   log: Logger;
   verifyToken: TokenVerifier;
   rateLimiter: RateLimiter;
+  /** Sign-in attempts per account and per address; default: in memory, 10 per 15 minutes. */
+  signInLimiter?: RateLimiter;
   idempotencyStore: IdempotencyStore;
   bodyLimitBytes: number;
   corsOrigins: string[];
@@ -50,6 +53,7 @@ export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) 
     log: deps.log,
     verifyToken: deps.verifyToken,
     rateLimiter: deps.rateLimiter,
+    signInLimiter: deps.signInLimiter ?? createMemoryRateLimiter({ max: 10, windowSeconds: 900, prefix: "signin:" }),
     idempotencyStore: deps.idempotencyStore,
     trustProxy: deps.trustProxy ?? false,
   };

@@ -7,66 +7,143 @@ import type { AppEnv, AuthUser, TokenVerifier } from "./env.ts";
 /** Access says who may call a route: anyone, any signed-in user, or admins only. */
 export type Access = "public" | "user" | "admin";
 
-/** TokenIssuer signs access tokens for a user. */
+/** TokenIssuer signs access tokens for a user, and forgets what it knows of an account whose sessions just ended. */
 export interface TokenIssuer {
-  issue(user: AuthUser): Promise<{ accessToken: string; tokenType: "Bearer"; expiresIn: number }>;
+  /** issue signs a token for the account at its current token version. */
+  issue(user: AuthUser & { tokenVersion: number }): Promise<{ accessToken: string; tokenType: "Bearer"; expiresIn: number }>;
+  /**
+   * forget drops this process's cached state of an account, so its revoked tokens are refused
+   * at once here (other replicas refuse them within the account cache's lifetime).
+   */
+  forget(userId: string): void;
+}
+
+/** AccountState is what a token check needs to know of its account now. */
+export interface AccountState {
+  role: "user" | "admin";
+  username: string;
+  /** Bumped by a password change or a disable: tokens of an older version are refused. */
+  tokenVersion: number;
+  disabled: boolean;
+}
+
+/** AccountLookup reads an account's state, or undefined when there is no such account. */
+export type AccountLookup = (userId: string) => Promise<AccountState | undefined>;
+
+/** JwtAuthOptions tune createJwtAuth. */
+export interface JwtAuthOptions {
+  /** Reads the account behind a token: every request is checked against it. */
+  accounts: AccountLookup;
+  /** Verified tokens kept (default 10,000). */
+  cacheSize?: number;
+  /** How long an account's state is trusted before it is read again (default 5,000 ms; 0: every request). */
+  accountCacheMs?: number;
 }
 
 const ISSUER = "eventful-monolith";
 /** Verified tokens kept by createJwtAuth; a client reuses its token for its whole lifetime. */
 const VERIFIED_TOKENS_MAX = 10_000;
+const ACCOUNT_CACHE_MS = 5000;
+
+const invalid = () => new UnauthorizedError("the access token is invalid", "AUTH.TOKEN_INVALID");
+const revoked = () => new UnauthorizedError("the access token is no longer valid; sign in again", "AUTH.TOKEN_REVOKED");
 
 /**
  * createJwtAuth builds the HS256 token issuer and verifier from a secret and a lifetime.
  *
+ * A token is accepted when its signature is right, it names our issuer, it has an `exp` (a token
+ * without one would be valid forever) that has not passed, and its account still exists, is not
+ * disabled, and is at the token's version (`ver`: a password change or a disable moves the
+ * version on, ending every older token). The caller's role and name are the account's current
+ * ones, not the token's.
+ *
  * Checking a signature costs tens of microseconds (WebCrypto imports the key on every call), more
- * than the rest of a signed-in read, so the verifier keeps the identities of the tokens it has
+ * than the rest of a signed-in read, so the verifier keeps the claims of the tokens it has
  * verified, by their exact text, until they expire: a bounded LRU (`cacheSize`, default 10,000).
  * Only a byte-identical token can hit, so a forged or altered one is always checked in full.
+ * Account states are kept per account for `accountCacheMs` (one lookup per account per 5 s, shared
+ * by concurrent requests), so the hot path stays one statement; `forget` drops one at once.
  */
-export function createJwtAuth(secret: string, ttlSeconds: number, opts: { cacheSize?: number } = {}): TokenIssuer & { verify: TokenVerifier } {
+export function createJwtAuth(secret: string, ttlSeconds: number, opts: JwtAuthOptions): TokenIssuer & { verify: TokenVerifier } {
   const cacheSize = opts.cacheSize ?? VERIFIED_TOKENS_MAX;
+  const accountCacheMs = opts.accountCacheMs ?? ACCOUNT_CACHE_MS;
   // Map iteration order is insertion order: a hit moves its token to the end, the first is the least recently used.
-  const verified = new Map<string, { user: AuthUser; exp: number }>();
+  const verified = new Map<string, { sub: string; ver: number; exp: number }>();
+  const states = new Map<string, { at: number; state: Promise<AccountState | undefined> }>();
+
+  function accountState(sub: string): Promise<AccountState | undefined> {
+    const now = performance.now();
+    const hit = states.get(sub);
+    if (hit && now - hit.at < accountCacheMs) return hit.state;
+    const state = opts.accounts(sub);
+    if (accountCacheMs > 0) {
+      // Entries are in insertion order, so the first is the oldest: drop it when full (its
+      // account is read again on its next request). A hit re-inserts after expiry only.
+      states.delete(sub);
+      if (states.size >= cacheSize) states.delete(states.keys().next().value!);
+      states.set(sub, { at: now, state });
+      // A failed read is not remembered: the next request tries again.
+      state.catch(() => states.get(sub)?.state === state && states.delete(sub));
+    }
+    return state;
+  }
+
+  async function claims(token: string): Promise<{ sub: string; ver: number; exp: number }> {
+    const hit = verified.get(token);
+    if (hit) {
+      verified.delete(token);
+      // Expiry as hono's verify judges it: expired once `exp <= now` in whole seconds.
+      if (hit.exp > Math.floor(Date.now() / 1000)) {
+        verified.set(token, hit);
+        return hit;
+      }
+      throw new UnauthorizedError("the access token has expired", "AUTH.TOKEN_EXPIRED");
+    }
+    let payload: Record<string, unknown>;
+    try {
+      payload = await verify(token, secret, { alg: "HS256", iss: ISSUER });
+    } catch (err) {
+      const expired = err instanceof Error && err.name === "JwtTokenExpired";
+      throw new UnauthorizedError(
+        expired ? "the access token has expired" : "the access token is invalid",
+        expired ? "AUTH.TOKEN_EXPIRED" : "AUTH.TOKEN_INVALID",
+      );
+    }
+    const { sub, ver, exp, role } = payload;
+    if (typeof sub !== "string" || typeof exp !== "number" || !Number.isSafeInteger(ver) || (role !== "user" && role !== "admin")) throw invalid();
+    const verifiedClaims = { sub, ver: ver as number, exp };
+    if (cacheSize > 0) {
+      if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+      verified.set(token, verifiedClaims);
+    }
+    return verifiedClaims;
+  }
+
   return {
     async issue(user) {
       const now = Math.floor(Date.now() / 1000);
-      const accessToken = await sign({ sub: user.id, role: user.role, username: user.username, iss: ISSUER, iat: now, exp: now + ttlSeconds }, secret, "HS256");
+      const accessToken = await sign(
+        { sub: user.id, role: user.role, username: user.username, ver: user.tokenVersion, iss: ISSUER, iat: now, exp: now + ttlSeconds },
+        secret,
+        "HS256",
+      );
       return { accessToken, tokenType: "Bearer", expiresIn: ttlSeconds };
     },
+    forget(userId) {
+      states.delete(userId);
+    },
     async verify(token) {
-      const hit = verified.get(token);
-      if (hit) {
-        verified.delete(token);
-        // Expiry as hono's verify judges it: expired once `exp <= now` in whole seconds.
-        if (hit.exp > Math.floor(Date.now() / 1000)) {
-          verified.set(token, hit);
-          return hit.user;
-        }
-      }
-      let payload: Record<string, unknown>;
-      try {
-        payload = await verify(token, secret, { alg: "HS256", iss: ISSUER });
-      } catch (err) {
-        const expired = err instanceof Error && err.name === "JwtTokenExpired";
-        throw new UnauthorizedError(
-          expired ? "the access token has expired" : "the access token is invalid",
-          expired ? "AUTH.TOKEN_EXPIRED" : "AUTH.TOKEN_INVALID",
-        );
-      }
-      const { sub, role, username } = payload;
-      if (typeof sub !== "string" || (role !== "user" && role !== "admin") || typeof username !== "string") {
-        throw new UnauthorizedError("the access token is invalid", "AUTH.TOKEN_INVALID");
-      }
-      const user: AuthUser = Object.freeze({ id: sub, role, username });
-      if (cacheSize > 0) {
-        if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
-        verified.set(token, { user, exp: typeof payload.exp === "number" ? payload.exp : Number.POSITIVE_INFINITY });
-      }
-      return user;
+      const { sub, ver } = await claims(token);
+      // Not a uuid cannot be an account; asking the database would only be a 400 from it.
+      if (!UUID.test(sub)) throw invalid();
+      const state = await accountState(sub);
+      if (!state || state.disabled || state.tokenVersion !== ver) throw revoked();
+      return { id: sub, role: state.role, username: state.username };
     },
   };
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function authenticate(c: Context<AppEnv>): Promise<AuthUser> {
   const header = c.req.header("authorization");

@@ -15,6 +15,8 @@ export interface Platform {
   log: Logger;
   verifyToken: TokenVerifier;
   rateLimiter: RateLimiter;
+  /** Counts sign-in attempts per target account and per address (see limitSignIn). */
+  signInLimiter: RateLimiter;
   idempotencyStore: IdempotencyStore;
   /** Whether `x-forwarded-for` comes from our own proxy and may be believed. */
   trustProxy: boolean;
@@ -42,10 +44,23 @@ export interface RateLimitResult {
   resetSeconds: number;
 }
 
+/** RateKey is one counter a request is counted against, with its budget. */
+export interface RateKey {
+  key: string;
+  max: number;
+}
+
 /** RateLimiter counts hits per key; Redis-backed or in-memory. */
 export interface RateLimiter {
   readonly kind: "redis" | "memory";
-  hit(key: string): Promise<RateLimitResult>;
+  /** Budget per caller (user, or address while signed out). */
+  readonly max: number;
+  /** Budget per client address, whoever is signed in. */
+  readonly ipMax: number;
+  /** hit counts one request against every key at once; it is allowed only when each is within its max. The result is the tightest. */
+  hit(keys: readonly RateKey[]): Promise<RateLimitResult>;
+  /** giveBack takes one earlier hit off each key (a successful sign-in does not use the budget of failures). */
+  giveBack(keys: readonly string[]): Promise<void>;
 }
 
 /** StoredResponse is a first response kept for an Idempotency-Key. */

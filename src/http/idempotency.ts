@@ -75,10 +75,41 @@ export function createPgIdempotencyStore(db: Db, ttlSeconds: number): Idempotenc
 }
 
 /**
- * idempotent honours `Idempotency-Key` on a creating POST: the first 2xx/4xx response is kept
- * for the key's lifetime per caller and replayed unchanged (with `idempotent-replayed: true`);
- * the same key with another body is a 422; a retry while the first is running is a 409.
- * 5xx answers are not kept, so a client can retry them.
+ * KEPT_STATUSES are the answers of an operation that ran: its success, or a domain outcome (not
+ * found, conflict, unprocessable). A 400 (the request was invalid: nothing ran), a refusal, a
+ * 429 or a 5xx is not kept, so the corrected or later retry with the same key runs, as payment
+ * APIs do.
+ */
+const KEPT_STATUSES = (status: number) => (status >= 200 && status < 400) || status === 404 || status === 409 || status === 410 || status === 422;
+
+/** canonicalJson writes a parsed JSON value with sorted keys: one text per value, whatever the whitespace or key order sent. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+    return `{${entries.join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** requestHash identifies a request body: as parsed JSON when it is JSON, else its bytes. */
+export function requestHash(body: ArrayBuffer): string {
+  const hasher = new Bun.CryptoHasher("sha256");
+  try {
+    hasher.update(`json:${canonicalJson(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body)))}`);
+  } catch {
+    hasher.update("bytes:").update(body);
+  }
+  return hasher.digest("hex");
+}
+
+/**
+ * idempotent honours `Idempotency-Key` on a creating POST: the first answer of an operation that
+ * ran (see KEPT_STATUSES) is kept for the key's lifetime per caller and replayed unchanged (with
+ * `idempotent-replayed: true`); the same key with another body (compared as parsed JSON) is a
+ * 422; a retry while the first is running is a 409. Other answers release the key.
  */
 export function idempotent(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -89,7 +120,7 @@ export function idempotent(): MiddlewareHandler<AppEnv> {
     const user = c.get("user");
     const scope = `${user ? `u:${user.id}` : `ip:${clientIp(c)}`} ${c.req.method} ${c.req.path}`;
     const body = await c.req.raw.clone().arrayBuffer();
-    const hash = new Bun.CryptoHasher("sha256").update(body).digest("hex");
+    const hash = requestHash(body);
     const store = c.get("platform").idempotencyStore;
     const state = await store.begin(scope, key, hash);
     if (state.state === "mismatch")
@@ -106,7 +137,7 @@ export function idempotent(): MiddlewareHandler<AppEnv> {
       throw err;
     }
     const res = c.res;
-    if (res.status >= 500) {
+    if (!KEPT_STATUSES(res.status)) {
       await store.abandon(scope, key);
       return;
     }

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { DomainError, type ErrorKind, type FieldError } from "../errors.ts";
+import { safeError, sqlState } from "../observability/safe-error.ts";
 import { requestLog } from "./edge.ts";
 import type { AppEnv } from "./env.ts";
 
@@ -96,14 +97,29 @@ function errorResponse(err: Error, c: Context<AppEnv>): Response {
     return problemResponse(c, status, code, err.message || TITLES[status] || "HTTP error");
   }
   const log = c.get("platform") ? requestLog(c) : undefined;
+  // Only what safeError keeps is logged: the SQLSTATE, constraint, column, table, never the
+  // statement's parameters (they hold password hashes, emails, logins). The request id is on
+  // the request's logger.
+  const state = sqlState(err);
   // SQLSTATE class 22 (data exception): a request value Postgres cannot store, such as a NUL
   // character or an out-of-range number that validation let through. The transaction failed, so
   // nothing was written; it is the client's input, not a server fault.
-  const pg = ((err as { cause?: unknown }).cause ?? err) as { code?: unknown; message?: unknown };
-  if (typeof pg.code === "string" && pg.code.startsWith("22")) {
-    (log ?? console).warn({ err }, "request value rejected by the database");
-    return problemResponse(c, 400, "REQUEST.UNSTORABLE_VALUE", `A value in the request cannot be stored: ${String(pg.message)}.`);
+  if (state?.startsWith("22")) {
+    (log ?? console).warn({ err: safeError(err), sqlState: state }, "request value rejected by the database");
+    return problemResponse(c, 400, "REQUEST.UNSTORABLE_VALUE", `A value in the request cannot be stored (SQLSTATE ${state}).`);
   }
-  (log ?? console).error({ err }, "unhandled error");
+  if (isAbortedBody(err, c)) {
+    // The client went away in the middle of its body: nothing to answer and nothing went wrong here.
+    (log ?? console).info({ sqlState: state, reason: err.message }, "request body not received in full; the client went away");
+    return problemResponse(c, 400, "REQUEST.INCOMPLETE_BODY", "The request body ended before its Content-Length.");
+  }
+  (log ?? console).error({ err: safeError(err) }, "unhandled error");
   return problemResponse(c, 500, "INTERNAL", "An unexpected error occurred. It has been logged; quote the requestId when reporting it.");
+}
+
+/** isAbortedBody tells a body read cut short by the client from a failure of ours. */
+function isAbortedBody(err: Error, c: Context<AppEnv>): boolean {
+  if (c.req.raw.signal.aborted) return true;
+  const code = (err as { code?: unknown }).code;
+  return err.name === "AbortError" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";
 }

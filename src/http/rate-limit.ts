@@ -1,22 +1,40 @@
 import type { Context } from "hono";
 import type { Redis } from "ioredis";
 import { DomainError } from "../errors.ts";
-import type { AppEnv, RateLimiter, RateLimitResult } from "./env.ts";
+import type { AppEnv, RateKey, RateLimiter, RateLimitResult } from "./env.ts";
 
-/** RateLimitOptions: at most `max` requests per key in each `windowSeconds` window. */
+/**
+ * RateLimitOptions: at most `max` requests per caller (a user, or an address while signed out)
+ * and at most `ipMax` (default `max`) per client address whoever is signed in, in each
+ * `windowSeconds` window.
+ */
 export interface RateLimitOptions {
   max: number;
+  ipMax?: number;
   windowSeconds: number;
   prefix?: string;
 }
 
-// INCR and the first PEXPIRE happen atomically, so a crash cannot leave a counter with no expiry.
+// Each key's INCR and first PEXPIRE happen atomically, so a crash cannot leave a counter with no
+// expiry; every key of one request is counted in the same call (one round trip).
 const FIXED_WINDOW = `
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-return { count, ttl }`;
+local out = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('PEXPIRE', key, ARGV[1]) end
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then redis.call('PEXPIRE', key, ARGV[1]); ttl = tonumber(ARGV[1]) end
+  out[#out + 1] = count
+  out[#out + 1] = ttl
+end
+return out`;
+
+const GIVE_BACK = `
+for i, key in ipairs(KEYS) do
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count > 0 then redis.call('DECR', key) end
+end
+return 0`;
 
 function result(max: number, count: number, ttlMs: number): RateLimitResult {
   return { allowed: count <= max, limit: max, remaining: Math.max(0, max - count), resetSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) };
@@ -25,32 +43,61 @@ function result(max: number, count: number, ttlMs: number): RateLimitResult {
 // A client in these states lost its connection: its commands would wait for a reconnect.
 const DISCONNECTED = new Set(["reconnecting", "close", "end"]);
 
+/** tightest is the result to act on: a refused one if any, else the one with the least left. */
+function tightest(results: RateLimitResult[]): RateLimitResult {
+  let pick = results[0]!;
+  for (const r of results) {
+    if (pick.allowed && !r.allowed) pick = r;
+    else if (pick.allowed === r.allowed && r.remaining < pick.remaining) pick = r;
+  }
+  return pick;
+}
+
 /**
- * createRedisRateLimiter counts in Redis with one atomic Lua call per hit, shared by every
- * replica. While Redis is unreachable (the client lost its connection, or for a second after a
- * command failed or timed out) it counts in this process instead, so an outage degrades the
- * limit to one replica's view rather than failing every request; `onError` hears of each
- * failed command.
+ * createRedisRateLimiter counts in Redis with one atomic Lua call per request (every key of the
+ * request at once), shared by every replica. While Redis is unreachable (the client lost its
+ * connection, or for a second after a command failed or timed out) it counts in this process
+ * instead, so an outage degrades the limit to one replica's view rather than failing every
+ * request; `onError` hears of each failed command.
  */
 export function createRedisRateLimiter(redis: Redis, opts: RateLimitOptions & { onError?: (err: unknown) => void }): RateLimiter {
   const prefix = opts.prefix ?? "ratelimit:";
   const windowMs = opts.windowSeconds * 1000;
-  redis.defineCommand("rateLimitHit", { numberOfKeys: 1, lua: FIXED_WINDOW });
-  const hit = (redis as unknown as { rateLimitHit(key: string, windowMs: number): Promise<[number, number]> }).rateLimitHit.bind(redis);
+  redis.defineCommand("rateLimitHits", { lua: FIXED_WINDOW });
+  redis.defineCommand("rateLimitGiveBack", { lua: GIVE_BACK });
+  const commands = redis as unknown as {
+    rateLimitHits(n: number, ...args: (string | number)[]): Promise<number[]>;
+    rateLimitGiveBack(n: number, ...keys: string[]): Promise<number>;
+  };
   const fallback = createMemoryRateLimiter(opts);
   // After a failure (a timeout on a Redis that hangs, say) Redis is left alone for a second.
   let skipUntil = 0;
+  const unreachable = () => DISCONNECTED.has(redis.status) || Date.now() < skipUntil;
+  const failed = (err: unknown) => {
+    skipUntil = Date.now() + 1000;
+    opts.onError?.(err);
+  };
   return {
     kind: "redis",
-    async hit(key) {
-      if (DISCONNECTED.has(redis.status) || Date.now() < skipUntil) return fallback.hit(key);
+    max: opts.max,
+    ipMax: opts.ipMax ?? opts.max,
+    async hit(keys) {
+      if (unreachable()) return fallback.hit(keys);
       try {
-        const [count, ttl] = await hit(prefix + key, windowMs);
-        return result(opts.max, count, ttl);
+        const out = await commands.rateLimitHits(keys.length, ...keys.map((k) => prefix + k.key), windowMs);
+        return tightest(keys.map((k, i) => result(k.max, out[2 * i]!, out[2 * i + 1]!)));
       } catch (err) {
-        skipUntil = Date.now() + 1000;
-        opts.onError?.(err);
-        return fallback.hit(key);
+        failed(err);
+        return fallback.hit(keys);
+      }
+    },
+    async giveBack(keys) {
+      if (!keys.length) return;
+      if (unreachable()) return fallback.giveBack(keys);
+      try {
+        await commands.rateLimitGiveBack(keys.length, ...keys.map((k) => prefix + k));
+      } catch (err) {
+        failed(err);
       }
     },
   };
@@ -61,21 +108,32 @@ export function createMemoryRateLimiter(opts: RateLimitOptions): RateLimiter {
   const windows = new Map<string, { count: number; resetAt: number }>();
   const windowMs = opts.windowSeconds * 1000;
   let lastSweep = Date.now();
+  const one = (key: string, max: number, now: number) => {
+    let w = windows.get(key);
+    if (!w || w.resetAt <= now) {
+      w = { count: 0, resetAt: now + windowMs };
+      windows.set(key, w);
+    }
+    w.count++;
+    return result(max, w.count, w.resetAt - now);
+  };
   return {
     kind: "memory",
-    async hit(key) {
+    max: opts.max,
+    ipMax: opts.ipMax ?? opts.max,
+    async hit(keys) {
       const now = Date.now();
       if (now - lastSweep > windowMs) {
         for (const [k, w] of windows) if (w.resetAt <= now) windows.delete(k);
         lastSweep = now;
       }
-      let w = windows.get(key);
-      if (!w || w.resetAt <= now) {
-        w = { count: 0, resetAt: now + windowMs };
-        windows.set(key, w);
+      return tightest(keys.map((k) => one(k.key, k.max, now)));
+    },
+    async giveBack(keys) {
+      for (const key of keys) {
+        const w = windows.get(key);
+        if (w && w.count > 0) w.count--;
       }
-      w.count++;
-      return result(opts.max, w.count, w.resetAt - now);
     },
   };
 }
@@ -92,23 +150,50 @@ export function clientIp(c: Context<AppEnv>): string {
   return (typeof server?.requestIP === "function" ? server.requestIP(c.req.raw)?.address : undefined) || "unknown";
 }
 
+function refuse(r: RateLimitResult): never {
+  const reset = String(r.resetSeconds);
+  throw new DomainError("RATE_LIMITED", "rate_limited", `Too many requests; retry in ${r.resetSeconds} s.`, {
+    headers: { "ratelimit-limit": String(r.limit), "ratelimit-remaining": String(r.remaining), "ratelimit-reset": reset, "retry-after": reset },
+  });
+}
+
+/** requestKeys are the counters a request is counted against: its address always, and its caller. */
+function requestKeys(c: Context<AppEnv>, limiter: RateLimiter): RateKey[] {
+  const ip = clientIp(c);
+  const user = c.get("user");
+  return [{ key: `addr:${ip}`, max: limiter.ipMax }, user ? { key: `u:${user.id}`, max: limiter.max } : { key: `ip:${ip}`, max: limiter.max }];
+}
+
 /**
- * enforceRateLimit counts the request, per user when the caller is signed in, per client IP
- * otherwise, and runs `next` unless the budget is spent (then a 429 problem with `Retry-After`).
- * The IETF `RateLimit-*` headers go on every answer: prepared before the handler runs, so its
- * answer is built with them, and set afterwards on an answer made without them.
+ * countRefused counts a request its access check refused (a bad or missing token, a user on an
+ * admin route) against its address: guessing tokens spends the same budget as anything else.
+ * Over the budget the answer is the 429 instead of the refusal.
+ */
+export async function countRefused(c: Context<AppEnv>): Promise<void> {
+  const limiter = c.get("platform").rateLimiter;
+  const ip = clientIp(c);
+  const r = await limiter.hit([
+    { key: `addr:${ip}`, max: limiter.ipMax },
+    { key: `ip:${ip}`, max: limiter.max },
+  ]);
+  if (!r.allowed) refuse(r);
+}
+
+/**
+ * enforceRateLimit counts the request against its client address (every request, signed in or
+ * not: extra accounts give no extra budget) and against its caller (the user when signed in, else
+ * the address), in one call, and runs `next` unless either budget is spent (then a 429 problem
+ * with `Retry-After`). The IETF `RateLimit-*` headers (of the tighter budget) go on every answer:
+ * prepared before the handler runs, so its answer is built with them, and set afterwards on an
+ * answer made without them.
  */
 export async function enforceRateLimit(c: Context<AppEnv>, next: () => Promise<void>): Promise<void> {
-  const user = c.get("user");
-  const r = await c.get("platform").rateLimiter.hit(user ? `u:${user.id}` : `ip:${clientIp(c)}`);
+  const limiter = c.get("platform").rateLimiter;
+  const r = await limiter.hit(requestKeys(c, limiter));
+  if (!r.allowed) refuse(r);
   const limit = String(r.limit);
   const remaining = String(r.remaining);
   const reset = String(r.resetSeconds);
-  if (!r.allowed) {
-    throw new DomainError("RATE_LIMITED", "rate_limited", `Too many requests; retry in ${r.resetSeconds} s.`, {
-      headers: { "ratelimit-limit": limit, "ratelimit-remaining": remaining, "ratelimit-reset": reset, "retry-after": reset },
-    });
-  }
   c.header("ratelimit-limit", limit);
   c.header("ratelimit-remaining", remaining);
   c.header("ratelimit-reset", reset);
@@ -119,4 +204,41 @@ export async function enforceRateLimit(c: Context<AppEnv>, next: () => Promise<v
     headers.set("ratelimit-remaining", remaining);
     headers.set("ratelimit-reset", reset);
   }
+}
+
+/** SignInLimit guards one sign-in attempt: see signInLimit. */
+export interface SignInLimit {
+  /** check counts the attempt against `account` (the account's id, or the login when none matches) and the address; over either budget it throws a 429. */
+  check(account: string): Promise<void>;
+  /** succeeded gives the attempt back: only failures use the budget up. */
+  succeeded(): Promise<void>;
+}
+
+/**
+ * signInLimit guards a sign-in attempt with two budgets of attempts per SIGNIN_WINDOW_SECONDS:
+ * per target account (credential stuffing spreads guesses over addresses) and per address
+ * (spraying spreads them over accounts). The attempt is counted before the password is checked,
+ * so parallel guesses cannot overrun the budget; a successful one is given back. The account is
+ * keyed by its id once the login is resolved, so a username and an email of one account share
+ * one budget.
+ *
+ * @example const limit = signInLimit(c); const account = await authenticate(db, login, password, limit.check); await limit.succeeded();
+ */
+export function signInLimit(c: Context<AppEnv>): SignInLimit {
+  const limiter = c.get("platform").signInLimiter;
+  let keys: string[] = [];
+  return {
+    async check(account) {
+      keys = [`acct:${account}`, `addr:${clientIp(c)}`];
+      const r = await limiter.hit(keys.map((key) => ({ key, max: limiter.max })));
+      if (!r.allowed) {
+        throw new DomainError("AUTH.TOO_MANY_SIGN_INS", "rate_limited", `Too many failed sign-ins; retry in ${r.resetSeconds} s.`, {
+          headers: { "retry-after": String(r.resetSeconds) },
+        });
+      }
+    },
+    async succeeded() {
+      await limiter.giveBack(keys);
+    },
+  };
 }

@@ -1,9 +1,10 @@
 import { createRoute, type RouteConfig, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import { DomainError } from "../errors.ts";
 import { type Access, authorize } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { idempotent } from "./idempotency.ts";
-import { enforceRateLimit } from "./rate-limit.ts";
+import { countRefused, enforceRateLimit } from "./rate-limit.ts";
 
 /** RouteOptions are what a route states besides its OpenAPI shape. */
 export interface RouteOptions {
@@ -25,8 +26,18 @@ export function defineRoute<R extends RouteConfig>(opts: RouteOptions, config: R
   const { access, unlimited } = opts;
   // Access and rate limit in one middleware: one step less in every request's chain.
   const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
-    await authorize(c, access);
-    return unlimited ? next() : enforceRateLimit(c, next);
+    if (unlimited) {
+      await authorize(c, access);
+      return next();
+    }
+    try {
+      await authorize(c, access);
+    } catch (err) {
+      // A refused request (bad token, wrong role) is counted against its address too.
+      if (err instanceof DomainError && (err.kind === "unauthorized" || err.kind === "forbidden")) await countRefused(c);
+      throw err;
+    }
+    return enforceRateLimit(c, next);
   };
   const middleware: MiddlewareHandler<AppEnv>[] = [guard];
   if (opts.idempotent) middleware.push(idempotent());

@@ -61,7 +61,16 @@ async function devServer(): Promise<AppProcess> {
   // `bun run dev`, as the README says; only the ports are chosen, so parallel runs do not collide.
   const app = spawnApp(
     ["bun", "run", "dev"],
-    { DATABASE_URL: undefined, EMBEDDED_PG_DIR: undefined, EMBEDDED_PG_PORT: String(pgPort), NODE_ENV: undefined, LOG_LEVEL: "info" },
+    // No secrets either, as on a fresh clone: they are generated into the clone's .data/.
+    {
+      DATABASE_URL: undefined,
+      EMBEDDED_PG_DIR: undefined,
+      EMBEDDED_PG_PORT: String(pgPort),
+      NODE_ENV: undefined,
+      JWT_SECRET: undefined,
+      ADMIN_PASSWORD: undefined,
+      LOG_LEVEL: "info",
+    },
     await freePort(),
     { cwd: clone },
   );

@@ -3,11 +3,11 @@ import pino from "pino";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { defineSubscription } from "../../outbox/index.ts";
 import { createHttpApp } from "../../src/http/app.ts";
-import { createJwtAuth } from "../../src/http/auth.ts";
 import { createPgIdempotencyStore } from "../../src/http/idempotency.ts";
 import { createMemoryRateLimiter } from "../../src/http/rate-limit.ts";
 import { defineRoute } from "../../src/http/route.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
+import { testAuth } from "../support/auth.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
 import { recordEffect, startTestOutbox, TestConcluded, TestFollowed, TestHappened, type TestOutbox } from "../support/outbox.ts";
@@ -20,7 +20,7 @@ let user: string;
 let poisonFixed = false;
 const metrics = createMetrics();
 
-const auth = createJwtAuth("x".repeat(40), 600);
+const auth = testAuth();
 const call = async (method: string, path: string, token: string | undefined, json?: unknown) => {
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;

@@ -4,9 +4,9 @@ import pino from "pino";
 import { queryEvents } from "../../outbox/admin.ts";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { createHttpApp } from "../../src/http/app.ts";
-import { createJwtAuth } from "../../src/http/auth.ts";
 import { createPgIdempotencyStore } from "../../src/http/idempotency.ts";
 import { createMemoryRateLimiter } from "../../src/http/rate-limit.ts";
+import { testAuth } from "../support/auth.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
 import { startTestOutbox, TestConcluded, TestFollowed, TestHappened, type TestOutbox } from "../support/outbox.ts";
@@ -18,7 +18,7 @@ let tdb: TestDatabase;
 let t: TestOutbox;
 let app: ReturnType<typeof createHttpApp>;
 let admin: string;
-const auth = createJwtAuth("x".repeat(40), 600);
+const auth = testAuth();
 
 // biome-ignore lint/suspicious/noExplicitAny: each test reads the shape of the route it calls
 async function get(path: string): Promise<{ status: number; type: string | null; body: any }> {

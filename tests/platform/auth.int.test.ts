@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { sign } from "hono/jwt";
-import { DEV_DEFAULTS } from "../../src/config.ts";
 import { expectProblem } from "../support/http.ts";
-import { startTestServer, type TestServer } from "../support/server.ts";
+import { startTestServer, TEST_JWT_SECRET, type TestServer } from "../support/server.ts";
 
-// The test server runs with the development secret (startTestServer passes no JWT_SECRET).
-const SECRET = DEV_DEFAULTS.JWT_SECRET;
+const SECRET = TEST_JWT_SECRET;
 const ISSUER = "eventful-monolith";
 const ADMIN_ROUTE = "/api/v1/admin/subscriptions";
 const ME = "/api/v1/users/me";
@@ -25,6 +23,7 @@ const claims = (over: Record<string, unknown> = {}) => ({
   sub: user.id,
   role: "user",
   username: user.username,
+  ver: 0,
   iss: ISSUER,
   iat: now(),
   exp: now() + 600,

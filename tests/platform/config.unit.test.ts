@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { ConfigError, DEV_DEFAULTS, loadConfig } from "../../src/config.ts";
+import { ConfigError, loadConfig } from "../../src/config.ts";
 
 /** configError runs loadConfig and returns the ConfigError it must throw. */
 function configError(env: Record<string, string | undefined>): ConfigError {
@@ -30,10 +30,9 @@ describe("loadConfig", () => {
       HOST: "0.0.0.0",
       LOG_LEVEL: "info",
       DATABASE_POOL_MAX: 10,
-      JWT_SECRET: DEV_DEFAULTS.JWT_SECRET,
       JWT_TTL_SECONDS: 3600,
       ADMIN_USERNAME: "admin",
-      ADMIN_PASSWORD: DEV_DEFAULTS.ADMIN_PASSWORD,
+      SECRETS_FILE: ".data/secrets.json",
       ROLES: ["api", "worker"],
       CORS_ORIGINS: [],
       BODY_LIMIT_BYTES: 1024 * 1024,
@@ -43,14 +42,25 @@ describe("loadConfig", () => {
       METRICS_ENABLED: true,
     });
     expect(Object.values(config).every((v) => v !== undefined)).toBe(true);
-    // Only the settings that switch a feature on by being present are left unset.
-    for (const optional of ["AWS_ENDPOINT_URL", "DATABASE_URL", "EVENTBRIDGE_BUS_NAME", "KINESIS_STREAM_NAME", "MODULES", "REDIS_URL"] as const) {
+    // Only the settings that switch a feature on by being present are left unset, and the
+    // secrets, which have no default at all (resolveSecrets generates them outside production).
+    for (const optional of [
+      "ADMIN_PASSWORD",
+      "AWS_ENDPOINT_URL",
+      "DATABASE_URL",
+      "JWT_SECRET",
+      "EVENTBRIDGE_BUS_NAME",
+      "KINESIS_STREAM_NAME",
+      "MODULES",
+      "REDIS_URL",
+    ] as const) {
       expect(config[optional]).toBeUndefined();
     }
   });
 
   it("treats an empty string as unset and falls back to the default", () => {
-    expect(loadConfig({ PORT: "", JWT_SECRET: "" })).toMatchObject({ PORT: 3000, JWT_SECRET: DEV_DEFAULTS.JWT_SECRET });
+    expect(loadConfig({ PORT: "", JWT_SECRET: "" })).toMatchObject({ PORT: 3000 });
+    expect(loadConfig({ JWT_SECRET: "" }).JWT_SECRET).toBeUndefined();
   });
 
   it("parses numbers, lists and booleans from strings", () => {
@@ -69,15 +79,16 @@ describe("loadConfig", () => {
     expect(keys(configError({ PORT: "70000", DATABASE_URL: "mysql://db/app" }))).toEqual(["DATABASE_URL", "PORT"]);
   });
 
-  it("refuses the development secrets and a missing DATABASE_URL in production, naming each", () => {
+  it("refuses missing secrets and a missing DATABASE_URL in production, naming each", () => {
     const err = configError({ NODE_ENV: "production" });
     expect(keys(err)).toEqual(["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET"]);
     for (const key of ["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET"]) expect(err.message).toContain(key);
   });
 
-  it("refuses a development secret in production even when it is set explicitly", () => {
-    const err = configError({ ...PRODUCTION, JWT_SECRET: DEV_DEFAULTS.JWT_SECRET, ADMIN_PASSWORD: DEV_DEFAULTS.ADMIN_PASSWORD });
+  it("refuses production without secrets even when everything else is set", () => {
+    const err = configError({ ...PRODUCTION, JWT_SECRET: undefined, ADMIN_PASSWORD: undefined });
     expect(keys(err)).toEqual(["ADMIN_PASSWORD", "JWT_SECRET"]);
+    expect(err.message).toContain("required in production");
   });
 
   it("reports production rules together with malformed values", () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, spyOn } from "bun:test";
 import { sign } from "hono/jwt";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { DEV_DEFAULTS, loadConfig } from "../../src/config.ts";
+import { loadConfig } from "../../src/config.ts";
 import { createJwtAuth } from "../../src/http/auth.ts";
 import { createServer, type Server } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
@@ -31,6 +31,8 @@ afterAll(async () => {
   await tdb.drop();
 });
 
+const HOT_PATH_SECRET = `hot-path-secret-${crypto.randomUUID()}`;
+
 /** start composes the app with its database behind the counting proxy, one pooled connection. */
 async function start(env: Record<string, string> = {}): Promise<Server> {
   const config = loadConfig({
@@ -41,6 +43,7 @@ async function start(env: Record<string, string> = {}): Promise<Server> {
     LOG_LEVEL: "silent",
     RATE_LIMIT_MAX: "100000",
     ADMIN_PASSWORD: "admin-test-password",
+    JWT_SECRET: HOT_PATH_SECRET,
     ...env,
   });
   const s = await createServer(config, { log: pino({ level: "silent" }) });
@@ -74,6 +77,17 @@ describe("a signed-in read", () => {
     expect(pg.messages.P ?? 0).toBe(0);
   });
 
+  it("checks the token's account once per AUTH_ACCOUNT_CACHE_MS: with no cache, a second statement per read", async () => {
+    // The revocation check (issue 11) reads the account's state; cached, it is off the hot path
+    // (the test above), uncached it is one more statement on every request.
+    const s = await start({ AUTH_ACCOUNT_CACHE_MS: "0" });
+    const token = await signIn(s);
+    expect((await me(s, token)).status).toBe(200);
+    pg.reset();
+    for (let i = 0; i < READS; i++) expect((await me(s, token)).status).toBe(200);
+    expect(pg.statements()).toBe(READS * 2);
+  });
+
   it("with Redis, costs one Redis command for the rate limit, still one statement", async () => {
     const redis = await redisCountingProxy(REDIS_URL);
     let s: Server | undefined;
@@ -96,14 +110,16 @@ describe("a signed-in read", () => {
 });
 
 describe("verified tokens", () => {
-  const secret = DEV_DEFAULTS.JWT_SECRET;
+  const secret = HOT_PATH_SECRET;
   const claims = (over: Record<string, unknown> = {}) => {
     const now = Math.floor(Date.now() / 1000);
-    return { sub: crypto.randomUUID(), role: "user", username: "cached", iss: "eventful-monolith", iat: now, exp: now + 600, ...over };
+    return { sub: crypto.randomUUID(), role: "user", username: "cached", ver: 0, iss: "eventful-monolith", iat: now, exp: now + 600, ...over };
   };
+  // These tests are about the signature cache: every account exists, at version 0.
+  const accounts = async () => ({ role: "user" as const, username: "cached", tokenVersion: 0, disabled: false });
 
   it("checks a token's signature once, then answers from the verified identity", async () => {
-    const auth = createJwtAuth(secret, 600);
+    const auth = createJwtAuth(secret, 600, { accounts });
     const token = await sign(claims(), secret, "HS256");
     const verify = spyOn(crypto.subtle, "verify");
     try {
@@ -118,7 +134,7 @@ describe("verified tokens", () => {
   });
 
   it("refuses a remembered token as expired once its exp has passed", async () => {
-    const auth = createJwtAuth(secret, 600);
+    const auth = createJwtAuth(secret, 600, { accounts });
     const now = Math.floor(Date.now() / 1000);
     const token = await sign(claims({ iat: now, exp: now + 2 }), secret, "HS256");
     expect((await auth.verify(token)).username).toBe("cached");
@@ -132,7 +148,7 @@ describe("verified tokens", () => {
   });
 
   it("still checks in full a token that differs from a remembered one by one character", async () => {
-    const auth = createJwtAuth(secret, 600);
+    const auth = createJwtAuth(secret, 600, { accounts });
     const token = await sign(claims(), secret, "HS256");
     await auth.verify(token);
     const last = token.at(-1) === "A" ? "B" : "A";
@@ -140,7 +156,7 @@ describe("verified tokens", () => {
   });
 
   it("keeps at most cacheSize tokens, dropping the least recently used", async () => {
-    const auth = createJwtAuth(secret, 600, { cacheSize: 2 });
+    const auth = createJwtAuth(secret, 600, { accounts, cacheSize: 2 });
     const [a, b, c] = await Promise.all([sign(claims(), secret, "HS256"), sign(claims(), secret, "HS256"), sign(claims(), secret, "HS256")]);
     const verify = spyOn(crypto.subtle, "verify");
     try {

@@ -95,12 +95,13 @@ describe("problem responses", () => {
   });
 
   it("answers a value the database cannot store (a NUL character) with 400 and stores nothing", async () => {
+    // A display name is user-visible text: refused by validation before the database sees it.
     const user = { ...newUser("nul"), displayName: "a\u0000b" };
-    const p = await expectProblem(await post("/api/v1/users", user), 400, "REQUEST.UNSTORABLE_VALUE");
-    expect(p.detail).toContain("cannot be stored");
+    await expectProblem(await post("/api/v1/users", user), 400, "VALIDATION.FAILED");
     const [row] = await s.database.sql`select count(*)::int as n from users.accounts where username = ${user.username}`;
     expect(row!.n).toBe(0);
-    await expectProblem(await post("/api/v1/auth/token", { login: "\u0000", password: "x" }), 400, "REQUEST.UNSTORABLE_VALUE");
+    const p = await expectProblem(await post("/api/v1/auth/token", { login: "\u0000", password: "x" }), 400, "REQUEST.UNSTORABLE_VALUE");
+    expect(p.detail).toContain("cannot be stored");
   });
 
   it("answers a taken username with 409", async () => {

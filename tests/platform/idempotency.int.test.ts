@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { z } from "@hono/zod-openapi";
 import pino from "pino";
 import { createHttpApp } from "../../src/http/app.ts";
-import { createPgIdempotencyStore } from "../../src/http/idempotency.ts";
+import { createPgIdempotencyStore, requestHash } from "../../src/http/idempotency.ts";
 import { createMemoryRateLimiter } from "../../src/http/rate-limit.ts";
 import { defineRoute } from "../../src/http/route.ts";
 import { expectProblem, fieldPaths, newUser, signUp, uniqueIp } from "../support/http.ts";
@@ -37,15 +37,43 @@ describe("Idempotency-Key", () => {
     expect(await accounts(user.username)).toBe(1);
   });
 
-  it("replays a client error as well", async () => {
+  it("keeps no validation 400 under the key: the corrected retry with the same key runs (issue 11)", async () => {
     const headers = { "idempotency-key": newKey(), "x-forwarded-for": uniqueIp() };
-    const first = await register({ username: "X" }, headers);
-    const retry = await register({ username: "X" }, headers);
+    const user = newUser("fixed");
+    const first = await register({ ...user, email: "not-an-email" }, headers);
     expect(first.status).toBe(400);
-    expect(retry.status).toBe(400);
+    const corrected = await register(user, headers);
+    expect(corrected.status).toBe(201);
+    expect(corrected.headers.get("idempotent-replayed")).toBeNull();
+    expect(await accounts(user.username)).toBe(1);
+    const replay = await register(user, headers);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+  });
+
+  it("keeps a domain outcome of an operation that ran (409 taken) and replays it", async () => {
+    const taken = newUser("taken");
+    expect((await register(taken, { "x-forwarded-for": uniqueIp() })).status).toBe(201);
+    const headers = { "idempotency-key": newKey(), "x-forwarded-for": uniqueIp() };
+    const again = { ...newUser("taken"), username: taken.username };
+    const first = await register(again, headers);
+    expect(first.status).toBe(409);
+    const retry = await register(again, headers);
+    expect(retry.status).toBe(409);
     expect(retry.headers.get("idempotent-replayed")).toBe("true");
     expect(retry.headers.get("content-type")).toBe("application/problem+json");
     expect(await retry.text()).toBe(await first.text());
+  });
+
+  it("treats the same JSON with other whitespace and key order as the same request (issue 11)", async () => {
+    const user = newUser("spaces");
+    const headers = { "idempotency-key": newKey(), "x-forwarded-for": uniqueIp(), "content-type": "application/json" };
+    const first = await s.request("/api/v1/users", { method: "POST", headers, body: JSON.stringify(user) });
+    expect(first.status).toBe(201);
+    const reordered = { password: user.password, email: user.email, username: user.username };
+    const retry = await s.request("/api/v1/users", { method: "POST", headers, body: `\n  ${JSON.stringify(reordered, null, 4)}\n` });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    expect(await accounts(user.username)).toBe(1);
   });
 
   it("answers the same key with another body with 422 IDEMPOTENCY.KEY_REUSED", async () => {
@@ -205,7 +233,7 @@ describe("Idempotency-Key", () => {
       const key = newKey();
       // A reservation with no stored answer: the request that made it crashed.
       const store = createPgIdempotencyStore(s.database.db, 3600);
-      const hash = new Bun.CryptoHasher("sha256").update(JSON.stringify({ v: 1 })).digest("hex");
+      const hash = requestHash(new TextEncoder().encode(JSON.stringify({ v: 1 })).buffer as ArrayBuffer);
       expect(await store.begin("ip:198.51.100.7 POST /api/v1/things", key, hash)).toEqual({ state: "new" });
       await expectProblem(await send(a, key, { v: 1 }), 409, "IDEMPOTENCY.IN_PROGRESS");
       await s.database.sql`update outbox.idempotency_keys set created_at = now() - interval '61 seconds' where key = ${key}`;

@@ -197,3 +197,74 @@ describe("client address", () => {
     }
   });
 });
+
+describe("limits that hold for signed-in callers (issue 11)", () => {
+  const IP_MAX = 6;
+  const FAILURES = 3;
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ ROLES: "api", RATE_LIMIT_MAX: "1000", RATE_LIMIT_IP_MAX: String(IP_MAX), SIGNIN_MAX_FAILURES: String(FAILURES) });
+  });
+  afterAll(() => s.close());
+
+  it("keeps one address with several accounts within the address's limit", async () => {
+    const users = await Promise.all([signUp(s, "multi"), signUp(s, "multi"), signUp(s, "multi")]);
+    const ip = uniqueIp();
+    const statuses: number[] = [];
+    // Each account alone is far below its own budget (1000); together they spend the address's.
+    for (let i = 0; i < IP_MAX * 2; i++) statuses.push((await me(s, users[i % users.length]!.token, ip)).status);
+    expect(statuses.filter((x) => x === 200)).toHaveLength(IP_MAX);
+    expect(statuses.slice(IP_MAX)).toEqual(Array<number>(IP_MAX).fill(429));
+    // The accounts themselves are fine from another address.
+    expect((await me(s, users[0]!.token, uniqueIp())).status).toBe(200);
+  });
+
+  it("counts requests refused with 401 against the address", async () => {
+    const ip = uniqueIp();
+    const forged = () => me(s, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.forged", ip);
+    for (let i = 0; i < IP_MAX; i++) expect((await forged()).status).toBe(401);
+    await expectProblem(await forged(), 429, "RATE_LIMITED");
+    const user = await signUp(s, "after");
+    await expectProblem(await me(s, user.token, ip), 429, "RATE_LIMITED");
+  });
+
+  const signIn = (login: string, password: string, ip: string) =>
+    s.request("/api/v1/auth/token", { method: "POST", json: { login, password }, headers: { "x-forwarded-for": ip } });
+
+  it("limits failed sign-ins per target account, from however many addresses", async () => {
+    const victim = await signUp(s, "victim");
+    for (let i = 0; i < FAILURES; i++) await expectProblem(await signIn(victim.username, `guess-${i}`, uniqueIp()), 401, "USERS.INVALID_CREDENTIALS");
+    // The next guess, even the right password from a fresh address, is refused before it is checked.
+    const res = await signIn(victim.email, "password123", uniqueIp());
+    await expectProblem(res, 429, "AUTH.TOO_MANY_SIGN_INS");
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
+  it("limits failed sign-ins per address, across however many accounts", async () => {
+    const ip = uniqueIp();
+    const targets = await Promise.all([signUp(s, "spray"), signUp(s, "spray"), signUp(s, "spray"), signUp(s, "spray")]);
+    for (let i = 0; i < FAILURES; i++) await expectProblem(await signIn(targets[i]!.username, "Summer2026!", ip), 401, "USERS.INVALID_CREDENTIALS");
+    await expectProblem(await signIn(targets[3]!.username, "Summer2026!", ip), 429, "AUTH.TOO_MANY_SIGN_INS");
+  });
+
+  it("counts wrong current passwords on a password change against the account's sign-in budget", async () => {
+    const user = await signUp(s, "stolen");
+    const change = (currentPassword: string) =>
+      s.request("/api/v1/users/me/password", {
+        method: "PUT",
+        token: user.token,
+        json: { currentPassword, newPassword: "new-password-1" },
+        headers: { "x-forwarded-for": uniqueIp() },
+      });
+    for (let i = 0; i < FAILURES; i++) await expectProblem(await change(`guess-${i}`), 401, "USERS.INVALID_CREDENTIALS");
+    await expectProblem(await change("password123"), 429, "AUTH.TOO_MANY_SIGN_INS");
+  });
+
+  it("does not count successful sign-ins against the budget", async () => {
+    const user = await signUp(s, "regular");
+    const ip = uniqueIp();
+    // FAILURES + 1 successes, then a failure: all within the address's general budget too.
+    for (let i = 0; i <= FAILURES; i++) expect((await signIn(i % 2 ? user.email : user.username, "password123", ip)).status).toBe(200);
+    await expectProblem(await signIn(user.username, "wrong-password", ip), 401, "USERS.INVALID_CREDENTIALS");
+  });
+});

@@ -6,6 +6,9 @@ import { eventually } from "./eventually.ts";
 /** ROOT is the repository root, so spawned processes find `src/`, `migrations/` and `node_modules/`. */
 export const ROOT = resolve(import.meta.dir, "../..");
 
+/** TEST_PROCESS_SECRETS are the secrets spawnApp gives every process unless `env` overrides them. */
+export const TEST_PROCESS_SECRETS = { JWT_SECRET: `process-test-secret-${crypto.randomUUID()}`, ADMIN_PASSWORD: "process-admin-password" } as const;
+
 /** freePort asks the kernel for a free TCP port on 127.0.0.1 (bind 0, read it, release it). */
 export async function freePort(): Promise<number> {
   const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
@@ -64,6 +67,10 @@ export function spawnApp(cmd: string[], env: Record<string, string | undefined>,
     NODE_ENV: "test",
     HOST: "127.0.0.1",
     LOG_LEVEL: "warn",
+    // Explicit test secrets: nothing in the source has a default, and without them a process
+    // would generate its own into SECRETS_FILE.
+    JWT_SECRET: TEST_PROCESS_SECRETS.JWT_SECRET,
+    ADMIN_PASSWORD: TEST_PROCESS_SECRETS.ADMIN_PASSWORD,
     ...env,
     PORT: String(port),
   };

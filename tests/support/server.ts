@@ -16,6 +16,8 @@ export interface TestServer extends Server {
 
 let counter = 0;
 export const ADMIN = { username: "root_admin", password: "admin-test-password" };
+/** TEST_JWT_SECRET is the secret test servers are given explicitly (nothing in the source has a default). */
+export const TEST_JWT_SECRET = `test-secret-${crypto.randomUUID()}`;
 
 /**
  * startTestServer composes the whole application on a fresh database with quiet logs (or
@@ -31,8 +33,11 @@ export async function startTestServer(env: Record<string, string> = {}, opts: { 
     HOST: "127.0.0.1",
     ADMIN_USERNAME: ADMIN.username,
     ADMIN_PASSWORD: ADMIN.password,
+    JWT_SECRET: TEST_JWT_SECRET,
     WORKER_POLL_MS: "200",
     RATE_LIMIT_MAX: "100000",
+    RATE_LIMIT_IP_MAX: "100000",
+    SIGNIN_MAX_FAILURES: "100000",
     DATABASE_POOL_MAX: "5",
     // Tests stand in for many clients through x-forwarded-for.
     TRUST_PROXY: "true",

@@ -24,9 +24,14 @@ export async function quickUsers(s: TestServer, n: number, prefix = "q"): Promis
   await s.database.sql`
     insert into users.accounts (id, username, email, display_name, password_hash)
     select id, username, email, username, 'no-login' from unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.username)}::text[], ${rows.map((r) => r.email)}::text[]) as t(id, username, email)`;
-  const auth = createJwtAuth(s.config.JWT_SECRET, s.config.JWT_TTL_SECONDS);
+  // Only signs: the server's own verifier checks the accounts (new ones are at token version 0).
+  const auth = createJwtAuth(s.config.JWT_SECRET, s.config.JWT_TTL_SECONDS, { accounts: async () => undefined });
   return Promise.all(
-    rows.map(async (r) => ({ id: r.id, username: r.username, token: (await auth.issue({ id: r.id, role: "user", username: r.username })).accessToken })),
+    rows.map(async (r) => ({
+      id: r.id,
+      username: r.username,
+      token: (await auth.issue({ id: r.id, role: "user", username: r.username, tokenVersion: 0 })).accessToken,
+    })),
   );
 }
 

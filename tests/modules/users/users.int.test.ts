@@ -249,7 +249,12 @@ describe("admin bootstrap", () => {
   it("ends with one admin when several replicas bootstrap a new admin at once", async () => {
     const admin = { username: newUser("boss").username, email: `${newUser("boss").username}@example.com`, password: "boss-password-1" };
     const replicas = Array.from({ length: 3 }, () =>
-      createUsersModule({ db: s.database.db, outbox: s.outbox.appender, tokens: createJwtAuth(s.config.JWT_SECRET, 60), admin }),
+      createUsersModule({
+        db: s.database.db,
+        outbox: s.outbox.appender,
+        tokens: createJwtAuth(s.config.JWT_SECRET, 60, { accounts: async () => undefined }),
+        admin,
+      }),
     );
     await Promise.all(replicas.map((r) => r.start!()));
     const rows = await s.database.sql<{ role: string }[]>`select role from users.accounts where lower(username) = ${admin.username}`;
