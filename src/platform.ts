@@ -41,4 +41,4 @@ export { requestLog } from "./http/edge.ts";
 export type { AppEnv, AuthUser } from "./http/env.ts";
 export { DEFAULT_PAGE_LIMIT, decodeCursor, encodeCursor, listOf, MAX_PAGE_LIMIT, type Page, type PageParams, PageQuery, page } from "./http/pagination.ts";
 export { defineRoute, ProblemSchema, problem } from "./http/route.ts";
-export { defineModule, type ModuleDefinition } from "./modules.ts";
+export { type BackgroundTask, defineModule, type ModuleDefinition } from "./modules.ts";

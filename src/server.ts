@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createInventoryModule } from "../modules/inventory/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
+import { createPaymentsModule, createSimulatedProvider } from "../modules/payments/index.ts";
 import { createPostsModule } from "../modules/posts/index.ts";
 import { createTimelinesModule } from "../modules/timelines/index.ts";
 import { createUsersModule } from "../modules/users/index.ts";
@@ -36,7 +37,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users", "posts", "timelines", "inventory", "orders"] as const;
+export const ALL_MODULES = ["users", "posts", "timelines", "inventory", "orders", "payments"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -101,8 +102,23 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     celebrityThreshold: config.CELEBRITY_FOLLOWER_THRESHOLD,
   });
   const inventory = createInventoryModule({ db: database.db, outbox: outbox.appender });
-  const orders = createOrdersModule({ db: database.db, outbox: outbox.appender, inventory: inventory.api, snapshotEvery: config.ORDER_SNAPSHOT_EVERY });
-  const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders];
+  const orders = createOrdersModule({
+    db: database.db,
+    outbox: outbox.appender,
+    inventory: inventory.api,
+    snapshotEvery: config.ORDER_SNAPSHOT_EVERY,
+    paymentTimeoutMs: config.PAYMENT_TIMEOUT,
+    onBackgroundError: (err) => log.error({ err }, "saga timer round failed"),
+  });
+  const payments = createPaymentsModule({
+    db: database.db,
+    outbox: outbox.appender,
+    provider: createSimulatedProvider(),
+    orders: orders.api,
+    // A processor call holds its delivery's transaction: bound it well inside the saga's own deadline.
+    callTimeoutMs: Math.min(5000, Math.max(100, Math.round(config.PAYMENT_TIMEOUT / 3))),
+  });
+  const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders, payments];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));
@@ -142,6 +158,8 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
 
   for (const m of modules) await m.start?.();
   if (runsWorkers) await outbox.start();
+  const background = runsWorkers ? modules.flatMap((m) => m.background ?? []) : [];
+  for (const task of background) task.start();
 
   let server: ReturnType<typeof Bun.serve> | undefined;
   let stopping: Promise<void> | undefined;
@@ -164,7 +182,7 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
         // batches get until the deadline, then their connections are cut.
         let timer: ReturnType<typeof setTimeout> | undefined;
         const deadline = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), config.SHUTDOWN_TIMEOUT_MS)));
-        const drain = Promise.allSettled([server?.stop(false), outbox.stop()]);
+        const drain = Promise.allSettled([server?.stop(false), outbox.stop(), ...background.map((t) => t.stop())]);
         const outcome = await Promise.race([drain, deadline]);
         clearTimeout(timer);
         if (outcome === "timeout") {

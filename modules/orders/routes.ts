@@ -19,6 +19,8 @@ import { OrderNotFoundError } from "./errors.ts";
 import { OrderLineSchema, ShippingAddressSchema } from "./events.ts";
 import { MAX_LINES, MAX_QUANTITY, type OrderState } from "./order.ts";
 import { listCustomerOrders, listOrdersCreatedBetween } from "./queries.ts";
+import { SAGA_STATUSES, STEP_NAMES, STEP_STATUSES } from "./saga/process.ts";
+import { getSaga } from "./saga/queries.ts";
 
 const STATUSES = ["PENDING", "CONFIRMED", "SHIPPED", "DELIVERED", "CANCELLED"] as const;
 
@@ -59,6 +61,26 @@ const HistorySchema = z
     items: z.array(z.object({ version: z.number().int(), type: z.string(), time: z.iso.datetime(), eventId: z.string(), state: OrderSchema })),
   })
   .openapi("OrderHistory");
+
+const SagaSchema = z
+  .object({
+    orderId: z.uuid(),
+    status: z.enum(SAGA_STATUSES),
+    steps: z.array(
+      z.object({
+        name: z.enum(STEP_NAMES),
+        kind: z.enum(["action", "compensation"]),
+        status: z.enum(STEP_STATUSES),
+        startedAt: z.iso.datetime().nullable(),
+        finishedAt: z.iso.datetime().nullable(),
+        detail: z.string().nullable(),
+      }),
+    ),
+    paymentDueAt: z.iso.datetime().nullable(),
+    startedAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi("OrderSaga");
 
 const IdParam = z.object({ id: z.uuid() });
 const json = <T extends z.ZodType>(schema: T, description = "OK") => ({ description, content: { "application/json": { schema } } });
@@ -197,7 +219,12 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     async (c) => {
       const { id } = c.req.valid("param");
       await visible(c, id);
-      const result = await runOrderCommand(orders, deps.outbox, id, { type: "cancel", reason: c.req.valid("json").reason, now: now(deps.clock) });
+      const result = await runOrderCommand(orders, deps.outbox, id, {
+        type: "cancel",
+        reason: c.req.valid("json").reason,
+        code: "requested",
+        now: now(deps.clock),
+      });
       return c.json(withVersion(result), 200);
     },
   );
@@ -280,6 +307,32 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
         { items: entries.map((h) => ({ version: h.version, type: h.event.type, time: h.envelope.time, eventId: h.envelope.id, state: withVersion(h) })) },
         200,
       );
+    },
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "user" },
+      {
+        method: "get",
+        path: "/orders/{id}/saga",
+        tags: ["orders"],
+        summary: "The order's saga: each step (reserve, pay, confirm, notify) and each compensation with its status and times (its owner or an admin)",
+        request: { params: IdParam },
+        responses: {
+          200: json(SagaSchema),
+          400: problem("Invalid input"),
+          401: problem("Not signed in"),
+          404: problem("No such order, or its saga has not started"),
+        },
+      },
+    ),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      await visible(c, id);
+      const saga = await getSaga(deps.db, id);
+      if (!saga) throw new OrderNotFoundError("the order's saga has not started yet");
+      return c.json(saga, 200);
     },
   );
 
