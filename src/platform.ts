@@ -2,7 +2,8 @@
  * The platform's public API for modules. A module imports from `src/` only through this file.
  */
 
-export type { EventEnvelope } from "../outbox/envelope.ts";
+export { runWithEventContext } from "../outbox/context.ts";
+export type { EventContext, EventEnvelope } from "../outbox/envelope.ts";
 export { StreamVersionConflictError } from "../outbox/errors.ts";
 export {
   type CommandResult,

@@ -1,4 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import { sql } from "drizzle-orm";
 import type { Context } from "hono";
 import {
   type AppEnv,
@@ -10,6 +11,7 @@ import {
   PageQuery,
   page,
   problem,
+  runWithEventContext,
   stateAtTime,
   streamHistory,
   ValidationError,
@@ -103,6 +105,17 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     return read;
   };
   const isFinal = (s: OrderState) => s.status !== "PENDING";
+  /**
+   * inOrderFlow runs a later command on an order (cancel, ship, deliver) under the correlation id
+   * the order was placed with, so that every event of the order's flow, and of the compensations
+   * a cancellation sets off, shares it and lineage shows the whole saga.
+   */
+  const inOrderFlow = async <T>(id: string, fn: () => Promise<T>): Promise<T> => {
+    const [first] = (await deps.db.execute(
+      sql`select correlation_id from outbox.events where stream_id = ${orders.streamId(id)} and stream_version = 1`,
+    )) as unknown as { correlation_id: string }[];
+    return first ? runWithEventContext({ correlationId: first.correlation_id }, fn) : fn();
+  };
 
   api.openapi(
     defineRoute(
@@ -258,7 +271,7 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     async (c) => {
       const { id } = c.req.valid("param");
       const { trackingNumber, carrier } = c.req.valid("json");
-      const result = await runOrderCommand(orders, deps.outbox, id, { type: "ship", trackingNumber, carrier, now: now(deps.clock) });
+      const result = await inOrderFlow(id, () => runOrderCommand(orders, deps.outbox, id, { type: "ship", trackingNumber, carrier, now: now(deps.clock) }));
       return c.json(withVersion(result), 200);
     },
   );
@@ -282,7 +295,8 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
       },
     ),
     async (c) => {
-      const result = await runOrderCommand(orders, deps.outbox, c.req.valid("param").id, { type: "deliver", now: now(deps.clock) });
+      const { id } = c.req.valid("param");
+      const result = await inOrderFlow(id, () => runOrderCommand(orders, deps.outbox, id, { type: "deliver", now: now(deps.clock) }));
       return c.json(withVersion(result), 200);
     },
   );
