@@ -38,8 +38,11 @@ async function another(env: Record<string, string> = {}): Promise<Server> {
   return server;
 }
 
-const timedOut = async (orderId: string) => (await s.database.sql<{ n: number }[]>`
-  select count(*)::int as n from outbox.events where subject = ${orderId} and type = 'order-saga.payment_timed_out'`)[0]!.n;
+const timedOut = async (orderId: string) =>
+  (
+    await s.database.sql<{ n: number }[]>`
+  select count(*)::int as n from outbox.events where subject = ${orderId} and type = 'order-saga.payment_timed_out'`
+  )[0]!.n;
 
 describe("a payment that is never answered", () => {
   it("is treated as failed after PAYMENT_TIMEOUT: the order is cancelled, the stock released, the payment called off", async () => {
@@ -86,7 +89,11 @@ describe("a payment that is never answered", () => {
     const res = await s.request("/api/v1/orders", {
       method: "POST",
       token: alice.token,
-      json: { items: [{ productId, quantity: 1 }], shippingAddress: { street: "1", city: "c", state: "s", zipCode: "1", country: "US" }, paymentMethod: "pm_card_timeout" },
+      json: {
+        items: [{ productId, quantity: 1 }],
+        shippingAddress: { street: "1", city: "c", state: "s", zipCode: "1", country: "US" },
+        paymentMethod: "pm_card_timeout",
+      },
     });
     const orderId = ((await res.json()) as { id: string }).id;
     await eventually(async () => {
@@ -99,7 +106,11 @@ describe("a payment that is never answered", () => {
     await Bun.sleep(1200);
     expect(await timedOut(orderId)).toBe(0);
     await another();
-    await eventually(async () => expect((await s.database.sql<{ status: string }[]>`select status from orders.order_views where id = ${orderId}`)[0]?.status).toBe("CANCELLED"), 15_000);
+    await eventually(
+      async () =>
+        expect((await s.database.sql<{ status: string }[]>`select status from orders.order_views where id = ${orderId}`)[0]?.status).toBe("CANCELLED"),
+      15_000,
+    );
     expect(await timedOut(orderId)).toBe(1);
   }, 30_000);
 
@@ -119,7 +130,11 @@ describe("a payment that is never answered", () => {
         const res = await s.request("/api/v1/orders", {
           method: "POST",
           token: alice.token,
-          json: { items: [{ productId, quantity: 1 }], shippingAddress: { street: "1", city: "c", state: "s", zipCode: "1", country: "US" }, paymentMethod: "pm_card_timeout" },
+          json: {
+            items: [{ productId, quantity: 1 }],
+            shippingAddress: { street: "1", city: "c", state: "s", zipCode: "1", country: "US" },
+            paymentMethod: "pm_card_timeout",
+          },
         });
         return ((await res.json()) as { id: string }).id;
       }),

@@ -270,6 +270,8 @@ export function react(prev: SagaState | null, event: SagaInput, paymentTimeoutMs
       assertNever(event);
   }
   if (s.status === "COMPENSATING" && !s.steps.some((x) => x.kind === "compensation" && OPEN.includes(x.status))) s.status = "CANCELLED";
+  // An event that changed nothing (a repeat, a late answer) leaves the state as it was, time included.
+  if (actions.length === 0 && JSON.stringify(s) === JSON.stringify(prev)) return { state: prev, actions };
   s.updatedAt = at;
   return { state: s, actions };
 }
