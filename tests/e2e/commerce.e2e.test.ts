@@ -208,3 +208,55 @@ describe("the payment and saga routes", () => {
     expect((await shop.fetch(`/api/v1/orders/${Bun.randomUUIDv7()}/saga`, { token: admin })).status).toBe(404);
   });
 });
+
+describe("temporal reads over a whole flow", () => {
+  it("gives, at each event's time, the state after it and, just before, the state after the one before; history lists every event", async () => {
+    const p = await shop.newProduct(admin, 5);
+    const placed = await shop.placeOk(alice.token, [{ productId: p, quantity: 1 }]);
+    await settled(placed.id, "CONFIRMED");
+    await Bun.sleep(5);
+    expect((await shop.post(`/api/v1/orders/${placed.id}/ship`, admin, { trackingNumber: "T1", carrier: "DHL" })).status).toBe(200);
+    await Bun.sleep(5);
+    expect((await shop.post(`/api/v1/orders/${placed.id}/deliver`, admin)).status).toBe(200);
+
+    const history = await shop.json<{ items: { version: number; type: string; time: string; state: Order }[] }>(
+      `/api/v1/orders/${placed.id}/history`,
+      alice.token,
+    );
+    const [stream] = await s.database.sql<{ n: number }[]>`select count(*)::int as n from outbox.events where stream_id = ${`order-${placed.id}`}`;
+    expect(history.items).toHaveLength(stream!.n);
+    expect(history.items.map((h) => [h.version, h.type, h.state.status])).toEqual([
+      [1, "order-stream.placed", "PENDING"],
+      [2, "order-stream.confirmed", "CONFIRMED"],
+      [3, "order-stream.shipped", "SHIPPED"],
+      [4, "order-stream.delivered", "DELIVERED"],
+    ]);
+    const at = (time: number) => shop.fetch(`/api/v1/orders/${placed.id}?at=${new Date(time).toISOString()}`, { token: alice.token });
+    for (let i = 0; i < history.items.length; i++) {
+      const time = Date.parse(history.items[i]!.time);
+      const sameMs = history.items.filter((h) => Date.parse(h.time) === time);
+      const then = (await (await at(time)).json()) as Order;
+      expect(then.status).toBe(sameMs[sameMs.length - 1]!.state.status);
+      if (i > 0 && Date.parse(history.items[i - 1]!.time) < time) {
+        // Between the earlier event and this one: the state after the earlier one.
+        const before = (await (await at(time - 1)).json()) as Order;
+        expect(before).toMatchObject({ status: history.items[i - 1]!.state.status, version: i });
+      }
+    }
+    expect((await at(Date.parse(history.items[0]!.time) - 1)).status).toBe(404);
+  });
+
+  it("lists orders created in [from, to) for an admin, exact at both edges", async () => {
+    const p = await shop.newProduct(admin, 5);
+    const placed = await shop.placeOk(alice.token, [{ productId: p, quantity: 1 }]);
+    const created = Date.parse((await shop.order(placed.id, admin)).createdAt);
+    const range = async (from: number, to: number) => {
+      const q = `from=${encodeURIComponent(new Date(from).toISOString())}&to=${encodeURIComponent(new Date(to).toISOString())}&limit=100`;
+      return (await shop.json<{ items: Order[] }>(`/api/v1/admin/orders?${q}`, admin)).items.map((o) => o.id);
+    };
+    await eventually(async () => expect(await range(created, created + 1)).toEqual([placed.id]));
+    expect(await range(created - 1000, created)).not.toContain(placed.id);
+    expect(await range(created + 1, created + 1000)).not.toContain(placed.id);
+    expect(await range(created - 1000, created + 1000)).toContain(placed.id);
+  });
+});
