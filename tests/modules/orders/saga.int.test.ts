@@ -66,7 +66,7 @@ describe("the saga delivered every event twice", () => {
       const before = await snapshot(order.id);
       expect(before.order.status).toBe(status);
       const types = await redeliverAll(order.id);
-      expect(types).toContain("payment." + (method === "pm_card_visa" ? "processed" : "failed"));
+      expect(types).toContain(`payment.${method === "pm_card_visa" ? "processed" : "failed"}`);
       await Bun.sleep(200);
       const after = await snapshot(order.id);
       expect(after.saga).toEqual(before.saga);
