@@ -64,3 +64,43 @@ describe("200 simultaneous orders for a product with 50 in stock", () => {
     for (const c of charged) expect(confirmedIds.has(c.subject)).toBe(true);
   }, 60_000);
 });
+
+describe("simultaneous orders over several products", () => {
+  it("never deadlock inventory's partitions (each batch locks its products in one order) and all confirm", async () => {
+    const admin = await s.adminToken();
+    const customer = await s.register();
+    const products = await Promise.all(Array.from({ length: 6 }, (_, i) => shop.newProduct(admin, 1000, 100 + i, `Part ${i}`)));
+    const pick = () => products[Math.floor(Math.random() * products.length)]!;
+    const placed = await Promise.all(
+      Array.from({ length: 160 }, () => {
+        const a = pick();
+        const b = pick();
+        return shop.placeOk(
+          customer.token,
+          a === b
+            ? [{ productId: a, quantity: 1 }]
+            : [
+                { productId: a, quantity: 1 },
+                { productId: b, quantity: 2 },
+              ],
+        );
+      }),
+    );
+    const ids = placed.map((o) => o.id);
+    await eventually(async () => {
+      const [row] = await s.database.sql<
+        { n: number }[]
+      >`select count(*)::int as n from orders.sagas where order_id = any(${ids}::uuid[]) and status = 'COMPLETED'`;
+      expect(row!.n).toBe(160);
+    }, 45_000);
+    const errors = await s.database.sql<{ last_error: string }[]>`
+      select last_error from outbox.subscriptions where name = 'inventory.reservations' and last_error is not null`;
+    expect(errors.map((e) => e.last_error)).toEqual([]);
+    const ordered = placed.reduce((n, o) => n + (o as unknown as { items: { quantity: number }[] }).items.reduce((m, i) => m + i.quantity, 0), 0);
+    await eventually(async () => {
+      const [units] = await s.database.sql<{ sold: number; reserved: number }[]>`
+        select sum(1000 - stock)::int as sold, sum(reserved)::int as reserved from inventory.products where id = any(${products}::uuid[])`;
+      expect(units).toEqual({ sold: ordered, reserved: 0 });
+    }, 15_000);
+  }, 60_000);
+});
