@@ -115,8 +115,9 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     outbox: outbox.appender,
     provider: createSimulatedProvider(),
     orders: orders.api,
-    // A processor call holds its delivery's transaction: bound it well inside the saga's own deadline.
-    callTimeoutMs: Math.min(5000, Math.max(100, Math.round(config.PAYMENT_TIMEOUT / 3))),
+    // A processor call holds its delivery's transaction open (and with it the log's read horizon):
+    // bound it tightly, well inside the saga's own deadline.
+    callTimeoutMs: Math.min(2000, Math.max(100, Math.round(config.PAYMENT_TIMEOUT / 3))),
   });
   const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders, payments];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.

@@ -23,7 +23,7 @@ export interface PaymentsModuleDeps {
   provider: PaymentProvider;
   /** Who owns an order: the orders module's read API. */
   orders: Pick<OrdersApi, "getOrder">;
-  /** How long one processor call may take inside an event delivery (default 5 s). */
+  /** How long one processor call may take inside an event delivery (default 2 s). */
   callTimeoutMs?: number;
 }
 
@@ -42,6 +42,6 @@ export function createPaymentsModule(deps: PaymentsModuleDeps) {
     events: paymentEvents,
     api,
     routes: (router) => paymentsRoutes(router, deps),
-    subscriptions: [paymentsOnOrderEvents({ outbox: deps.outbox, provider: deps.provider, callTimeoutMs: deps.callTimeoutMs ?? 5000 })],
+    subscriptions: [paymentsOnOrderEvents({ outbox: deps.outbox, provider: deps.provider, callTimeoutMs: deps.callTimeoutMs ?? 2000 })],
   });
 }
