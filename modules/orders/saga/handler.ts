@@ -10,7 +10,7 @@ import { type Appender, DomainError, defineSubscription, type EventEnvelope, typ
 import { InventoryReleased, InventoryReservationFailed, InventoryReserved } from "../../inventory/events.ts";
 import { PaymentFailed, PaymentProcessed, PaymentRefunded, PaymentVoided } from "../../payments/events.ts";
 import { now, type OrderAggregate, runOrderCommand } from "../commands.ts";
-import { OrderCancelled, OrderCreated, OrderPaymentTimedOut } from "../events.ts";
+import { OrderCancelled, OrderConfirmed, OrderCreated, OrderPaymentTimedOut } from "../events.ts";
 import type { OrderCommand } from "../order.ts";
 import { react, type SagaAction, type SagaInput, type SagaState } from "./process.ts";
 
@@ -26,6 +26,7 @@ export interface SagaDeps {
 /** sagaEvents are the events the saga reacts to. */
 export const sagaEvents = [
   OrderCreated,
+  OrderConfirmed,
   OrderCancelled,
   InventoryReserved,
   InventoryReservationFailed,
@@ -86,8 +87,11 @@ export const orderSaga = (deps: SagaDeps) =>
         last_sequence: string;
       }[];
       if (row && sequence <= Number(row.last_sequence)) return;
-      let { state, actions } = react(row?.state ?? null, { type: event.type, data: event.data, time: event.time } as SagaInput, deps.paymentTimeoutMs);
-      if (!state) return;
+      const reaction = react(row?.state ?? null, { type: event.type, data: event.data, time: event.time } as SagaInput, deps.paymentTimeoutMs);
+      // Nothing changed (a repeat, the saga's own confirmation coming back): nothing to write.
+      if (!reaction.state || (reaction.state === row?.state && reaction.actions.length === 0)) return;
+      let state = reaction.state;
+      const { actions } = reaction;
       for (const action of actions) {
         const followUp = await perform(deps, tx, event, orderId, action);
         if (followUp) state = react(state, followUp, deps.paymentTimeoutMs).state!;

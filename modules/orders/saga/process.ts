@@ -68,6 +68,7 @@ export type SagaInput = { time: string } & (
       data: { orderId: string; customerId: string; items: { productId: string; name: string }[] };
     }
   | { type: "order.cancelled"; data: { orderId: string; reason: string; previousStatus: "PENDING" | "CONFIRMED" } }
+  | { type: "order.confirmed"; data: { orderId: string } }
   | { type: "inventory.reserved"; data: { orderId: string } }
   | {
       type: "inventory.reservation_failed";
@@ -228,6 +229,17 @@ export function react(prev: SagaState | null, event: SagaInput, paymentTimeoutMs
         move(s, "confirmOrder", OPEN, "skipped", at);
         actions.push({ type: "cancel", reason: `payment not confirmed within ${timeoutWords(event.data.timeoutMs)}`, code: "payment_timeout" });
       }
+      break;
+    case "order.confirmed":
+      // Normally the saga's own confirmation, already recorded. An order confirmed without the
+      // saga's payment step (placed before payments existed, replayed) completes here instead,
+      // so that its payment deadline cannot cancel it.
+      if (!running) break;
+      clearDeadline();
+      if (s.payment === "none") move(s, "processPayment", OPEN, "skipped", at, "confirmed without a payment step");
+      move(s, "confirmOrder", OPEN, "succeeded", at, "order confirmed");
+      move(s, "notifyCustomer", OPEN, "succeeded", at, "order.confirmed published");
+      s.status = "COMPLETED";
       break;
     case "order.cancelled": {
       if (s.status === "COMPENSATING" || s.status === "CANCELLED") break;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { InventoryReleased, InventoryReservationFailed, InventoryReserved } from "../../../modules/inventory/events.ts";
-import { OrderCancelled, OrderCreated, OrderPaymentTimedOut } from "../../../modules/orders/events.ts";
+import { OrderCancelled, OrderConfirmed, OrderCreated, OrderPaymentTimedOut } from "../../../modules/orders/events.ts";
 import { PaymentFailed, PaymentProcessed, PaymentRefunded, PaymentVoided } from "../../../modules/payments/events.ts";
 import type { AnyEventDefinition } from "../../../src/platform.ts";
 import { Shop } from "../../support/commerce.ts";
@@ -23,6 +23,7 @@ afterAll(() => s.close());
 const defs: Record<string, AnyEventDefinition> = Object.fromEntries(
   [
     OrderCreated,
+    OrderConfirmed,
     OrderCancelled,
     InventoryReserved,
     InventoryReservationFailed,
@@ -63,6 +64,10 @@ describe("the saga delivered every event twice", () => {
       const p = await shop.newProduct(admin, 5);
       const order = await shop.placeOk(alice.token, [{ productId: p, quantity: 1 }], method);
       await eventually(async () => expect((await shop.saga(order.id, admin)).status).toBe(end), 15_000);
+      // The flow's last effect (the stock committed or released) is in before the copies go out.
+      await eventually(async () =>
+        expect(await shop.product(p)).toMatchObject(method === "pm_card_visa" ? { stock: 4, reserved: 0 } : { stock: 5, reserved: 0 }),
+      );
       const before = await snapshot(order.id);
       expect(before.order.status).toBe(status);
       const types = await redeliverAll(order.id);

@@ -150,3 +150,21 @@ describe("the order saga", () => {
     expect([timeoutWords(30_000), timeoutWords(1500), timeoutWords(250)]).toEqual(["30 s", "1.5 s", "250 ms"]);
   });
 });
+
+describe("an order confirmed outside the saga's payment step (placed before payments existed)", () => {
+  it("completes the saga and clears the deadline, so the deadline cannot cancel a confirmed order", () => {
+    const confirmed: SagaInput = { type: "order.confirmed", time: t(3), data: { orderId: ORDER } };
+    const r = given(created, reserved).when(confirmed);
+    expect(r.actions).toEqual([{ type: "clearPaymentDeadline" }]);
+    expect(r.state?.status).toBe("COMPLETED");
+    expect(r.steps).toMatchObject({ processPayment: "skipped", confirmOrder: "succeeded" });
+    expect(given(created, reserved, confirmed).when(timedOut).actions).toEqual([]);
+  });
+
+  it("changes nothing when the confirmation is the saga's own", () => {
+    let state: SagaState | null = null;
+    for (const e of [created, reserved, paid]) state = react(state, e, TIMEOUT).state;
+    const again = react(state, { type: "order.confirmed", time: t(3), data: { orderId: ORDER } }, TIMEOUT);
+    expect(again).toEqual({ state, actions: [] });
+  });
+});
