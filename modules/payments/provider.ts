@@ -63,7 +63,7 @@ const FAILURES: Record<string, { reason: PaymentFailureReason; message: string }
 };
 const SUCCEEDS = new Set(["pm_card_visa", "pm_card_mastercard"]);
 
-/** abortable is a promise that never settles unless `signal` aborts (then it rejects with the reason). */
+/** neverUnless is a promise that never settles unless `signal` aborts (then it rejects with the reason). */
 const neverUnless = (signal?: AbortSignal) =>
   new Promise<never>((_, reject) => {
     if (signal?.aborted) reject(signal.reason);
@@ -119,7 +119,7 @@ export function createSimulatedProvider(opts: { latencyMs?: number } = {}): Paym
   };
 }
 
-/** CallTimeout is what `bounded` answers when the provider did not answer in time. */
+/** CALL_TIMEOUT is what `bounded` answers when the provider did not answer in time. */
 export const CALL_TIMEOUT = Symbol("call timeout");
 
 /** bounded runs a provider call with a deadline: its answer, or CALL_TIMEOUT once `ms` passed (the call is aborted). */

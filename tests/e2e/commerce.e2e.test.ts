@@ -1,8 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { type Order, Shop, stepOf } from "../support/commerce.ts";
 import { eventually } from "../support/eventually.ts";
 import { expectProblem } from "../support/http.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
+
+// The flows cross several subscriptions; on a loaded machine (or with a long transaction elsewhere
+// on the server holding the log's read horizon) they take seconds, so waits are generous.
+setDefaultTimeout(60_000);
 
 // The whole shop over real HTTP (a listening server, fetch): orders, inventory, payments and
 // the saga between them, with the default 30 s payment timeout.
@@ -25,13 +29,13 @@ const settled = (id: string, status: string) =>
     const o = await shop.order(id, admin);
     expect(o.status).toBe(status);
     return o;
-  }, 15_000);
+  }, 30_000);
 const sagaEnded = (id: string, status: string) =>
   eventually(async () => {
     const saga = await shop.saga(id, admin);
     expect(saga.status).toBe(status);
     return saga;
-  }, 15_000);
+  }, 30_000);
 
 describe("the happy path", () => {
   it("reserves, charges the total once, confirms, ships and delivers; every event of the flow shares the order's correlation id", async () => {

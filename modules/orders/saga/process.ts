@@ -120,7 +120,7 @@ function move(s: SagaState, name: StepName, from: readonly StepStatus[], to: Ste
 }
 
 const OPEN: readonly StepStatus[] = ["pending", "running"];
-const euros = (cents: number, currency: string) => `${(cents / 100).toFixed(2)} ${currency}`;
+const money = (cents: number, currency: string) => `${(cents / 100).toFixed(2)} ${currency}`;
 
 /** outOfStockReason says in words why inventory refused an order. */
 export function outOfStockReason(s: Pick<SagaState, "productNames">, data: Extract<SagaInput, { type: "inventory.reservation_failed" }>["data"]): string {
@@ -195,7 +195,7 @@ export function react(prev: SagaState | null, event: SagaInput, paymentTimeoutMs
     case "payment.processed":
       s.payment = "processed";
       clearDeadline();
-      move(s, "processPayment", OPEN, "succeeded", at, `charged ${euros(event.data.amountCents, event.data.currency)} (${event.data.chargeId})`);
+      move(s, "processPayment", OPEN, "succeeded", at, `charged ${money(event.data.amountCents, event.data.currency)} (${event.data.chargeId})`);
       if (running) {
         actions.push({ type: "confirm" });
         move(s, "confirmOrder", OPEN, "succeeded", at, "order confirmed");
@@ -271,7 +271,7 @@ export function react(prev: SagaState | null, event: SagaInput, paymentTimeoutMs
       move(s, "releaseInventory", OPEN, "succeeded", at, event.data.from === "committed" ? "committed stock returned" : "reservation released");
       break;
     case "payment.refunded":
-      move(s, "refundPayment", OPEN, "succeeded", at, `refunded ${euros(event.data.amountCents, event.data.currency)} (${event.data.refundId})`);
+      move(s, "refundPayment", OPEN, "succeeded", at, `refunded ${money(event.data.amountCents, event.data.currency)} (${event.data.refundId})`);
       break;
     case "payment.voided":
       s.payment = "voided";

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { InventoryReleased, InventoryReservationFailed, InventoryReserved } from "../../../modules/inventory/events.ts";
 import { OrderCancelled, OrderConfirmed, OrderCreated, OrderPaymentTimedOut } from "../../../modules/orders/events.ts";
 import { PaymentFailed, PaymentProcessed, PaymentRefunded, PaymentVoided } from "../../../modules/payments/events.ts";
@@ -7,6 +7,10 @@ import { Shop } from "../../support/commerce.ts";
 import { eventually } from "../../support/eventually.ts";
 import { handledCount } from "../../support/handled.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
+
+// The flows cross several subscriptions; on a loaded machine (or with a long transaction elsewhere
+// on the server holding the log's read horizon) they take seconds, so waits are generous.
+setDefaultTimeout(60_000);
 
 let s: TestServer;
 let shop: Shop;
