@@ -28,7 +28,7 @@
  *   BENCH_COMMERCE_PRODUCTS products the orders are spread over, one line each (default 100; 1 makes
  *                   every order contend for one product row, the concurrency test's case)
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pino from "pino";
@@ -182,6 +182,16 @@ async function placeAndConfirm(app: App, watcher: Watcher, start: number): Promi
   return { ms: nowMs() - start, status, id };
 }
 
+/** cpuMs is a process's CPU time so far (user + system), from /proc; NaN where there is none. */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks of 10 ms
+  } catch {
+    return Number.NaN;
+  }
+}
+
 // ---- The reference: raw postgres.js doing the same shape of work ------------------------------
 
 /** rawChain is one order's worth of work without the framework: HOPS sequential transactions inserting `rows` rows in all. */
@@ -251,10 +261,12 @@ async function sagaPhase(app: App, watcher: Watcher, sql: postgres.Sql): Promise
   };
   await closedLoop(CLIENTS, Math.max(2, T / 2), op);
   ids.length = 0;
+  const cpu0 = cpuMs(app.served.proc.pid);
   const saga = await closedLoop(CLIENTS, T, op);
+  const appCpuPerOrder = (cpuMs(app.served.proc.pid) - cpu0) / Math.max(1, saga.done);
   const rate = saga.done / saga.seconds;
   const rows = Math.round(await eventsPerOrder(sql, ids.slice(0, 500)));
-  log(`   saga: ${saga.done} confirmed (${saga.failed} not) in ${saga.seconds.toFixed(1)}s: ${rate.toFixed(0)}/s; ${rows} events per order`);
+  log(`   saga: ${saga.done} confirmed (${saga.failed} not) in ${saga.seconds.toFixed(1)}s: ${rate.toFixed(0)}/s; ${rows} events per order; app CPU ${appCpuPerOrder.toFixed(1)} ms/order`);
   const raw = await closedLoop(CLIENTS, Math.max(2, T / 2), async () => {
     await rawChain(sql, rows);
     return { ok: true };
@@ -270,7 +282,7 @@ async function sagaPhase(app: App, watcher: Watcher, sql: postgres.Sql): Promise
         reference: `raw postgres.js: ${HOPS} sequential transactions inserting ${rows} rows per order, same ${CLIENTS} clients`,
         referenceValue: rawRate,
         target: { valueAtLeast: 300 },
-        note: `${saga.done} orders in ${saga.seconds.toFixed(1)} s, ${saga.failed} not confirmed within ${ORDER_DEADLINE_MS / 1000} s; ${rows} events appended per order`,
+        note: `${saga.done} orders in ${saga.seconds.toFixed(1)} s, ${saga.failed} not confirmed within ${ORDER_DEADLINE_MS / 1000} s; ${rows} events appended per order; the app process spent ${appCpuPerOrder.toFixed(1)} ms of CPU per order (Postgres not counted)`,
       }),
     ],
     rows,
@@ -361,7 +373,7 @@ async function loadPhase(bench: BenchDatabase): Promise<Figure[]> {
     }
     const a = await loadState(withSnapshots, ids[0]!);
     const b = await loadState(replaying, ids[0]!);
-    if (a.version !== LOAD_EVENTS || JSON.stringify(a) !== JSON.stringify(b)) throw new Error("snapshot plus tail differs from the replay");
+    if (a.version !== LOAD_EVENTS || !Bun.deepEquals(a, b)) throw new Error("snapshot plus tail differs from the replay");
     const sample = async (es: typeof withSnapshots, seconds: number) => {
       const out: number[] = [];
       const deadline = nowMs() + seconds * 1000;
