@@ -266,7 +266,9 @@ async function sagaPhase(app: App, watcher: Watcher, sql: postgres.Sql): Promise
   const appCpuPerOrder = (cpuMs(app.served.proc.pid) - cpu0) / Math.max(1, saga.done);
   const rate = saga.done / saga.seconds;
   const rows = Math.round(await eventsPerOrder(sql, ids.slice(0, 500)));
-  log(`   saga: ${saga.done} confirmed (${saga.failed} not) in ${saga.seconds.toFixed(1)}s: ${rate.toFixed(0)}/s; ${rows} events per order; app CPU ${appCpuPerOrder.toFixed(1)} ms/order`);
+  log(
+    `   saga: ${saga.done} confirmed (${saga.failed} not) in ${saga.seconds.toFixed(1)}s: ${rate.toFixed(0)}/s; ${rows} events per order; app CPU ${appCpuPerOrder.toFixed(1)} ms/order`,
+  );
   const raw = await closedLoop(CLIENTS, Math.max(2, T / 2), async () => {
     await rawChain(sql, rows);
     return { ok: true };

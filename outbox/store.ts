@@ -206,8 +206,11 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
     },
 
     readStream: (async (tx: Tx, streamId: string, on?: readonly AnyEventDefinition[]) => {
-      const rows = (await tx.execute(sql`
-        select ${EVENT_COLUMNS} from outbox.events where stream_id = ${streamId} order by stream_version`)) as unknown as EventRow[];
+      const rows = await executePreparedText<EventRow>(
+        tx,
+        { sql: `select ${EVENT_COLUMNS_TEXT} from outbox.events where stream_id = $1 order by stream_version`, params: [streamId] },
+        "outbox_read_stream",
+      );
       const expected = on && new Set(on.map((d) => d.type));
       return rows.map((r) => {
         if (expected && !expected.has(r.type)) throw new UnexpectedStreamEventError(streamId, r.stream_version ?? 0, r.type, [...expected]);

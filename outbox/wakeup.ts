@@ -11,6 +11,12 @@ export interface WakeSignal {
   consumeNudge(): boolean;
   /** wait resolves at the next wake or after `ms`; at once if a wake is pending. */
   wait(ms: number): Promise<void>;
+  /**
+   * waitForAnyCommit is `wait`, also woken by this process's next commit of any events: for a
+   * loop whose events are committed but not readable yet, because an older transaction still
+   * holds the read horizon back (its commit, whatever it appended, may be what frees them).
+   */
+  waitForAnyCommit(ms: number): Promise<void>;
   /** fire wakes the loop (stop uses it). */
   fire(): void;
   close(): void;
@@ -18,6 +24,8 @@ export interface WakeSignal {
 
 class Signal implements WakeSignal {
   #pending = false;
+  /** Set while the loop waits for the next commit of any events (see waitForAnyCommit). */
+  anyCommit = false;
   #nudged = false;
   #resolve: (() => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -46,6 +54,16 @@ class Signal implements WakeSignal {
 
   fire(): void {
     this.#pending = true;
+    this.#release();
+  }
+
+  /** committed ends a waitForAnyCommit: not a wake (`consume` stays false), just a reason to look again. */
+  committed(): void {
+    if (this.anyCommit) this.#release();
+  }
+
+  #release(): void {
+    this.anyCommit = false;
     const resolve = this.#resolve;
     if (resolve) {
       this.#resolve = undefined;
@@ -54,7 +72,16 @@ class Signal implements WakeSignal {
     }
   }
 
+  waitForAnyCommit(ms: number): Promise<void> {
+    return this.#wait(ms, true);
+  }
+
   wait(ms: number): Promise<void> {
+    return this.#wait(ms, false);
+  }
+
+  #wait(ms: number, anyCommit: boolean): Promise<void> {
+    this.anyCommit = anyCommit;
     if (this.#pending) return Promise.resolve();
     return new Promise((resolve) => {
       this.#resolve = resolve;
@@ -109,12 +136,15 @@ export class Wakeup {
   /** appended is called after a commit that appended `events`. */
   appended(events: readonly EventEnvelope[]): void {
     for (const s of this.#signals) {
+      let interested = false;
       for (const e of events) {
         if (s.interested(e)) {
-          s.fire();
+          interested = true;
           break;
         }
       }
+      if (interested) s.fire();
+      else s.committed();
     }
     if (this.#notifyTimer) return;
     const wait = Math.max(0, this.#lastNotify + this.#coalesceMs - Date.now());

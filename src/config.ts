@@ -70,6 +70,8 @@ const EnvSchema = z.object({
   PAYMENT_TIMEOUT: duration("30s"),
   TIMELINE_INACTIVE_DAYS: int(30, 1),
   CELEBRITY_FOLLOWER_THRESHOLD: int(10_000, 0),
+  NOTIFICATIONS_HEARTBEAT_MS: int(15_000, 50),
+  NOTIFICATIONS_MAX_STREAMS_PER_USER: int(5, 1),
   AWS_REGION: z.string().default("us-east-1"),
   AWS_ENDPOINT_URL: z.url().optional(),
   AWS_ENDPOINT_URL_EVENTBRIDGE: z.url().optional(),

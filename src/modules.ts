@@ -30,6 +30,8 @@ export interface ModuleDefinition<Api = unknown> {
   readonly background?: readonly BackgroundTask[];
   /** Runs once at start-up after migrations (e.g. seeding). */
   readonly start?: () => Promise<void>;
+  /** Runs at shutdown, before requests are drained: ends what would hold a drain (open streams). */
+  readonly stop?: () => Promise<void>;
 }
 
 const NAME = /^[a-z][a-z0-9-]*$/;

@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createInventoryModule } from "../modules/inventory/index.ts";
+import { createNotificationsModule } from "../modules/notifications/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
 import { createPaymentsModule, createSimulatedProvider } from "../modules/payments/index.ts";
 import { createPostsModule } from "../modules/posts/index.ts";
@@ -14,6 +15,7 @@ import { pendingMigrations, runMigrations } from "./db/migrate.ts";
 import { EventRegistry } from "./events/registry.ts";
 import { createHttpApp } from "./http/app.ts";
 import { createJwtAuth } from "./http/auth.ts";
+import { healthResponse } from "./http/edge.ts";
 import type { RateLimiter } from "./http/env.ts";
 import { createPgIdempotencyStore } from "./http/idempotency.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./http/rate-limit.ts";
@@ -37,7 +39,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users", "posts", "timelines", "inventory", "orders", "payments"] as const;
+export const ALL_MODULES = ["users", "posts", "timelines", "inventory", "orders", "payments", "notifications"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -119,7 +121,16 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     // bound it tightly, well inside the saga's own deadline.
     callTimeoutMs: Math.min(2000, Math.max(100, Math.round(config.PAYMENT_TIMEOUT / 3))),
   });
-  const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders, payments];
+  const notifications = createNotificationsModule({
+    db: database.db,
+    outbox: outbox.appender,
+    users: users.api,
+    posts: posts.api,
+    heartbeatMs: config.NOTIFICATIONS_HEARTBEAT_MS,
+    maxStreamsPerUser: config.NOTIFICATIONS_MAX_STREAMS_PER_USER,
+    onError: (err, what) => log.warn({ err, what }, "notification streams"),
+  });
+  const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders, payments, notifications];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));
@@ -173,7 +184,15 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     rateLimiter,
     log,
     listen() {
-      server = Bun.serve({ port: config.PORT, hostname: config.HOST, fetch: app.fetch, maxRequestBodySize: Math.max(config.BODY_LIMIT_BYTES * 2, 1 << 30) });
+      server = Bun.serve({
+        port: config.PORT,
+        hostname: config.HOST,
+        // The liveness probe is answered by Bun's own router (GET, and HEAD through it), before
+        // any JavaScript routing: the same answer the app's /health route gives.
+        routes: { "/health": { GET: (req) => healthResponse(req.headers) } },
+        fetch: app.fetch,
+        maxRequestBodySize: Math.max(config.BODY_LIMIT_BYTES * 2, 1 << 30),
+      });
       log.info({ port: server.port, roles: config.ROLES, modules: modules.map((m) => m.name) }, "listening");
       return server.port!;
     },
@@ -183,7 +202,8 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
         // batches get until the deadline, then their connections are cut.
         let timer: ReturnType<typeof setTimeout> | undefined;
         const deadline = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), config.SHUTDOWN_TIMEOUT_MS)));
-        const drain = Promise.allSettled([server?.stop(false), outbox.stop(), ...background.map((t) => t.stop())]);
+        // Modules end what would hold the drain (open event streams) as it starts; background loops stop with the workers.
+        const drain = Promise.allSettled([server?.stop(false), outbox.stop(), ...background.map((t) => t.stop()), ...modules.map((m) => m.stop?.())]);
         const outcome = await Promise.race([drain, deadline]);
         clearTimeout(timer);
         if (outcome === "timeout") {

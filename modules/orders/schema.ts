@@ -30,14 +30,12 @@ export const orderViews = ordersSchema.table(
 
 /**
  * sagas: the order saga's state, one row per order, changed by the `orders.saga` subscription
- * under the row's lock. `last_sequence` is the log position of the last event applied, so a
- * redelivered or replayed event changes nothing.
+ * under the row's lock; `status` repeats the state's, for queries.
  */
 export const sagas = ordersSchema.table("sagas", {
   orderId: uuid("order_id").primaryKey(),
   status: text("status").notNull(),
   state: jsonb("state").$type<SagaState>().notNull(),
-  lastSequence: bigint("last_sequence", { mode: "number" }).notNull(),
   createdAt: timestamp("created_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
   updatedAt: timestamp("updated_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
 });

@@ -4,10 +4,19 @@ import { userEvents } from "./events.ts";
 import { countPosts } from "./handlers.ts";
 import { getPreferences, getProfile } from "./profile.ts";
 import { profileRoutes } from "./profile-routes.ts";
-import { findAccounts, getAccount } from "./queries.ts";
+import {
+  findAccounts,
+  findNotificationTargets,
+  findPostSubscribers,
+  getAccount,
+  listAdminIds,
+  type NotificationTarget,
+  type PostSubscriber,
+} from "./queries.ts";
 import { usersRoutes } from "./routes.ts";
 import type { Account, Preferences, Profile } from "./views.ts";
 
+export type { NotificationTarget, PostSubscriber } from "./queries.ts";
 export type { Account, Preferences, Profile } from "./views.ts";
 
 /** UsersApi is the read API other modules may call synchronously. */
@@ -20,6 +29,12 @@ export interface UsersApi {
   getProfile(id: string): Promise<Profile>;
   /** getPreferences returns one user's notification preferences, or throws a 404 `USERS.NOT_FOUND`. */
   getPreferences(id: string): Promise<Preferences>;
+  /** findNotificationTargets returns the email and notification preferences of the users among `ids` (one query); unknown ids are left out. */
+  findNotificationTargets(ids: string[]): Promise<NotificationTarget[]>;
+  /** findPostSubscribers returns each author's followers whose postNotifications is on (one query for all authors). */
+  findPostSubscribers(authorIds: string[]): Promise<PostSubscriber[]>;
+  /** listAdminIds returns the ids of every admin account. */
+  listAdminIds(): Promise<string[]>;
 }
 
 /** UsersModuleDeps are the users module's dependencies, given by the composition root. */
@@ -42,6 +57,9 @@ export function createUsersModule(deps: UsersModuleDeps) {
     findAccounts: (ids) => findAccounts(deps.db, ids),
     getProfile: (id) => getProfile(deps.db, id),
     getPreferences: (id) => getPreferences(deps.db, id),
+    findNotificationTargets: (ids) => findNotificationTargets(deps.db, ids),
+    findPostSubscribers: (ids) => findPostSubscribers(deps.db, ids),
+    listAdminIds: () => listAdminIds(deps.db),
   };
   return defineModule<UsersApi>({
     name: "users",

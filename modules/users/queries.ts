@@ -1,8 +1,8 @@
-import { eq, or, sql } from "drizzle-orm";
+import { and, eq, or, sql } from "drizzle-orm";
 import { type Executor, prepared } from "../../src/platform.ts";
 import { InvalidCredentialsError, UserNotFoundError } from "./errors.ts";
-import { accounts } from "./schema.ts";
-import { type Account, toAccount } from "./views.ts";
+import { accounts, follows } from "./schema.ts";
+import { type Account, type Preferences, toAccount } from "./views.ts";
 
 // Verifying against a real hash for unknown logins keeps response time from revealing which exist.
 const DUMMY_HASH = Bun.password.hashSync("not-a-real-password", { algorithm: "argon2id" });
@@ -39,4 +39,51 @@ export async function authenticate(db: Executor, login: string, password: string
   const ok = await Bun.password.verify(password, row?.passwordHash ?? DUMMY_HASH);
   if (!row || !ok) throw new InvalidCredentialsError();
   return toAccount(row);
+}
+
+/** PostSubscriber is a follower who wants to hear of an author's new posts. */
+export interface PostSubscriber {
+  authorId: string;
+  followerId: string;
+}
+
+/**
+ * findPostSubscribers returns, for each of `authorIds`, the followers whose postNotifications is
+ * on: one statement for every author (the follows index by followee, then the account by key).
+ */
+export async function findPostSubscribers(db: Executor, authorIds: string[]): Promise<PostSubscriber[]> {
+  if (authorIds.length === 0) return [];
+  const rows = await postSubscribers.execute(db, { ids: [...new Set(authorIds)] });
+  return rows.map((r) => ({ authorId: r.authorId, followerId: r.followerId }));
+}
+const postSubscribers = prepared("users_post_subscribers", ["ids"], (db, $) =>
+  db
+    .select({ authorId: follows.followeeId, followerId: follows.followerId })
+    .from(follows)
+    .innerJoin(accounts, eq(accounts.id, follows.followerId))
+    .where(and(sql`${follows.followeeId} = any(${$.ids}::uuid[])`, eq(accounts.postNotifications, true))),
+);
+
+/** NotificationTarget is where and whether a user wants to be told: their email address and switches. */
+export interface NotificationTarget extends Preferences {
+  id: string;
+  email: string;
+}
+
+/** findNotificationTargets returns the email and notification preferences of the users among `ids`; unknown ids are left out. */
+export async function findNotificationTargets(db: Executor, ids: string[]): Promise<NotificationTarget[]> {
+  if (ids.length === 0) return [];
+  return targetsByIds.execute(db, { ids: [...new Set(ids)] });
+}
+const targetsByIds = prepared("users_notification_targets_by_ids", ["ids"], (db, $) =>
+  db
+    .select({ id: accounts.id, email: accounts.email, emailNotifications: accounts.emailNotifications, postNotifications: accounts.postNotifications })
+    .from(accounts)
+    .where(sql`${accounts.id} = any(${$.ids}::uuid[])`),
+);
+
+/** listAdminIds returns the ids of every admin account. */
+export async function listAdminIds(db: Executor): Promise<string[]> {
+  const rows = await db.select({ id: accounts.id }).from(accounts).where(eq(accounts.role, "admin")).orderBy(accounts.id);
+  return rows.map((r) => r.id);
 }

@@ -16,6 +16,9 @@ export interface Checkpoint {
   start_snapshot: string | null;
 }
 
+/** PeekRow is a row of the peek: the checkpoint's columns (prefixed) and an event's, or nulls when there is none. */
+type PeekRow = { [K in keyof Checkpoint as `cp_${K}`]: Checkpoint[K] } & (EventRow | { [K in keyof EventRow]: null });
+
 /** Seen is a checkpoint and the batch of events past it, as one read found them. */
 export interface Seen {
   cp: Checkpoint;
@@ -63,16 +66,46 @@ export class PartitionCheckpoint {
    * commit record to disk, for nothing. Null when there is nothing to do.
    */
   async peek(): Promise<Seen | null> {
-    const { deps } = this.p;
-    const [cp] = await executePrepared<Checkpoint>(deps.db, checkpointRead(this.p, false), "outbox_checkpoint_peek");
-    if (!cp || cp.lease_owner !== deps.processId) {
+    const { deps, sub, partition } = this.p;
+    // One statement, one round trip: the checkpoint, and (when this process owns the lease and
+    // the partition is active) the batch past it, each event row carrying the checkpoint too.
+    const types = sub.matcher.types;
+    const rows = await executePrepared<PeekRow>(
+      deps.db,
+      sql`
+        select c.last_transaction_id::text as cp_last_transaction_id, c.last_position::text as cp_last_position, c.status as cp_status,
+               c.lease_owner as cp_lease_owner, c.failing_position::text as cp_failing_position, c.failing_attempts as cp_failing_attempts,
+               c.start_snapshot as cp_start_snapshot, e.*
+          from outbox.subscriptions c
+          left join lateral (
+            select ${EVENT_COLUMNS} from outbox.events
+             where c.status = 'active' and c.lease_owner = ${deps.processId}
+               and (transaction_id, position) > (c.last_transaction_id, c.last_position)
+               and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+               ${subscriptionFilter(types, sub.partitions, partition)}
+             order by events.transaction_id, events.position
+             limit ${sub.batchSize}) e on true
+         where c.name = ${sub.name} and c.partition = ${partition}`,
+      `outbox_peek_${types ? "typed" : "all"}_${sub.partitions > 1 ? "partitioned" : "whole"}`,
+    );
+    const first = rows[0];
+    if (!first || first.cp_lease_owner !== deps.processId) {
       this.lease.lost();
       return null;
     }
+    const cp: Checkpoint = {
+      last_transaction_id: first.cp_last_transaction_id,
+      last_position: first.cp_last_position,
+      status: first.cp_status,
+      lease_owner: first.cp_lease_owner,
+      failing_position: first.cp_failing_position,
+      failing_attempts: first.cp_failing_attempts,
+      start_snapshot: first.cp_start_snapshot,
+    };
     if (cp.status === "paused") return null;
     this.filter.noteStart(cp);
-    const batch = await this.read(deps.db, cp, this.p.sub.batchSize);
-    return batch.length ? { cp, batch } : null;
+    if (first.position === null) return null;
+    return { cp, batch: rows as EventRow[] };
   }
 
   /** lock takes the checkpoint row for this transaction, or null if another process owns the lease. */
@@ -100,13 +133,20 @@ export class PartitionCheckpoint {
   /** read returns up to `limit` of this partition's events past `cp` that no running transaction can still precede. */
   async read(db: Executor, cp: Checkpoint, limit: number): Promise<EventRow[]> {
     const { sub, partition } = this.p;
-    return (await db.execute(sql`
+    // Prepared (one round trip, parsed once per connection), named by the shape of its text:
+    // with or without a type filter, with or without a partition test.
+    const types = sub.matcher.types;
+    return executePrepared<EventRow>(
+      db,
+      sql`
         select ${EVENT_COLUMNS} from outbox.events
          where (transaction_id, position) > (${cp.last_transaction_id}::xid8, ${cp.last_position}::bigint)
            and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-           ${subscriptionFilter(sub.matcher.types, sub.partitions, partition)}
+           ${subscriptionFilter(types, sub.partitions, partition)}
          order by events.transaction_id, events.position
-         limit ${limit}`)) as unknown as EventRow[];
+         limit ${limit}`,
+      `outbox_read_${types ? "typed" : "all"}_${sub.partitions > 1 ? "partitioned" : "whole"}`,
+    );
   }
 
   /**

@@ -89,8 +89,12 @@ export class PartitionWorker implements Partition {
       if (this.#awaitingLease && membership.owns(this.sub.name, this.partition)) this.#interrupt?.();
     });
     let burstUntil = 0;
+    // Woken for an append that no batch has read yet: it is committed, so if a look finds
+    // nothing, an older transaction is holding the read horizon back.
+    let expecting = false;
     while (!this.#stopped) {
       const woken = signal.consume();
+      if (woken) expecting = true;
       let progressed = false;
       let delay = pollMs;
       try {
@@ -118,16 +122,24 @@ export class PartitionWorker implements Partition {
         delay = Math.min(pollMs, 1000);
       }
       if (this.#stopped) break;
-      if (progressed) continue;
+      if (progressed) {
+        expecting = false;
+        continue;
+      }
       if (delay !== pollMs) {
         // A backoff: appends must not cut it short.
         await this.#sleep(delay);
         continue;
       }
-      // Right after a wake an append may still sit behind an older open transaction; look
-      // again soon for a short while (or at the next commit's wake) instead of a whole poll.
+      // Right after a wake an append may still sit behind an older open transaction (the read
+      // horizon): look again soon for a short while instead of after a whole poll, and while
+      // the woken-for append is still unread, also at this process's next commit of anything
+      // (likely that older transaction's).
       if (woken) burstUntil = Date.now() + 250;
-      await signal.wait(Date.now() < burstUntil ? 5 : pollMs);
+      if (Date.now() >= burstUntil) {
+        expecting = false;
+        await signal.wait(pollMs);
+      } else await (expecting ? signal.waitForAnyCommit(5) : signal.wait(5));
     }
     unwatch();
     signal.close();

@@ -82,7 +82,16 @@ const HEALTH_HEADERS = new Headers([...SECURITY_HEADERS.map(([k, v]) => [k, v]),
  * (orchestrators poll it every few seconds).
  */
 export function health(c: Context<AppEnv>): Response {
-  const [requestId, correlationId] = requestIds(c.req.raw.headers);
+  return healthResponse(c.req.raw.headers);
+}
+
+/**
+ * healthResponse is `health` for a bare request's headers: the server also registers it as a
+ * native `Bun.serve` route for GET and HEAD /health (see `src/server.ts`), so probes skip the
+ * Hono router; other methods still reach the app (and its 405).
+ */
+export function healthResponse(headers: Headers): Response {
+  const [requestId, correlationId] = requestIds(headers);
   const res = new Response(HEALTH_BODY, { headers: HEALTH_HEADERS });
   res.headers.set("x-request-id", requestId);
   res.headers.set("x-correlation-id", correlationId);

@@ -32,6 +32,25 @@ describe("a real server process (bun src/main.ts)", () => {
     expect(await ready.json()).toEqual({ status: "ready" });
   });
 
+  it("answers /health over the wire as the app's route does: ids and security headers on GET and HEAD, 405 problem for other methods", async () => {
+    const ids = { "x-request-id": "probe-1", "x-correlation-id": "flow-1" };
+    for (const method of ["GET", "HEAD"]) {
+      const res = await fetch(`${app.url}/health`, { method, headers: ids });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-request-id")).toBe("probe-1");
+      expect(res.headers.get("x-correlation-id")).toBe("flow-1");
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(res.headers.get("content-type")).toBe("application/json");
+      expect(await res.text()).toBe(method === "GET" ? JSON.stringify({ status: "ok" }) : "");
+    }
+    const fresh = await fetch(`${app.url}/health`);
+    expect(fresh.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    const post = await fetch(`${app.url}/health`, { method: "POST" });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toContain("GET");
+    expect(post.headers.get("content-type")).toContain("application/problem+json");
+  });
+
   it("on SIGTERM refuses new connections, finishes the in-flight request and exits 0 in time", async () => {
     const user = newUser("drain");
     const json = JSON.stringify(user);

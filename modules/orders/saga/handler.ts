@@ -2,8 +2,11 @@
  * The order saga's runner: the `orders.saga` subscription keeps each order's saga state in
  * `orders.sagas` and performs what `react` decides, all in the delivery's transaction (with its
  * checkpoint): a confirmation or cancellation of the order (its stream and public events), and
- * the payment deadline row the timer fires. Events of one order arrive in their log order
- * (partitions split by order id); the row's lock and `last_sequence` make a redelivery a no-op.
+ * the payment deadline row the timer fires. Events of one order arrive in the order the log is
+ * read (partitions split by order id) and are handled under the row's lock. A redelivered or
+ * replayed event is a no-op because every reaction moves a step on from an open status only (see
+ * `react`). The log position is no guard here: events from different writers are read in
+ * transaction order, which is not always position order.
  */
 import { sql } from "drizzle-orm";
 import { type Appender, DomainError, defineSubscription, type EventEnvelope, type Tx } from "../../../src/platform.ts";
@@ -81,12 +84,7 @@ export const orderSaga = (deps: SagaDeps) =>
     partitions: 4,
     handler: async (event, { tx }) => {
       const orderId = event.data.orderId;
-      const sequence = Number(event.sequence);
-      const [row] = (await tx.execute(sql`select state, last_sequence from orders.sagas where order_id = ${orderId} for update`)) as unknown as {
-        state: SagaState;
-        last_sequence: string;
-      }[];
-      if (row && sequence <= Number(row.last_sequence)) return;
+      const [row] = (await tx.execute(sql`select state from orders.sagas where order_id = ${orderId} for update`)) as unknown as { state: SagaState }[];
       const reaction = react(row?.state ?? null, { type: event.type, data: event.data, time: event.time } as SagaInput, deps.paymentTimeoutMs);
       // Nothing changed (a repeat, the saga's own confirmation coming back): nothing to write.
       if (!reaction.state || (reaction.state === row?.state && reaction.actions.length === 0)) return;
@@ -97,7 +95,7 @@ export const orderSaga = (deps: SagaDeps) =>
         if (followUp) state = react(state, followUp, deps.paymentTimeoutMs).state!;
       }
       await tx.execute(sql`
-        insert into orders.sagas (order_id, status, state, last_sequence) values (${orderId}, ${state.status}, ${JSON.stringify(state)}::jsonb, ${sequence})
-        on conflict (order_id) do update set status = excluded.status, state = excluded.state, last_sequence = excluded.last_sequence, updated_at = now()`);
+        insert into orders.sagas (order_id, status, state) values (${orderId}, ${state.status}, ${JSON.stringify(state)}::jsonb)
+        on conflict (order_id) do update set status = excluded.status, state = excluded.state, updated_at = now()`);
     },
   });

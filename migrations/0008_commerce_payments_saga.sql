@@ -15,7 +15,6 @@ CREATE TABLE "orders"."sagas" (
 	"order_id" uuid PRIMARY KEY NOT NULL,
 	"status" text NOT NULL,
 	"state" jsonb NOT NULL,
-	"last_sequence" bigint NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
