@@ -5,6 +5,6 @@ export default defineConfig({
   dialect: "postgresql",
   schema: ["./outbox/schema.ts", "./modules/*/schema.ts"],
   out: "./migrations",
-  schemaFilter: ["outbox", "users", "posts", "timelines", "notifications", "orders", "inventory", "payments", "analytics"],
+  schemaFilter: ["outbox", "users", "posts", "timelines", "search", "notifications", "orders", "inventory", "payments", "analytics"],
   dbCredentials: { url: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres" },
 });

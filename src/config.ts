@@ -46,6 +46,9 @@ const EnvSchema = z.object({
   EMBEDDED_PG_PORT: int(54329, 1),
   MIGRATIONS_DIR: z.string().default("migrations"),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  REDIS_CONNECT_TIMEOUT_MS: int(1000, 1),
+  REDIS_COMMAND_TIMEOUT_MS: int(250, 1),
+  TIMELINE_CACHE_TTL_SECONDS: int(30, 0),
   JWT_SECRET: z.string().min(32, "must be at least 32 characters").default(DEV_DEFAULTS.JWT_SECRET),
   JWT_TTL_SECONDS: int(3600, 60),
   ADMIN_USERNAME: z

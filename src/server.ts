@@ -5,7 +5,8 @@ import { createNotificationsModule } from "../modules/notifications/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
 import { createPaymentsModule, createSimulatedProvider } from "../modules/payments/index.ts";
 import { createPostsModule } from "../modules/posts/index.ts";
-import { createTimelinesModule } from "../modules/timelines/index.ts";
+import { createSearchModule } from "../modules/search/index.ts";
+import { createMemoryTimelineCache, createRedisTimelineCache, createTimelinesModule } from "../modules/timelines/index.ts";
 import { createUsersModule } from "../modules/users/index.ts";
 import { createOutbox, type Outbox } from "../outbox/index.ts";
 import type { Config } from "./config.ts";
@@ -39,7 +40,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users", "posts", "timelines", "inventory", "orders", "payments", "notifications"] as const;
+export const ALL_MODULES = ["users", "posts", "timelines", "search", "inventory", "orders", "payments", "notifications"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -65,11 +66,54 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
   const metrics = config.METRICS_ENABLED ? createMetrics() : undefined;
 
   // Auto-pipelining sends the commands issued in one tick (concurrent requests' rate-limit hits) in one write.
+  // Timeouts bound every command, so a Redis that hangs costs a request at most REDIS_COMMAND_TIMEOUT_MS.
+  const timeouts = { connectTimeout: config.REDIS_CONNECT_TIMEOUT_MS, commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS };
   const redis = config.REDIS_URL
-    ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, enableAutoPipelining: true })
+    ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false, enableAutoPipelining: true, ...timeouts })
     : undefined;
+  // The timeline cache has a client of its own that fails at once while disconnected (no offline
+  // queue, no retries): a cache that cannot answer now is a miss, served from Postgres.
+  const cacheRedis =
+    config.REDIS_URL && config.TIMELINE_CACHE_TTL_SECONDS > 0
+      ? new Redis(config.REDIS_URL, {
+          maxRetriesPerRequest: 0,
+          enableOfflineQueue: false,
+          lazyConnect: false,
+          enableAutoPipelining: true,
+          retryStrategy: (times) => Math.min(times * 100, 2000),
+          ...timeouts,
+        })
+      : undefined;
+  let redisDown = false;
+  for (const [client, role] of [
+    [redis, "rate limits"],
+    [cacheRedis, "timeline cache"],
+  ] as const) {
+    // Without a listener ioredis prints every failed reconnect; one warning per outage is enough.
+    client?.on("error", (err) => {
+      if (!redisDown) log.warn({ err, role }, "redis unreachable; degrading (rate limits in process, timelines from Postgres)");
+      redisDown = true;
+    });
+    client?.on("ready", () => {
+      if (redisDown) log.info({ role }, "redis reachable again");
+      redisDown = false;
+    });
+  }
   const limits = { max: config.RATE_LIMIT_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS };
-  const rateLimiter = redis ? createRedisRateLimiter(redis, limits) : createMemoryRateLimiter(limits);
+  const rateLimiter = redis
+    ? createRedisRateLimiter(redis, { ...limits, onError: (err) => log.debug({ err }, "rate limit counted in process: redis failed") })
+    : createMemoryRateLimiter(limits);
+  const cacheOptions = {
+    ttlSeconds: config.TIMELINE_CACHE_TTL_SECONDS,
+    onError: (err: unknown, op: string) => log.debug({ err, op }, "timeline cache skipped: redis failed"),
+  };
+  // A TTL of 0 turns the cache off: every read goes to Postgres.
+  const timelineCache =
+    config.TIMELINE_CACHE_TTL_SECONDS === 0
+      ? undefined
+      : cacheRedis
+        ? createRedisTimelineCache(cacheRedis, cacheOptions)
+        : createMemoryTimelineCache(cacheOptions);
   const auth = createJwtAuth(config.JWT_SECRET, config.JWT_TTL_SECONDS);
 
   const registry = new EventRegistry();
@@ -102,7 +146,10 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     posts: posts.api,
     inactiveDays: config.TIMELINE_INACTIVE_DAYS,
     celebrityThreshold: config.CELEBRITY_FOLLOWER_THRESHOLD,
+    cache: timelineCache,
+    cacheTtlSeconds: config.TIMELINE_CACHE_TTL_SECONDS,
   });
+  const search = createSearchModule({ db: database.db, posts: posts.api });
   const inventory = createInventoryModule({ db: database.db, outbox: outbox.appender });
   const orders = createOrdersModule({
     db: database.db,
@@ -130,7 +177,7 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
     maxStreamsPerUser: config.NOTIFICATIONS_MAX_STREAMS_PER_USER,
     onError: (err, what) => log.warn({ err, what }, "notification streams"),
   });
-  const all: ModuleDefinition[] = [users, posts, timelines, inventory, orders, payments, notifications];
+  const all: ModuleDefinition[] = [users, posts, timelines, search, inventory, orders, payments, notifications];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));
@@ -157,7 +204,9 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
         } catch {
           failed.push("database");
         }
-        if (redis && redis.status !== "ready") failed.push("redis");
+        // Redis is not a readiness condition: without it rate limits count in process and
+        // timelines come from Postgres. Failing here would take every replica out of rotation at
+        // once when Redis goes, turning a degraded service into an outage (the log says it is down).
         return failed;
       },
       metrics: metrics ? () => metrics.render(outbox) : undefined,
@@ -217,6 +266,7 @@ export async function createServer(config: Config, opts: { log?: Logger } = {}):
           await database.close(2);
         } finally {
           redis?.disconnect();
+          cacheRedis?.disconnect();
           await embedded?.stop();
         }
       })();

@@ -139,6 +139,8 @@ export interface WrkRun {
   seconds: number;
   connections: number;
   headers: Record<string, string>;
+  /** A wrk Lua script (a file path), e.g. to POST a body. */
+  script?: string;
 }
 
 /** wrk loads `server` as `run` says and reads the server's CPU time around it. */
@@ -148,6 +150,7 @@ export async function wrk(server: Served, run: WrkRun): Promise<WrkResult> {
   const cpuBefore = cpuSeconds(server.proc.pid);
   const args = [bin, "-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s"];
   for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
+  if (run.script) args.push("-s", run.script);
   const proc = Bun.spawn([...args, url], { stdout: "pipe", stderr: "pipe" });
   const killer = setTimeout(() => proc.kill("SIGKILL"), (seconds + 30) * 1000);
   const [text, errText, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);

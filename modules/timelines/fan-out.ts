@@ -1,6 +1,7 @@
-import { defineSubscription, type EnvelopeOf, type rawSql } from "../../src/platform.ts";
+import { afterCommit, type Db, defineSubscription, type EnvelopeOf, rawSql } from "../../src/platform.ts";
 import { PostCreated, PostDeleted } from "../posts/events.ts";
 import { UserFollowed, UserUnfollowed } from "../users/events.ts";
+import type { TimelineCache } from "./cache.ts";
 
 /** TIMELINE_CAP is the most entries a home timeline keeps; older ones are trimmed on write. */
 export const TIMELINE_CAP = 800;
@@ -13,7 +14,20 @@ export interface FanOutOptions {
   inactiveDays: number;
   /** Authors with more followers than this are not fanned out: their posts are merged in on read. */
   celebrityThreshold: number;
+  /** The first-page cache to invalidate for every timeline a batch changed (after it commits). */
+  cache?: TimelineCache;
+  /** How long a cached page may live: followers who read within it may hold a merged-on-read post that was deleted. */
+  cacheTtlSeconds?: number;
+  /**
+   * With a database, timelines that grew are trimmed just after the batch commits, in chunks of
+   * their own, instead of inside it: a post is visible in every timeline without waiting for the
+   * trim (which reads up to TIMELINE_CAP entries of each follower). Without one, inside the batch.
+   */
+  db?: Db;
 }
+
+// Readers per trim statement when trimming after commit.
+const TRIM_CHUNK = 1000;
 
 type Sql = ReturnType<typeof rawSql>;
 type Handled = EnvelopeOf<typeof PostCreated | typeof PostDeleted | typeof UserFollowed | typeof UserUnfollowed>;
@@ -49,7 +63,8 @@ export async function trim(sql: Sql, users: string[]): Promise<void> {
     where e.user_id = c.user_id and c.cutoff is not null and e.post_id <= c.cutoff`;
 }
 
-async function onPostCreated(sql: Sql, e: EnvelopeOf<typeof PostCreated>, opts: FanOutOptions): Promise<string[]> {
+/** onPostCreated fans a post out; returns the timelines that grew and the cached pages that hold the post only by merging. */
+async function onPostCreated(sql: Sql, e: EnvelopeOf<typeof PostCreated>, opts: FanOutOptions): Promise<{ grown: string[]; merged: string[] }> {
   const { postId, authorId } = e.data;
   // One statement for every follower (and the author's own timeline). A post already projected
   // (a redelivery) or tombstoned (deleted before this copy arrived) is not fanned out again.
@@ -77,15 +92,47 @@ async function onPostCreated(sql: Sql, e: EnvelopeOf<typeof PostCreated>, opts: 
     ) r
     on conflict do nothing
     returning user_id`;
-  return rows.map((r) => r.user_id);
+  const grown = rows.map((r) => r.user_id);
+  // A celebrity's post was not fanned out (only the author's own timeline got it); the followers'
+  // cached pages must still show it.
+  let merged: string[] = [];
+  if (opts.cache && grown.length === 1 && grown[0] === authorId) {
+    const [p] = await sql<{ fanned_out: boolean }[]>`select fanned_out from timelines.posts where post_id = ${postId}`;
+    if (p && !p.fanned_out) merged = await cachedFollowers(sql, authorId, opts);
+  }
+  return { grown, merged };
 }
 
-async function onPostDeleted(sql: Sql, e: EnvelopeOf<typeof PostDeleted>): Promise<void> {
+async function onPostDeleted(sql: Sql, e: EnvelopeOf<typeof PostDeleted>, opts: FanOutOptions): Promise<string[]> {
   const { postId, authorId } = e.data;
-  await sql`
+  const [post] = await sql<{ fanned_out: boolean }[]>`
     insert into timelines.posts (post_id, author_id, deleted) values (${postId}, ${authorId}, true)
-    on conflict (post_id) do update set deleted = true`;
-  await sql`delete from timelines.entries where post_id = ${postId}`;
+    on conflict (post_id) do update set deleted = true
+    returning fanned_out`;
+  const rows = await sql<{ user_id: string }[]>`delete from timelines.entries where post_id = ${postId} returning user_id`;
+  const touched = rows.map((r) => r.user_id);
+  // A celebrity's post was merged on read, so it may sit in cached pages.
+  if (!post!.fanned_out) touched.push(...(await cachedFollowers(sql, authorId, opts)));
+  return touched;
+}
+
+/**
+ * cachedFollowers lists the followers of `authorId` who may hold a cached first page: those who
+ * read their timeline from Postgres within the cache TTL (a cache entry lives one TTL from the
+ * read that made it, and that read marks the reader active). A celebrity's post or deletion
+ * invalidates only these, in Redis: no rows are written for any follower, and the rows read are
+ * bounded by the readers active in the last TTL, so the hybrid still spares the database the
+ * fan-out storm.
+ */
+async function cachedFollowers(sql: Sql, authorId: string, opts: FanOutOptions): Promise<string[]> {
+  if (!opts.cache) return [];
+  // Postgres walks whichever is smaller: the author's followers, or the readers active within the
+  // window (by the index on last_active_at), probing the other by primary key.
+  const rows = await sql<{ user_id: string }[]>`
+    select r.user_id from timelines.readers r
+    where r.last_active_at > now() - make_interval(secs => ${(opts.cacheTtlSeconds ?? 60) + 5})
+      and exists (select 1 from timelines.follows f where f.follower_id = r.user_id and f.followee_id = ${authorId})`;
+  return rows.map((r) => r.user_id);
 }
 
 async function onFollowed(sql: Sql, e: EnvelopeOf<typeof UserFollowed>): Promise<string[]> {
@@ -113,12 +160,14 @@ async function onFollowed(sql: Sql, e: EnvelopeOf<typeof UserFollowed>): Promise
   return [followerId];
 }
 
-async function onUnfollowed(sql: Sql, e: EnvelopeOf<typeof UserUnfollowed>): Promise<void> {
+async function onUnfollowed(sql: Sql, e: EnvelopeOf<typeof UserUnfollowed>): Promise<string[]> {
   const { followerId, followeeId } = e.data;
   await sql`
     with f as (delete from timelines.follows where follower_id = ${followerId} and followee_id = ${followeeId} returning followee_id),
     c as (update timelines.authors set followers_count = followers_count - 1 where author_id in (select followee_id from f))
     delete from timelines.entries where user_id = ${followerId} and author_id = ${followeeId}`;
+  // Also when no entry went: the followee's merged-on-read posts leave the page.
+  return [followerId];
 }
 
 /**
@@ -126,10 +175,23 @@ async function onUnfollowed(sql: Sql, e: EnvelopeOf<typeof UserUnfollowed>): Pro
  * active follower's timeline in one statement (unless the author has more followers than the
  * celebrity threshold: those posts are merged on read), `post.deleted` removes it everywhere, a follow merges
  * the followee's latest posts, an unfollow removes them; timelines that grew are trimmed to
- * TIMELINE_CAP in one statement per batch. Every step is idempotent (inserts skip what exists,
- * a deleted post stays tombstoned), so a redelivered event changes nothing.
+ * TIMELINE_CAP (in one statement per batch, or just after it commits when given a database: the
+ * trim enforces the whole cap each time, so one that is lost to a crash is made up by the next). Every step is idempotent (inserts skip what exists,
+ * a deleted post stays tombstoned), so a redelivered event changes nothing. Once the batch has
+ * committed, the cached first page of every timeline it changed is invalidated.
  */
 export function fanOutSubscription(opts: FanOutOptions) {
+  // Trims after commit run one at a time in this process, so two never contend for the same rows.
+  let trimming: Promise<void> = Promise.resolve();
+  const trimAfterCommit = (db: Db, users: string[]) =>
+    afterCommit(() => {
+      const run = trimming.then(async () => {
+        const sorted = [...new Set(users)].sort();
+        for (let i = 0; i < sorted.length; i += TRIM_CHUNK) await trim(rawSql(db), sorted.slice(i, i + TRIM_CHUNK));
+      });
+      trimming = run.catch(() => {});
+      return run; // a failure is reported; the next fan-out to these readers trims them again
+    });
   return defineSubscription({
     name: "timelines.fan-out",
     on: [PostCreated, PostDeleted, UserFollowed, UserUnfollowed],
@@ -137,23 +199,36 @@ export function fanOutSubscription(opts: FanOutOptions) {
     handleBatch: async (events, { sql }) => {
       await lockAuthors(sql, events.map(authorOf));
       const grown: string[] = [];
+      const changed: string[] = [];
       for (const e of events) {
         switch (e.type) {
           case "post.created":
-            grown.push(...(await onPostCreated(sql, e, opts)));
+            {
+              const r = await onPostCreated(sql, e, opts);
+              grown.push(...r.grown);
+              changed.push(...r.merged);
+            }
             break;
           case "post.deleted":
-            await onPostDeleted(sql, e);
+            changed.push(...(await onPostDeleted(sql, e, opts)));
             break;
           case "user.followed":
             grown.push(...(await onFollowed(sql, e)));
             break;
           case "user.unfollowed":
-            await onUnfollowed(sql, e);
+            changed.push(...(await onUnfollowed(sql, e)));
             break;
         }
       }
-      await trim(sql, grown);
+      if (opts.db) {
+        if (grown.length) trimAfterCommit(opts.db, grown);
+      } else {
+        await trim(sql, grown);
+      }
+      const cache = opts.cache;
+      const touched = [...new Set([...grown, ...changed])];
+      // After commit: invalidated earlier, a read could cache the old timeline again before it commits.
+      if (cache && touched.length) afterCommit(() => cache.invalidate(touched));
     },
   });
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type Db, decodeCursor, type Page, page, rawSql } from "../../src/platform.ts";
 import type { Post, PostsApi } from "../posts/index.ts";
+import type { TimelineCache } from "./cache.ts";
 import { TIMELINE_CAP, trim } from "./fan-out.ts";
 
 /** TimelineDeps are what reading a timeline needs: its tables and the posts module's read API. */
@@ -9,6 +10,8 @@ export interface TimelineDeps {
   posts: Pick<PostsApi, "getPosts">;
   /** A reader inactive this long was skipped by fan-out: their timeline is rebuilt on read. */
   inactiveDays: number;
+  /** The first-page cache (Redis or memory); without one every read goes to Postgres. */
+  cache?: TimelineCache;
 }
 
 /** rebuild merges the newest posts of `userId` and their followees into their timeline, capped. */
@@ -74,4 +77,20 @@ export async function readTimeline(deps: TimelineDeps, userId: string, q: { curs
     ),
     nextCursor: p.nextCursor,
   };
+}
+
+/**
+ * timelineBody answers a timeline request as its JSON body. The first page comes from the cache
+ * when it holds it; otherwise (a miss, or the cache failing) from Postgres, and is cached unless
+ * the timeline changed meanwhile. Later pages are never cached: the cursor makes them rare and
+ * unbounded in number.
+ */
+export async function timelineBody(deps: TimelineDeps, userId: string, q: { cursor?: string | undefined; limit: number }): Promise<string | Uint8Array> {
+  const cache = deps.cache;
+  if (q.cursor !== undefined || !cache) return JSON.stringify(await readTimeline(deps, userId, q));
+  const cached = await cache.lookup(userId, q.limit);
+  if ("hit" in cached) return cached.hit;
+  const body = JSON.stringify(await readTimeline(deps, userId, q));
+  await cache.store(userId, q.limit, cached.miss, body);
+  return body;
 }

@@ -43,11 +43,19 @@ export const posts = timelinesSchema.table(
   (t) => [index("posts_author_idx").on(t.authorId, t.postId)],
 );
 
-/** readers: when each user last read their timeline or followed someone (for skipping inactive followers). */
-export const readers = timelinesSchema.table("readers", {
-  userId: uuid("user_id").primaryKey(),
-  lastActiveAt: timestamp("last_active_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
-});
+/**
+ * readers: when each user last read their timeline from Postgres or followed someone (for
+ * skipping inactive followers, and for finding who may hold a cached page: the index on the time
+ * serves that, so a celebrity's post looks at the recently active readers, not at every follower).
+ */
+export const readers = timelinesSchema.table(
+  "readers",
+  {
+    userId: uuid("user_id").primaryKey(),
+    lastActiveAt: timestamp("last_active_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
+  },
+  (t) => [index("readers_last_active_idx").on(t.lastActiveAt)],
+);
 
 /**
  * authors: each followed user's follower count, kept with the follows projection. Posts of

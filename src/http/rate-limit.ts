@@ -22,17 +22,36 @@ function result(max: number, count: number, ttlMs: number): RateLimitResult {
   return { allowed: count <= max, limit: max, remaining: Math.max(0, max - count), resetSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) };
 }
 
-/** createRedisRateLimiter counts in Redis with one atomic Lua call per hit, shared by every replica. */
-export function createRedisRateLimiter(redis: Redis, opts: RateLimitOptions): RateLimiter {
+// A client in these states lost its connection: its commands would wait for a reconnect.
+const DISCONNECTED = new Set(["reconnecting", "close", "end"]);
+
+/**
+ * createRedisRateLimiter counts in Redis with one atomic Lua call per hit, shared by every
+ * replica. While Redis is unreachable (the client lost its connection, or for a second after a
+ * command failed or timed out) it counts in this process instead, so an outage degrades the
+ * limit to one replica's view rather than failing every request; `onError` hears of each
+ * failed command.
+ */
+export function createRedisRateLimiter(redis: Redis, opts: RateLimitOptions & { onError?: (err: unknown) => void }): RateLimiter {
   const prefix = opts.prefix ?? "ratelimit:";
   const windowMs = opts.windowSeconds * 1000;
   redis.defineCommand("rateLimitHit", { numberOfKeys: 1, lua: FIXED_WINDOW });
   const hit = (redis as unknown as { rateLimitHit(key: string, windowMs: number): Promise<[number, number]> }).rateLimitHit.bind(redis);
+  const fallback = createMemoryRateLimiter(opts);
+  // After a failure (a timeout on a Redis that hangs, say) Redis is left alone for a second.
+  let skipUntil = 0;
   return {
     kind: "redis",
     async hit(key) {
-      const [count, ttl] = await hit(prefix + key, windowMs);
-      return result(opts.max, count, ttl);
+      if (DISCONNECTED.has(redis.status) || Date.now() < skipUntil) return fallback.hit(key);
+      try {
+        const [count, ttl] = await hit(prefix + key, windowMs);
+        return result(opts.max, count, ttl);
+      } catch (err) {
+        skipUntil = Date.now() + 1000;
+        opts.onError?.(err);
+        return fallback.hit(key);
+      }
     },
   };
 }

@@ -3,9 +3,11 @@ import type { Socket, TCPSocketListener } from "bun";
 /**
  * ConnectionFault is what a FaultProxy does to connections: pass them through, reset them (every
  * open connection is cut, and each new one is accepted and cut at once, so the client sees
- * ECONNRESET / "socket hang up"), or refuse them (nothing listens on the port: ECONNREFUSED).
+ * ECONNRESET / "socket hang up"), refuse them (nothing listens on the port: ECONNREFUSED), or
+ * stall them (open connections stay open but nothing passes either way, and new ones are accepted
+ * and never forwarded: a server that hangs, which only a client's timeouts notice).
  */
-export type ConnectionFault = "pass" | "reset" | "refuse";
+export type ConnectionFault = "pass" | "reset" | "refuse" | "stall";
 
 /** FaultProxy is a TCP proxy on 127.0.0.1 in front of a local server that can cut or refuse connections on demand. */
 export interface FaultProxy {
@@ -55,6 +57,10 @@ export function startFaultProxy(targetPort: number): FaultProxy {
   const handlers = {
     open(client: Socket<Link>) {
       client.data = { queue: [], connected: true };
+      if (fault === "stall") {
+        open.add(client);
+        return;
+      }
       if (fault !== "pass") {
         resets++;
         client.terminate();
@@ -74,7 +80,9 @@ export function startFaultProxy(targetPort: number): FaultProxy {
             open.add(up);
             flush(up);
           },
-          data: (up, chunk) => write(up.data.peer!, new Uint8Array(chunk)),
+          data: (up, chunk) => {
+            if (fault !== "stall") write(up.data.peer!, new Uint8Array(chunk));
+          },
           drain: (up) => flush(up),
           close(up) {
             open.delete(up);
@@ -89,7 +97,7 @@ export function startFaultProxy(targetPort: number): FaultProxy {
     },
     data(client: Socket<Link>, chunk: Buffer) {
       const up = client.data.peer;
-      if (!up) return;
+      if (!up || fault === "stall") return;
       if (!up.data.connected) up.data.queue.push(new Uint8Array(chunk));
       else write(up, new Uint8Array(chunk));
     },
@@ -116,8 +124,10 @@ export function startFaultProxy(targetPort: number): FaultProxy {
       return resets;
     },
     set(next) {
+      const was = fault;
       fault = next;
-      if (next !== "pass") cutAll();
+      // Leaving a stall cuts its connections too: the bytes it swallowed left their streams broken.
+      if ((next !== "pass" && next !== "stall") || (was === "stall" && next !== "stall")) cutAll();
       if (next === "refuse") {
         listener?.stop(true);
         listener = undefined;

@@ -1,5 +1,6 @@
 import { randomUUIDv7 } from "bun";
 import { createJwtAuth } from "../../src/http/auth.ts";
+import { eventually } from "./eventually.ts";
 import { unique } from "./http.ts";
 import type { TestServer } from "./server.ts";
 
@@ -28,3 +29,23 @@ export async function quickUsers(s: TestServer, n: number, prefix = "q"): Promis
     rows.map(async (r) => ({ id: r.id, username: r.username, token: (await auth.issue({ id: r.id, role: "user", username: r.username })).accessToken })),
   );
 }
+
+/**
+ * caughtUp waits until subscription `name` has handled every event of `types` appended so far
+ * (in every partition), or fails after `timeoutMs`.
+ */
+export function caughtUp(s: TestServer, name: string, types: string[], timeoutMs = 15_000): Promise<true> {
+  return eventually(async () => {
+    const [row] = await s.database.sql<{ behind: number }[]>`
+      select count(*)::int as behind from outbox.events e
+      where e.type = any(${types}::text[])
+        and not exists (
+          select 1 from outbox.subscriptions c
+          where c.name = ${name} and c.partition = ((hashtext(e.subject)::bigint % c.partitions) + c.partitions) % c.partitions
+            and (c.last_transaction_id, c.last_position) >= (e.transaction_id, e.position))`;
+    return row!.behind === 0;
+  }, timeoutMs);
+}
+
+/** FAN_OUT_EVENTS are the events the timelines fan-out handles. */
+export const FAN_OUT_EVENTS = ["post.created", "post.deleted", "user.followed", "user.unfollowed"];
