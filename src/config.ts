@@ -17,6 +17,24 @@ const bool = z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
+/**
+ * duration reads a time span as milliseconds: a number of seconds (`30`, `0.5`) or a number with
+ * a unit (`500ms`, `30s`, `2m`).
+ */
+const duration = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v, ctx) => {
+      const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(v);
+      const ms = m ? Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "m" ? 60_000 : 1000) : Number.NaN;
+      if (!Number.isFinite(ms) || ms < 1 || ms > 24 * 3600_000) {
+        ctx.addIssue({ code: "custom", message: "a duration from 1 ms to 24 h: seconds (30, 0.5) or with a unit (500ms, 30s, 2m)" });
+        return z.NEVER;
+      }
+      return Math.round(ms);
+    });
+
 const EnvSchema = z.object({
   NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
   PORT: int(3000, 0).pipe(z.number().max(65535)),
@@ -59,6 +77,8 @@ const EnvSchema = z.object({
   WORKER_POLL_MS: int(1000, 10),
   WORKER_BATCH_SIZE: int(500, 1),
   ORDER_SNAPSHOT_EVERY: int(50, 0),
+  /** How long the order saga waits for the payment's answer before treating it as failed (milliseconds once parsed). */
+  PAYMENT_TIMEOUT: duration("30s"),
   TIMELINE_INACTIVE_DAYS: int(30, 1),
   CELEBRITY_FOLLOWER_THRESHOLD: int(10_000, 0),
   NOTIFICATIONS_HEARTBEAT_MS: int(15_000, 50),

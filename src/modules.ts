@@ -3,6 +3,17 @@ import type { SubscriptionDefinition } from "../outbox/types.ts";
 import type { AnyEventDefinition } from "./events/definition.ts";
 import type { AppEnv } from "./http/env.ts";
 
+/**
+ * BackgroundTask is a loop a module runs beside its subscriptions (a timer that fires durable
+ * deadlines, say): started where the worker role is on, stopped before the pools close.
+ */
+export interface BackgroundTask {
+  readonly name: string;
+  start(): void;
+  /** stop ends the loop and resolves once its current round has finished. */
+  stop(): Promise<void>;
+}
+
 /** ModuleDefinition is a module's whole face to the platform. */
 export interface ModuleDefinition<Api = unknown> {
   /** Lower-case module name, e.g. `orders`; also its Postgres schema's base name. */
@@ -15,6 +26,8 @@ export interface ModuleDefinition<Api = unknown> {
   readonly subscriptions?: readonly SubscriptionDefinition[];
   /** The synchronous, read-only API other modules may call. */
   readonly api: Api;
+  /** Loops run where the worker role is on, like the subscriptions (they must be safe to run in several processes). */
+  readonly background?: readonly BackgroundTask[];
   /** Runs once at start-up after migrations (e.g. seeding). */
   readonly start?: () => Promise<void>;
   /** Runs at shutdown, before requests are drained: ends what would hold a drain (open streams). */

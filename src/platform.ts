@@ -2,7 +2,8 @@
  * The platform's public API for modules. A module imports from `src/` only through this file.
  */
 
-export type { EventEnvelope } from "../outbox/envelope.ts";
+export { runWithEventContext } from "../outbox/context.ts";
+export type { EventContext, EventEnvelope } from "../outbox/envelope.ts";
 export { StreamVersionConflictError } from "../outbox/errors.ts";
 export {
   type CommandResult,
@@ -43,4 +44,4 @@ export { DEFAULT_PAGE_LIMIT, decodeCursor, encodeCursor, listOf, MAX_PAGE_LIMIT,
 export { type SignInLimit, signInLimit } from "./http/rate-limit.ts";
 export { defineRoute, ProblemSchema, problem } from "./http/route.ts";
 export { normalizeText, textProblem, userText } from "./http/text.ts";
-export { defineModule, type ModuleDefinition } from "./modules.ts";
+export { type BackgroundTask, defineModule, type ModuleDefinition } from "./modules.ts";

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { createInventoryModule } from "../modules/inventory/index.ts";
 import { createNotificationsModule } from "../modules/notifications/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
+import { createPaymentsModule, createSimulatedProvider } from "../modules/payments/index.ts";
 import { createPostsModule } from "../modules/posts/index.ts";
 import { createSearchModule } from "../modules/search/index.ts";
 import { createMemoryTimelineCache, createRedisTimelineCache, createTimelinesModule } from "../modules/timelines/index.ts";
@@ -41,7 +42,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users", "posts", "timelines", "search", "inventory", "orders", "notifications"] as const;
+export const ALL_MODULES = ["users", "posts", "timelines", "search", "inventory", "orders", "payments", "notifications"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -158,7 +159,23 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
   });
   const search = createSearchModule({ db: database.db, posts: posts.api });
   const inventory = createInventoryModule({ db: database.db, outbox: outbox.appender });
-  const orders = createOrdersModule({ db: database.db, outbox: outbox.appender, inventory: inventory.api, snapshotEvery: config.ORDER_SNAPSHOT_EVERY });
+  const orders = createOrdersModule({
+    db: database.db,
+    outbox: outbox.appender,
+    inventory: inventory.api,
+    snapshotEvery: config.ORDER_SNAPSHOT_EVERY,
+    paymentTimeoutMs: config.PAYMENT_TIMEOUT,
+    onBackgroundError: (err) => log.error({ err }, "saga timer round failed"),
+  });
+  const payments = createPaymentsModule({
+    db: database.db,
+    outbox: outbox.appender,
+    provider: createSimulatedProvider(),
+    orders: orders.api,
+    // A processor call holds its delivery's transaction open (and with it the log's read horizon):
+    // bound it tightly, well inside the saga's own deadline.
+    callTimeoutMs: Math.min(2000, Math.max(100, Math.round(config.PAYMENT_TIMEOUT / 3))),
+  });
   const notifications = createNotificationsModule({
     db: database.db,
     outbox: outbox.appender,
@@ -168,7 +185,7 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
     maxStreamsPerUser: config.NOTIFICATIONS_MAX_STREAMS_PER_USER,
     onError: (err, what) => log.warn({ err, what }, "notification streams"),
   });
-  const all: ModuleDefinition[] = [users, posts, timelines, search, inventory, orders, notifications];
+  const all: ModuleDefinition[] = [users, posts, timelines, search, inventory, orders, payments, notifications];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));
@@ -211,6 +228,8 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
 
   for (const m of modules) await m.start?.();
   if (runsWorkers) await outbox.start();
+  const background = runsWorkers ? modules.flatMap((m) => m.background ?? []) : [];
+  for (const task of background) task.start();
 
   let server: ReturnType<typeof Bun.serve> | undefined;
   let stopping: Promise<void> | undefined;
@@ -241,8 +260,8 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
         // batches get until the deadline, then their connections are cut.
         let timer: ReturnType<typeof setTimeout> | undefined;
         const deadline = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), config.SHUTDOWN_TIMEOUT_MS)));
-        // Modules end what would hold the drain (open event streams) as it starts.
-        const drain = Promise.allSettled([server?.stop(false), outbox.stop(), ...modules.map((m) => m.stop?.())]);
+        // Modules end what would hold the drain (open event streams) as it starts; background loops stop with the workers.
+        const drain = Promise.allSettled([server?.stop(false), outbox.stop(), ...background.map((t) => t.stop()), ...modules.map((m) => m.stop?.())]);
         const outcome = await Promise.race([drain, deadline]);
         clearTimeout(timer);
         if (outcome === "timeout") {

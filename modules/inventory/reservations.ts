@@ -10,8 +10,11 @@
  * checked under those locks, and the table's checks refuse a negative or oversold count anyway.
  */
 import { sql } from "drizzle-orm";
-import type { Appender, Tx } from "../../src/platform.ts";
+import type { Appender, EventEnvelope, Tx } from "../../src/platform.ts";
 import { InventoryCommitted, InventoryLow, InventoryReleased, InventoryReservationFailed, InventoryReserved } from "./events.ts";
+
+/** Cause is the event a change answers: its appends carry its correlation and take it as their causation. */
+export type Cause = Pick<EventEnvelope, "id" | "correlationid" | "actorid"> | undefined;
 
 /** StockLine is a quantity of one product. */
 export interface StockLine {
@@ -38,7 +41,8 @@ export function mergeLines(lines: readonly StockLine[]): StockLine[] {
   return [...byId].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([productId, quantity]) => ({ productId, quantity }));
 }
 
-const lockProducts = async (tx: Tx, ids: string[]) =>
+/** lockProducts locks product rows in id order (one statement), so that lockers queue rather than deadlock. */
+export const lockProducts = async (tx: Tx, ids: string[]) =>
   (await tx.execute(sql`
     select id, sku, name, stock, reserved, low_stock_threshold from inventory.products
     where id = any(${sql.param(ids)}::uuid[]) order by id for update`)) as unknown as LockedProduct[];
@@ -53,7 +57,8 @@ const setReservation = (tx: Tx, orderId: string, status: string, lines: StockLin
  * `inventory.reservation_failed` (and `inventory.low` for each product whose available stock
  * crossed down through its threshold).
  */
-export async function reserveStock(tx: Tx, outbox: Appender, orderId: string, orderLines: readonly StockLine[]): Promise<ReserveOutcome> {
+export async function reserveStock(tx: Tx, outbox: Appender, orderId: string, orderLines: readonly StockLine[], causedBy?: Cause): Promise<ReserveOutcome> {
+  const meta = { subject: orderId, causedBy };
   const claimed = (await tx.execute(sql`
     insert into inventory.reservations (order_id, status, lines) values (${orderId}, 'failed', '[]'::jsonb)
     on conflict (order_id) do nothing returning order_id`)) as unknown as unknown[];
@@ -67,14 +72,14 @@ export async function reserveStock(tx: Tx, outbox: Appender, orderId: string, or
   const byId = new Map(locked.map((p) => [p.id, p]));
   const missing = lines.filter((l) => !byId.has(l.productId)).map((l) => l.productId);
   if (missing.length > 0) {
-    await outbox.append(tx, [InventoryReservationFailed.with({ orderId, reason: "product_not_found", productIds: missing }, { subject: orderId })]);
+    await outbox.append(tx, [InventoryReservationFailed.with({ orderId, reason: "product_not_found", productIds: missing }, meta)]);
     return "product_not_found";
   }
   const short = lines
     .map((l) => ({ productId: l.productId, requested: l.quantity, available: byId.get(l.productId)!.stock - byId.get(l.productId)!.reserved }))
     .filter((l) => l.requested > l.available);
   if (short.length > 0) {
-    await outbox.append(tx, [InventoryReservationFailed.with({ orderId, reason: "insufficient_stock", lines: short }, { subject: orderId })]);
+    await outbox.append(tx, [InventoryReservationFailed.with({ orderId, reason: "insufficient_stock", lines: short }, meta)]);
     return "insufficient_stock";
   }
 
@@ -88,10 +93,10 @@ export async function reserveStock(tx: Tx, outbox: Appender, orderId: string, or
     const before = p.stock - p.reserved;
     const after = before - l.quantity;
     return before > p.low_stock_threshold && after <= p.low_stock_threshold
-      ? [InventoryLow.with({ productId: p.id, sku: p.sku, name: p.name, available: after, threshold: p.low_stock_threshold }, { subject: p.id })]
+      ? [InventoryLow.with({ productId: p.id, sku: p.sku, name: p.name, available: after, threshold: p.low_stock_threshold }, { subject: p.id, causedBy })]
       : [];
   });
-  await outbox.append(tx, [InventoryReserved.with({ orderId, lines }, { subject: orderId }), ...low]);
+  await outbox.append(tx, [InventoryReserved.with({ orderId, lines }, meta), ...low]);
   return "reserved";
 }
 
@@ -109,7 +114,8 @@ const claimReservation = async (tx: Tx, orderId: string) => {
  * `inventory.released` once; a cancelled order never reserved leaves a tombstone so that a late
  * `order.created` reserves nothing.
  */
-export async function releaseStock(tx: Tx, outbox: Appender, orderId: string): Promise<"released" | "nothing_to_release"> {
+export async function releaseStock(tx: Tx, outbox: Appender, orderId: string, causedBy?: Cause): Promise<"released" | "nothing_to_release"> {
+  const meta = { subject: orderId, causedBy };
   const row = await claimReservation(tx, orderId);
   if (!row) {
     await tx.execute(
@@ -131,7 +137,7 @@ export async function releaseStock(tx: Tx, outbox: Appender, orderId: string): P
       : sql`update inventory.products p set stock = p.stock + u.quantity, updated_at = now() from unnest(${ids}::uuid[], ${qs}::int[]) as u(id, quantity) where p.id = u.id`,
   );
   await setReservation(tx, orderId, "released", lines);
-  await outbox.append(tx, [InventoryReleased.with({ orderId, lines, from: row.status }, { subject: orderId })]);
+  await outbox.append(tx, [InventoryReleased.with({ orderId, lines, from: row.status }, meta)]);
   return "released";
 }
 
@@ -139,7 +145,8 @@ export async function releaseStock(tx: Tx, outbox: Appender, orderId: string): P
  * commitStock turns a confirmed order's reservation into a stock decrement (stock and reserved
  * both fall; available stays), once, appending `inventory.committed`.
  */
-export async function commitStock(tx: Tx, outbox: Appender, orderId: string): Promise<"committed" | "nothing_to_commit"> {
+export async function commitStock(tx: Tx, outbox: Appender, orderId: string, causedBy?: Cause): Promise<"committed" | "nothing_to_commit"> {
+  const meta = { subject: orderId, causedBy };
   const row = await claimReservation(tx, orderId);
   if (row?.status !== "reserved") return "nothing_to_commit";
   const lines = mergeLines(row.lines);
@@ -152,6 +159,6 @@ export async function commitStock(tx: Tx, outbox: Appender, orderId: string): Pr
     from unnest(${sql.param(lines.map((l) => l.productId))}::uuid[], ${sql.param(lines.map((l) => l.quantity))}::int[]) as u(id, quantity)
     where p.id = u.id`);
   await setReservation(tx, orderId, "committed", lines);
-  await outbox.append(tx, [InventoryCommitted.with({ orderId, lines }, { subject: orderId })]);
+  await outbox.append(tx, [InventoryCommitted.with({ orderId, lines }, meta)]);
   return "committed";
 }

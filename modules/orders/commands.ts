@@ -48,7 +48,10 @@ function integrationEvents(state: OrderState, events: OrderStreamEvent[]): NewEv
       case "order-stream.confirmed":
         return OrderConfirmed.with({ orderId, customerId, totalCents: state.totalCents, currency: state.currency }, subject);
       case "order-stream.cancelled":
-        return OrderCancelled.with({ orderId, customerId, reason: e.data.reason, previousStatus: e.data.previousStatus }, subject);
+        return OrderCancelled.with(
+          { orderId, customerId, reason: e.data.reason, ...(e.data.code ? { code: e.data.code } : {}), previousStatus: e.data.previousStatus },
+          subject,
+        );
       case "order-stream.shipped":
         return OrderShipped.with({ orderId, customerId, trackingNumber: e.data.trackingNumber, carrier: e.data.carrier }, subject);
       case "order-stream.delivered":

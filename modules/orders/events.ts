@@ -22,6 +22,9 @@ export const ShippingAddressSchema = z.object({
   country: z.string().min(2).max(56),
 });
 
+/** CancellationCodeSchema says why an order was cancelled, for machines (the reason says it in words). */
+export const CancellationCodeSchema = z.enum(["requested", "out_of_stock", "product_not_found", "payment_failed", "payment_timeout"]);
+
 const Placed = z.object({
   orderId: z.uuid(),
   customerId: z.uuid(),
@@ -60,6 +63,8 @@ export const OrderCancelledInStream = defineEvent({
   schema: z.object({
     orderId: z.uuid(),
     reason: z.string().min(1).max(500),
+    /** Absent on events written before codes existed. */
+    code: CancellationCodeSchema.optional(),
     previousStatus: z.enum(["PENDING", "CONFIRMED"]),
     cancelledAt: z.iso.datetime(),
   }),
@@ -109,11 +114,14 @@ export const OrderCancelled = defineEvent({
   source: "orders",
   type: "order.cancelled",
   visibility: "public",
-  description: "The order was cancelled, with the reason.",
+  description: "The order was cancelled, with the reason in words and as a code.",
   schema: z.object({
     orderId: z.uuid(),
     customerId: z.uuid(),
+    /** Why, in words a customer can read ("out of stock: Gadget (requested 3, available 2)"). */
     reason: z.string(),
+    /** Why, as a code: requested (by the customer or an admin), out_of_stock, product_not_found, payment_failed, payment_timeout. */
+    code: CancellationCodeSchema.optional(),
     previousStatus: z.enum(["PENDING", "CONFIRMED"]),
   }),
 });
@@ -134,5 +142,16 @@ export const OrderDelivered = defineEvent({
   schema: z.object({ orderId: z.uuid(), customerId: z.uuid() }),
 });
 
+// ---- The order saga's own events: internal. ----
+
+/** OrderPaymentTimedOut is appended by the saga's timer when an order's payment deadline passed unanswered (internal). */
+export const OrderPaymentTimedOut = defineEvent({
+  source: "orders",
+  type: "order-saga.payment_timed_out",
+  visibility: "internal",
+  description: "The order saga's payment deadline passed: the saga treats the payment as failed unless it was answered meanwhile.",
+  schema: z.object({ orderId: z.uuid(), dueAt: z.iso.datetime(), timeoutMs: z.number().int().positive() }),
+});
+
 /** orderEvents lists every event the orders module appends, internal and public. */
-export const orderEvents = [...orderStreamEvents, OrderCreated, OrderConfirmed, OrderCancelled, OrderShipped, OrderDelivered];
+export const orderEvents = [...orderStreamEvents, OrderCreated, OrderConfirmed, OrderCancelled, OrderShipped, OrderDelivered, OrderPaymentTimedOut];

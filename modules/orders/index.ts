@@ -2,12 +2,18 @@ import { type Appender, type Db, defineModule, loadState } from "../../src/platf
 import type { InventoryApi } from "../inventory/index.ts";
 import { type OrderWithVersion, orderAggregate, withVersion } from "./commands.ts";
 import { orderEvents } from "./events.ts";
-import { fulfilmentOnInventory } from "./fulfilment.ts";
 import { orderViewsProjection } from "./projection.ts";
 import { ordersRoutes } from "./routes.ts";
+import { orderSaga } from "./saga/handler.ts";
+import { sagaTimer } from "./saga/timer.ts";
 
 export type { OrderWithVersion } from "./commands.ts";
-export type { Order, OrderStatus } from "./order.ts";
+export type { CancellationCode, Order, OrderStatus } from "./order.ts";
+export type { SagaStatus, SagaStep, StepName, StepStatus } from "./saga/process.ts";
+export type { SagaView } from "./saga/queries.ts";
+
+/** DEFAULT_PAYMENT_TIMEOUT_MS is how long the saga waits for a payment's answer unless told otherwise (30 s). */
+export const DEFAULT_PAYMENT_TIMEOUT_MS = 30_000;
 
 /** OrdersApi is the read API other modules may call synchronously. */
 export interface OrdersApi {
@@ -24,16 +30,25 @@ export interface OrdersModuleDeps {
   clock?: () => Date;
   /** Snapshot an order's stream every this many events (default 50). */
   snapshotEvery?: number;
+  /** How long the saga waits for a payment's answer before treating it as failed (default 30 s). */
+  paymentTimeoutMs?: number;
+  /** How often the saga timer looks for deadlines due (default: a quarter of the payment timeout, 50 ms to 1 s). */
+  timerIntervalMs?: number;
+  /** Told about a saga timer round that failed (it is retried on the next tick). */
+  onBackgroundError?: (err: unknown) => void;
 }
 
 /**
  * createOrdersModule builds the orders module: event-sourced orders, their read model, and the
- * fulfilment process that follows inventory's answers.
+ * order saga (a durable process manager driven by inventory's and payments' events, with its
+ * payment deadline fired by a timer).
  *
  * @example const orders = createOrdersModule({ db, outbox, inventory: inventoryModule.api });
  */
 export function createOrdersModule(deps: OrdersModuleDeps) {
   const orders = orderAggregate(deps);
+  const paymentTimeoutMs = deps.paymentTimeoutMs ?? DEFAULT_PAYMENT_TIMEOUT_MS;
+  const timerIntervalMs = deps.timerIntervalMs ?? Math.min(1000, Math.max(50, Math.round(paymentTimeoutMs / 4)));
   const api: OrdersApi = {
     async getOrder(id) {
       const read = await loadState(orders, id);
@@ -45,6 +60,7 @@ export function createOrdersModule(deps: OrdersModuleDeps) {
     events: orderEvents,
     api,
     routes: (router) => ordersRoutes(router, deps, orders),
-    subscriptions: [orderViewsProjection, fulfilmentOnInventory(orders, deps.outbox, deps.clock)],
+    subscriptions: [orderViewsProjection, orderSaga({ orders, outbox: deps.outbox, paymentTimeoutMs, clock: deps.clock })],
+    background: [sagaTimer({ db: deps.db, outbox: deps.outbox, intervalMs: timerIntervalMs, onError: deps.onBackgroundError })],
   });
 }

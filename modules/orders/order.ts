@@ -16,7 +16,7 @@ import {
   OrderNotShippedError,
   UnknownProductsError,
 } from "./errors.ts";
-import type { OrderLineSchema, OrderStreamEvent, ShippingAddressSchema } from "./events.ts";
+import type { CancellationCodeSchema, OrderLineSchema, OrderStreamEvent, ShippingAddressSchema } from "./events.ts";
 
 /** MAX_LINES and MAX_QUANTITY are the order's size rules. */
 export const MAX_LINES = 50;
@@ -27,6 +27,7 @@ export const CURRENCY = "USD";
 export type OrderStatus = "PENDING" | "CONFIRMED" | "SHIPPED" | "DELIVERED" | "CANCELLED";
 export type OrderLine = z.infer<typeof OrderLineSchema>;
 export type ShippingAddress = z.infer<typeof ShippingAddressSchema>;
+export type CancellationCode = z.infer<typeof CancellationCodeSchema>;
 
 /** Order is an order as the API shows it (without its version, which comes from the stream). */
 export interface Order {
@@ -69,7 +70,7 @@ export type OrderCommand =
       now: string;
     }
   | { type: "confirm"; now: string }
-  | { type: "cancel"; reason: string; now: string }
+  | { type: "cancel"; reason: string; code?: CancellationCode; now: string }
   | { type: "ship"; trackingNumber: string; carrier: string; now: string }
   | { type: "deliver"; now: string };
 
@@ -167,7 +168,10 @@ export const order: Decider<OrderState, OrderCommand, OrderStreamEvent> = {
         const o = exists(state);
         if (o.status === "CANCELLED") return [];
         if (o.status === "SHIPPED" || o.status === "DELIVERED") throw new OrderAlreadyShippedError();
-        return { type: "order-stream.cancelled", data: { orderId: o.id, reason: command.reason, previousStatus: o.status, cancelledAt: command.now } };
+        return {
+          type: "order-stream.cancelled",
+          data: { orderId: o.id, reason: command.reason, ...(command.code ? { code: command.code } : {}), previousStatus: o.status, cancelledAt: command.now },
+        };
       }
       case "ship": {
         const o = exists(state);

@@ -1,4 +1,5 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import { sql } from "drizzle-orm";
 import type { Context } from "hono";
 import {
   type AppEnv,
@@ -10,6 +11,7 @@ import {
   PageQuery,
   page,
   problem,
+  runWithEventContext,
   stateAtTime,
   streamHistory,
   ValidationError,
@@ -19,6 +21,8 @@ import { OrderNotFoundError } from "./errors.ts";
 import { OrderLineSchema, ShippingAddressSchema } from "./events.ts";
 import { MAX_LINES, MAX_QUANTITY, type OrderState } from "./order.ts";
 import { listCustomerOrders, listOrdersCreatedBetween } from "./queries.ts";
+import { SAGA_STATUSES, STEP_NAMES, STEP_STATUSES } from "./saga/process.ts";
+import { getSaga } from "./saga/queries.ts";
 
 const STATUSES = ["PENDING", "CONFIRMED", "SHIPPED", "DELIVERED", "CANCELLED"] as const;
 
@@ -60,6 +64,26 @@ const HistorySchema = z
   })
   .openapi("OrderHistory");
 
+const SagaSchema = z
+  .object({
+    orderId: z.uuid(),
+    status: z.enum(SAGA_STATUSES),
+    steps: z.array(
+      z.object({
+        name: z.enum(STEP_NAMES),
+        kind: z.enum(["action", "compensation"]),
+        status: z.enum(STEP_STATUSES),
+        startedAt: z.iso.datetime().nullable(),
+        finishedAt: z.iso.datetime().nullable(),
+        detail: z.string().nullable(),
+      }),
+    ),
+    paymentDueAt: z.iso.datetime().nullable(),
+    startedAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi("OrderSaga");
+
 const IdParam = z.object({ id: z.uuid() });
 const json = <T extends z.ZodType>(schema: T, description = "OK") => ({ description, content: { "application/json": { schema } } });
 const body = <T extends z.ZodType>(schema: T) => ({ body: { required: true, content: { "application/json": { schema } } } });
@@ -81,6 +105,17 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     return read;
   };
   const isFinal = (s: OrderState) => s.status !== "PENDING";
+  /**
+   * inOrderFlow runs a later command on an order (cancel, ship, deliver) under the correlation id
+   * the order was placed with, so that every event of the order's flow, and of the compensations
+   * a cancellation sets off, shares it and lineage shows the whole saga.
+   */
+  const inOrderFlow = async <T>(id: string, fn: () => Promise<T>): Promise<T> => {
+    const [first] = (await deps.db.execute(
+      sql`select correlation_id from outbox.events where stream_id = ${orders.streamId(id)} and stream_version = 1`,
+    )) as unknown as { correlation_id: string }[];
+    return first ? runWithEventContext({ correlationId: first.correlation_id }, fn) : fn();
+  };
 
   api.openapi(
     defineRoute(
@@ -197,7 +232,12 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     async (c) => {
       const { id } = c.req.valid("param");
       await visible(c, id);
-      const result = await runOrderCommand(orders, deps.outbox, id, { type: "cancel", reason: c.req.valid("json").reason, now: now(deps.clock) });
+      const result = await runOrderCommand(orders, deps.outbox, id, {
+        type: "cancel",
+        reason: c.req.valid("json").reason,
+        code: "requested",
+        now: now(deps.clock),
+      });
       return c.json(withVersion(result), 200);
     },
   );
@@ -231,7 +271,7 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     async (c) => {
       const { id } = c.req.valid("param");
       const { trackingNumber, carrier } = c.req.valid("json");
-      const result = await runOrderCommand(orders, deps.outbox, id, { type: "ship", trackingNumber, carrier, now: now(deps.clock) });
+      const result = await inOrderFlow(id, () => runOrderCommand(orders, deps.outbox, id, { type: "ship", trackingNumber, carrier, now: now(deps.clock) }));
       return c.json(withVersion(result), 200);
     },
   );
@@ -255,7 +295,8 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
       },
     ),
     async (c) => {
-      const result = await runOrderCommand(orders, deps.outbox, c.req.valid("param").id, { type: "deliver", now: now(deps.clock) });
+      const { id } = c.req.valid("param");
+      const result = await inOrderFlow(id, () => runOrderCommand(orders, deps.outbox, id, { type: "deliver", now: now(deps.clock) }));
       return c.json(withVersion(result), 200);
     },
   );
@@ -280,6 +321,32 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
         { items: entries.map((h) => ({ version: h.version, type: h.event.type, time: h.envelope.time, eventId: h.envelope.id, state: withVersion(h) })) },
         200,
       );
+    },
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "user" },
+      {
+        method: "get",
+        path: "/orders/{id}/saga",
+        tags: ["orders"],
+        summary: "The order's saga: each step (reserve, pay, confirm, notify) and each compensation with its status and times (its owner or an admin)",
+        request: { params: IdParam },
+        responses: {
+          200: json(SagaSchema),
+          400: problem("Invalid input"),
+          401: problem("Not signed in"),
+          404: problem("No such order, or its saga has not started"),
+        },
+      },
+    ),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      await visible(c, id);
+      const saga = await getSaga(deps.db, id);
+      if (!saga) throw new OrderNotFoundError("the order's saga has not started yet");
+      return c.json(saga, 200);
     },
   );
 

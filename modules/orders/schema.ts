@@ -1,5 +1,6 @@
-import { bigint, index, integer, jsonb, pgSchema, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 import type { Order } from "./order.ts";
+import type { SagaState } from "./saga/process.ts";
 
 export const ordersSchema = pgSchema("orders");
 
@@ -25,4 +26,36 @@ export const orderViews = ordersSchema.table(
     index("order_views_customer_status_id_idx").on(t.customerId, t.status, t.id),
     index("order_views_created_at_id_idx").on(t.createdAt, t.id),
   ],
+);
+
+/**
+ * sagas: the order saga's state, one row per order, changed by the `orders.saga` subscription
+ * under the row's lock; `status` repeats the state's, for queries.
+ */
+export const sagas = ordersSchema.table("sagas", {
+  orderId: uuid("order_id").primaryKey(),
+  status: text("status").notNull(),
+  state: jsonb("state").$type<SagaState>().notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
+  updatedAt: timestamp("updated_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
+});
+
+/**
+ * saga_deadlines: durable timeouts (one per order and kind), fired by the saga timer of any
+ * process: rows due are claimed with `for update skip locked`, turned into a timeout event and
+ * deleted in one transaction, so each fires once and survives restarts. The cause columns give
+ * the timeout event the lineage of the event that set the deadline.
+ */
+export const sagaDeadlines = ordersSchema.table(
+  "saga_deadlines",
+  {
+    orderId: uuid("order_id").notNull(),
+    kind: text("kind").notNull(),
+    dueAt: timestamp("due_at", { withTimezone: true, mode: "string" }).notNull(),
+    timeoutMs: integer("timeout_ms").notNull(),
+    causationId: text("causation_id").notNull(),
+    correlationId: text("correlation_id").notNull(),
+    actorId: text("actor_id"),
+  },
+  (t) => [primaryKey({ columns: [t.orderId, t.kind] }), index("saga_deadlines_due_at_idx").on(t.dueAt)],
 );

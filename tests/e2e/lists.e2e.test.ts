@@ -17,6 +17,7 @@ const FIXED_SETS: Record<string, string> = {
   // Single resources whose own fields are arrays: not lists at all.
   "GET /api/v1/posts/{id}": "one post; its arrays are its tags and media URLs",
   "GET /api/v1/orders/{id}": "one order; `items` are its lines, at most 50",
+  "GET /api/v1/orders/{id}/saga": "one order's saga; `steps` are its fixed steps and compensations, at most 8",
 };
 
 type Schema = {

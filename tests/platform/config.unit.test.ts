@@ -100,4 +100,17 @@ describe("loadConfig", () => {
     const config = loadConfig(PRODUCTION);
     expect(config).toMatchObject(PRODUCTION);
   });
+
+  it("reads PAYMENT_TIMEOUT as seconds or with a unit, 30 s by default", () => {
+    expect(loadConfig({}).PAYMENT_TIMEOUT).toBe(30_000);
+    expect(
+      [
+        loadConfig({ PAYMENT_TIMEOUT: "45" }),
+        loadConfig({ PAYMENT_TIMEOUT: "0.5" }),
+        loadConfig({ PAYMENT_TIMEOUT: "250ms" }),
+        loadConfig({ PAYMENT_TIMEOUT: "2m" }),
+      ].map((c) => c.PAYMENT_TIMEOUT),
+    ).toEqual([45_000, 500, 250, 120_000]);
+    for (const bad of ["soon", "0", "-1", "30h", "2d"]) expect(keys(configError({ PAYMENT_TIMEOUT: bad }))).toEqual(["PAYMENT_TIMEOUT"]);
+  });
 });
