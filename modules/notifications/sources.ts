@@ -1,18 +1,13 @@
 /**
  * Where notifications come from. A source names the event it reacts to and drafts the
  * notifications one batch of those events causes; the subscription in `handlers.ts` runs every
- * source over its batch and stores all drafts in one statement. Adding a source (say
- * `payment.failed` once the payments module publishes it) is one entry here:
- *
- * ```ts
- * const paymentFailed = source(PaymentFailed, async (events) =>
- *   events.map((e) => ({ cause: e, recipientId: e.data.customerId, type: "payment_failed", title: "Payment failed", message: "...", data: { orderId: e.data.orderId } })));
- * ```
- * and its name in `SOURCES`.
+ * source over its batch and stores all drafts in one statement. Adding a source is one
+ * `source(...)` declaration here (see `paymentFailed`) and its name in `SOURCES`.
  */
 import type { AnyEventDefinition, EnvelopeOf, EventEnvelope } from "../../src/platform.ts";
 import { InventoryLow } from "../inventory/events.ts";
 import { OrderCancelled, OrderConfirmed, OrderDelivered, OrderShipped } from "../orders/events.ts";
+import { PaymentFailed } from "../payments/events.ts";
 import { PostCreated, PostLiked } from "../posts/events.ts";
 import type { PostsApi } from "../posts/index.ts";
 import { UserFollowed } from "../users/events.ts";
@@ -265,6 +260,18 @@ export const inventoryLow = source(InventoryLow, async (events, deps) => {
   );
 });
 
+/** paymentFailed tells the customer their card was refused (the saga then cancels the order, told separately). */
+export const paymentFailed = source(PaymentFailed, async (events) =>
+  events.map((e) => ({
+    cause: e,
+    recipientId: e.data.customerId,
+    type: "payment_failed",
+    title: "Payment failed",
+    message: `The payment of ${money(e.data.amountCents, e.data.currency)} for your order ${shortId(e.data.orderId)} failed: ${e.data.message}`,
+    data: { orderId: e.data.orderId, paymentId: e.data.paymentId, reason: e.data.reason, amountCents: e.data.amountCents, currency: e.data.currency },
+  })),
+);
+
 /**
  * SOURCES lists every source in precedence order: when two sources draft for the same
  * (event, recipient), the earlier one's notification is the one kept.
@@ -276,6 +283,7 @@ export const SOURCES: readonly Source[] = [
   postLiked,
   orderConfirmed,
   orderCancelled,
+  paymentFailed,
   orderShipped,
   orderDelivered,
   inventoryLow,

@@ -123,6 +123,15 @@ describe("compensation", () => {
       { data: Record<string, unknown> }[]
     >`select data from outbox.events where subject = ${placed.id} and type = 'order.cancelled'`;
     expect(cancelled!.data).toMatchObject({ customerId: alice.id, code: "payment_failed", reason: "payment failed: the card was declined" });
+    // The customer is told twice, once for each thing that happened: the payment failed, the order was cancelled.
+    const told = await eventually(async () => {
+      const page = await shop.json<{ items: { type: string; message: string; data: { orderId?: string } }[] }>("/api/v1/notifications?limit=100", alice.token);
+      const mine = page.items.filter((n) => n.data.orderId === placed.id);
+      return mine.length >= 2 && mine;
+    }, 30_000);
+    expect(told.map((n) => n.type).sort()).toEqual(["order_cancelled", "payment_failed"]);
+    expect(told.find((n) => n.type === "payment_failed")!.message).toContain("the card was declined");
+    expect(told.find((n) => n.type === "order_cancelled")!.message).toContain("payment failed");
   });
 
   it("cancels for insufficient funds the same way", async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { randomUUIDv7 } from "bun";
 import { OrderCancelled, OrderConfirmed, OrderDelivered, OrderShipped } from "../../../modules/orders/events.ts";
+import { PaymentFailed } from "../../../modules/payments/events.ts";
 import type { NewEvent } from "../../../src/platform.ts";
 import { eventually } from "../../support/eventually.ts";
 import { expectProblem } from "../../support/http.ts";
@@ -359,6 +360,29 @@ describe("commerce sources", () => {
     expect(byOrder(orders[2]!, "order_cancelled").data).toMatchObject({ reason: "card declined", reasonCode: "card_declined" });
     expect(byOrder(orders[3]!, "order_cancelled").data).toMatchObject({ reason: "payment timed out", reasonCode: "payment_timed_out" });
     expect(byOrder(orders[4]!, "order_cancelled").data).toMatchObject({ reasonCode: "insufficient_funds" });
+    await settled();
+    expect(await all(other!)).toEqual([]);
+  });
+
+  it("tells the customer of a failed payment, with the amount and the processor's words", async () => {
+    const [customer, other] = await quickUsers(s, 2, "payfail");
+    const orderId = randomUUIDv7();
+    const failed = PaymentFailed.with(
+      {
+        orderId,
+        customerId: customer!.id,
+        paymentId: randomUUIDv7(),
+        amountCents: 4_200,
+        currency: "USD",
+        reason: "card_declined",
+        message: "Your card was declined.",
+      },
+      { subject: orderId },
+    );
+    const [note] = await customerEvents(customer!, [failed], 1);
+    expect(note).toMatchObject({ type: "payment_failed", title: "Payment failed", data: { orderId, reason: "card_declined", amountCents: 4_200 } });
+    expect(note!.message).toContain("42.00 USD");
+    expect(note!.message).toContain("Your card was declined.");
     await settled();
     expect(await all(other!)).toEqual([]);
   });
