@@ -17,12 +17,24 @@ const keyed = { "x-api-key": KEY };
 const ev = (over: Record<string, unknown> = {}) => ({ userId: "u-1", sessionId: "s-1", eventType: "page_view", ...over });
 const ingest = (json: unknown, headers: Record<string, string> = keyed, token?: string) => s.request(EVENTS, { method: "POST", json, headers, token });
 const stored = async (userId: string) =>
-  s.database.sql<{ event_id: string; event_type: string; price_cents: string | null; category: string | null; features: Record<string, unknown>; version: string; source: string }[]>`
+  s.database.sql<
+    {
+      event_id: string;
+      event_type: string;
+      price_cents: string | null;
+      category: string | null;
+      features: Record<string, unknown>;
+      version: string;
+      source: string;
+    }[]
+  >`
     select event_id, event_type, price_cents, category, features, version, source from analytics.clickstream where user_id = ${userId} order by batch_index`;
 
 describe("POST /analytics/events", () => {
   it("stores one event sent with the ingestion key, enriched", async () => {
-    const res = await ingest(ev({ userId: "one-event", eventType: "purchase", price: 150, quantity: 2, deviceType: "iPhone", clientTime: "2026-11-28T10:30:00Z" }));
+    const res = await ingest(
+      ev({ userId: "one-event", eventType: "purchase", price: 150, quantity: 2, deviceType: "iPhone", clientTime: "2026-11-28T10:30:00Z" }),
+    );
     expect(res.status).toBe(202);
     expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
     const [row] = await stored("one-event");
@@ -93,7 +105,9 @@ describe("POST /analytics/events", () => {
     const again = await ingest(ev({ userId: "dup", eventId: id }));
     expect(await again.json()).toEqual({ accepted: 1, duplicates: 1, rejected: [] });
     expect(await stored("dup")).toHaveLength(1);
-    const batches = await s.database.sql<{ n: number }[]>`select count(*)::int as n from outbox.events where type = 'analytics.events_ingested' and data->>'batchId' in (select batch_id::text from analytics.clickstream where user_id = 'dup')`;
+    const batches = await s.database.sql<
+      { n: number }[]
+    >`select count(*)::int as n from outbox.events where type = 'analytics.events_ingested' and data->>'batchId' in (select batch_id::text from analytics.clickstream where user_id = 'dup')`;
     expect(batches[0]!.n).toBe(1);
   });
 
@@ -107,7 +121,7 @@ describe("POST /analytics/events", () => {
     const alice = await s.register();
     const res = await ingest({ events: [ev({ userId: alice.id }), ev({ userId: "someone-else" })] }, {}, alice.token);
     expect(res.status).toBe(202);
-    const body = (await res.json()) as { accepted: number; rejected: { index: number; errors: { path: string; code: string }[] }[] };
+    const body = (await res.json()) as { accepted: number; rejected: { index: number; errors: { path: string; message: string; code: string }[] }[] };
     expect(body.accepted).toBe(1);
     expect(body.rejected).toEqual([{ index: 1, errors: [{ path: "userId", message: expect.any(String), code: "ANALYTICS.NOT_OWN_USER" }] }]);
     expect(await stored("someone-else")).toHaveLength(0);
