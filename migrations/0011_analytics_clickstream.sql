@@ -64,6 +64,19 @@ CREATE TABLE "analytics"."risk_windows" (
 	CONSTRAINT "risk_windows_user_id_window_start_pk" PRIMARY KEY("user_id","window_start")
 );
 --> statement-breakpoint
+CREATE TABLE "analytics"."sessions" (
+	"id" uuid PRIMARY KEY NOT NULL,
+	"user_id" text NOT NULL,
+	"session_id" text NOT NULL,
+	"start_time" timestamp with time zone NOT NULL,
+	"end_time" timestamp with time zone NOT NULL,
+	"event_count" integer NOT NULL,
+	"page_views" integer NOT NULL,
+	"cart_additions" integer NOT NULL,
+	"purchases" integer NOT NULL,
+	"revenue_cents" bigint NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "analytics"."velocity_windows" (
 	"product_id" text NOT NULL,
 	"window_start" timestamp with time zone NOT NULL,
@@ -76,4 +89,6 @@ CREATE TABLE "analytics"."velocity_windows" (
 CREATE INDEX "clickstream_batch_idx" ON "analytics"."clickstream" USING btree ("batch_id");--> statement-breakpoint
 CREATE INDEX "clickstream_event_time_idx" ON "analytics"."clickstream" USING btree ("event_time");--> statement-breakpoint
 CREATE INDEX "risk_windows_level_idx" ON "analytics"."risk_windows" USING btree ("level","window_start");--> statement-breakpoint
+CREATE INDEX "sessions_key_end_idx" ON "analytics"."sessions" USING btree ("user_id","session_id","end_time");--> statement-breakpoint
+CREATE INDEX "sessions_start_idx" ON "analytics"."sessions" USING btree ("start_time","user_id","session_id");--> statement-breakpoint
 CREATE INDEX "velocity_windows_start_idx" ON "analytics"."velocity_windows" USING btree ("window_start");

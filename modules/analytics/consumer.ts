@@ -11,15 +11,29 @@
  * after commit, retries and dead letters; one small internal event per request adds one row per
  * up to 500 events, and the clickstream rows stay the data.
  */
+import { randomUUIDv7 } from "bun";
 import type postgres from "postgres";
 import { type Appender, defineSubscription, type NewEvent } from "../../src/platform.ts";
 import { AnalyticsEventsIngested, AnalyticsFraudRiskDetected, AnalyticsProductVelocityChanged } from "./events.ts";
-import { type Aggregate, isLate, RISK_RANK, riskLevel, VELOCITY_REPORT_UNITS, velocity, WINDOW_MS, windowStart } from "./windows.ts";
+import { addToSession, type SessionState } from "./sessions.ts";
+import {
+  AGGREGATES,
+  type Aggregate,
+  isLate,
+  RISK_RANK,
+  riskLevel,
+  SESSION_GAP_MS,
+  VELOCITY_REPORT_UNITS,
+  velocity,
+  WINDOW_MS,
+  windowStart,
+} from "./windows.ts";
 
 type Sql = postgres.Sql;
 
 interface Row {
   user_id: string;
+  session_id: string;
   event_type: string;
   product_id: string | null;
   category: string | null;
@@ -50,7 +64,7 @@ export function aggregateClickstream(deps: ConsumerDeps) {
     handleBatch: async (events, { sql, tx }) => {
       const batchIds = events.map((e) => e.data.batchId);
       const rows = await sql<Row[]>`
-        select c.user_id, c.event_type, c.product_id, c.category, c.price_cents, c.quantity, c.country,
+        select c.user_id, c.session_id, c.event_type, c.product_id, c.category, c.price_cents, c.quantity, c.country,
                to_char(c.event_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as event_time
         from analytics.clickstream c join unnest(${batchIds}::uuid[]) with ordinality as b(id, ord) on c.batch_id = b.id
         order by b.ord, c.batch_index`;
@@ -59,16 +73,31 @@ export function aggregateClickstream(deps: ConsumerDeps) {
         from analytics.consumer_state for update`;
       let watermark: number | null = state.reduce<number | null>((w, s) => (s.watermark === null ? w : Math.max(w ?? 0, Date.parse(s.watermark))), null);
 
-      const late: Record<Aggregate, number> = { revenue: 0, risk: 0, velocity: 0 };
+      const late: Record<Aggregate, number> = { revenue: 0, risk: 0, velocity: 0, sessions: 0 };
+      const keyed = await loadSessions(sql, rows);
+      const touched = new Map<string, { userId: string; sessionId: string; session: SessionState }>();
+      const mergedAway: string[] = [];
       const revenue = new Map<string, { ws: number; category: string; orders: number; cents: number; users: Set<string> }>();
       const risk = new Map<string, { ws: number; userId: string; count: number; cents: number; countries: Set<string> }>();
       const speed = new Map<string, { ws: number; productId: string; units: number; sales: number }>();
       for (const r of rows) {
         const t = Date.parse(r.event_time);
+        const quantity = r.quantity ?? 1;
+        const cents = r.event_type === "purchase" ? Number(r.price_cents ?? 0) * quantity : 0;
+        const key = `${r.user_id}\u0000${r.session_id}`;
+        const list = keyed.get(key) ?? [];
+        keyed.set(key, list);
+        const added = addToSession(list, { t, eventType: r.event_type, cents }, watermark, deps.allowedLatenessMs, randomUUIDv7);
+        if (added.late) late.sessions++;
+        else {
+          touched.set(added.session.id, { userId: r.user_id, sessionId: r.session_id, session: added.session });
+          for (const id of added.merged) {
+            touched.delete(id);
+            mergedAway.push(id);
+          }
+        }
         if (r.event_type === "purchase") {
-          const quantity = r.quantity ?? 1;
-          const cents = Number(r.price_cents ?? 0) * quantity;
-          const lateFor = (a: Aggregate) => {
+          const lateFor = (a: keyof typeof WINDOW_MS) => {
             const l = isLate(t, WINDOW_MS[a], watermark, deps.allowedLatenessMs);
             if (l) late[a]++;
             return l;
@@ -109,17 +138,79 @@ export function aggregateClickstream(deps: ConsumerDeps) {
       await applyRevenue(sql, [...revenue.values()]);
       alerts.push(...(await applyRisk(sql, [...risk.values()], cause)));
       alerts.push(...(await applyVelocity(sql, [...speed.values()], cause)));
+      await applySessions(sql, [...touched.values()], mergedAway);
       if (watermark !== null) {
-        const aggregates: Aggregate[] = ["revenue", "risk", "velocity"];
+        const aggregates = [...AGGREGATES];
         await sql`
           insert into analytics.consumer_state as s (aggregate, watermark, late_events)
           select a, ${iso(watermark)}::timestamptz, n from unnest(${aggregates}::text[], ${aggregates.map((a) => late[a])}::bigint[]) as u(a, n)
           on conflict (aggregate) do update set watermark = greatest(s.watermark, excluded.watermark), late_events = s.late_events + excluded.late_events`;
       }
       if (alerts.length) await deps.outbox.append(tx, alerts);
-      if (deps.onLate) for (const a of ["revenue", "risk", "velocity"] as const) if (late[a]) deps.onLate(a, late[a]);
+      if (deps.onLate) for (const a of AGGREGATES) if (late[a]) deps.onLate(a, late[a]);
     },
   });
+}
+
+/**
+ * loadSessions reads the sessions the batch's events could touch: those of the batch's (user,
+ * sessionId) keys that end less than the gap before the batch's earliest event.
+ */
+async function loadSessions(sql: Sql, rows: Row[]): Promise<Map<string, SessionState[]>> {
+  const keyed = new Map<string, SessionState[]>();
+  if (rows.length === 0) return keyed;
+  const keys = [...new Map(rows.map((r) => [`${r.user_id}\u0000${r.session_id}`, r])).values()];
+  const earliest = Math.min(...rows.map((r) => Date.parse(r.event_time)));
+  const found = await sql<
+    {
+      id: string;
+      user_id: string;
+      session_id: string;
+      start_ms: string;
+      end_ms: string;
+      event_count: number;
+      page_views: number;
+      cart_additions: number;
+      purchases: number;
+      revenue_cents: string;
+    }[]
+  >`
+    select s.id, s.user_id, s.session_id, (extract(epoch from s.start_time) * 1000)::bigint as start_ms, (extract(epoch from s.end_time) * 1000)::bigint as end_ms,
+           s.event_count, s.page_views, s.cart_additions, s.purchases, s.revenue_cents
+    from analytics.sessions s join unnest(${keys.map((k) => k.user_id)}::text[], ${keys.map((k) => k.session_id)}::text[]) as k(u, sid)
+      on s.user_id = k.u and s.session_id = k.sid
+    where s.end_time > ${iso(earliest - SESSION_GAP_MS)}::timestamptz
+    for update of s`;
+  for (const f of found) {
+    const key = `${f.user_id}\u0000${f.session_id}`;
+    const list = keyed.get(key) ?? [];
+    list.push({
+      id: f.id,
+      start: Number(f.start_ms),
+      end: Number(f.end_ms),
+      eventCount: f.event_count,
+      pageViews: f.page_views,
+      cartAdditions: f.cart_additions,
+      purchases: f.purchases,
+      revenueCents: Number(f.revenue_cents),
+    });
+    keyed.set(key, list);
+  }
+  return keyed;
+}
+
+async function applySessions(sql: Sql, touched: { userId: string; sessionId: string; session: SessionState }[], mergedAway: string[]): Promise<void> {
+  if (mergedAway.length) await sql`delete from analytics.sessions where id = any(${mergedAway}::uuid[])`;
+  if (touched.length === 0) return;
+  const col = <T>(f: (x: (typeof touched)[number]) => T) => touched.map(f);
+  await sql`
+    insert into analytics.sessions as s (id, user_id, session_id, start_time, end_time, event_count, page_views, cart_additions, purchases, revenue_cents)
+    select * from unnest(${col((x) => x.session.id)}::uuid[], ${col((x) => x.userId)}::text[], ${col((x) => x.sessionId)}::text[],
+                         ${col((x) => iso(x.session.start))}::text[]::timestamptz[], ${col((x) => iso(x.session.end))}::text[]::timestamptz[],
+                         ${col((x) => x.session.eventCount)}::int[], ${col((x) => x.session.pageViews)}::int[], ${col((x) => x.session.cartAdditions)}::int[],
+                         ${col((x) => x.session.purchases)}::int[], ${col((x) => x.session.revenueCents)}::bigint[])
+    on conflict (id) do update set start_time = excluded.start_time, end_time = excluded.end_time, event_count = excluded.event_count,
+      page_views = excluded.page_views, cart_additions = excluded.cart_additions, purchases = excluded.purchases, revenue_cents = excluded.revenue_cents`;
 }
 
 async function applyRevenue(sql: Sql, windows: { ws: number; category: string; orders: number; cents: number; users: Set<string> }[]): Promise<void> {

@@ -3,7 +3,7 @@
  */
 import { type SQL, sql } from "drizzle-orm";
 import type { Db } from "../../src/platform.ts";
-import { type RiskLevel, VELOCITY_REPORT_UNITS, type Velocity, velocity, WINDOW_MS } from "./windows.ts";
+import { type Aggregate, type RiskLevel, SESSION_GAP_MS, VELOCITY_REPORT_UNITS, type Velocity, velocity, WINDOW_MS } from "./windows.ts";
 
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
 const isoOf = (col: string) => sql.raw(`to_char(${col} at time zone 'UTC', ${ISO})`);
@@ -117,19 +117,71 @@ export async function listVelocity(db: Db, q: { from?: string; to?: string; afte
   }));
 }
 
+/** Session is one session window of a user's sessionId; closed once the watermark is 30 minutes (plus the lateness) past its last event. */
+export interface Session {
+  userId: string;
+  sessionId: string;
+  start: string;
+  end: string;
+  eventCount: number;
+  pageViews: number;
+  cartAdditions: number;
+  purchases: number;
+  revenueCents: number;
+  closed: boolean;
+}
+
+/** listSessions pages sessions by (start, user, sessionId), optionally of one user. */
+export async function listSessions(
+  db: Db,
+  q: { userId?: string; after?: [string, string, string]; limit: number; watermark: string | null; allowedLatenessMs: number },
+): Promise<Session[]> {
+  const rows = await db.execute<{
+    user_id: string;
+    session_id: string;
+    st: string;
+    en: string;
+    event_count: number;
+    page_views: number;
+    cart_additions: number;
+    purchases: number;
+    revenue_cents: string;
+  }>(sql`
+    select user_id, session_id, ${isoOf("start_time")} as st, ${isoOf("end_time")} as en, event_count, page_views, cart_additions, purchases, revenue_cents
+    from analytics.sessions
+    ${and([
+      q.userId ? sql`user_id = ${q.userId}` : undefined,
+      q.after ? sql`(start_time, user_id, session_id) > (${q.after[0]}::timestamptz, ${q.after[1]}, ${q.after[2]})` : undefined,
+    ])}
+    order by start_time, user_id, session_id limit ${q.limit}`);
+  const wm = q.watermark === null ? null : Date.parse(q.watermark);
+  return rows.map((r) => ({
+    userId: r.user_id,
+    sessionId: r.session_id,
+    start: r.st,
+    end: r.en,
+    eventCount: r.event_count,
+    pageViews: r.page_views,
+    cartAdditions: r.cart_additions,
+    purchases: r.purchases,
+    revenueCents: Number(r.revenue_cents),
+    closed: wm !== null && Date.parse(r.en) + SESSION_GAP_MS + q.allowedLatenessMs <= wm,
+  }));
+}
+
 /** ConsumerStatus is the aggregating consumer's watermark and late-event counts. */
 export interface ConsumerStatus {
   watermark: string | null;
   allowedLatenessMs: number;
-  lateEvents: { revenue: number; risk: number; velocity: number };
+  lateEvents: Record<Aggregate, number>;
 }
 
 /** consumerStatus reads the watermark and the late events counted per aggregate. */
 export async function consumerStatus(db: Db, allowedLatenessMs: number): Promise<ConsumerStatus> {
-  const rows = await db.execute<{ aggregate: "revenue" | "risk" | "velocity"; wm: string | null; late_events: string }>(
+  const rows = await db.execute<{ aggregate: Aggregate; wm: string | null; late_events: string }>(
     sql`select aggregate, ${isoOf("watermark")} as wm, late_events from analytics.consumer_state`,
   );
-  const lateEvents = { revenue: 0, risk: 0, velocity: 0 };
+  const lateEvents: Record<Aggregate, number> = { revenue: 0, risk: 0, velocity: 0, sessions: 0 };
   let watermark: string | null = null;
   for (const r of rows) {
     lateEvents[r.aggregate] = Number(r.late_events);

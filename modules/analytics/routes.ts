@@ -3,7 +3,7 @@ import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type AppEnv, decodeCursor, defineRoute, listOf, PageQuery, page, problem } from "../../src/platform.ts";
 import { BadBatchError, BatchTooLargeError, IngestKeyRequiredError } from "./errors.ts";
 import { type Caller, ClickEventSchema, type IngestDeps, MAX_BATCH, storeEvents, validateEvents } from "./ingest.ts";
-import { consumerStatus, listRevenue, listRisk, listVelocity } from "./queries.ts";
+import { consumerStatus, listRevenue, listRisk, listSessions, listVelocity } from "./queries.ts";
 
 /** RoutesDeps are what the analytics routes need. */
 export interface RoutesDeps extends IngestDeps {
@@ -65,11 +65,26 @@ const VelocitySchema = z
     velocity: z.enum(["FAST_MOVING", "MODERATE", "SLOW_MOVING"]),
   })
   .openapi("VelocityWindow");
+const SessionSchema = z
+  .object({
+    userId: z.string(),
+    sessionId: z.string(),
+    start: z.string(),
+    end: z.string(),
+    eventCount: z.number().int(),
+    pageViews: z.number().int(),
+    cartAdditions: z.number().int(),
+    purchases: z.number().int(),
+    revenueCents: z.number().int(),
+    closed: z.boolean().openapi({ description: "30 minutes (plus the allowed lateness) of event time have passed since its last event." }),
+  })
+  .openapi("AnalyticsSession");
+const SessionKey = z.tuple([z.iso.datetime(), z.string().max(200), z.string().max(200)]);
 const ConsumerSchema = z
   .object({
     watermark: z.string().nullable(),
     allowedLatenessMs: z.number().int(),
-    lateEvents: z.object({ revenue: z.number().int(), risk: z.number().int(), velocity: z.number().int() }),
+    lateEvents: z.object({ revenue: z.number().int(), risk: z.number().int(), velocity: z.number().int(), sessions: z.number().int() }),
   })
   .openapi("AnalyticsConsumerStatus");
 
@@ -190,6 +205,30 @@ export function analyticsRoutes(api: OpenAPIHono<AppEnv>, deps: RoutesDeps): voi
       const rows = await listVelocity(deps.db, { from: q.from, to: q.to, after, limit: q.limit + 1 });
       return c.json(
         page(rows, q.limit, (r) => [r.windowStart, r.productId]),
+        200,
+      );
+    },
+  );
+
+  api.openapi(
+    defineRoute(
+      { access: "admin" },
+      {
+        method: "get",
+        path: "/analytics/sessions",
+        tags: ["analytics"],
+        summary: "Sessions (30 minutes of inactivity end one), optionally of one user",
+        request: { query: PageQuery.extend({ userId: z.string().min(1).max(128).optional() }) },
+        responses: { 200: json(listOf(SessionSchema, "AnalyticsSessionPage")), 400: problem("Invalid query"), 403: problem("Not an admin") },
+      },
+    ),
+    async (c) => {
+      const q = c.req.valid("query");
+      const after = decodeCursor(q.cursor, SessionKey);
+      const { watermark } = await consumerStatus(deps.db, deps.allowedLatenessMs);
+      const rows = await listSessions(deps.db, { userId: q.userId, after, limit: q.limit + 1, watermark, allowedLatenessMs: deps.allowedLatenessMs });
+      return c.json(
+        page(rows, q.limit, (r) => [r.start, r.userId, r.sessionId]),
         200,
       );
     },

@@ -118,3 +118,24 @@ export const consumerState = analyticsSchema.table(
   },
   (t) => [check("consumer_state_late_nonnegative", sql`${t.lateEvents} >= 0`)],
 );
+
+/**
+ * sessions: a user's events under one sessionId, split where 30 minutes pass without an event
+ * (event time). An event that bridges two sessions merges them (the later row is deleted).
+ */
+export const sessions = analyticsSchema.table(
+  "sessions",
+  {
+    id: uuid("id").primaryKey(),
+    userId: text("user_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    startTime: ts("start_time").notNull(),
+    endTime: ts("end_time").notNull(),
+    eventCount: integer("event_count").notNull(),
+    pageViews: integer("page_views").notNull(),
+    cartAdditions: integer("cart_additions").notNull(),
+    purchases: integer("purchases").notNull(),
+    revenueCents: bigint("revenue_cents", { mode: "number" }).notNull(),
+  },
+  (t) => [index("sessions_key_end_idx").on(t.userId, t.sessionId, t.endTime), index("sessions_start_idx").on(t.startTime, t.userId, t.sessionId)],
+);

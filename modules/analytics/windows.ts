@@ -4,10 +4,16 @@
  */
 
 /** Aggregate names one windowed aggregate. */
-export type Aggregate = "revenue" | "risk" | "velocity";
+export type Aggregate = "revenue" | "risk" | "velocity" | "sessions";
+
+/** AGGREGATES lists every aggregate, in the order they are reported. */
+export const AGGREGATES: readonly Aggregate[] = ["revenue", "risk", "velocity", "sessions"];
+
+/** SESSION_GAP_MS: a session ends once 30 minutes pass without an event (an event exactly 30 minutes later starts a new one). */
+export const SESSION_GAP_MS = 30 * 60_000;
 
 /** WINDOW_MS is each aggregate's tumbling window length. */
-export const WINDOW_MS: Record<Aggregate, number> = { revenue: 5 * 60_000, risk: 3600_000, velocity: 3600_000 };
+export const WINDOW_MS: Record<Exclude<Aggregate, "sessions">, number> = { revenue: 5 * 60_000, risk: 3600_000, velocity: 3600_000 };
 
 /** DEFAULT_ALLOWED_LATENESS_MS: how long after a window's end it still takes events (2 minutes). */
 export const DEFAULT_ALLOWED_LATENESS_MS = 2 * 60_000;

@@ -51,8 +51,21 @@ export function generateClickstream(seed: number, base: number, count: number): 
   const products = Array.from({ length: 10 }, (_, i) => ({ id: `prod-${i}`, category: CATEGORIES[i % CATEGORIES.length]! }));
   let t = base + 60_000;
   const events: GenEvent[] = [];
+  // Session boundaries: exactly 30 minutes apart (a new session), a millisecond less (the same
+  // one), and an out-of-order event that bridges two sessions (they merge). [send after, time].
+  const edge = (time: number): GenEvent => ({ userId: "edge", sessionId: "edge-s", eventType: "page_view", clientTime: new Date(time).toISOString() });
+  const MIN = 60_000;
+  const pending: [number, GenEvent][] = [
+    [base + 5 * MIN, edge(base + 5 * MIN)],
+    [base + 35 * MIN, edge(base + 35 * MIN)],
+    [base + 65 * MIN, edge(base + 65 * MIN - 1)],
+    [base + 100 * MIN, edge(base + 100 * MIN)],
+    [base + 140 * MIN, edge(base + 140 * MIN)],
+    [base + 141 * MIN, edge(base + 120 * MIN)],
+  ];
   for (let i = 0; i < count; i++) {
     t += Math.floor(rnd() * 7000);
+    while (pending.length && pending[0]![0] <= t) events.push(pending.shift()![1]);
     let time = t;
     const r = rnd();
     if (r < 0.2)
@@ -64,7 +77,7 @@ export function generateClickstream(seed: number, base: number, count: number): 
     const eventType = x < 0.5 ? "page_view" : x < 0.65 ? "add_to_cart" : x < 0.75 ? "search" : "purchase";
     const isHeavy = eventType === "purchase" && rnd() < 0.4;
     const userId = isHeavy ? pick(heavy) : pick(users);
-    const e: GenEvent = { userId, sessionId: `${userId}-s${Math.floor(time / 1800_000)}`, eventType, clientTime: new Date(time).toISOString() };
+    const e: GenEvent = { userId, sessionId: `${userId}-s${Math.floor(t / 7200_000)}`, eventType, clientTime: new Date(time).toISOString() };
     if (rnd() < 0.8) e.eventId = uuid();
     if (rnd() < 0.9) e.deviceType = pick(DEVICES);
     if (eventType === "search") e.query = pick(["shoes", "lamp", "phone case"]);
@@ -119,7 +132,19 @@ export interface Expected {
     level: string;
   }[];
   velocity: { productId: string; windowStart: string; windowEnd: string; units: number; saleCount: number; velocity: string }[];
-  late: { revenue: number; risk: number; velocity: number };
+  sessions: {
+    userId: string;
+    sessionId: string;
+    start: string;
+    end: string;
+    eventCount: number;
+    pageViews: number;
+    cartAdditions: number;
+    purchases: number;
+    revenueCents: number;
+    closed: boolean;
+  }[];
+  late: { revenue: number; risk: number; velocity: number; sessions: number };
   /** Events applied at all (after dropping repeats), for sanity checks. */
   unique: number;
 }
@@ -134,7 +159,10 @@ export function expectedAggregates(batches: GenEvent[][], latenessMs = 120_000):
   const HOUR = 3600_000;
   const seen = new Set<string>();
   let highest = -Infinity;
-  const late = { revenue: 0, risk: 0, velocity: 0 };
+  const late = { revenue: 0, risk: 0, velocity: 0, sessions: 0 };
+  const GAP = 30 * 60_000;
+  type S = { userId: string; sessionId: string; events: GenEvent[]; start: number; end: number };
+  const sessionsByKey = new Map<string, S[]>();
   const onTime = { revenue: [] as GenEvent[], risk: [] as GenEvent[], velocity: [] as GenEvent[] };
   let unique = 0;
   for (const e of batches.flat()) {
@@ -144,6 +172,23 @@ export function expectedAggregates(batches: GenEvent[][], latenessMs = 120_000):
     }
     unique++;
     const t = Date.parse(e.clientTime);
+    // Sessions: join every session this event is within 30 minutes of (merging them), or start one.
+    const key = `${e.userId} ${e.sessionId}`;
+    const list = sessionsByKey.get(key) ?? [];
+    sessionsByKey.set(key, list);
+    const near = list.filter((x) => x.start - GAP < t && t < x.end + GAP);
+    const lastEnd = Math.max(t, ...near.map((x) => x.end));
+    if (lastEnd + GAP + latenessMs <= highest) late.sessions++;
+    else {
+      const joined: S = { userId: e.userId, sessionId: e.sessionId, events: [e], start: t, end: t };
+      for (const x of near) {
+        joined.events.push(...x.events);
+        joined.start = Math.min(joined.start, x.start);
+        joined.end = Math.max(joined.end, x.end);
+        list.splice(list.indexOf(x), 1);
+      }
+      list.push(joined);
+    }
     if (e.eventType === "purchase") {
       const tooLate = (size: number) => Math.floor(t / size) * size + size + latenessMs <= highest;
       if (tooLate(FIVE_MIN)) late.revenue++;
@@ -213,8 +258,21 @@ export function expectedAggregates(batches: GenEvent[][], latenessMs = 120_000):
     <T>(key: (x: T) => string) =>
     (a: T, b: T) =>
       key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
+  const sessions = [...sessionsByKey.values()].flat().map((x) => ({
+    userId: x.userId,
+    sessionId: x.sessionId,
+    start: iso(x.start),
+    end: iso(x.end),
+    eventCount: x.events.length,
+    pageViews: x.events.filter((e) => e.eventType === "page_view").length,
+    cartAdditions: x.events.filter((e) => e.eventType === "add_to_cart").length,
+    purchases: x.events.filter((e) => e.eventType === "purchase").length,
+    revenueCents: x.events.filter((e) => e.eventType === "purchase").reduce((s, e) => s + cents(e), 0),
+    closed: x.end + GAP + latenessMs <= highest,
+  }));
   revenue.sort(byKey((r) => `${r.windowStart}|${r.category}`));
   risk.sort(byKey((r) => `${r.windowStart}|${r.userId}`));
   velocity.sort(byKey((r) => `${r.windowStart}|${r.productId}`));
-  return { revenue, risk, velocity, late, unique };
+  sessions.sort(byKey((r) => `${r.start}|${r.userId}|${r.sessionId}`));
+  return { revenue, risk, velocity, sessions, late, unique };
 }

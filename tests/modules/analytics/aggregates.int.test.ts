@@ -39,6 +39,7 @@ async function actual(s: TestServer, token: string): Promise<Omit<Expected, "uni
     revenue: await all(s, token, "/api/v1/analytics/revenue"),
     risk: await all(s, token, "/api/v1/analytics/risk"),
     velocity: await all(s, token, "/api/v1/analytics/velocity"),
+    sessions: await all(s, token, "/api/v1/analytics/sessions"),
     late: ((await status.json()) as { lateEvents: Expected["late"] }).lateEvents,
   };
 }
@@ -85,11 +86,23 @@ describe("windowed aggregates over a seeded clickstream", () => {
     expect(new Set(want.risk.map((r) => r.level))).toEqual(new Set(["LOW_RISK", "MEDIUM_RISK", "HIGH_RISK"]));
     expect(new Set(want.velocity.map((v) => v.velocity))).toEqual(new Set(["FAST_MOVING", "MODERATE", "SLOW_MOVING"]));
     expect(want.revenue.some((r) => r.category === "uncategorized")).toBe(true);
+    expect(want.late.sessions).toBeGreaterThan(0);
+    expect(want.sessions.some((x) => x.closed) && want.sessions.some((x) => !x.closed)).toBe(true);
   });
 
   it("ends with exactly the aggregates a straightforward computation gives", async () => {
     await send(s, batches);
     await expectConverges(s, token, want);
+  });
+
+  it("splits sessions at exactly 30 minutes of inactivity, keeps them a millisecond less, and merges across a bridging event", async () => {
+    const edge = await all<Expected["sessions"][number]>(s, token, "/api/v1/analytics/sessions?userId=edge");
+    const at = (min: number) => new Date(base + min * 60_000).toISOString();
+    expect(edge.map((x) => [x.start, x.end, x.eventCount])).toEqual([
+      [at(5), at(5), 1],
+      [at(35), new Date(base + 65 * 60_000 - 1).toISOString(), 2],
+      [at(100), at(140), 3],
+    ]);
   });
 
   it("alerts each MEDIUM or HIGH user-hour once per level, and each reported product-hour at its current velocity", async () => {
@@ -169,7 +182,7 @@ describe("restarting the consumer mid-stream", () => {
     await Promise.all([send(s, batches.slice(third, 2 * third)), Bun.sleep(20).then(() => first.stop())]);
     await send(s, batches.slice(2 * third));
     const partial = await actual(s, token);
-    expect(partial).not.toEqual({ revenue: want.revenue, risk: want.risk, velocity: want.velocity, late: want.late });
+    expect(partial).not.toEqual({ revenue: want.revenue, risk: want.risk, velocity: want.velocity, sessions: want.sessions, late: want.late });
     await worker();
     await expectConverges(s, token, want);
     const dead = await s.database.sql<{ n: number }[]>`select count(*)::int as n from outbox.dead_letters`;
