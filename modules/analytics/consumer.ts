@@ -13,7 +13,7 @@
  */
 import { randomUUIDv7 } from "bun";
 import type postgres from "postgres";
-import { type Appender, defineSubscription, type NewEvent } from "../../src/platform.ts";
+import { type Appender, afterCommit, defineSubscription, type NewEvent } from "../../src/platform.ts";
 import { AnalyticsEventsIngested, AnalyticsFraudRiskDetected, AnalyticsProductVelocityChanged } from "./events.ts";
 import { addToSession, type SessionState } from "./sessions.ts";
 import {
@@ -150,7 +150,9 @@ export function aggregateClickstream(deps: ConsumerDeps) {
           on conflict (aggregate) do update set watermark = greatest(s.watermark, excluded.watermark), late_events = s.late_events + excluded.late_events`;
       }
       if (alerts.length) await deps.outbox.append(tx, alerts);
-      if (deps.onLate) for (const a of AGGREGATES) if (late[a]) deps.onLate(a, late[a]);
+      // Counted once the delivery commits: a rolled-back one is delivered again and counts then.
+      const onLate = deps.onLate;
+      if (onLate) afterCommit(() => AGGREGATES.forEach((a) => late[a] && onLate(a, late[a])));
     },
   });
 }

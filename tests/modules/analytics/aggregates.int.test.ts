@@ -95,6 +95,12 @@ describe("windowed aggregates over a seeded clickstream", () => {
     await expectConverges(s, token, want);
   });
 
+  it("counts late events in the late_events metric, per aggregate", async () => {
+    const text = await (await s.request("/metrics")).text();
+    const metric = (a: string) => Number(new RegExp(`^late_events(?:_total)?\\{aggregate="${a}"\\} (\\d+)$`, "m").exec(text)?.[1]);
+    expect({ revenue: metric("revenue"), risk: metric("risk"), velocity: metric("velocity"), sessions: metric("sessions") }).toEqual(want.late);
+  });
+
   it("splits sessions at exactly 30 minutes of inactivity, keeps them a millisecond less, and merges across a bridging event", async () => {
     const edge = await all<Expected["sessions"][number]>(s, token, "/api/v1/analytics/sessions?userId=edge");
     const at = (min: number) => new Date(base + min * 60_000).toISOString();
