@@ -152,7 +152,10 @@ export function aggregateClickstream(deps: ConsumerDeps) {
       if (alerts.length) await deps.outbox.append(tx, alerts);
       // Counted once the delivery commits: a rolled-back one is delivered again and counts then.
       const onLate = deps.onLate;
-      if (onLate) afterCommit(() => AGGREGATES.forEach((a) => late[a] && onLate(a, late[a])));
+      if (onLate)
+        afterCommit(() => {
+          for (const a of AGGREGATES) if (late[a]) onLate(a, late[a]);
+        });
     },
   });
 }
