@@ -90,6 +90,10 @@ const EnvSchema = z.object({
   EVENTBRIDGE_BUS_NAME: z.string().min(1).optional(),
   EVENTBRIDGE_SOURCE_PREFIX: z.string().default("app."),
   KINESIS_STREAM_NAME: z.string().min(1).optional(),
+  /** The key anonymous analytics ingestion sends in x-api-key; unset (the default): anonymous ingestion is off. */
+  ANALYTICS_INGEST_KEY: z.string().min(16, "must be at least 16 characters").optional(),
+  /** How long after a window's end the analytics aggregates still take events (later ones are counted as late). */
+  ANALYTICS_ALLOWED_LATENESS: duration("2m"),
   METRICS_ENABLED: bool.default(true),
 });
 

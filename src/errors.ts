@@ -7,6 +7,7 @@ export type ErrorKind =
   | "conflict"
   | "illegal_state"
   | "unprocessable"
+  | "too_large"
   | "rate_limited"
   | "unavailable";
 

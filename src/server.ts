@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { createAnalyticsModule } from "../modules/analytics/index.ts";
 import { createInventoryModule } from "../modules/inventory/index.ts";
 import { createNotificationsModule } from "../modules/notifications/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
@@ -42,7 +43,7 @@ export interface Server {
 }
 
 /** ALL_MODULES lists every module this build knows, in start-up order. */
-export const ALL_MODULES = ["users", "posts", "timelines", "search", "inventory", "orders", "payments", "notifications"] as const;
+export const ALL_MODULES = ["users", "posts", "timelines", "search", "inventory", "orders", "payments", "notifications", "analytics"] as const;
 
 /**
  * createServer composes the application from a config: database (embedded when DATABASE_URL
@@ -185,7 +186,15 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
     maxStreamsPerUser: config.NOTIFICATIONS_MAX_STREAMS_PER_USER,
     onError: (err, what) => log.warn({ err, what }, "notification streams"),
   });
-  const all: ModuleDefinition[] = [users, posts, timelines, search, inventory, orders, payments, notifications];
+  const analytics = createAnalyticsModule({
+    db: database.db,
+    outbox: outbox.appender,
+    inventory: inventory.api,
+    ingestKey: config.ANALYTICS_INGEST_KEY,
+    allowedLatenessMs: config.ANALYTICS_ALLOWED_LATENESS,
+    onLateEvents: metrics ? (aggregate, n) => metrics.lateEvents(aggregate, n) : undefined,
+  });
+  const all: ModuleDefinition[] = [users, posts, timelines, search, inventory, orders, payments, notifications, analytics];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.
   for (const m of all) registry.register(...m.events);
   const modules = all.filter((m) => hosted.has(m.name as (typeof ALL_MODULES)[number]));

@@ -14,6 +14,7 @@ const STATUS_BY_KIND: Record<ErrorKind, ContentfulStatusCode> = {
   conflict: 409,
   illegal_state: 409,
   unprocessable: 422,
+  too_large: 413,
   rate_limited: 429,
   unavailable: 503,
 };

@@ -66,6 +66,13 @@ export function createMetrics() {
     registers: [registry],
   });
 
+  const lateEvents = new Counter({
+    name: "late_events",
+    help: "Analytics events that came after their window's allowed lateness and were not applied",
+    labelNames: ["aggregate"],
+    registers: [registry],
+  });
+
   const outbox: OutboxMetrics = {
     processed: (s, p, n) => processed.inc({ subscription: s, partition: String(p) }, n),
     failed: (s, p) => failed.inc({ subscription: s, partition: String(p) }),
@@ -80,6 +87,8 @@ export function createMetrics() {
   return {
     registry,
     outbox,
+    /** lateEvents counts late analytics events per aggregate (the consumer reports them after each delivery). */
+    lateEvents: (aggregate: string, n: number) => lateEvents.inc({ aggregate }, n),
     async render(o: Outbox) {
       for (const s of await o.status().catch(() => [])) {
         const l = { subscription: s.name, partition: String(s.partition) };

@@ -1,0 +1,214 @@
+/**
+ * Analytics benchmark (issue 10), over real HTTP on loopback:
+ *
+ * - ingest: sustained `POST /analytics/events` with batches of 500 from 4 clients for
+ *   BENCH_SECONDS (default 6; the issue's figure is for 30), the aggregating consumer running in
+ *   the same process; beside it, in the same run, a raw `unnest` insert of the same rows (500 per
+ *   statement, 4 connections) into a copy of the clickstream table.
+ * - latency: background load at BENCH_ANALYTICS_RATE events/s (default 20,000) in batches of 500,
+ *   and a probe purchase every 100 ms in a category of its own: from the probe's POST to its
+ *   revenue window being visible, P50/P95/P99.
+ *
+ * `bun bench/analytics.ts` (or `BENCH_ONLY=analytics bun run bench`); BENCH_SECONDS=30 for the issue's figure.
+ */
+import { randomUUIDv7 } from "bun";
+import pino from "pino";
+import { loadConfig } from "../src/config.ts";
+import { createServer } from "../src/server.ts";
+import {
+  createBenchDatabase,
+  dropBenchDatabases,
+  figure,
+  formatTable,
+  log,
+  percentile,
+  phaseSeconds,
+  runLoop,
+  runMeta,
+  waitUntil,
+  writeResults,
+} from "./support.ts";
+
+const BATCH = 500;
+const CLIENTS = 4;
+const RATE = Number(process.env.BENCH_ANALYTICS_RATE ?? 20_000);
+const KEY = `bench-key-${crypto.randomUUID()}`;
+const TYPES = ["page_view", "page_view", "add_to_cart", "search", "purchase"] as const;
+const CATEGORIES = ["books", "electronics", "home", "toys"];
+
+/** batchOf makes `n` events timed around now (so none is late). */
+function batchOf(n: number, seed: number): Record<string, unknown>[] {
+  const now = Date.now();
+  return Array.from({ length: n }, (_, i) => {
+    const k = seed * 7919 + i;
+    const eventType = TYPES[k % TYPES.length]!;
+    const user = `u-${k % 5000}`;
+    const e: Record<string, unknown> = {
+      userId: user,
+      sessionId: `${user}-s`,
+      eventType,
+      deviceType: k % 3 ? "mobile" : "desktop",
+      clientTime: new Date(now - (k % 1000)).toISOString(),
+    };
+    if (eventType === "purchase" || eventType === "add_to_cart") {
+      Object.assign(e, {
+        productId: `p-${k % 200}`,
+        category: CATEGORIES[k % 4],
+        price: (k % 20_000) / 100,
+        quantity: 1 + (k % 3),
+        location: { country: "US", region: "CA" },
+      });
+    }
+    if (eventType === "search") e.query = "lamp";
+    return e;
+  });
+}
+
+const db = await createBenchDatabase({ suffix: "analytics" });
+let stop: (() => Promise<void>) | undefined;
+try {
+  const config = loadConfig({
+    NODE_ENV: "test",
+    DATABASE_URL: db.url,
+    LOG_LEVEL: "silent",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    WORKER_POLL_MS: "1000",
+    RATE_LIMIT_MAX: "100000000",
+    RATE_LIMIT_IP_MAX: "100000000",
+    ADMIN_PASSWORD: "bench-admin-password",
+    JWT_SECRET: `bench-${crypto.randomUUID()}`,
+    ANALYTICS_INGEST_KEY: KEY,
+    DATABASE_POOL_MAX: "10",
+  });
+  const server = await createServer(config, { log: pino({ level: "silent" }) });
+  stop = () => server.stop();
+  const url = `http://127.0.0.1:${server.listen()}/api/v1/analytics/events`;
+  const sql = server.database.sql;
+  const post = async (events: unknown[]) => {
+    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", "x-api-key": KEY }, body: JSON.stringify({ events }) });
+    if (res.status !== 202) throw new Error(`ingest: ${res.status} ${await res.text()}`);
+    await res.arrayBuffer();
+  };
+  const seconds = phaseSeconds();
+
+  // Bodies are made before the clock starts: the figure is the server's, not the generator's.
+  const bodies = Array.from({ length: 64 }, (_, i) => batchOf(BATCH, i));
+  log(`ingest: ${CLIENTS} clients, batches of ${BATCH}, ${seconds}s`);
+  let n = 0;
+  const ingest = await runLoop({ seconds, concurrency: CLIENTS }, () => post(bodies[n++ % bodies.length]!.map((e) => ({ ...e, eventId: randomUUIDv7() }))));
+  const ingestRate = (ingest.ops * BATCH) / ingest.seconds;
+  const ingestStarted = performance.now() - ingest.seconds * 1000;
+  log(`ingest: ${ingestRate.toFixed(0)} events/s; waiting for the consumer to catch up`);
+  const caughtUp = await waitUntil(
+    async () => {
+      const [r] = await sql<{ lag: number }[]>`select count(*)::int as lag from analytics.clickstream`;
+      const [s] = await sql<{ n: number }[]>`select coalesce(sum(event_count), 0)::int as n from analytics.sessions`;
+      return r!.lag === s!.n;
+    },
+    120_000,
+    200,
+  );
+
+  if (!caughtUp) throw new Error("the consumer did not catch up within 120 s");
+  // Applied from the start of ingestion to catching up: the consumer's sustained rate (it ran all along).
+  const consumerRate = (ingest.ops * BATCH) / ((performance.now() - ingestStarted) / 1000);
+  log(`consumer: ${consumerRate.toFixed(0)} events/s`);
+
+  // Reference: the same rows, raw, one unnest statement per 500, into a copy of the table.
+  await sql`create table public.raw_clickstream (like analytics.clickstream including all)`;
+  const rows = bodies.map((b) =>
+    b.map((e, i) => ({
+      user: e.userId as string,
+      session: e.sessionId as string,
+      type: e.eventType as string,
+      time: e.clientTime as string,
+      i,
+      features: JSON.stringify({ hour: 1, dayOfWeek: 1, weekend: false, businessHours: true, highValue: false, deviceCategory: "MOBILE" }),
+    })),
+  );
+  let m = 0;
+  const raw = await runLoop({ seconds, concurrency: CLIENTS }, async () => {
+    const b = rows[m++ % rows.length]!;
+    const batch = randomUUIDv7();
+    await sql`
+      insert into public.raw_clickstream (event_id, batch_id, batch_index, user_id, session_id, event_type, event_time, received_at, version, source, features)
+      select gen_random_uuid(), ${batch}::uuid, u.i, u.user_id, u.session_id, u.event_type, u.t::timestamptz, now(), '1.0', 'raw', u.f::jsonb
+      from unnest(${b.map((r) => r.user)}::text[], ${b.map((r) => r.session)}::text[], ${b.map((r) => r.type)}::text[], ${b.map((r) => r.time)}::text[],
+                  ${b.map((r) => r.i)}::int[], ${b.map((r) => r.features)}::text[]) as u(user_id, session_id, event_type, t, i, f)
+      on conflict (event_id) do nothing`;
+  });
+  const rawRate = (raw.ops * BATCH) / raw.seconds;
+
+  // Latency under load: background batches at RATE, a probe purchase every 100 ms.
+  log(`latency: background ${RATE} events/s, probes every 100 ms, ${seconds}s`);
+  const latencies: number[] = [];
+  const deadline = performance.now() + seconds * 1000;
+  const perSecond = RATE / BATCH;
+  const background = (async () => {
+    let k = 0;
+    const started = performance.now();
+    const inflight = new Set<Promise<void>>();
+    while (performance.now() < deadline) {
+      const due = started + (k / perSecond) * 1000;
+      const wait = due - performance.now();
+      if (wait > 0) await Bun.sleep(wait);
+      if (inflight.size >= 16) await Promise.race(inflight);
+      const p = post(batchOf(BATCH, 1000 + k++)).finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    await Promise.all(inflight);
+    return k * BATCH;
+  })();
+  const probes = (async () => {
+    let i = 0;
+    while (performance.now() < deadline) {
+      const category = `probe-${i++}`;
+      const t0 = performance.now();
+      await post([{ userId: "probe", sessionId: "probe", eventType: "purchase", category, price: 1, quantity: 1, clientTime: new Date().toISOString() }]);
+      const seen = await waitUntil(async () => (await sql`select 1 from analytics.revenue_windows where category = ${category}`).length > 0, 10_000, 2);
+      if (seen) latencies.push(performance.now() - t0);
+      await Bun.sleep(Math.max(0, 100 - (performance.now() - t0)));
+    }
+  })();
+  const [sent] = await Promise.all([background, probes]);
+  const achieved = sent / seconds;
+
+  const figures = [
+    figure({
+      name: `ingestion, batches of ${BATCH}, ${CLIENTS} clients (HTTP)`,
+      value: ingestRate,
+      unit: "events/s",
+      reference: `raw unnest insert, ${BATCH} per statement, ${CLIENTS} connections`,
+      referenceValue: rawRate,
+      target: { valueAtLeast: 50_000, ratioAtLeast: 0.5 },
+      note: "validation, enrichment, dedupe insert and the outbox row, with the consumer running",
+    }),
+    figure({
+      name: "aggregating consumer, sustained (all aggregates, sessions)",
+      value: consumerRate,
+      unit: "events/s",
+      reference: "-",
+      referenceValue: 0,
+      target: {},
+      note: "events ingested in the ingest phase / time from its start until the consumer had applied them all",
+    }),
+    ...[50, 95, 99].map((p) =>
+      figure({
+        name: `ingest-to-aggregate latency P${p} at ${achieved.toFixed(0)} events/s`,
+        value: percentile(latencies, p),
+        unit: "ms",
+        reference: "-",
+        referenceValue: 0,
+        target: p === 99 ? { valueBelow: 500 } : {},
+        note: p === 99 ? `${latencies.length} probes; background target ${RATE} events/s` : undefined,
+      }),
+    ),
+  ];
+  console.log(formatTable(figures));
+  const meta = await runMeta("analytics", sql);
+  log(`results: ${writeResults(meta, figures, { seconds, clients: CLIENTS, batch: BATCH, backgroundRate: RATE, achievedRate: achieved })}`);
+} finally {
+  await stop?.();
+  await dropBenchDatabases();
+}

@@ -1,0 +1,54 @@
+import { type Appender, type Db, defineModule } from "../../src/platform.ts";
+import type { InventoryApi } from "../inventory/index.ts";
+import { aggregateClickstream } from "./consumer.ts";
+import { createProductCatalog } from "./enrich.ts";
+import { analyticsEvents } from "./events.ts";
+import { analyticsRoutes } from "./routes.ts";
+import { type Aggregate, DEFAULT_ALLOWED_LATENESS_MS } from "./windows.ts";
+
+export type { Aggregate, RiskLevel, Velocity } from "./windows.ts";
+
+/** AnalyticsApi is the analytics module's read API (nothing is read synchronously from it yet). */
+export type AnalyticsApi = Record<string, never>;
+
+/** AnalyticsModuleDeps are the analytics module's dependencies, given by the composition root. */
+export interface AnalyticsModuleDeps {
+  db: Db;
+  outbox: Appender;
+  /** The catalog that gives product names, categories, prices and costs to enrichment. */
+  inventory: Pick<InventoryApi, "getProducts">;
+  /** The key anonymous ingestion must send in `x-api-key`; unset: only signed-in users ingest. */
+  ingestKey?: string;
+  /** How long after a window's end it still takes events (default 2 minutes). */
+  allowedLatenessMs?: number;
+  clock?: () => Date;
+  /** Told how many late events each delivery skipped, per aggregate (the `late_events` metric). */
+  onLateEvents?: (aggregate: Aggregate, count: number) => void;
+}
+
+/**
+ * createAnalyticsModule builds the analytics module: clickstream ingestion with enrichment, the
+ * event-time windowed aggregates kept by a durable consumer, their alerts, and the admin reads.
+ *
+ * @example const analytics = createAnalyticsModule({ db, outbox, inventory: inventory.api, ingestKey: config.ANALYTICS_INGEST_KEY });
+ */
+export function createAnalyticsModule(deps: AnalyticsModuleDeps) {
+  const allowedLatenessMs = deps.allowedLatenessMs ?? DEFAULT_ALLOWED_LATENESS_MS;
+  const catalog = createProductCatalog(deps.inventory);
+  const api: AnalyticsApi = {};
+  return defineModule<AnalyticsApi>({
+    name: "analytics",
+    events: analyticsEvents,
+    api,
+    routes: (router) =>
+      analyticsRoutes(router, {
+        db: deps.db,
+        outbox: deps.outbox,
+        catalog,
+        ingestKey: deps.ingestKey,
+        allowedLatenessMs,
+        clock: deps.clock ?? (() => new Date()),
+      }),
+    subscriptions: [aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, onLate: deps.onLateEvents })],
+  });
+}

@@ -1,0 +1,141 @@
+import { sql } from "drizzle-orm";
+import { bigint, check, index, integer, jsonb, pgSchema, primaryKey, smallint, text, timestamp, uuid } from "drizzle-orm/pg-core";
+
+export const analyticsSchema = pgSchema("analytics");
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "string" });
+
+/**
+ * clickstream: every accepted event, enriched, append-only. The event id is the primary key so a
+ * client's retried event (same `eventId`) is stored, and therefore counted, once. `batch_id`
+ * names the request that stored the row: the consumer reads a batch's rows by it.
+ */
+export const clickstream = analyticsSchema.table(
+  "clickstream",
+  {
+    eventId: uuid("event_id").primaryKey(),
+    batchId: uuid("batch_id").notNull(),
+    /** The event's place in its request, so the consumer applies a batch in the order it was sent. */
+    batchIndex: smallint("batch_index").notNull(),
+    userId: text("user_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    eventType: text("event_type", { enum: ["page_view", "add_to_cart", "purchase", "search"] }).notNull(),
+    productId: text("product_id"),
+    category: text("category"),
+    /** The event's price, or the catalog's when the event gives none and the product is known. */
+    priceCents: bigint("price_cents", { mode: "number" }),
+    quantity: integer("quantity"),
+    deviceType: text("device_type"),
+    country: text("country"),
+    region: text("region"),
+    query: text("query"),
+    /** The event's time: the client's `clientTime` when given, else when it was received. */
+    eventTime: ts("event_time").notNull(),
+    clientTime: ts("client_time"),
+    receivedAt: ts("received_at").notNull(),
+    version: text("version").notNull(),
+    source: text("source").notNull(),
+    /** Derived features and product metadata (see enrich.ts). */
+    features: jsonb("features").$type<Record<string, unknown>>().notNull(),
+  },
+  (t) => [index("clickstream_batch_idx").on(t.batchId), index("clickstream_event_time_idx").on(t.eventTime)],
+);
+
+/** revenue_windows: purchases per category per 5-minute tumbling window (event time). */
+export const revenueWindows = analyticsSchema.table(
+  "revenue_windows",
+  {
+    windowStart: ts("window_start").notNull(),
+    category: text("category").notNull(),
+    orderCount: integer("order_count").notNull(),
+    revenueCents: bigint("revenue_cents", { mode: "number" }).notNull(),
+    uniqueCustomers: integer("unique_customers").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.windowStart, t.category] })],
+);
+
+/** revenue_customers: who bought in a revenue window, so unique customers are counted exactly. */
+export const revenueCustomers = analyticsSchema.table(
+  "revenue_customers",
+  {
+    windowStart: ts("window_start").notNull(),
+    category: text("category").notNull(),
+    userId: text("user_id").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.windowStart, t.category, t.userId] })],
+);
+
+/** risk_windows: purchases per user per 1-hour window, with the highest level already alerted. */
+export const riskWindows = analyticsSchema.table(
+  "risk_windows",
+  {
+    userId: text("user_id").notNull(),
+    windowStart: ts("window_start").notNull(),
+    purchaseCount: integer("purchase_count").notNull(),
+    totalCents: bigint("total_cents", { mode: "number" }).notNull(),
+    countryCount: integer("country_count").notNull(),
+    level: text("level", { enum: ["LOW_RISK", "MEDIUM_RISK", "HIGH_RISK"] }).notNull(),
+    /** 0 none, 1 MEDIUM_RISK, 2 HIGH_RISK: each level is alerted once per user-hour. */
+    alertedRank: smallint("alerted_rank").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.windowStart] }), index("risk_windows_level_idx").on(t.level, t.windowStart)],
+);
+
+/** risk_countries: the distinct countries a user bought from in a risk window. */
+export const riskCountries = analyticsSchema.table(
+  "risk_countries",
+  {
+    userId: text("user_id").notNull(),
+    windowStart: ts("window_start").notNull(),
+    country: text("country").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.windowStart, t.country] })],
+);
+
+/** velocity_windows: units sold per product per 1-hour window, with the category last reported. */
+export const velocityWindows = analyticsSchema.table(
+  "velocity_windows",
+  {
+    productId: text("product_id").notNull(),
+    windowStart: ts("window_start").notNull(),
+    units: integer("units").notNull(),
+    saleCount: integer("sale_count").notNull(),
+    reported: text("reported", { enum: ["FAST_MOVING", "MODERATE", "SLOW_MOVING"] }),
+  },
+  (t) => [primaryKey({ columns: [t.productId, t.windowStart] }), index("velocity_windows_start_idx").on(t.windowStart)],
+);
+
+/**
+ * consumer_state: the aggregating consumer's watermark (the highest event time it has applied)
+ * and its late-event count, one row per aggregate, written in the delivery's transaction.
+ */
+export const consumerState = analyticsSchema.table(
+  "consumer_state",
+  {
+    aggregate: text("aggregate").primaryKey(),
+    watermark: ts("watermark"),
+    lateEvents: bigint("late_events", { mode: "number" }).notNull().default(0),
+  },
+  (t) => [check("consumer_state_late_nonnegative", sql`${t.lateEvents} >= 0`)],
+);
+
+/**
+ * sessions: a user's events under one sessionId, split where 30 minutes pass without an event
+ * (event time). An event that bridges two sessions merges them (the later row is deleted).
+ */
+export const sessions = analyticsSchema.table(
+  "sessions",
+  {
+    id: uuid("id").primaryKey(),
+    userId: text("user_id").notNull(),
+    sessionId: text("session_id").notNull(),
+    startTime: ts("start_time").notNull(),
+    endTime: ts("end_time").notNull(),
+    eventCount: integer("event_count").notNull(),
+    pageViews: integer("page_views").notNull(),
+    cartAdditions: integer("cart_additions").notNull(),
+    purchases: integer("purchases").notNull(),
+    revenueCents: bigint("revenue_cents", { mode: "number" }).notNull(),
+  },
+  (t) => [index("sessions_key_end_idx").on(t.userId, t.sessionId, t.endTime), index("sessions_start_idx").on(t.startTime, t.userId, t.sessionId)],
+);
