@@ -1,11 +1,22 @@
 import { describe, expect, it } from "bun:test";
 import { tracingChannel } from "node:diagnostics_channel";
 import { traceCommand } from "ioredis/built/tracing.js";
+import "../../src/observability/tracing-channel.ts";
 
-// patches/ioredis@6.0.0.patch: under Bun a TracingChannel has no `hasSubscribers`, and ioredis
-// took that for "someone listens", tracing (and copying the arguments of) every command.
-describe("ioredis command tracing under Bun", () => {
-  it("builds no trace context while nothing subscribes, and traces once something does", async () => {
+// Under Bun a TracingChannel had no `hasSubscribers`, and ioredis and pino took that for "someone
+// listens": every Redis command and every log line was traced for nobody.
+describe("TracingChannel.hasSubscribers under Bun", () => {
+  it("is false until a handler subscribes, and false again once it leaves", () => {
+    const channel = tracingChannel("test:has-subscribers");
+    expect(channel.hasSubscribers).toBe(false);
+    const handlers = { asyncEnd() {} };
+    channel.subscribe(handlers);
+    expect(channel.hasSubscribers).toBe(true);
+    channel.unsubscribe(handlers);
+    expect(channel.hasSubscribers).toBe(false);
+  });
+
+  it("keeps ioredis from building trace contexts while nothing subscribes, and lets it trace once something does", async () => {
     let contexts = 0;
     const context = () => {
       contexts++;
