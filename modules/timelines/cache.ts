@@ -215,7 +215,9 @@ const FRESH_MS = 1000;
 interface Ticket {
   userId: string;
   epoch: number;
-  state: { reads: number; invalidated: boolean };
+  /** The reader's invalidation count when the read began. */
+  seen: number;
+  state: { reads: number; invalidations: number };
 }
 
 /**
@@ -266,12 +268,11 @@ function localCopies(redis: Redis, max: number, onError: (err: unknown) => void)
     epoch++;
     confirmedAt = Number.NEGATIVE_INFINITY;
     copies.clear();
-    for (const state of reading.values()) state.invalidated = true;
   };
   const dropOne = (userId: string) => {
     copies.delete(userId);
     const state = reading.get(userId);
-    if (state) state.invalidated = true;
+    if (state) state.invalidations++;
   };
   sub.on("error", onError);
   sub.on("close", () => {
@@ -321,12 +322,13 @@ function localCopies(redis: Redis, max: number, onError: (err: unknown) => void)
     begin(userId: string): Ticket | undefined {
       if (!tracking) return undefined;
       let state = reading.get(userId);
-      if (!state) reading.set(userId, (state = { reads: 0, invalidated: false }));
+      if (!state) reading.set(userId, (state = { reads: 0, invalidations: 0 }));
       state.reads++;
-      return { userId, epoch, state };
+      return { userId, epoch, seen: state.invalidations, state };
     },
     keep(t: Ticket, limit: number, body: Buffer, ttlMs: number): void {
-      if (!tracking || t.epoch !== epoch || t.state.invalidated || ttlMs <= 0) return;
+      // Only a read that began after the reader's last invalidation (and in this tracking epoch) may keep its page.
+      if (!tracking || t.epoch !== epoch || t.state.invalidations !== t.seen || ttlMs <= 0) return;
       let pages = copies.get(t.userId);
       if (!pages) {
         if (copies.size >= max) copies.delete(copies.keys().next().value!);
