@@ -382,6 +382,8 @@ async function main(): Promise<number> {
       ADMIN_PASSWORD: randomSecret(),
       LOG_LEVEL: "info",
       RATE_LIMIT_MAX: "1000000000",
+      // Every request comes from 127.0.0.1: the per-address budget must not turn the run into 429s.
+      RATE_LIMIT_IP_MAX: "1000000000",
       WORKER_POLL_MS: "1000",
       ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
     };

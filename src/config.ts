@@ -49,6 +49,8 @@ const EnvSchema = z.object({
   REDIS_CONNECT_TIMEOUT_MS: int(1000, 1),
   REDIS_COMMAND_TIMEOUT_MS: int(250, 1),
   TIMELINE_CACHE_TTL_SECONDS: int(30, 0),
+  /** With Redis: readers whose cached first pages each process also keeps in memory, kept coherent by Redis client-side caching (0: none). */
+  TIMELINE_CACHE_LOCAL_ENTRIES: int(10_000, 0),
   JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   JWT_TTL_SECONDS: int(3600, 60),
   ADMIN_USERNAME: z

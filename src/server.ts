@@ -117,7 +117,7 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
     config.TIMELINE_CACHE_TTL_SECONDS === 0
       ? undefined
       : cacheRedis
-        ? createRedisTimelineCache(cacheRedis, cacheOptions)
+        ? createRedisTimelineCache(cacheRedis, { ...cacheOptions, localEntries: config.TIMELINE_CACHE_LOCAL_ENTRIES })
         : createMemoryTimelineCache(cacheOptions);
   // Every request's token is checked against its account (read through the users module, cached briefly).
   const auth = createJwtAuth(config.JWT_SECRET, config.JWT_TTL_SECONDS, {
@@ -284,6 +284,7 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
           await database.close(2);
         } finally {
           redis?.disconnect();
+          timelineCache?.close?.();
           cacheRedis?.disconnect();
           await embedded?.stop();
         }

@@ -1,3 +1,4 @@
+import "./tracing-channel.ts";
 import pino, { type DestinationStream, type Logger } from "pino";
 import { safeError } from "./safe-error.ts";
 

@@ -208,3 +208,147 @@ describe.each([
     if (_kind === "redis") expect(await redis.exists(`timeline:${z}`)).toBe(0);
   });
 });
+
+describe("process copies of Redis pages (client-side caching)", () => {
+  const clients: Redis[] = [];
+  const caches: TimelineCache[] = [];
+  let copyProxy: FaultProxy;
+  const client = (url: string) => {
+    const c = new Redis(url, { maxRetriesPerRequest: 1 });
+    clients.push(c);
+    return c;
+  };
+  const names = new Map<TimelineCache, string>();
+  const make = (url: string, localEntries = 100) => {
+    const name = `tlcopies-${crypto.randomUUID().slice(0, 8)}`;
+    const c = new Redis(url, {
+      connectionName: name,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      commandTimeout: 200,
+      connectTimeout: 300,
+      enableAutoPipelining: true,
+    });
+    c.on("error", () => {});
+    clients.push(c);
+    // A short cool-off: a read through a stalled proxy times out, and the test should not wait long after.
+    const cache = createRedisTimelineCache(c, { ttlSeconds: 10, localEntries, coolOffMs: 100 });
+    caches.push(cache);
+    names.set(cache, name);
+    return cache;
+  };
+  const text = (r: Awaited<ReturnType<TimelineCache["lookup"]>>) =>
+    "hit" in r ? { hit: typeof r.hit === "string" ? r.hit : Buffer.from(r.hit).toString("utf8") } : r;
+  const u = () => {
+    const id = crypto.randomUUID();
+    seen.add(id);
+    return id;
+  };
+  /** cached puts `body` in Redis as `id`'s page through `cache` and reads it back once (which keeps a copy). */
+  const cachedThrough = async (cache: TimelineCache, id: string, body: string) => {
+    const miss = await cache.lookup(id, 20);
+    expect("miss" in miss && miss.miss !== null).toBe(true);
+    await cache.store(id, 20, (miss as { miss: string }).miss, body);
+    expect(text(await cache.lookup(id, 20))).toEqual({ hit: body });
+  };
+  const viaProxy = () => {
+    const url = new URL(REDIS_URL);
+    url.hostname = "127.0.0.1";
+    url.port = String(copyProxy.port);
+    return url.toString();
+  };
+  /** ready waits until the cache answers from Redis and its tracking connection (same client name) tracks `timeline:` keys. */
+  const ready = async (cache: TimelineCache) => {
+    await eventually(async () => {
+      const r = await cache.lookup(u(), 1);
+      return "miss" in r && r.miss !== null;
+    });
+    const raw = client(REDIS_URL);
+    await eventually(async () => {
+      const list = (await raw.call("CLIENT", "LIST")) as string;
+      return list.split("\n").some((l) => l.includes(`name=${names.get(cache)} `) && / flags=\w*t\w* /.test(l) && l.includes(" sub=1 "));
+    });
+    // Its first PING answered (copies are served only then).
+    await Bun.sleep(50);
+  };
+
+  beforeAll(() => {
+    copyProxy = startFaultProxy(Number(new URL(REDIS_URL).port || 6379));
+  });
+  afterAll(() => {
+    for (const c of caches) c.close?.();
+    for (const c of clients) c.disconnect();
+    copyProxy?.stop();
+  });
+
+  it("serves a page it has read from Redis without asking Redis again, while the tracking connection is confirmed", async () => {
+    const cache = make(viaProxy());
+    await ready(cache);
+    const id = u();
+    await cachedThrough(cache, id, "kept here");
+    copyProxy.set("stall");
+    try {
+      // Redis hangs: a request to it would wait the 200 ms timeout and miss. The copy answers at once.
+      const started = performance.now();
+      expect(text(await cache.lookup(id, 20))).toEqual({ hit: "kept here" });
+      expect(performance.now() - started).toBeLessThan(50);
+      // The tracking connection hangs too, so no PING is answered: after a second the copy is not trusted.
+      await Bun.sleep(1300);
+      expect(await cache.lookup(id, 20)).toEqual({ miss: null });
+    } finally {
+      copyProxy.set("pass");
+    }
+  });
+
+  it("drops its copy when another client or process changes the page in Redis", async () => {
+    const here = make(REDIS_URL);
+    const elsewhere = make(REDIS_URL, 0); // another replica or the workers' process
+    const raw = client(REDIS_URL);
+    await ready(here);
+    const id = u();
+    await cachedThrough(here, id, "v1");
+    // An invalidation by another process (a fan-out in the workers).
+    await elsewhere.invalidate([id]);
+    await eventually(async () => "miss" in (await here.lookup(id, 20)));
+    const miss = (await here.lookup(id, 20)) as { miss: string };
+    await here.store(id, 20, miss.miss, "v2");
+    expect(text(await here.lookup(id, 20))).toEqual({ hit: "v2" });
+    // Any write to the entry by any client: the copy goes and the next read is Redis's page.
+    await raw.hset(`timeline:${id}`, "20", "planted");
+    await eventually(async () => (text(await here.lookup(id, 20)) as { hit?: string }).hit === "planted");
+    // And so does the entry's expiry.
+    await raw.pexpire(`timeline:${id}`, 50);
+    await eventually(async () => "miss" in (await here.lookup(id, 20)));
+  });
+
+  it("never serves a copy after its own invalidate resolved", async () => {
+    const cache = make(REDIS_URL);
+    await ready(cache);
+    for (let i = 0; i < 20; i++) {
+      const id = u();
+      await cachedThrough(cache, id, `page ${i}`);
+      // A read under way while the invalidation goes out keeps no copy of what it read.
+      const during = cache.lookup(id, 20);
+      await cache.invalidate([id]);
+      await during;
+      expect("miss" in (await cache.lookup(id, 20))).toBe(true);
+    }
+  });
+
+  it("drops every copy when Redis goes away, falls back to misses, and copies again once it is back", async () => {
+    const cache = make(viaProxy());
+    for (const fault of ["reset", "refuse"] as const) {
+      await ready(cache);
+      const id = u();
+      await cachedThrough(cache, id, `before ${fault}`);
+      copyProxy.set(fault);
+      // The tracking connection is cut: its copies go, and with Redis unreachable a read is a miss (served from Postgres).
+      await eventually(async () => Object.hasOwn(await cache.lookup(id, 20), "miss"));
+      expect(await cache.lookup(id, 20)).toEqual({ miss: null });
+      // Meanwhile another client changes the page: once back, the process must not serve its old copy.
+      await client(REDIS_URL).hset(`timeline:${id}`, "20", `after ${fault}`);
+      copyProxy.set("pass");
+      await eventually(async () => (text(await cache.lookup(id, 20)) as { hit?: string }).hit === `after ${fault}`);
+    }
+  });
+});
