@@ -93,6 +93,7 @@ async function startApp(bench: BenchDatabase, logDir: string): Promise<App> {
       HOST: "127.0.0.1",
       DATABASE_POOL_MAX: "20",
       RATE_LIMIT_MAX: "100000000",
+      RATE_LIMIT_IP_MAX: "100000000",
       METRICS_ENABLED: "false",
       ADMIN_PASSWORD: "bench-admin-password",
     },
