@@ -307,17 +307,20 @@ async function sagaPhase(app: App, watcher: Watcher, sql: postgres.Sql): Promise
   await closedLoop(CLIENTS, Math.max(2, T / 2), op);
   ids.length = 0;
   const backends = await appBackends(sql);
+  const own = (await sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and application_name = 'commerce-bench'`).map((r) => r.pid);
   const cpu0 = cpuMs(app.served.proc.pid);
   const pg0 = sumCpuMs(backends);
+  const own0 = sumCpuMs(own);
   const trips0 = app.proxy?.flushes ?? 0;
   const saga = await closedLoop(CLIENTS, T, op);
   const appCpuPerOrder = (cpuMs(app.served.proc.pid) - cpu0) / Math.max(1, saga.done);
   const pgCpuPerOrder = (sumCpuMs(backends) - pg0) / Math.max(1, saga.done);
+  const watcherCpuPerOrder = (sumCpuMs(own) - own0) / Math.max(1, saga.done);
   const trips = app.proxy ? ((app.proxy.flushes - trips0) / Math.max(1, saga.done)).toFixed(1) : "not counted";
   const rate = saga.done / saga.seconds;
   const rows = Math.round(await eventsPerOrder(sql, ids.slice(0, 500)));
   log(
-    `   saga: ${saga.done} confirmed (${saga.failed} not) in ${saga.seconds.toFixed(1)}s: ${rate.toFixed(0)}/s; ${rows} events per order; app CPU ${appCpuPerOrder.toFixed(1)} ms/order, its Postgres backends ${pgCpuPerOrder.toFixed(1)} ms/order; round trips/order ${trips}`,
+    `   saga: ${saga.done} confirmed (${saga.failed} not) in ${saga.seconds.toFixed(1)}s: ${rate.toFixed(0)}/s; ${rows} events per order; app CPU ${appCpuPerOrder.toFixed(1)} ms/order, its Postgres backends ${pgCpuPerOrder.toFixed(1)} ms/order (the bench's watcher ${watcherCpuPerOrder.toFixed(1)}); round trips/order ${trips}`,
   );
   const raw = await closedLoop(CLIENTS, Math.max(2, T / 2), async () => {
     await rawChain(sql, rows);
