@@ -307,7 +307,9 @@ async function sagaPhase(app: App, watcher: Watcher, sql: postgres.Sql): Promise
   await closedLoop(CLIENTS, Math.max(2, T / 2), op);
   ids.length = 0;
   const backends = await appBackends(sql);
-  const own = (await sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and application_name = 'commerce-bench'`).map((r) => r.pid);
+  const own = (await sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and application_name = 'commerce-bench'`).map(
+    (r) => r.pid,
+  );
   const cpu0 = cpuMs(app.served.proc.pid);
   const pg0 = sumCpuMs(backends);
   const own0 = sumCpuMs(own);
