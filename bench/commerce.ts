@@ -27,6 +27,11 @@
  *   BENCH_COMMERCE_CLIENTS  clients of the saga phase (default 64)
  *   BENCH_COMMERCE_PRODUCTS products the orders are spread over, one line each (default 100; 1 makes
  *                   every order contend for one product row, the concurrency test's case)
+ *   BENCH_APP_CPU_PROF=<dir>  run the app with `bun --cpu-prof --cpu-prof-md` writing its profile to <dir>
+ *   BENCH_LOG_STATEMENTS=1 `log_statement = all` on the bench database (to count statements by kind in
+ *                   the server's log; lines carry the database's name)
+ *   BENCH_COUNT_ROUND_TRIPS=1 send the app's database traffic through a counting proxy and report its
+ *                   round trips (client writes) per order in the saga phase
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -39,6 +44,7 @@ import { handleCommand, loadState } from "../outbox/event-sourcing/index.ts";
 import { createOutbox } from "../outbox/index.ts";
 import { connectDatabase } from "../src/db/client.ts";
 import { EventRegistry } from "../src/events/registry.ts";
+import { type CountingProxy, countingProxy } from "../tests/support/counting-proxy.ts";
 import { killServers, type Served, serve, stopServers } from "./http/load.ts";
 import {
   type BenchDatabase,
@@ -75,6 +81,8 @@ const LOAD_EVENTS = 500;
 
 interface App {
   served: Served;
+  /** The counting proxy the app's database traffic goes through (BENCH_COUNT_ROUND_TRIPS=1). */
+  proxy?: CountingProxy;
   token: string;
   productIds: string[];
 }
@@ -82,17 +90,21 @@ interface App {
 /** Orders spread over this many products (each order one of them at random): a catalog, not one hot row. */
 const PRODUCTS = Number(process.env.BENCH_COMMERCE_PRODUCTS ?? 100);
 
-async function startApp(bench: BenchDatabase, logDir: string): Promise<App> {
+const PROFILE_DIR = process.env.BENCH_APP_CPU_PROF;
+
+async function startApp(bench: BenchDatabase, logDir: string, databaseUrl = bench.url): Promise<App> {
+  const profile = PROFILE_DIR ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${resolve(PROFILE_DIR)}`] : [];
   const served = await serve(
     "app",
-    [process.execPath, "src/main.ts"],
+    [process.execPath, ...profile, "src/main.ts"],
     {
-      DATABASE_URL: bench.url,
+      DATABASE_URL: databaseUrl,
       NODE_ENV: "development",
       LOG_LEVEL: "warn",
       HOST: "127.0.0.1",
       DATABASE_POOL_MAX: "20",
       RATE_LIMIT_MAX: "100000000",
+      RATE_LIMIT_IP_MAX: "100000000",
       METRICS_ENABLED: "false",
       ADMIN_PASSWORD: "bench-admin-password",
     },
@@ -192,6 +204,16 @@ function cpuMs(pid: number): number {
   }
 }
 
+/** sumCpuMs is the CPU time so far of several processes. */
+const sumCpuMs = (pids: number[]) => pids.reduce((sum, pid) => sum + (cpuMs(pid) || 0), 0);
+
+/** appBackends are the pids of the app's Postgres backends (its pool is warm by now): every connection to the database but this process's. */
+async function appBackends(sql: postgres.Sql): Promise<number[]> {
+  const rows = await sql<{ pid: number }[]>`
+    select pid from pg_stat_activity where datname = current_database() and application_name <> 'commerce-bench' and pid <> pg_backend_pid()`;
+  return rows.map((r) => r.pid);
+}
+
 // ---- The reference: raw postgres.js doing the same shape of work ------------------------------
 
 /** rawChain is one order's worth of work without the framework: HOPS sequential transactions inserting `rows` rows in all. */
@@ -251,6 +273,29 @@ async function eventsPerOrder(sql: postgres.Sql, ids: string[]): Promise<number>
   return row!.n / ids.length;
 }
 
+/**
+ * hops says where an order's time goes: for each step of the flow, P50/P95 of the time from the
+ * previous step's event to its own (events carry the time they were made, in their transaction).
+ */
+async function hops(sql: postgres.Sql, ids: string[]): Promise<string> {
+  const steps = ["order.created", "inventory.reserved", "payment.processed", "order.confirmed"];
+  const rows = await sql<{ subject: string; type: string; time: Date }[]>`
+    select subject, type, time from outbox.events where subject = any(${ids}::text[]) and type = any(${steps}::text[])`;
+  const at = new Map<string, Map<string, number>>();
+  for (const r of rows) {
+    const m = at.get(r.subject) ?? new Map<string, number>();
+    m.set(r.type, new Date(r.time).getTime());
+    at.set(r.subject, m);
+  }
+  return steps
+    .slice(1)
+    .map((step, i) => {
+      const gaps = [...at.values()].filter((m) => m.has(step) && m.has(steps[i]!)).map((m) => m.get(step)! - m.get(steps[i]!)!);
+      return `${steps[i]} -> ${step} ${percentile(gaps, 50).toFixed(0)}/${percentile(gaps, 95).toFixed(0)}`;
+    })
+    .join("; ");
+}
+
 async function sagaPhase(app: App, watcher: Watcher, sql: postgres.Sql): Promise<{ figures: Figure[]; rows: number; ids: string[] }> {
   log(`saga: ${CLIENTS} clients, closed loop, ${T}s (after ${Math.max(2, T / 2)}s warm-up)`);
   const ids: string[] = [];
@@ -261,13 +306,23 @@ async function sagaPhase(app: App, watcher: Watcher, sql: postgres.Sql): Promise
   };
   await closedLoop(CLIENTS, Math.max(2, T / 2), op);
   ids.length = 0;
+  const backends = await appBackends(sql);
+  const own = (await sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and application_name = 'commerce-bench'`).map(
+    (r) => r.pid,
+  );
   const cpu0 = cpuMs(app.served.proc.pid);
+  const pg0 = sumCpuMs(backends);
+  const own0 = sumCpuMs(own);
+  const trips0 = app.proxy?.flushes ?? 0;
   const saga = await closedLoop(CLIENTS, T, op);
   const appCpuPerOrder = (cpuMs(app.served.proc.pid) - cpu0) / Math.max(1, saga.done);
+  const pgCpuPerOrder = (sumCpuMs(backends) - pg0) / Math.max(1, saga.done);
+  const watcherCpuPerOrder = (sumCpuMs(own) - own0) / Math.max(1, saga.done);
+  const trips = app.proxy ? ((app.proxy.flushes - trips0) / Math.max(1, saga.done)).toFixed(1) : "not counted";
   const rate = saga.done / saga.seconds;
   const rows = Math.round(await eventsPerOrder(sql, ids.slice(0, 500)));
   log(
-    `   saga: ${saga.done} confirmed (${saga.failed} not) in ${saga.seconds.toFixed(1)}s: ${rate.toFixed(0)}/s; ${rows} events per order; app CPU ${appCpuPerOrder.toFixed(1)} ms/order`,
+    `   saga: ${saga.done} confirmed (${saga.failed} not) in ${saga.seconds.toFixed(1)}s: ${rate.toFixed(0)}/s; ${rows} events per order; app CPU ${appCpuPerOrder.toFixed(1)} ms/order, its Postgres backends ${pgCpuPerOrder.toFixed(1)} ms/order (the bench's watcher ${watcherCpuPerOrder.toFixed(1)}); round trips/order ${trips}`,
   );
   const raw = await closedLoop(CLIENTS, Math.max(2, T / 2), async () => {
     await rawChain(sql, rows);
@@ -284,7 +339,7 @@ async function sagaPhase(app: App, watcher: Watcher, sql: postgres.Sql): Promise
         reference: `raw postgres.js: ${HOPS} sequential transactions inserting ${rows} rows per order, same ${CLIENTS} clients`,
         referenceValue: rawRate,
         target: { valueAtLeast: 300 },
-        note: `${saga.done} orders in ${saga.seconds.toFixed(1)} s, ${saga.failed} not confirmed within ${ORDER_DEADLINE_MS / 1000} s; ${rows} events appended per order; the app process spent ${appCpuPerOrder.toFixed(1)} ms of CPU per order (Postgres not counted)`,
+        note: `${saga.done} orders in ${saga.seconds.toFixed(1)} s, ${saga.failed} not confirmed within ${ORDER_DEADLINE_MS / 1000} s; ${rows} events appended per order; the app process spent ${appCpuPerOrder.toFixed(1)} ms of CPU per order and its Postgres backends ${pgCpuPerOrder.toFixed(1)} ms`,
       }),
     ],
     rows,
@@ -294,10 +349,13 @@ async function sagaPhase(app: App, watcher: Watcher, sql: postgres.Sql): Promise
 
 async function latencyPhase(app: App, watcher: Watcher, sql: postgres.Sql, rows: number): Promise<Figure[]> {
   log(`latency: ${RATE} orders/s for ${T}s, open loop`);
+  const ids: string[] = [];
   const saga = await fixedRate(RATE, T, async (scheduled) => {
     const r = await placeAndConfirm(app, watcher, scheduled);
+    ids.push(r.id);
     return { ms: r.ms, ok: r.status === "COMPLETED" };
   });
+  log(`   hops (P50/P95 ms from the previous step's event): ${await hops(sql, ids)}`);
   const ref = await fixedRate(RATE, Math.max(2, T / 2), async (scheduled) => {
     await rawChain(sql, rows);
     return { ms: nowMs() - scheduled, ok: true };
@@ -473,13 +531,16 @@ async function main(): Promise<number> {
     const meta = await runMeta("commerce", admin);
     log(`commerce benchmark on ${meta.pgVersion?.split(",")[0]}, ${meta.cpuCount} CPUs, ${T}s per phase`);
     const bench = await createBenchDatabase();
-    const sql = postgres(bench.url, { max: 24, onnotice: () => {} });
+    const sql = postgres(bench.url, { max: 24, onnotice: () => {}, connection: { application_name: "commerce-bench" } });
     await sql`create unlogged table if not exists bench_ref (order_id uuid not null, step int not null, payload jsonb not null, primary key (order_id, step))`;
     const figures: Figure[] = [];
     let ids: string[] = [];
     let rows = 7;
     const needsApp = PHASES.some((p) => p !== "load");
-    const app = needsApp ? await startApp(bench, logDir) : undefined;
+    if (process.env.BENCH_LOG_STATEMENTS === "1") await sql.unsafe(`alter database "${bench.name}" set log_statement = 'all'`);
+    const proxy = needsApp && process.env.BENCH_COUNT_ROUND_TRIPS === "1" ? await countingProxy(bench.url) : undefined;
+    const app = needsApp ? await startApp(bench, logDir, proxy?.url) : undefined;
+    if (app) app.proxy = proxy;
     const watcher = needsApp ? new Watcher(sql) : undefined;
     try {
       if (app && watcher && PHASES.includes("saga")) {
@@ -493,6 +554,7 @@ async function main(): Promise<number> {
     } finally {
       await watcher?.stop();
       await stopServers();
+      proxy?.close();
     }
     if (PHASES.includes("load")) figures.push(...(await loadPhase(bench)));
     await sql.end({ timeout: 2 });

@@ -8,6 +8,12 @@
  * fixed order (sorted ids) before any is changed, so two orders over the same products queue
  * on the first one they share instead of each holding what the other wants; the counts are
  * checked under those locks, and the table's checks refuse a negative or oversold count anyway.
+ *
+ * Set-based: `applyStock` takes a whole batch of steps (a subscription's batch, or one step for
+ * the single-step helpers below) and costs the same few statements whatever its size: claim
+ * the new reservations, lock the existing ones and every product touched (each in id order),
+ * apply the steps in order in memory under those locks, then write the products, the
+ * reservations and the events once each.
  */
 import { sql } from "drizzle-orm";
 import type { Appender, EventEnvelope, Tx } from "../../src/platform.ts";
@@ -47,10 +53,189 @@ export const lockProducts = async (tx: Tx, ids: string[]) =>
     select id, sku, name, stock, reserved, low_stock_threshold from inventory.products
     where id = any(${sql.param(ids)}::uuid[]) order by id for update`)) as unknown as LockedProduct[];
 
-const setReservation = (tx: Tx, orderId: string, status: string, lines: StockLine[]) =>
-  tx.execute(
-    sql`update inventory.reservations set status = ${status}, lines = ${JSON.stringify(lines)}::jsonb, updated_at = now() where order_id = ${orderId}`,
+/** StockStep is one thing to do to an order's stock, in the order they are to happen. */
+export type StockStep =
+  | { kind: "reserve"; orderId: string; lines: readonly StockLine[]; causedBy?: Cause }
+  | { kind: "commit"; orderId: string; causedBy?: Cause }
+  | { kind: "release"; orderId: string; causedBy?: Cause };
+
+/** StepOutcome says what a step did. */
+export type StepOutcome = ReserveOutcome | "committed" | "nothing_to_commit" | "released" | "nothing_to_release";
+
+type ReservationStatus = "reserved" | "failed" | "released" | "committed";
+/** A reservation as the batch sees it: `absent` until a step makes one (a claimed row not yet decided counts as absent). */
+type Reservation = { status: ReservationStatus | "absent"; lines: StockLine[]; existed: boolean; changed: boolean };
+
+/**
+ * applyStock carries out `steps` in order, in the caller's transaction, and returns each step's
+ * outcome. A step repeated (in the batch or across deliveries) does nothing more: reserve
+ * claims the order's row first (an order with a row is handled), commit and release move it
+ * from `reserved` (or `committed`, for release) only.
+ */
+export async function applyStock(tx: Tx, outbox: Appender, steps: readonly StockStep[]): Promise<StepOutcome[]> {
+  if (steps.length === 0) return [];
+  // Claim: an order without a reservation row gets a placeholder, so that one delivery alone reserves it.
+  const toClaim = [...new Set(steps.filter((x) => x.kind === "reserve").map((x) => x.orderId))].sort();
+  const claimed = new Set(
+    toClaim.length === 0
+      ? []
+      : (
+          (await tx.execute(sql`
+        insert into inventory.reservations (order_id, status, lines)
+        select order_id, 'failed', '[]'::jsonb from unnest(${sql.param(toClaim)}::uuid[]) as u(order_id) order by order_id
+        on conflict (order_id) do nothing returning order_id`)) as unknown as { order_id: string }[]
+        ).map((r) => r.order_id),
   );
+  // The existing reservations the other steps concern, locked in id order.
+  const others = [...new Set(steps.filter((x) => x.kind !== "reserve" && !claimed.has(x.orderId)).map((x) => x.orderId))].sort();
+  const rows =
+    others.length === 0
+      ? []
+      : ((await tx.execute(sql`
+        select order_id, status, lines from inventory.reservations where order_id = any(${sql.param(others)}::uuid[]) order by order_id for update`)) as unknown as {
+          order_id: string;
+          status: ReservationStatus;
+          lines: StockLine[];
+        }[]);
+  const reservations = new Map<string, Reservation>();
+  for (const id of claimed) reservations.set(id, { status: "absent", lines: [], existed: true, changed: false });
+  for (const r of rows) reservations.set(r.order_id, { status: r.status, lines: r.lines, existed: true, changed: false });
+  const reservationOf = (orderId: string) => {
+    let r = reservations.get(orderId);
+    if (!r) reservations.set(orderId, (r = { status: "absent", lines: [], existed: false, changed: false }));
+    return r;
+  };
+  // Every product a step may touch, locked in id order in one statement.
+  const productIds = new Set<string>();
+  for (const x of steps) {
+    if (x.kind === "reserve") {
+      if (claimed.has(x.orderId)) for (const l of x.lines) productIds.add(l.productId);
+    } else for (const l of reservations.get(x.orderId)?.lines ?? []) productIds.add(l.productId);
+  }
+  const products = new Map((productIds.size ? await lockProducts(tx, [...productIds].sort()) : []).map((p) => [p.id, { ...p }]));
+  const touched = new Set<string>();
+  const events = [];
+  const outcomes: StepOutcome[] = [];
+  for (const x of steps) {
+    const meta = { subject: x.orderId, causedBy: x.causedBy };
+    const r = reservationOf(x.orderId);
+    if (x.kind === "reserve") {
+      // Claimed by this batch and not decided yet: this step decides it; anything else was handled.
+      if (!(claimed.has(x.orderId) && r.status === "absent" && r.existed)) {
+        outcomes.push("already_handled");
+        continue;
+      }
+      const lines = mergeLines(x.lines);
+      r.changed = true;
+      const missing = lines.filter((l) => !products.has(l.productId)).map((l) => l.productId);
+      if (missing.length > 0) {
+        r.status = "failed";
+        events.push(InventoryReservationFailed.with({ orderId: x.orderId, reason: "product_not_found", productIds: missing }, meta));
+        outcomes.push("product_not_found");
+        continue;
+      }
+      const short = lines
+        .map((l) => ({ productId: l.productId, requested: l.quantity, available: products.get(l.productId)!.stock - products.get(l.productId)!.reserved }))
+        .filter((l) => l.requested > l.available);
+      if (short.length > 0) {
+        r.status = "failed";
+        events.push(InventoryReservationFailed.with({ orderId: x.orderId, reason: "insufficient_stock", lines: short }, meta));
+        outcomes.push("insufficient_stock");
+        continue;
+      }
+      const low = [];
+      for (const l of lines) {
+        const p = products.get(l.productId)!;
+        const before = p.stock - p.reserved;
+        const after = before - l.quantity;
+        p.reserved += l.quantity;
+        touched.add(p.id);
+        if (before > p.low_stock_threshold && after <= p.low_stock_threshold) {
+          low.push(
+            InventoryLow.with(
+              { productId: p.id, sku: p.sku, name: p.name, available: after, threshold: p.low_stock_threshold },
+              { subject: p.id, causedBy: x.causedBy },
+            ),
+          );
+        }
+      }
+      r.status = "reserved";
+      r.lines = lines;
+      events.push(InventoryReserved.with({ orderId: x.orderId, lines }, meta), ...low);
+      outcomes.push("reserved");
+    } else if (x.kind === "commit") {
+      if (r.status !== "reserved") {
+        outcomes.push("nothing_to_commit");
+        continue;
+      }
+      const lines = mergeLines(r.lines);
+      for (const l of lines) {
+        const p = products.get(l.productId)!;
+        p.stock -= l.quantity;
+        p.reserved -= l.quantity;
+        touched.add(p.id);
+      }
+      r.status = "committed";
+      r.lines = lines;
+      r.changed = true;
+      events.push(InventoryCommitted.with({ orderId: x.orderId, lines }, meta));
+      outcomes.push("committed");
+    } else {
+      if (r.status === "absent") {
+        // Cancelled before it was reserved: a tombstone, so that a late `order.created` reserves nothing.
+        r.status = "released";
+        r.lines = [];
+        r.changed = true;
+        outcomes.push("nothing_to_release");
+        continue;
+      }
+      if (r.status !== "reserved" && r.status !== "committed") {
+        outcomes.push("nothing_to_release");
+        continue;
+      }
+      const from = r.status;
+      const lines = mergeLines(r.lines);
+      for (const l of lines) {
+        const p = products.get(l.productId)!;
+        if (from === "reserved") p.reserved -= l.quantity;
+        else p.stock += l.quantity;
+        touched.add(p.id);
+      }
+      r.status = "released";
+      r.lines = lines;
+      r.changed = true;
+      events.push(InventoryReleased.with({ orderId: x.orderId, lines, from }, meta));
+      outcomes.push("released");
+    }
+  }
+  if (touched.size > 0) {
+    const ps = [...touched].sort().map((id) => products.get(id)!);
+    await tx.execute(sql`
+      update inventory.products p set stock = u.stock, reserved = u.reserved, updated_at = now()
+      from unnest(${sql.param(ps.map((p) => p.id))}::uuid[], ${sql.param(ps.map((p) => p.stock))}::int[], ${sql.param(ps.map((p) => p.reserved))}::int[])
+        as u(id, stock, reserved)
+      where p.id = u.id`);
+  }
+  const write = (existed: boolean) =>
+    [...reservations].filter(([, r]) => r.changed && r.existed === existed && r.status !== "absent").sort(([a], [b]) => (a < b ? -1 : 1));
+  const updates = write(true);
+  if (updates.length > 0) {
+    await tx.execute(sql`
+      update inventory.reservations r set status = u.status, lines = u.lines::jsonb, updated_at = now()
+      from unnest(${sql.param(updates.map(([id]) => id))}::uuid[], ${sql.param(updates.map(([, r]) => r.status))}::text[],
+                  ${sql.param(updates.map(([, r]) => JSON.stringify(r.lines)))}::text[]) as u(order_id, status, lines)
+      where r.order_id = u.order_id`);
+  }
+  const tombstones = write(false);
+  if (tombstones.length > 0) {
+    await tx.execute(sql`
+      insert into inventory.reservations (order_id, status, lines)
+      select order_id, 'released', '[]'::jsonb from unnest(${sql.param(tombstones.map(([id]) => id))}::uuid[]) as u(order_id)
+      on conflict (order_id) do nothing`);
+  }
+  if (events.length > 0) await outbox.append(tx, events);
+  return outcomes;
+}
 
 /**
  * reserveStock reserves every line of an order or none, and appends `inventory.reserved` or
@@ -58,55 +243,9 @@ const setReservation = (tx: Tx, orderId: string, status: string, lines: StockLin
  * crossed down through its threshold).
  */
 export async function reserveStock(tx: Tx, outbox: Appender, orderId: string, orderLines: readonly StockLine[], causedBy?: Cause): Promise<ReserveOutcome> {
-  const meta = { subject: orderId, causedBy };
-  const claimed = (await tx.execute(sql`
-    insert into inventory.reservations (order_id, status, lines) values (${orderId}, 'failed', '[]'::jsonb)
-    on conflict (order_id) do nothing returning order_id`)) as unknown as unknown[];
-  if (claimed.length === 0) return "already_handled";
-
-  const lines = mergeLines(orderLines);
-  const locked = await lockProducts(
-    tx,
-    lines.map((l) => l.productId),
-  );
-  const byId = new Map(locked.map((p) => [p.id, p]));
-  const missing = lines.filter((l) => !byId.has(l.productId)).map((l) => l.productId);
-  if (missing.length > 0) {
-    await outbox.append(tx, [InventoryReservationFailed.with({ orderId, reason: "product_not_found", productIds: missing }, meta)]);
-    return "product_not_found";
-  }
-  const short = lines
-    .map((l) => ({ productId: l.productId, requested: l.quantity, available: byId.get(l.productId)!.stock - byId.get(l.productId)!.reserved }))
-    .filter((l) => l.requested > l.available);
-  if (short.length > 0) {
-    await outbox.append(tx, [InventoryReservationFailed.with({ orderId, reason: "insufficient_stock", lines: short }, meta)]);
-    return "insufficient_stock";
-  }
-
-  await tx.execute(sql`
-    update inventory.products p set reserved = p.reserved + u.quantity, updated_at = now()
-    from unnest(${sql.param(lines.map((l) => l.productId))}::uuid[], ${sql.param(lines.map((l) => l.quantity))}::int[]) as u(id, quantity)
-    where p.id = u.id`);
-  await setReservation(tx, orderId, "reserved", lines);
-  const low = lines.flatMap((l) => {
-    const p = byId.get(l.productId)!;
-    const before = p.stock - p.reserved;
-    const after = before - l.quantity;
-    return before > p.low_stock_threshold && after <= p.low_stock_threshold
-      ? [InventoryLow.with({ productId: p.id, sku: p.sku, name: p.name, available: after, threshold: p.low_stock_threshold }, { subject: p.id, causedBy })]
-      : [];
-  });
-  await outbox.append(tx, [InventoryReserved.with({ orderId, lines }, meta), ...low]);
-  return "reserved";
+  const [outcome] = await applyStock(tx, outbox, [{ kind: "reserve", orderId, lines: orderLines, causedBy }]);
+  return outcome as ReserveOutcome;
 }
-
-const claimReservation = async (tx: Tx, orderId: string) => {
-  const [row] = (await tx.execute(sql`select status, lines from inventory.reservations where order_id = ${orderId} for update`)) as unknown as {
-    status: "reserved" | "failed" | "released" | "committed";
-    lines: StockLine[];
-  }[];
-  return row;
-};
 
 /**
  * releaseStock gives an order's stock back when it is cancelled: a reservation is released, and
@@ -115,30 +254,8 @@ const claimReservation = async (tx: Tx, orderId: string) => {
  * `order.created` reserves nothing.
  */
 export async function releaseStock(tx: Tx, outbox: Appender, orderId: string, causedBy?: Cause): Promise<"released" | "nothing_to_release"> {
-  const meta = { subject: orderId, causedBy };
-  const row = await claimReservation(tx, orderId);
-  if (!row) {
-    await tx.execute(
-      sql`insert into inventory.reservations (order_id, status, lines) values (${orderId}, 'released', '[]'::jsonb) on conflict (order_id) do nothing`,
-    );
-    return "nothing_to_release";
-  }
-  if (row.status !== "reserved" && row.status !== "committed") return "nothing_to_release";
-  const lines = mergeLines(row.lines);
-  await lockProducts(
-    tx,
-    lines.map((l) => l.productId),
-  );
-  const ids = sql.param(lines.map((l) => l.productId));
-  const qs = sql.param(lines.map((l) => l.quantity));
-  await tx.execute(
-    row.status === "reserved"
-      ? sql`update inventory.products p set reserved = p.reserved - u.quantity, updated_at = now() from unnest(${ids}::uuid[], ${qs}::int[]) as u(id, quantity) where p.id = u.id`
-      : sql`update inventory.products p set stock = p.stock + u.quantity, updated_at = now() from unnest(${ids}::uuid[], ${qs}::int[]) as u(id, quantity) where p.id = u.id`,
-  );
-  await setReservation(tx, orderId, "released", lines);
-  await outbox.append(tx, [InventoryReleased.with({ orderId, lines, from: row.status }, meta)]);
-  return "released";
+  const [outcome] = await applyStock(tx, outbox, [{ kind: "release", orderId, causedBy }]);
+  return outcome as "released" | "nothing_to_release";
 }
 
 /**
@@ -146,19 +263,6 @@ export async function releaseStock(tx: Tx, outbox: Appender, orderId: string, ca
  * both fall; available stays), once, appending `inventory.committed`.
  */
 export async function commitStock(tx: Tx, outbox: Appender, orderId: string, causedBy?: Cause): Promise<"committed" | "nothing_to_commit"> {
-  const meta = { subject: orderId, causedBy };
-  const row = await claimReservation(tx, orderId);
-  if (row?.status !== "reserved") return "nothing_to_commit";
-  const lines = mergeLines(row.lines);
-  await lockProducts(
-    tx,
-    lines.map((l) => l.productId),
-  );
-  await tx.execute(sql`
-    update inventory.products p set stock = p.stock - u.quantity, reserved = p.reserved - u.quantity, updated_at = now()
-    from unnest(${sql.param(lines.map((l) => l.productId))}::uuid[], ${sql.param(lines.map((l) => l.quantity))}::int[]) as u(id, quantity)
-    where p.id = u.id`);
-  await setReservation(tx, orderId, "committed", lines);
-  await outbox.append(tx, [InventoryCommitted.with({ orderId, lines }, meta)]);
-  return "committed";
+  const [outcome] = await applyStock(tx, outbox, [{ kind: "commit", orderId, causedBy }]);
+  return outcome as "committed" | "nothing_to_commit";
 }

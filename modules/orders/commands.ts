@@ -77,8 +77,10 @@ export async function runOrderCommand(
   command: OrderCommand,
   tx?: Tx,
 ): Promise<CommandResult<OrderState, OrderStreamEvent>> {
+  // A placement's order id was just made: there is no stream to read (on a retry after a conflict, read it).
+  let newStream = command.type === "place";
   const once = async (t: Tx) => {
-    const result = await handleCommand(orders, orderId, command, { tx: t });
+    const result = await handleCommand(orders, orderId, command, { tx: t, newStream });
     if (result.events.length > 0) await outbox.append(t, integrationEvents(result.state, result.events));
     return result;
   };
@@ -88,6 +90,7 @@ export async function runOrderCommand(
       return await orders.db.transaction(once);
     } catch (err) {
       if (!(err instanceof StreamVersionConflictError) || n >= MAX_ATTEMPTS) throw err;
+      newStream = false;
     }
   }
 }

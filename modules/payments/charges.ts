@@ -12,11 +12,15 @@
  *   payment voided, so a late `inventory.reserved` charges nothing.
  *
  * Everything runs in the delivery's transaction, with its checkpoint; a redelivery finds the
- * status moved on and does nothing.
+ * status moved on and does nothing. A batch at a time: one insert opens the batch's payments, one
+ * locking read takes the rows its other events concern, each order's events are then applied in
+ * the log's order to its row in memory (the processor calls of different orders run side by side,
+ * so the transaction is held open for the slowest call, not for their sum), and one update and one
+ * append write the outcome.
  */
 import { randomUUIDv7 } from "bun";
 import { sql } from "drizzle-orm";
-import { type Appender, assertNever, defineSubscription, type Tx } from "../../src/platform.ts";
+import { type Appender, assertNever, defineSubscription, type EnvelopeOf, type EventEnvelope, type NewEvent, type Tx } from "../../src/platform.ts";
 import { InventoryReserved } from "../inventory/events.ts";
 import { OrderCancelled, OrderCreated } from "../orders/events.ts";
 import { PaymentFailed, PaymentProcessed, PaymentRefunded, PaymentVoided } from "./events.ts";
@@ -41,33 +45,44 @@ interface PaymentRow {
   charge_id: string | null;
 }
 
-const lockPayment = async (tx: Tx, orderId: string) =>
-  (
-    (await tx.execute(sql`
-    select id, order_id, customer_id, amount_cents, currency, payment_method, status, charge_id
-    from payments.payments where order_id = ${orderId} for update`)) as unknown as PaymentRow[]
-  )[0];
+/** PaymentChange is what happened to a payment row in a batch, to be written in one statement. */
+interface PaymentChange {
+  chargeId?: string;
+  refundId?: string;
+  failureReason?: string;
+  failureMessage?: string;
+  processed?: boolean;
+  refunded?: boolean;
+}
 
-/** openPayment records what an order will be charged; a second delivery changes nothing. */
-export async function openPayment(
-  tx: Tx,
-  o: { orderId: string; customerId: string; totalCents: number; currency: string; paymentMethod: string },
-): Promise<void> {
+type PaymentEvent = EnvelopeOf<typeof OrderCreated> | EnvelopeOf<typeof InventoryReserved> | EnvelopeOf<typeof OrderCancelled>;
+
+/** openPayments records what the batch's orders will be charged, in one statement; a second delivery changes nothing. */
+async function openPayments(tx: Tx, opened: EnvelopeOf<typeof OrderCreated>[]): Promise<void> {
+  if (opened.length === 0) return;
+  const col = <T>(f: (d: (typeof opened)[number]["data"]) => T) => sql.param(opened.map((e) => f(e.data)));
   await tx.execute(sql`
     insert into payments.payments (order_id, id, customer_id, amount_cents, currency, payment_method, status)
-    values (${o.orderId}, ${randomUUIDv7()}, ${o.customerId}, ${o.totalCents}, ${o.currency}, ${o.paymentMethod}, 'pending')
+    select order_id, id, customer_id, amount_cents, currency, payment_method, 'pending'
+    from unnest(${col((d) => d.orderId)}::uuid[], ${sql.param(opened.map(() => randomUUIDv7()))}::uuid[], ${col((d) => d.customerId)}::uuid[],
+                ${col((d) => d.totalCents)}::int[], ${col((d) => d.currency)}::text[], ${col((d) => d.paymentMethod)}::text[])
+      as u(order_id, id, customer_id, amount_cents, currency, payment_method)
+    order by order_id
     on conflict (order_id) do nothing`);
 }
 
 /** ChargeOutcome says what chargeOrder did. */
 export type ChargeOutcome = "processed" | "failed" | "unanswered" | "already_handled";
 
-/** chargeOrder charges an order's total once, when its stock is reserved. */
-export async function chargeOrder(tx: Tx, deps: ChargeDeps, orderId: string): Promise<ChargeOutcome> {
-  const p = await lockPayment(tx, orderId);
-  // No payment opened: `order.created` is delivered before the reservation it causes, so this is a bug.
-  if (!p) throw new Error(`payments: stock reserved for order ${orderId}, whose payment was never opened`);
-  if (p.status !== "pending") return "already_handled";
+/** chargeOrder charges an order's total once, when its stock is reserved: `p` moves on, and the event to publish is returned. */
+async function chargeOrder(
+  deps: ChargeDeps,
+  p: PaymentRow,
+  change: PaymentChange,
+  cause: EventEnvelope,
+): Promise<{ outcome: ChargeOutcome; event?: NewEvent }> {
+  if (p.status !== "pending") return { outcome: "already_handled" };
+  const orderId = p.order_id;
   const answer = await bounded(deps.callTimeoutMs, (signal) =>
     deps.provider.charge(
       {
@@ -81,51 +96,102 @@ export async function chargeOrder(tx: Tx, deps: ChargeDeps, orderId: string): Pr
     ),
   );
   const common = { orderId, customerId: p.customer_id, paymentId: p.id, amountCents: p.amount_cents, currency: p.currency };
+  const meta = { subject: orderId, causedBy: cause };
   if (answer === CALL_TIMEOUT) {
-    await tx.execute(sql`update payments.payments set status = 'unanswered', updated_at = now() where order_id = ${orderId}`);
-    return "unanswered";
+    p.status = "unanswered";
+    return { outcome: "unanswered" };
   }
   if (answer.status === "failed") {
-    await tx.execute(sql`
-      update payments.payments set status = 'failed', failure_reason = ${answer.reason}, failure_message = ${answer.message}, updated_at = now()
-      where order_id = ${orderId}`);
-    await deps.outbox.append(tx, [PaymentFailed.with({ ...common, reason: answer.reason, message: answer.message }, { subject: orderId })]);
-    return "failed";
+    p.status = "failed";
+    change.failureReason = answer.reason;
+    change.failureMessage = answer.message;
+    return { outcome: "failed", event: PaymentFailed.with({ ...common, reason: answer.reason, message: answer.message }, meta) };
   }
-  await tx.execute(sql`
-    update payments.payments set status = 'processed', charge_id = ${answer.chargeId}, processed_at = now(), updated_at = now()
-    where order_id = ${orderId}`);
-  await deps.outbox.append(tx, [PaymentProcessed.with({ ...common, paymentMethod: p.payment_method, chargeId: answer.chargeId }, { subject: orderId })]);
-  return "processed";
+  p.status = "processed";
+  p.charge_id = answer.chargeId;
+  change.chargeId = answer.chargeId;
+  change.processed = true;
+  return { outcome: "processed", event: PaymentProcessed.with({ ...common, paymentMethod: p.payment_method, chargeId: answer.chargeId }, meta) };
 }
 
 /** SettleOutcome says what settleCancelledOrder did. */
 export type SettleOutcome = "refunded" | "voided" | "nothing_to_do";
 
 /** settleCancelledOrder refunds a cancelled order's charge once, or calls off a payment that took no money. */
-export async function settleCancelledOrder(tx: Tx, deps: ChargeDeps, orderId: string): Promise<SettleOutcome> {
-  const p = await lockPayment(tx, orderId);
-  if (!p) throw new Error(`payments: order ${orderId} was cancelled, but its payment was never opened`);
+async function settleCancelledOrder(
+  deps: ChargeDeps,
+  p: PaymentRow,
+  change: PaymentChange,
+  cause: EventEnvelope,
+): Promise<{ outcome: SettleOutcome; event?: NewEvent }> {
+  const orderId = p.order_id;
   const common = { orderId, customerId: p.customer_id, paymentId: p.id };
+  const meta = { subject: orderId, causedBy: cause };
   if (p.status === "pending" || p.status === "unanswered") {
-    await tx.execute(sql`update payments.payments set status = 'voided', updated_at = now() where order_id = ${orderId}`);
-    await deps.outbox.append(tx, [PaymentVoided.with(common, { subject: orderId })]);
-    return "voided";
+    p.status = "voided";
+    return { outcome: "voided", event: PaymentVoided.with(common, meta) };
   }
-  if (p.status !== "processed") return "nothing_to_do";
+  if (p.status !== "processed") return { outcome: "nothing_to_do" };
   const answer = await bounded(deps.callTimeoutMs, (signal) =>
     deps.provider.refund({ idempotencyKey: `refund-${orderId}`, chargeId: p.charge_id!, amountCents: p.amount_cents }, signal),
   );
   // The refund is owed: an unanswered or refused call fails the delivery, which is retried (same key).
   if (answer === CALL_TIMEOUT) throw new Error(`payments: the refund of order ${orderId} was not answered within ${deps.callTimeoutMs} ms`);
   if (answer.status === "failed") throw new Error(`payments: the refund of order ${orderId} was refused: ${answer.message}`);
+  p.status = "refunded";
+  change.refundId = answer.refundId;
+  change.refunded = true;
+  return {
+    outcome: "refunded",
+    event: PaymentRefunded.with({ ...common, amountCents: p.amount_cents, currency: p.currency, refundId: answer.refundId }, meta),
+  };
+}
+
+/** applyOrderEvents applies one order's events of the batch, in order, to its locked row; returns the events to publish, in order. */
+async function applyOrderEvents(deps: ChargeDeps, p: PaymentRow | undefined, events: PaymentEvent[], change: PaymentChange): Promise<NewEvent[]> {
+  const out: NewEvent[] = [];
+  for (const event of events) {
+    switch (event.type) {
+      case "order.created":
+        break; // opened before the rows were locked
+      case "inventory.reserved": {
+        // No payment opened: `order.created` is delivered before the reservation it causes, so this is a bug.
+        if (!p) throw new Error(`payments: stock reserved for order ${event.data.orderId}, whose payment was never opened`);
+        const { event: e } = await chargeOrder(deps, p, change, event);
+        if (e) out.push(e);
+        break;
+      }
+      case "order.cancelled": {
+        if (!p) throw new Error(`payments: order ${event.data.orderId} was cancelled, but its payment was never opened`);
+        const { event: e } = await settleCancelledOrder(deps, p, change, event);
+        if (e) out.push(e);
+        break;
+      }
+      default:
+        assertNever(event);
+    }
+  }
+  return out;
+}
+
+/** writeChanges records the batch's changed payments in one statement. */
+async function writeChanges(tx: Tx, changed: { row: PaymentRow; change: PaymentChange }[]): Promise<void> {
+  if (changed.length === 0) return;
+  // Flags travel as text: postgres.js does not send a boolean[] parameter that Postgres takes.
+  const col = <T>(f: (c: (typeof changed)[number]) => T) => sql.param(changed.map(f));
   await tx.execute(sql`
-    update payments.payments set status = 'refunded', refund_id = ${answer.refundId}, refunded_at = now(), updated_at = now()
-    where order_id = ${orderId}`);
-  await deps.outbox.append(tx, [
-    PaymentRefunded.with({ ...common, amountCents: p.amount_cents, currency: p.currency, refundId: answer.refundId }, { subject: orderId }),
-  ]);
-  return "refunded";
+    update payments.payments p
+       set status = u.status, charge_id = coalesce(u.charge_id, p.charge_id), refund_id = coalesce(u.refund_id, p.refund_id),
+           failure_reason = coalesce(u.failure_reason, p.failure_reason), failure_message = coalesce(u.failure_message, p.failure_message),
+           processed_at = case when u.processed::boolean then now() else p.processed_at end,
+           refunded_at = case when u.refunded::boolean then now() else p.refunded_at end,
+           updated_at = now()
+      from unnest(${col((c) => c.row.order_id)}::uuid[], ${col((c) => c.row.status)}::text[], ${col((c) => c.change.chargeId ?? null)}::text[],
+                  ${col((c) => c.change.refundId ?? null)}::text[], ${col((c) => c.change.failureReason ?? null)}::text[],
+                  ${col((c) => c.change.failureMessage ?? null)}::text[], ${col((c) => String(c.change.processed === true))}::text[],
+                  ${col((c) => String(c.change.refunded === true))}::text[])
+        as u(order_id, status, charge_id, refund_id, failure_reason, failure_message, processed, refunded)
+     where p.order_id = u.order_id`);
 }
 
 /**
@@ -137,19 +203,39 @@ export const paymentsOnOrderEvents = (deps: ChargeDeps) =>
     name: "payments.charges",
     on: [OrderCreated, InventoryReserved, OrderCancelled],
     partitions: 4,
-    handler: async (event, { tx }) => {
-      switch (event.type) {
-        case "order.created":
-          await openPayment(tx, event.data);
-          return;
-        case "inventory.reserved":
-          await chargeOrder(tx, deps, event.data.orderId);
-          return;
-        case "order.cancelled":
-          await settleCancelledOrder(tx, deps, event.data.orderId);
-          return;
-        default:
-          assertNever(event);
+    handleBatch: async (events, { tx }) => {
+      await openPayments(
+        tx,
+        events.filter((e): e is EnvelopeOf<typeof OrderCreated> => e.type === "order.created"),
+      );
+      const byOrder = new Map<string, PaymentEvent[]>();
+      for (const e of events) {
+        if (e.type === "order.created") continue;
+        const list = byOrder.get(e.data.orderId);
+        if (list) list.push(e);
+        else byOrder.set(e.data.orderId, [e]);
       }
+      if (byOrder.size === 0) return;
+      // Locked in id order, so two batches never wait on each other's rows in opposite orders.
+      const rows = (await tx.execute(sql`
+        select id, order_id, customer_id, amount_cents, currency, payment_method, status, charge_id
+        from payments.payments where order_id = any(${sql.param([...byOrder.keys()].sort())}::uuid[]) order by order_id for update`)) as unknown as PaymentRow[];
+      const locked = new Map(rows.map((r) => [r.order_id, r]));
+      // Each order's events in turn; different orders side by side (their processor calls overlap).
+      const orders = [...byOrder].map(([orderId, list]) => ({
+        row: locked.get(orderId),
+        before: locked.get(orderId)?.status,
+        list,
+        change: {} as PaymentChange,
+      }));
+      const published = await Promise.all(orders.map((o) => applyOrderEvents(deps, o.row, o.list, o.change)));
+      await writeChanges(
+        tx,
+        orders.filter((o) => o.row && o.row.status !== o.before).map((o) => ({ row: o.row!, change: o.change })),
+      );
+      // In the log's order of their causes, as one append.
+      const rank = new Map(events.map((e, i) => [e.id, i]));
+      const out = published.flat().sort((a, b) => (rank.get(a.causedBy!.id) ?? 0) - (rank.get(b.causedBy!.id) ?? 0));
+      if (out.length > 0) await deps.outbox.append(tx, out);
     },
   });

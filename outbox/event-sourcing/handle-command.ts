@@ -26,6 +26,13 @@ export interface HandleCommandOptions {
    * has aborted the transaction, so the caller must let it roll back (a route answers 409).
    */
   tx?: Tx;
+  /**
+   * The stream is new: its id was made for this command (a fresh UUIDv7). The read is skipped
+   * and the command decided on the initial state, saving a round trip; the append still expects
+   * version 0, so should the stream exist after all, that is a version conflict (and, in its own
+   * transaction, the retry reads it).
+   */
+  newStream?: boolean;
 }
 
 /**
@@ -45,10 +52,10 @@ export async function handleCommand<S, C, E extends DeciderEvent>(
   options: HandleCommandOptions = {},
 ): Promise<CommandResult<S, E>> {
   const streamId = es.streamId(id);
-  if (options.tx) return attempt(es, options.tx, id, streamId, command, false);
+  if (options.tx) return attempt(es, options.tx, id, streamId, command, false, options.newStream === true);
   for (let n = 1; ; n++) {
     try {
-      return await es.db.transaction((tx) => attempt(es, tx, id, streamId, command, true));
+      return await es.db.transaction((tx) => attempt(es, tx, id, streamId, command, true, n === 1 && options.newStream === true));
     } catch (err) {
       if (!(err instanceof StreamVersionConflictError) || err.streamId !== streamId) throw err;
       // The insert that conflicted waited for the winner to commit, so a re-read sees its events
@@ -78,8 +85,9 @@ async function attempt<S, C, E extends DeciderEvent>(
   streamId: string,
   command: C,
   own: boolean,
+  isNew: boolean,
 ): Promise<CommandResult<S, E>> {
-  const loaded = await loadStream(es, tx, streamId);
+  const loaded = isNew ? { state: es.decider.initialState(), version: 0, snapshotVersion: 0 } : await loadStream(es, tx, streamId);
   const decided = decisionEvents(es.decider.decide(command, loaded.state));
   if (decided.length === 0) return { state: loaded.state, events: [], envelopes: [], version: loaded.version, streamId };
   const envelopes = await es.outbox.appendToStream(

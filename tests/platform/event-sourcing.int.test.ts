@@ -72,6 +72,8 @@ function counting(decider: Decider<AccountState, AccountCommand, AccountEvent>) 
 }
 
 const newId = () => crypto.randomUUID();
+/** A command on a new stream in its own transaction: BEGIN, the insert and COMMIT go together. */
+const NEW_STREAM_TRIPS = 1;
 
 async function openWith(es: ReturnType<typeof accountsWith>, id: string, ...commands: AccountCommand[]) {
   await handleCommand(es, id, { type: "open", owner: "ada", overdraftLimit: 0 });
@@ -203,6 +205,41 @@ describe("round trips", () => {
       await via.close(2);
       proxy.close();
     }
+  });
+});
+
+describe("handleCommand on a new stream", () => {
+  it("skips the read (one round trip in its own transaction) and still appends at version 1", async () => {
+    const proxy = await countingProxy(tdb.url);
+    const via = connectDatabase(proxy.url, { max: 1 });
+    try {
+      const accounts = accountsWith({ db: via.db });
+      await openWith(accounts, newId()); // connects and prepares
+      const id = newId();
+      proxy.flushes = 0;
+      const r = await handleCommand(accounts, id, { type: "open", owner: "ada", overdraftLimit: 0 }, { newStream: true });
+      expect(proxy.flushes).toBe(NEW_STREAM_TRIPS);
+      expect(r.version).toBe(1);
+      expect(await loadState(accounts, id)).toMatchObject({ version: 1, state: { owner: "ada" } });
+    } finally {
+      await via.close(2);
+      proxy.close();
+    }
+  });
+
+  it("treats a stream that existed after all as a conflict: its own transaction re-reads and decides again, the caller's throws", async () => {
+    const { calls, decider } = counting(bankAccount);
+    const accounts = accountsWith({ decider });
+    const id = newId();
+    await openWith(accounts, id);
+    calls.n = 0;
+    // Deciding on the initial state, "open" is accepted; the append at version 0 conflicts; the re-read refuses it.
+    await expect(handleCommand(accounts, id, { type: "open", owner: "bob", overdraftLimit: 0 }, { newStream: true })).rejects.toThrow("already open");
+    expect(calls.n).toBe(2);
+    await expect(
+      database.db.transaction((tx) => handleCommand(accounts, id, { type: "open", owner: "bob", overdraftLimit: 0 }, { tx, newStream: true })),
+    ).rejects.toBeInstanceOf(StreamVersionConflictError);
+    expect(await loadState(accounts, id)).toMatchObject({ version: 1, state: { owner: "ada" } });
   });
 });
 
