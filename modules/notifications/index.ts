@@ -40,7 +40,7 @@ export function createNotificationsModule(deps: NotificationsModuleDeps) {
     name: "notifications",
     events: notificationEvents,
     api: {},
-    routes: (router) => notificationsRoutes(router, { db: deps.db, streams }),
+    routes: (router) => notificationsRoutes(router, { db: deps.db, streams, recheckMs: deps.heartbeatMs ?? 15_000 }),
     subscriptions: [notifyOnEvents({ users: deps.users, posts: deps.posts, outbox: deps.outbox, notifier: streams })],
     stop: () => streams.stop(),
   });

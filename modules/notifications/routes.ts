@@ -47,6 +47,8 @@ const json = <T extends z.ZodType>(schema: T) => ({ "application/json": { schema
 export interface NotificationsRouteDeps {
   db: Db;
   streams: NotificationStreams;
+  /** How often an open stream checks its caller's token again (a revoked or expired one ends it). */
+  recheckMs: number;
 }
 
 /** notificationsRoutes adds the caller's notifications, their live stream, and device registration. */
@@ -170,11 +172,25 @@ export function notificationsRoutes(api: OpenAPIHono<AppEnv>, deps: Notification
         }
         // Sent once the stream is registered: from here on nothing the caller is sent can be missed.
         await stream.write(": connected\n\n");
+        // The token was checked when the stream opened; a stream outlives many requests, so it is
+        // checked again every heartbeat period: a password change, a disable, a deleted account
+        // or an expiry ends it, as it would end the caller's next request.
+        const token = (c.req.header("authorization") ?? "").split(" ")[1] ?? "";
+        const verifyToken = c.get("platform").verifyToken;
+        const recheck = setInterval(() => {
+          verifyToken(token).then(
+            (user) => {
+              if (user.id !== userId) handle.close();
+            },
+            () => handle.close(),
+          );
+        }, deps.recheckMs);
+        recheck.unref?.();
         stream.onAbort(() => {
           handle.close();
         });
         if (stream.aborted) handle.close();
-        await handle.closed;
+        await handle.closed.finally(() => clearInterval(recheck));
       });
     }) as never,
   );

@@ -160,6 +160,25 @@ describe("the live notification stream", () => {
     await eventually(() => hub.size(me!.id) === 0, 3000);
   });
 
+  it("ends a stream once its caller's token stops working (the account disabled), and only that stream", async () => {
+    const [gone, stays] = await quickUsers(s, 2, "revoked");
+    const c = await stream(gone!);
+    const other = await stream(stays!);
+    let otherEnded = false;
+    void other.ended.then(() => {
+      otherEnded = true;
+    });
+    const admin = await s.adminToken();
+    const res = await fetch(`${base}/admin/users/${gone!.id}/disable`, { method: "POST", headers: { authorization: `Bearer ${admin}` } });
+    expect(res.status).toBeLessThan(300);
+    // Checked again every heartbeat period (300 ms here).
+    const outcome = await Promise.race([c.ended.then(() => "ended" as const), Bun.sleep(3000).then(() => "still open" as const)]);
+    expect(outcome).toBe("ended");
+    const beats = other.comments.filter((x) => x.startsWith("heartbeat")).length;
+    await eventually(() => other.comments.filter((x) => x.startsWith("heartbeat")).length >= beats + 2, 3000);
+    expect(otherEnded).toBe(false);
+  });
+
   it("gets a notification another connection wrote, also after the listen connection was cut", async () => {
     const [me] = await quickUsers(s, 1, "cut");
     const c = await stream(me!);
