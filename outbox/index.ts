@@ -8,7 +8,7 @@ import type { AppEnv } from "../src/http/env.ts";
 import { listSubscriptions, type SubscriptionStatus } from "./admin.ts";
 import { Membership } from "./membership.ts";
 import type { CompiledPattern } from "./pattern.ts";
-import { outboxRoutes } from "./routes.ts";
+import { outboxRoutes } from "./routes/index.ts";
 import { createEventBridgeClient, createEventBridgeSink, createKinesisClient, createKinesisSink } from "./sinks/index.ts";
 import { createAppender } from "./store.ts";
 import { compileFilter, InvalidSubscriptionError } from "./subscription.ts";

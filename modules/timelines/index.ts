@@ -5,7 +5,8 @@ import { fanOutSubscription } from "./fan-out.ts";
 import { timelinesRoutes } from "./routes.ts";
 
 export type { TimelineCache } from "./cache.ts";
-export { createMemoryTimelineCache, createRedisTimelineCache } from "./cache.ts";
+export { createMemoryTimelineCache } from "./cache.ts";
+export { createRedisTimelineCache } from "./redis-cache.ts";
 
 /** TimelinesModuleDeps are the timelines module's dependencies. */
 export interface TimelinesModuleDeps {
