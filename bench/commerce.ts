@@ -45,7 +45,7 @@ import { createOutbox } from "../outbox/index.ts";
 import { connectDatabase } from "../src/db/client.ts";
 import { EventRegistry } from "../src/events/registry.ts";
 import { type CountingProxy, countingProxy } from "../tests/support/counting-proxy.ts";
-import { killServers, type Served, serve, stopServers } from "./http/load.ts";
+import { runServerBenchmark, type Served, serve, stopServers } from "./http/load.ts";
 import {
   type BenchDatabase,
   baseUrl,
@@ -578,23 +578,4 @@ async function main(): Promise<number> {
   }
 }
 
-let stopping = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, () => {
-    if (stopping) return;
-    stopping = true;
-    log(`${sig}: stopping the app and dropping bench databases`);
-    killServers();
-    void dropBenchDatabases().finally(() => process.exit(130));
-  });
-}
-
-main().then(
-  (code) => process.exit(code),
-  async (err) => {
-    console.error(err);
-    killServers();
-    await dropBenchDatabases();
-    process.exit(1);
-  },
-);
+runServerBenchmark(main);

@@ -27,7 +27,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Redis } from "ioredis";
 import postgres from "postgres";
-import { abba, ensureWrk, fixedRate, killServers, serve, stopServers, type WrkResult, wrk } from "./http/load.ts";
+import { abba, ensureWrk, fixedRate, runServerBenchmark, serve, stopServers, type WrkResult, wrk } from "./http/load.ts";
 import {
   baseUrl,
   createBenchDatabase,
@@ -226,25 +226,4 @@ if (ONLY && !ONLY.some((p) => PHASES.includes(p))) {
   process.exit(0);
 }
 
-let stopping = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, () => {
-    if (stopping) return;
-    stopping = true;
-    log(`${sig}: stopping servers, dropping the bench database`);
-    killServers();
-    rmSync(tmp, { recursive: true, force: true });
-    void dropBenchDatabases().finally(() => process.exit(130));
-  });
-}
-
-main().then(
-  (code) => process.exit(code),
-  async (err) => {
-    console.error(err);
-    killServers();
-    await dropBenchDatabases();
-    rmSync(tmp, { recursive: true, force: true });
-    process.exit(1);
-  },
-);
+runServerBenchmark(main, tmp);

@@ -3,10 +3,10 @@
  * and an open-loop fixed-rate client for latency. Not a benchmark itself (bench/run.ts only runs
  * the files directly in bench/).
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { combine, log, nowMs, percentile } from "../support.ts";
+import { combine, dropBenchDatabases, log, nowMs, percentile } from "../support.ts";
 
 /** No server start waits longer than this. */
 const START_TIMEOUT_MS = 60_000;
@@ -220,4 +220,34 @@ export async function fixedRate(url: string, headers: Record<string, string>, ra
   await Promise.race([Promise.all(inflight), Bun.sleep(10_000)]);
   failed += inflight.size;
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), sent, failed };
+}
+
+/**
+ * runServerBenchmark runs `main` and exits with its code. Whatever way it ends (a failure,
+ * SIGINT, SIGTERM), the servers it started are killed, its bench databases dropped and
+ * `scratchDir` (server logs) removed.
+ */
+export function runServerBenchmark(main: () => Promise<number>, scratchDir?: string): void {
+  const removeScratch = () => scratchDir && rmSync(scratchDir, { recursive: true, force: true });
+  let stopping = false;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      log(`${sig}: stopping servers, dropping the bench databases`);
+      killServers();
+      removeScratch();
+      void dropBenchDatabases().finally(() => process.exit(130));
+    });
+  }
+  main().then(
+    (code) => process.exit(code),
+    async (err) => {
+      console.error(err);
+      killServers();
+      await dropBenchDatabases();
+      removeScratch();
+      process.exit(1);
+    },
+  );
 }
