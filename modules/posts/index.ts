@@ -5,6 +5,7 @@ import { getPost, getPosts } from "./queries.ts";
 import { postsRoutes } from "./routes.ts";
 import type { Post } from "./views.ts";
 
+export { PostAuthorSchema, PostSchema } from "./post-schema.ts";
 export type { Post, PostAuthor } from "./views.ts";
 
 /** PostsApi is the read API other modules may call synchronously. */

@@ -1,6 +1,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type AppEnv, currentUser, defineRoute, listOf, PageQuery, problem, userText } from "../../src/platform.ts";
 import { createPost, deletePost, likePost, type PostsDeps, unlikePost } from "./commands.ts";
+import { PostSchema } from "./post-schema.ts";
 import { getPost, listReplies, listUserPosts } from "./queries.ts";
 
 const MAX_CONTENT = 5000;
@@ -29,22 +30,6 @@ const CreatePostSchema = z
   .strict()
   .openapi("CreatePost");
 
-const AuthorSchema = z.object({ id: z.uuid(), username: z.string(), displayName: z.string() }).openapi("PostAuthor");
-const PostSchema = z
-  .object({
-    id: z.uuid(),
-    authorId: z.uuid(),
-    author: AuthorSchema.nullable(),
-    content: z.string(),
-    mediaUrls: z.array(z.string()),
-    tags: z.array(z.string()),
-    inReplyToId: z.uuid().nullable(),
-    likesCount: z.number().int(),
-    repliesCount: z.number().int(),
-    likedByMe: z.boolean(),
-    createdAt: z.iso.datetime(),
-  })
-  .openapi("Post");
 const PostPage = listOf(PostSchema, "PostPage");
 
 const IdParam = (what: string) => z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" }, description: what }) });

@@ -1,5 +1,6 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type AppEnv, currentUser, defineRoute, listOf, PageQuery, problem } from "../../src/platform.ts";
+import { PostSchema } from "../posts/index.ts";
 import { type SearchDeps, searchPosts, searchUsers } from "./queries.ts";
 
 /** MAX_QUERY_LENGTH bounds `q`: longer is no search anyone types, and costs the parser. */
@@ -20,22 +21,6 @@ const SearchQuery = PageQuery.extend({
   type: z.enum(["posts", "users"]).default("posts").openapi({ description: "What to search: posts (default) or users." }),
 });
 
-const AuthorSchema = z.object({ id: z.uuid(), username: z.string(), displayName: z.string() });
-const PostHitSchema = z
-  .object({
-    id: z.uuid(),
-    authorId: z.uuid(),
-    author: AuthorSchema.nullable(),
-    content: z.string(),
-    mediaUrls: z.array(z.string()),
-    tags: z.array(z.string()),
-    inReplyToId: z.uuid().nullable(),
-    likesCount: z.number().int(),
-    repliesCount: z.number().int(),
-    likedByMe: z.boolean(),
-    createdAt: z.iso.datetime(),
-  })
-  .openapi("PostHit");
 const UserHitSchema = z.object({ id: z.uuid(), username: z.string(), displayName: z.string() }).openapi("UserHit");
 
 /** searchRoutes adds `GET /search`. */
@@ -52,7 +37,7 @@ export function searchRoutes(api: OpenAPIHono<AppEnv>, deps: SearchDeps): void {
         responses: {
           200: {
             description: "A page of posts (type=posts) or users (type=users)",
-            content: { "application/json": { schema: listOf(z.union([PostHitSchema, UserHitSchema]), "SearchPage") } },
+            content: { "application/json": { schema: listOf(z.union([PostSchema, UserHitSchema]), "SearchPage") } },
           },
           400: problem("Invalid q, type, cursor or limit"),
           401: problem("Not signed in"),

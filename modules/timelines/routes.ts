@@ -1,23 +1,7 @@
-import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import { type AppEnv, currentUser, defineRoute, listOf, PageQuery, problem } from "../../src/platform.ts";
+import { PostSchema } from "../posts/index.ts";
 import { type TimelineDeps, timelineBody } from "./queries.ts";
-
-const AuthorSchema = z.object({ id: z.uuid(), username: z.string(), displayName: z.string() });
-const TimelinePostSchema = z
-  .object({
-    id: z.uuid(),
-    authorId: z.uuid(),
-    author: AuthorSchema.nullable(),
-    content: z.string(),
-    mediaUrls: z.array(z.string()),
-    tags: z.array(z.string()),
-    inReplyToId: z.uuid().nullable(),
-    likesCount: z.number().int(),
-    repliesCount: z.number().int(),
-    likedByMe: z.boolean(),
-    createdAt: z.iso.datetime(),
-  })
-  .openapi("TimelinePost");
 
 /** timelinesRoutes adds the caller's home timeline. */
 export function timelinesRoutes(api: OpenAPIHono<AppEnv>, deps: TimelineDeps): void {
@@ -31,7 +15,7 @@ export function timelinesRoutes(api: OpenAPIHono<AppEnv>, deps: TimelineDeps): v
         summary: "The caller's home timeline: their own and their followees' posts, newest first",
         request: { query: PageQuery },
         responses: {
-          200: { description: "A page", content: { "application/json": { schema: listOf(TimelinePostSchema, "TimelinePage") } } },
+          200: { description: "A page", content: { "application/json": { schema: listOf(PostSchema, "TimelinePage") } } },
           400: problem("Invalid cursor or limit"),
           401: problem("Not signed in"),
         },
