@@ -60,6 +60,12 @@ export interface OutboxOptions {
    */
   heartbeatTimeoutMs?: number;
   sinks?: SinkConfig;
+  /**
+   * Whether delivery transactions that append no events commit with `synchronous_commit = off`
+   * (default true; see `durability.ts`): a Postgres crash may then undo the last few hundred
+   * milliseconds of deliveries, which are delivered again.
+   */
+  relaxedDeliveryCommit?: boolean;
   /** Identifies this process in leases; unique per process. */
   processId?: string;
 }
@@ -126,6 +132,9 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       if (!body) throw new InvalidSubscriptionError(def.name, "give exactly one of handler, handleBatch or batchHandler");
       const partitions = def.partitions ?? 1;
       if (!Number.isInteger(partitions) || partitions < 1 || partitions > 256) throw new InvalidSubscriptionError(def.name, "partitions must be 1-256");
+      const concurrency = (def as { concurrency?: number }).concurrency ?? 1;
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new InvalidSubscriptionError(def.name, "concurrency must be 1-64");
+      if (concurrency > 1 && body.kind !== "per-event") throw new InvalidSubscriptionError(def.name, "concurrency is for per-event handlers only");
       // The type filter (pushed into SQL by the worker) comes from `on`, narrowed by the pattern.
       const matcher = compileFilter(def, opts.registry);
       compiled.set(def.name, {
@@ -134,6 +143,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
         body,
         matcher,
         partitions,
+        concurrency,
         maxAttempts: Math.max(1, def.maxAttempts ?? 5),
         batchSize: def.batchSize ?? opts.batchSize ?? 500,
         backoff: def.backoff ?? { baseMs: 100, maxMs: 30_000 },
@@ -225,6 +235,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
             processId,
             pollMs: opts.pollMs ?? 1000,
             leaseSeconds,
+            relaxedCommit: opts.relaxedDeliveryCommit ?? true,
           });
           workers.push(w);
           w.start();

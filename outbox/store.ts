@@ -5,6 +5,7 @@ import { preparedQuery } from "../src/db/driver-internals.ts";
 import type { AnyEventDefinition, EnvelopeOf, NewEvent } from "../src/events/definition.ts";
 import type { EventRegistry } from "../src/events/registry.ts";
 import { currentEventContext } from "./context.ts";
+import { noteAppend } from "./durability.ts";
 import { type EventEnvelope, newEventId } from "./envelope.ts";
 import { StreamVersionConflictError, UnexpectedStreamEventError } from "./errors.ts";
 import type { Appender, AppendToStreamOptions } from "./types.ts";
@@ -174,6 +175,7 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
       ];
       await send(executePreparedText(tx, { sql: INSERT_MANY, params }, "outbox_append"));
     }
+    noteAppend(tx);
     afterCommit(() => onAppended(envs));
   }
 

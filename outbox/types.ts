@@ -54,6 +54,18 @@ export interface EventHandlerSubscription<D extends AnyEventDefinition = AnyEven
   /** The definitions it consumes: they make the SQL type filter, the catalog's subscriber list and the handler's event type. */
   on: readonly D[];
   handler(event: EnvelopeOf<D>, ctx: HandlerContext): Promise<void>;
+  /**
+   * How many events of *different subjects* a partition may handle at once, in its one
+   * transaction (default 1: one event after another). Events of one subject are still handled in
+   * log order, one at a time; events of different subjects may interleave. The handlers'
+   * statements then share the transaction's connection pipelined, which is where the speed comes
+   * from. Only for handlers that are safe so: a handler whose events only touch rows of their
+   * own subject (or only insert, or update with one self-contained statement) is; one that reads
+   * a row shared across subjects and writes it back from JavaScript is not, since handlers in one
+   * transaction do not block each other on row locks. A failure rolls the batch back and it is
+   * delivered again one event at a time, so retries and dead letters work as without it.
+   */
+  concurrency?: number;
   handleBatch?: never;
   batchHandler?: never;
 }

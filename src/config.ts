@@ -78,6 +78,8 @@ const EnvSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
   WORKER_POLL_MS: int(1000, 10),
   WORKER_BATCH_SIZE: int(500, 1),
+  /** Delivery transactions that append no events commit without waiting for the WAL flush (outbox/durability.ts). */
+  WORKER_RELAXED_COMMIT: bool.default(true),
   ORDER_SNAPSHOT_EVERY: int(50, 0),
   /** How long the order saga waits for the payment's answer before treating it as failed (milliseconds once parsed). */
   PAYMENT_TIMEOUT: duration("30s"),

@@ -133,6 +133,7 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
     metrics: metrics?.outbox,
     pollMs: config.WORKER_POLL_MS,
     batchSize: config.WORKER_BATCH_SIZE,
+    relaxedDeliveryCommit: config.WORKER_RELAXED_COMMIT,
     sinks: {
       region: config.AWS_REGION,
       eventBridgeEndpoint: config.AWS_ENDPOINT_URL_EVENTBRIDGE ?? config.AWS_ENDPOINT_URL,

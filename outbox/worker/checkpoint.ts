@@ -1,5 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Executor, Tx } from "../../src/db/client.ts";
+import { relaxCommit } from "../durability.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared } from "../store.ts";
 import type { EventFilter } from "./filter.ts";
 import type { PartitionLease } from "./lease.ts";
@@ -155,6 +156,7 @@ export class PartitionCheckpoint {
    */
   async advance(tx: Tx, to: EventRow, processed: number, clearFailure: boolean): Promise<void> {
     const { sub, partition, deps } = this.p;
+    if (deps.relaxedCommit) await relaxCommit(tx);
     await executePrepared(
       tx,
       sql`

@@ -7,6 +7,9 @@ import type { Failures } from "./failures.ts";
 import type { EventFilter } from "./filter.ts";
 import { type BatchOutcome, handlerContext, type Partition } from "./subscription.ts";
 
+/** Thrown inside a concurrent batch's transaction when a handler failed, to roll it back. */
+class ConcurrentBatchFailed extends Error {}
+
 /**
  * PerEventDelivery delivers a batch one event at a time, all in one transaction with the
  * checkpoint advance: how per-event handlers always run, and how a batch projection's batch
@@ -27,6 +30,69 @@ export class PerEventDelivery {
    * is retried after a backoff or dead-lettered (see `Failures`).
    */
   async deliver(seen: Seen): Promise<BatchOutcome> {
+    // An event being retried is counted and backed off one at a time, as is a batch that failed
+    // when handled concurrently (its transaction rolled back: nothing of it happened).
+    if (this.p.sub.concurrency > 1 && seen.cp.failing_position === null) {
+      const outcome = await this.#deliverConcurrently(seen);
+      if (outcome) return outcome;
+    }
+    return this.#deliverInOrder(seen);
+  }
+
+  /**
+   * #deliverConcurrently handles the batch with up to `concurrency` handlers running at once on
+   * the transaction, events of one subject in log order, one after another (a chain per
+   * subject). Returns null, with the transaction rolled back, when a handler failed.
+   */
+  async #deliverConcurrently(seen: Seen): Promise<BatchOutcome | null> {
+    const { sub, partition, deps } = this.p;
+    let failed = false;
+    let batch: EventRow[] = [];
+    const processed = await deps.db
+      .transaction(async (tx) => {
+        const locked = await this.checkpoint.lockAndRead(tx, seen);
+        if (!locked) return 0;
+        batch = locked.batch;
+        const running = new Set<Promise<void>>();
+        const chains = new Map<string, Promise<void>>();
+        let handled = 0;
+        const run = (env: EventEnvelope) => (failed ? undefined : this.runOne(tx, env, 1));
+        for (const row of batch) {
+          const env = toEnvelope(row);
+          if (!this.filter.wants(row, env)) continue;
+          while (running.size >= sub.concurrency) await Promise.race(running);
+          if (failed) break;
+          const before = chains.get(env.subject);
+          const task: Promise<void> = (before ? before.then(() => run(env)) : Promise.resolve(run(env))).then(
+            () => {
+              handled++;
+            },
+            () => {
+              failed = true;
+            },
+          );
+          running.add(task);
+          chains.set(env.subject, task);
+          void task.then(() => {
+            running.delete(task);
+            if (chains.get(env.subject) === task) chains.delete(env.subject);
+          });
+        }
+        await Promise.all(running);
+        if (failed) throw new ConcurrentBatchFailed();
+        await this.checkpoint.advance(tx, batch[batch.length - 1]!, handled, true);
+        return handled;
+      })
+      .catch((err) => {
+        if (err instanceof ConcurrentBatchFailed || failed) return -1;
+        throw err;
+      });
+    if (processed < 0) return null;
+    if (processed) deps.metrics.processed(sub.name, partition, processed);
+    return { processed: batch.length };
+  }
+
+  async #deliverInOrder(seen: Seen): Promise<BatchOutcome> {
     const { sub, partition, deps } = this.p;
     let failedAt = -1;
     let failure: unknown;

@@ -46,6 +46,8 @@ export interface CompiledSubscription {
   readonly body: SubscriptionBody;
   readonly matcher: CompiledPattern;
   readonly partitions: number;
+  /** Events of different subjects a partition handles at once (per-event handlers; 1 otherwise). */
+  readonly concurrency: number;
   readonly maxAttempts: number;
   readonly batchSize: number;
   readonly backoff: { baseMs: number; maxMs: number };
@@ -61,6 +63,8 @@ export interface WorkerDeps {
   processId: string;
   pollMs: number;
   leaseSeconds: number;
+  /** Whether delivery transactions that append nothing commit without waiting for the WAL flush (`../durability.ts`). */
+  relaxedCommit: boolean;
 }
 
 /** Partition is one subscription partition as this process runs it: what every part of its worker shares. */
