@@ -527,8 +527,11 @@ async function latency(bench: BenchDatabase): Promise<Figure[]> {
   const total = warm + LATENCY_RATE * LATENCY_SECONDS;
   log(`4. latency: ${LATENCY_RATE} single-event appends/s for ${LATENCY_WARMUP_SECONDS}s warm-up + ${LATENCY_SECONDS}s, ${PARTITIONS}-partition subscription`);
   const database = connectDatabase(bench.url, { max: POOL, applicationName: "bench-ours" });
-  // The phase before wrote hundreds of thousands of rows; write its dirty pages out now, as the
-  // delivery phase does before it measures, so that this phase's commits do not wait behind them.
+  // The phase before wrote hundreds of thousands of rows: vacuum the log now (what autovacuum
+  // would soon start doing in the middle of this phase) and write the dirty pages out, as the
+  // delivery phase does before it measures, so that this phase's commits do not queue behind
+  // the previous phase's I/O.
+  await database.sql`vacuum (analyze) outbox.events`;
   await database.sql`checkpoint`;
   // Whichever side comes second (commit returning, or the handler seeing the event) computes the latency.
   const committedAt = new Map<string, number>();
