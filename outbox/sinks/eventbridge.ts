@@ -4,6 +4,7 @@ import type { EventEnvelope } from "../envelope.ts";
 import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "../types.ts";
 import { type EntryDisposition, type PendingEntry, type SinkLog, utf8Length } from "./batching.ts";
 import { type DeliveryState, sendInCalls, stateOf } from "./delivery.ts";
+import { AWS_REQUEST_TIMEOUT_MS } from "./retry.ts";
 
 /** EVENTBRIDGE_SINK is the subscription (and checkpoint) name of the EventBridge relay. */
 export const EVENTBRIDGE_SINK = "outbox.eventbridge";
@@ -129,7 +130,7 @@ export function createEventBridgeClient(region: string, endpoint?: string, crede
     // The sink retries, resending only the failed entries in subject order; SDK retries on top
     // would resend entries already stored.
     maxAttempts: 1,
-    // Bounded so a hung call fails over to the sink's retry instead of stalling the worker.
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
+    // Bounded (below the lease) so a hung call fails over to the sink's retry instead of stalling the worker.
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: AWS_REQUEST_TIMEOUT_MS }),
   });
 }

@@ -5,6 +5,7 @@ import type { EventEnvelope } from "../envelope.ts";
 import type { BatchResult, HandlerContext, OutboxMetrics, SubscriptionDefinition } from "../types.ts";
 import { type PendingEntry, type SinkLog, utf8Length } from "./batching.ts";
 import { type DeliveryState, sendInCalls, stateOf } from "./delivery.ts";
+import { AWS_REQUEST_TIMEOUT_MS } from "./retry.ts";
 
 /** KINESIS_SINK is the subscription (and checkpoint) name of the Kinesis relay. */
 export const KINESIS_SINK = "outbox.kinesis";
@@ -105,6 +106,6 @@ export function createKinesisClient(region: string, endpoint?: string, credentia
     maxAttempts: 1,
     // HTTP/1.1: the SDK's default HTTP/2 handler for Kinesis fails against kinesalite. Timeouts are
     // bounded so a hung call fails over to the sink's retry instead of stalling the worker.
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: AWS_REQUEST_TIMEOUT_MS }),
   });
 }

@@ -6,6 +6,13 @@ export const DEFAULT_BASE_DELAY_MS = 100;
 
 /** DEFAULT_MAX_DELAY_MS caps one backoff, however long the failure lasts. */
 export const DEFAULT_MAX_DELAY_MS = 5_000;
+/**
+ * The longest one AWS call may take before it fails over to the sink's retry. Below the
+ * partition lease (15 s by default), so a hung call cannot outlast the lease: the sink hands the
+ * batch back and the worker renews its lease before another process could take the partition
+ * over and send the same entries alongside.
+ */
+export const AWS_REQUEST_TIMEOUT_MS = 10_000;
 
 /** sleep resolves after `ms` milliseconds, or rejects with the signal's reason as soon as it is aborted. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
