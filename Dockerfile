@@ -11,7 +11,8 @@ RUN bun install --frozen-lockfile --production
 FROM oven/bun:1 AS runtime
 WORKDIR /app
 # No secret is baked in, and production generates none: the container refuses to start (exit 2,
-# naming them) until JWT_SECRET (32+ characters), ADMIN_PASSWORD (12+) and DATABASE_URL are given
+# naming them) until JWT_SECRET (32+ characters), ADMIN_PASSWORD (12+), DATABASE_URL and
+# METRICS_TOKEN (16+; or METRICS_ENABLED=false) are given
 # at run time, e.g. `docker run -e JWT_SECRET=... -e ADMIN_PASSWORD=... -e DATABASE_URL=...`, or
 # from your orchestrator's secret store. Never put them in ENV here: image layers are readable.
 ENV NODE_ENV=production \

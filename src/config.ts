@@ -99,6 +99,8 @@ const EnvSchema = z.object({
   /** How long after a window's end the analytics aggregates still take events (later ones are counted as late). */
   ANALYTICS_ALLOWED_LATENESS: duration("2m"),
   METRICS_ENABLED: bool.default(true),
+  /** When set, `/metrics` answers only `Authorization: Bearer <METRICS_TOKEN>`; required in production while metrics are on. */
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
 });
 
 /** Config is the validated, typed process configuration. */
@@ -128,6 +130,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       if (cleaned[key] === undefined) issues.push({ key, message: "is required in production (nothing is generated there)" });
     }
     if (cleaned.DATABASE_URL === undefined) issues.push({ key: "DATABASE_URL", message: "is required in production (no embedded database)" });
+    if (cleaned.METRICS_TOKEN === undefined && !["false", "0", "no"].includes(cleaned.METRICS_ENABLED ?? ""))
+      issues.push({ key: "METRICS_TOKEN", message: "is required in production while metrics are on (or set METRICS_ENABLED=false)" });
   }
   if (issues.length || !parsed.success) throw new ConfigError(issues);
   return parsed.data;

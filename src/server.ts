@@ -229,6 +229,7 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
         return failed;
       },
       metrics: metrics ? () => metrics.render(outbox) : undefined,
+      metricsToken: config.METRICS_TOKEN,
     },
     (api) => {
       for (const m of modules) m.routes?.(api);

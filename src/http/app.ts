@@ -1,9 +1,11 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import type { Logger } from "pino";
 import { runWithEventContext } from "../../outbox/context.ts";
+import { UnauthorizedError } from "../errors.ts";
 import { docsPage } from "./docs.ts";
 import { edge, health } from "./edge.ts";
 import type { AppEnv, IdempotencyStore, Platform, RateLimiter, TokenVerifier } from "./env.ts";
@@ -29,6 +31,8 @@ export interface HttpDeps {
   readiness: () => Promise<string[]>;
   /** Prometheus text exposition, when metrics are on. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** When set, `/metrics` needs `Authorization: Bearer <metricsToken>` (compared in constant time). */
+  metricsToken?: string | undefined;
 }
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
@@ -86,7 +90,12 @@ export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) 
   });
   if (deps.metrics) {
     const metrics = deps.metrics;
+    const allowed = scraperCheck(deps.metricsToken);
     app.get("/metrics", async (c) => {
+      if (!allowed(c.req.header("authorization"))) {
+        c.header("www-authenticate", 'Bearer realm="metrics"');
+        throw new UnauthorizedError("/metrics needs the bearer token set in METRICS_TOKEN", "AUTH.METRICS_TOKEN");
+      }
       const { contentType, body } = await metrics();
       return c.body(body, 200, { "content-type": contentType });
     });
@@ -160,4 +169,19 @@ function allowedMethods(app: OpenAPIHono<AppEnv>, path: string): string[] {
   const methods = new Set(routeTable.filter((r) => r.re.test(path)).map((r) => r.method));
   if (methods.has("GET")) methods.add("HEAD");
   return [...methods].sort();
+}
+
+/**
+ * scraperCheck returns whether an Authorization header may read `/metrics`: anyone when no token
+ * is configured (development; keep the port private), else only `Bearer <token>`. The token is
+ * compared as digests, in constant time and whatever its length.
+ */
+function scraperCheck(token: string | undefined): (header: string | undefined) => boolean {
+  if (token === undefined) return () => true;
+  const digest = (v: string) => createHash("sha256").update(v).digest();
+  const expected = digest(token);
+  return (header) => {
+    const m = header === undefined ? null : /^bearer\s+(\S+)\s*$/i.exec(header);
+    return m !== null && timingSafeEqual(digest(m[1]!), expected);
+  };
 }

@@ -19,6 +19,7 @@ const PRODUCTION = {
   DATABASE_URL: "postgres://app@db.internal:5432/app",
   JWT_SECRET: "a-real-production-secret-of-at-least-32-chars",
   ADMIN_PASSWORD: "a-real-admin-password",
+  METRICS_TOKEN: "a-real-scrape-token",
 };
 
 describe("loadConfig", () => {
@@ -51,6 +52,7 @@ describe("loadConfig", () => {
       "JWT_SECRET",
       "EVENTBRIDGE_BUS_NAME",
       "KINESIS_STREAM_NAME",
+      "METRICS_TOKEN",
       "MODULES",
       "REDIS_URL",
     ] as const) {
@@ -81,8 +83,8 @@ describe("loadConfig", () => {
 
   it("refuses missing secrets and a missing DATABASE_URL in production, naming each", () => {
     const err = configError({ NODE_ENV: "production" });
-    expect(keys(err)).toEqual(["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET"]);
-    for (const key of ["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET"]) expect(err.message).toContain(key);
+    expect(keys(err)).toEqual(["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET", "METRICS_TOKEN"]);
+    for (const key of ["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET", "METRICS_TOKEN"]) expect(err.message).toContain(key);
   });
 
   it("refuses production without secrets even when everything else is set", () => {
@@ -93,7 +95,13 @@ describe("loadConfig", () => {
 
   it("reports production rules together with malformed values", () => {
     const err = configError({ NODE_ENV: "production", PORT: "abc", JWT_SECRET: "short" });
-    expect(keys(err)).toEqual(["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET", "PORT"]);
+    expect(keys(err)).toEqual(["ADMIN_PASSWORD", "DATABASE_URL", "JWT_SECRET", "METRICS_TOKEN", "PORT"]);
+  });
+
+  it("needs METRICS_TOKEN in production only while metrics are on, and refuses a short one", () => {
+    expect(keys(configError({ ...PRODUCTION, METRICS_TOKEN: undefined }))).toEqual(["METRICS_TOKEN"]);
+    expect(loadConfig({ ...PRODUCTION, METRICS_TOKEN: undefined, METRICS_ENABLED: "false" }).METRICS_ENABLED).toBe(false);
+    expect(keys(configError({ METRICS_TOKEN: "short" }))).toEqual(["METRICS_TOKEN"]);
   });
 
   it("loads production with real values", () => {
