@@ -6,14 +6,20 @@
  * Reference in the same run: a raw `unnest` insert of as many rows into a copy of the table.
  * A few posts, the median reported; bounded by BENCH_SECONDS-independent sizes (under a minute).
  *
- * `bun bench/notifications.ts` (or `BENCH_ONLY=notifications bun run bench`).
+ * `bun bench/notifications.ts` (or `BENCH_ONLY=notifications bun run bench`); its one phase is
+ * `notify`, so a BENCH_ONLY naming only other benchmarks' phases skips it.
  */
 import { randomUUIDv7 } from "bun";
 import pino from "pino";
 import { loadConfig } from "../src/config.ts";
 import { createJwtAuth } from "../src/http/auth.ts";
 import { createServer } from "../src/server.ts";
-import { createBenchDatabase, dropBenchDatabases, figure, formatTable, log, percentile, runMeta, waitUntil, writeResults } from "./support.ts";
+import { createBenchDatabase, dropBenchDatabases, figure, formatTable, log, percentile, runMeta, selectedPhases, waitUntil, writeResults } from "./support.ts";
+
+if (selectedPhases("notifications", ["notify"]).length === 0) {
+  log("notifications benchmark: no phase selected by BENCH_ONLY; skipped");
+  process.exit(0);
+}
 
 const FOLLOWERS = Number(process.env.BENCH_NOTIFY_FOLLOWERS ?? 10_000);
 const POSTS = Number(process.env.BENCH_NOTIFY_POSTS ?? 5);
