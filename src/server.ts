@@ -187,6 +187,7 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
     users: users.api,
     posts: posts.api,
     heartbeatMs: config.NOTIFICATIONS_HEARTBEAT_MS,
+    celebrityThreshold: config.CELEBRITY_FOLLOWER_THRESHOLD,
     maxStreamsPerUser: config.NOTIFICATIONS_MAX_STREAMS_PER_USER,
     onError: (err, what) => log.warn({ err, what }, "notification streams"),
   });
