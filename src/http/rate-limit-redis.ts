@@ -97,6 +97,7 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimitOptions
   const fallback = createMemoryRateLimiter(opts);
   const counters = new Map<string, Counter>();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let lastSweep = Date.now();
   // After a failure (a timeout on a Redis that hangs, say) Redis is left alone for a second.
   let skipUntil = 0;
   const unreachable = () => DISCONNECTED.has(redis.status) || Date.now() < skipUntil;
@@ -184,6 +185,11 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimitOptions
     async hit(keys) {
       if (unreachable()) return fallback.hit(keys);
       const now = Date.now();
+      // Counters of ended windows go once per window (callers that never count locally trigger no flush).
+      if (now - lastSweep > windowMs) {
+        lastSweep = now;
+        for (const [key, c] of counters) if (c.windowEnd <= now && c.sending === 0 && c.unsent === 0) counters.delete(key);
+      }
       if (syncMs > 0) {
         const admitted = local(keys, now);
         if (admitted) return admitted;
