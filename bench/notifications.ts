@@ -36,6 +36,8 @@ try {
     WORKER_POLL_MS: "1000",
     RATE_LIMIT_MAX: "1000000",
     RATE_LIMIT_IP_MAX: "1000000",
+    // What is measured is a post that notifies every follower: an author above the threshold notifies no one.
+    CELEBRITY_FOLLOWER_THRESHOLD: String(Math.max(10_000, FOLLOWERS)),
     ADMIN_PASSWORD: "bench-admin-password",
     // Explicit, so the run generates nothing into .data/.
     JWT_SECRET: `bench-${crypto.randomUUID()}`,

@@ -69,6 +69,8 @@ const EnvSchema = z.object({
   RATE_LIMIT_WINDOW_SECONDS: int(60, 1),
   /** Requests per client address per window, signed in or not (both this and RATE_LIMIT_MAX apply). */
   RATE_LIMIT_IP_MAX: int(600, 1),
+  /** With Redis: hits of callers far from their limits are counted in process and sent every this many ms (0: every hit at once). */
+  RATE_LIMIT_SYNC_MS: int(50, 0),
   /** Sign-in attempts per target account, and per address, per SIGNIN_WINDOW_SECONDS (successes are given back). */
   SIGNIN_MAX_FAILURES: int(10, 1),
   SIGNIN_WINDOW_SECONDS: int(900, 1),

@@ -20,7 +20,8 @@ import { createJwtAuth } from "./http/auth.ts";
 import { healthResponse } from "./http/edge.ts";
 import type { RateLimiter } from "./http/env.ts";
 import { createPgIdempotencyStore } from "./http/idempotency.ts";
-import { createMemoryRateLimiter, createRedisRateLimiter } from "./http/rate-limit.ts";
+import { createMemoryRateLimiter } from "./http/rate-limit.ts";
+import { createRedisRateLimiter } from "./http/rate-limit-redis.ts";
 import type { ModuleDefinition } from "./modules.ts";
 import { createLogger } from "./observability/logger.ts";
 import { createMetrics } from "./observability/metrics.ts";
@@ -105,9 +106,12 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
   }
   const limits = { max: config.RATE_LIMIT_MAX, ipMax: config.RATE_LIMIT_IP_MAX, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS };
   const onLimitError = (err: unknown) => log.debug({ err }, "rate limit counted in process: redis failed");
-  const rateLimiter = redis ? createRedisRateLimiter(redis, { ...limits, onError: onLimitError }) : createMemoryRateLimiter(limits);
+  const rateLimiter = redis
+    ? createRedisRateLimiter(redis, { ...limits, syncMs: config.RATE_LIMIT_SYNC_MS, onError: onLimitError })
+    : createMemoryRateLimiter(limits);
   const signInLimits = { max: config.SIGNIN_MAX_FAILURES, windowSeconds: config.SIGNIN_WINDOW_SECONDS, prefix: "signin:" };
-  const signInLimiter = redis ? createRedisRateLimiter(redis, { ...signInLimits, onError: onLimitError }) : createMemoryRateLimiter(signInLimits);
+  // Sign-in failures are few and their budget small: every one is counted in Redis at once.
+  const signInLimiter = redis ? createRedisRateLimiter(redis, { ...signInLimits, syncMs: 0, onError: onLimitError }) : createMemoryRateLimiter(signInLimits);
   const cacheOptions = {
     ttlSeconds: config.TIMELINE_CACHE_TTL_SECONDS,
     onError: (err: unknown, op: string) => log.debug({ err, op }, "timeline cache skipped: redis failed"),
@@ -184,6 +188,7 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
     users: users.api,
     posts: posts.api,
     heartbeatMs: config.NOTIFICATIONS_HEARTBEAT_MS,
+    celebrityThreshold: config.CELEBRITY_FOLLOWER_THRESHOLD,
     maxStreamsPerUser: config.NOTIFICATIONS_MAX_STREAMS_PER_USER,
     onError: (err, what) => log.warn({ err, what }, "notification streams"),
   });

@@ -18,6 +18,8 @@ export interface NotificationsModuleDeps {
   heartbeatMs?: number;
   /** Open streams one user may have in one process (default 5); a new one closes the oldest. */
   maxStreamsPerUser?: number;
+  /** Authors with more followers than this notify no one of their posts (default 10,000, as the timelines' fan-out). */
+  celebrityThreshold?: number;
   onError?: (err: unknown, what: string) => void;
 }
 
@@ -41,7 +43,15 @@ export function createNotificationsModule(deps: NotificationsModuleDeps) {
     events: notificationEvents,
     api: {},
     routes: (router) => notificationsRoutes(router, { db: deps.db, streams, recheckMs: deps.heartbeatMs ?? 15_000 }),
-    subscriptions: [notifyOnEvents({ users: deps.users, posts: deps.posts, outbox: deps.outbox, notifier: streams })],
+    subscriptions: [
+      notifyOnEvents({
+        users: deps.users,
+        posts: deps.posts,
+        outbox: deps.outbox,
+        notifier: streams,
+        celebrityThreshold: deps.celebrityThreshold ?? 10_000,
+      }),
+    ],
     stop: () => streams.stop(),
   });
   return Object.assign(def, { streams });

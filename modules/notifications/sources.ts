@@ -30,6 +30,8 @@ export interface Draft {
 export interface SourceDeps {
   users: Pick<UsersApi, "findAccounts" | "findPostSubscribers" | "listAdminIds">;
   posts: Pick<PostsApi, "getPosts">;
+  /** Authors with more followers than this get no `new_post` notifications (see newPost). */
+  celebrityThreshold: number;
 }
 
 /** Source drafts the notifications a batch of one event type causes. */
@@ -104,9 +106,20 @@ export const postReplied = source(PostCreated, async (events, deps) => {
   });
 });
 
-/** newPost tells the author's followers whose postNotifications is on: one read for every author in the batch. */
+/**
+ * newPost tells the author's followers whose postNotifications is on: one read for every author in
+ * the batch. A post by an author with more than `celebrityThreshold` followers (the same threshold
+ * above which the timelines module stops fanning posts out) tells no one: a notification per
+ * follower would be the fan-out storm the timelines avoid, 10,000 rows and as many email and push
+ * requests per post. Their followers see the post in their home timeline, merged in when they read
+ * it, as the large networks do (they notify of such accounts' posts only to people who asked for
+ * that account in particular, which this network has no setting for).
+ */
 export const newPost = source(PostCreated, async (events, deps) => {
-  const subscribers = await deps.users.findPostSubscribers(events.map((e) => e.data.authorId));
+  const subscribers = await deps.users.findPostSubscribers(
+    events.map((e) => e.data.authorId),
+    deps.celebrityThreshold,
+  );
   if (subscribers.length === 0) return [];
   const byAuthor = new Map<string, string[]>();
   for (const s of subscribers) {

@@ -34,8 +34,11 @@ export interface UsersApi {
   getPreferences(id: string): Promise<Preferences>;
   /** findNotificationTargets returns the email and notification preferences of the users among `ids` (one query); unknown ids are left out. */
   findNotificationTargets(ids: string[]): Promise<NotificationTarget[]>;
-  /** findPostSubscribers returns each author's followers whose postNotifications is on (one query for all authors). */
-  findPostSubscribers(authorIds: string[]): Promise<PostSubscriber[]>;
+  /**
+   * findPostSubscribers returns each author's followers whose postNotifications is on (one query
+   * for all authors), leaving out the authors with more than `maxFollowers` followers.
+   */
+  findPostSubscribers(authorIds: string[], maxFollowers?: number): Promise<PostSubscriber[]>;
   /** listAdminIds returns the ids of every admin account. */
   listAdminIds(): Promise<string[]>;
   /** sessionState returns what a bearer token's check needs of an account, or undefined when it does not exist. */
@@ -63,7 +66,7 @@ export function createUsersModule(deps: UsersModuleDeps) {
     getProfile: (id) => getProfile(deps.db, id),
     getPreferences: (id) => getPreferences(deps.db, id),
     findNotificationTargets: (ids) => findNotificationTargets(deps.db, ids),
-    findPostSubscribers: (ids) => findPostSubscribers(deps.db, ids),
+    findPostSubscribers: (ids, maxFollowers) => findPostSubscribers(deps.db, ids, maxFollowers),
     listAdminIds: () => listAdminIds(deps.db),
     sessionState: (id) => sessionState(deps.db, id),
   };

@@ -60,18 +60,24 @@ export interface PostSubscriber {
 /**
  * findPostSubscribers returns, for each of `authorIds`, the followers whose postNotifications is
  * on: one statement for every author (the follows index by followee, then the account by key).
+ * Authors with more than `maxFollowers` followers are left out (none of their followers is returned).
  */
-export async function findPostSubscribers(db: Executor, authorIds: string[]): Promise<PostSubscriber[]> {
+export async function findPostSubscribers(db: Executor, authorIds: string[], maxFollowers = 2_147_483_647): Promise<PostSubscriber[]> {
   if (authorIds.length === 0) return [];
-  const rows = await postSubscribers.execute(db, { ids: [...new Set(authorIds)] });
+  const rows = await postSubscribers.execute(db, { ids: [...new Set(authorIds)], max: maxFollowers });
   return rows.map((r) => ({ authorId: r.authorId, followerId: r.followerId }));
 }
-const postSubscribers = prepared("users_post_subscribers", ["ids"], (db, $) =>
+const postSubscribers = prepared("users_post_subscribers", ["ids", "max"], (db, $) =>
   db
     .select({ authorId: follows.followeeId, followerId: follows.followerId })
     .from(follows)
     .innerJoin(accounts, eq(accounts.id, follows.followerId))
-    .where(and(sql`${follows.followeeId} = any(${$.ids}::uuid[])`, eq(accounts.postNotifications, true))),
+    .where(
+      and(
+        sql`${follows.followeeId} = any(array(select id from users.accounts where id = any(${$.ids}::uuid[]) and followers_count <= ${$.max}::int))`,
+        eq(accounts.postNotifications, true),
+      ),
+    ),
 );
 
 /** NotificationTarget is where and whether a user wants to be told: their email address and switches. */

@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import type { Redis } from "ioredis";
 import { DomainError } from "../errors.ts";
 import type { AppEnv, RateKey, RateLimiter, RateLimitResult } from "./env.ts";
 
@@ -15,92 +14,19 @@ export interface RateLimitOptions {
   prefix?: string;
 }
 
-// Each key's INCR and first PEXPIRE happen atomically, so a crash cannot leave a counter with no
-// expiry; every key of one request is counted in the same call (one round trip).
-const FIXED_WINDOW = `
-local out = {}
-for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  if count == 1 then redis.call('PEXPIRE', key, ARGV[1]) end
-  local ttl = redis.call('PTTL', key)
-  if ttl < 0 then redis.call('PEXPIRE', key, ARGV[1]); ttl = tonumber(ARGV[1]) end
-  out[#out + 1] = count
-  out[#out + 1] = ttl
-end
-return out`;
-
-const GIVE_BACK = `
-for i, key in ipairs(KEYS) do
-  local count = tonumber(redis.call('GET', key) or '0')
-  if count > 0 then redis.call('DECR', key) end
-end
-return 0`;
-
-function result(max: number, count: number, ttlMs: number): RateLimitResult {
+/** rateResult is one counter's answer: allowed while `count` is within `max`. */
+export function rateResult(max: number, count: number, ttlMs: number): RateLimitResult {
   return { allowed: count <= max, limit: max, remaining: Math.max(0, max - count), resetSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) };
 }
 
-// A client in these states lost its connection: its commands would wait for a reconnect.
-const DISCONNECTED = new Set(["reconnecting", "close", "end"]);
-
 /** tightest is the result to act on: a refused one if any, else the one with the least left. */
-function tightest(results: RateLimitResult[]): RateLimitResult {
+export function tightest(results: RateLimitResult[]): RateLimitResult {
   let pick = results[0]!;
   for (const r of results) {
     if (pick.allowed && !r.allowed) pick = r;
     else if (pick.allowed === r.allowed && r.remaining < pick.remaining) pick = r;
   }
   return pick;
-}
-
-/**
- * createRedisRateLimiter counts in Redis with one atomic Lua call per request (every key of the
- * request at once), shared by every replica. While Redis is unreachable (the client lost its
- * connection, or for a second after a command failed or timed out) it counts in this process
- * instead, so an outage degrades the limit to one replica's view rather than failing every
- * request; `onError` hears of each failed command.
- */
-export function createRedisRateLimiter(redis: Redis, opts: RateLimitOptions & { onError?: (err: unknown) => void }): RateLimiter {
-  const prefix = opts.prefix ?? "ratelimit:";
-  const windowMs = opts.windowSeconds * 1000;
-  redis.defineCommand("rateLimitHits", { lua: FIXED_WINDOW });
-  redis.defineCommand("rateLimitGiveBack", { lua: GIVE_BACK });
-  const commands = redis as unknown as {
-    rateLimitHits(n: number, ...args: (string | number)[]): Promise<number[]>;
-    rateLimitGiveBack(n: number, ...keys: string[]): Promise<number>;
-  };
-  const fallback = createMemoryRateLimiter(opts);
-  // After a failure (a timeout on a Redis that hangs, say) Redis is left alone for a second.
-  let skipUntil = 0;
-  const unreachable = () => DISCONNECTED.has(redis.status) || Date.now() < skipUntil;
-  const failed = (err: unknown) => {
-    skipUntil = Date.now() + 1000;
-    opts.onError?.(err);
-  };
-  return {
-    kind: "redis",
-    max: opts.max,
-    ipMax: opts.ipMax ?? opts.max,
-    async hit(keys) {
-      if (unreachable()) return fallback.hit(keys);
-      try {
-        const out = await commands.rateLimitHits(keys.length, ...keys.map((k) => prefix + k.key), windowMs);
-        return tightest(keys.map((k, i) => result(k.max, out[2 * i]!, out[2 * i + 1]!)));
-      } catch (err) {
-        failed(err);
-        return fallback.hit(keys);
-      }
-    },
-    async giveBack(keys) {
-      if (!keys.length) return;
-      if (unreachable()) return fallback.giveBack(keys);
-      try {
-        await commands.rateLimitGiveBack(keys.length, ...keys.map((k) => prefix + k));
-      } catch (err) {
-        failed(err);
-      }
-    },
-  };
 }
 
 /** createMemoryRateLimiter counts in this process only; the default without REDIS_URL. */
@@ -115,7 +41,7 @@ export function createMemoryRateLimiter(opts: RateLimitOptions): RateLimiter {
       windows.set(key, w);
     }
     w.count++;
-    return result(max, w.count, w.resetAt - now);
+    return rateResult(max, w.count, w.resetAt - now);
   };
   return {
     kind: "memory",

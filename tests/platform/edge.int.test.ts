@@ -5,6 +5,7 @@ import pino from "pino";
 import { createHttpApp } from "../../src/http/app.ts";
 import { createMemoryRateLimiter } from "../../src/http/rate-limit.ts";
 import { createLogger } from "../../src/observability/logger.ts";
+import { requestLineWriter } from "../../src/observability/request-line.ts";
 import { expectProblem, newUser, uniqueIp } from "../support/http.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 
@@ -182,5 +183,36 @@ describe("request log", () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe("the request line", () => {
+  const fields = { requestId: "req-1", correlationId: "corr-1", method: "GET", path: '/api/v1/odd"path\\', status: 200, ms: 3 };
+  const withoutTime = (line: string) => line.replace(/"time":("[^"]*"|\d+)/, '"time":0');
+  const kinds: [string, (write: (s: string) => void) => import("pino").Logger][] = [
+    ["the app's logger", (write) => createLogger("info", { write })],
+    ["pino's defaults (pid, hostname, epoch time)", (write) => pino({ level: "info" }, { write })],
+    ["a child with bindings", (write) => createLogger("info", { write }).child({ component: "x" })],
+    ["a logger with a mixin (written through pino)", (write) => pino({ level: "info", mixin: () => ({ extra: 1 }) }, { write })],
+  ];
+  for (const [kind, make] of kinds) {
+    it(`is written byte for byte as pino writes it: ${kind}`, () => {
+      const out: string[] = [];
+      const log = make((s) => void out.push(s));
+      log.info(fields, "request");
+      requestLineWriter(log)(fields);
+      expect(out).toHaveLength(2);
+      expect(withoutTime(out[1]!)).toBe(withoutTime(out[0]!));
+    });
+  }
+
+  it("follows the logger's level", () => {
+    const out: string[] = [];
+    const log = createLogger("warn", { write: (s: string) => void out.push(s) });
+    const write = requestLineWriter(log);
+    write(fields);
+    log.level = "info";
+    write(fields);
+    expect(out).toHaveLength(1);
   });
 });

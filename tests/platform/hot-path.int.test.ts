@@ -88,11 +88,11 @@ describe("a signed-in read", () => {
     expect(pg.statements()).toBe(READS * 2);
   });
 
-  it("with Redis, costs one Redis command for the rate limit, still one statement", async () => {
+  it("with Redis and RATE_LIMIT_SYNC_MS=0, costs one Redis command per read for the rate limit, still one statement", async () => {
     const redis = await redisCountingProxy(REDIS_URL);
     let s: Server | undefined;
     try {
-      s = await start({ REDIS_URL: redis.url(REDIS_URL) });
+      s = await start({ REDIS_URL: redis.url(REDIS_URL), RATE_LIMIT_SYNC_MS: "0" });
       const token = await signIn(s);
       expect((await me(s, token)).status).toBe(200);
       pg.reset();
@@ -105,6 +105,40 @@ describe("a signed-in read", () => {
       await s?.stop();
       servers.splice(servers.indexOf(s!), 1);
       redis.close();
+    }
+  });
+
+  it("with Redis, counts a caller far from the limit in process: no Redis command in the request, the hits sent in one batch", async () => {
+    const redis = await redisCountingProxy(REDIS_URL);
+    const direct = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    let s: Server | undefined;
+    try {
+      s = await start({ REDIS_URL: redis.url(REDIS_URL), RATE_LIMIT_SYNC_MS: "1000", RATE_LIMIT_IP_MAX: "100000" });
+      const token = await signIn(s);
+      const first = await me(s, token);
+      expect(first.status).toBe(200);
+      const { id } = (await first.json()) as { id: string };
+      pg.reset();
+      redis.reset();
+      const remaining: number[] = [];
+      for (let i = 0; i < READS; i++) {
+        const res = await me(s, token);
+        expect(res.status).toBe(200);
+        remaining.push(Number(res.headers.get("ratelimit-remaining")));
+      }
+      // Within one sync period: nothing went to Redis, and the budget still counts down one per request.
+      // (The timeline cache's tracking connection pings on its own: only the rate limit's scripts count here.)
+      expect(redis.commands.evalsha ?? 0).toBe(0);
+      expect(remaining.slice(1).map((r, i) => remaining[i]! - r)).toEqual(Array<number>(READS - 1).fill(1));
+      expect(pg.statements()).toBe(READS);
+      // Then every hit reaches Redis, in one command.
+      await eventually(async () => (await direct.get(`ratelimit:u:${id}`)) === String(READS + 1), 3000);
+      expect(redis.commands.evalsha).toBe(1);
+    } finally {
+      await s?.stop();
+      servers.splice(servers.indexOf(s!), 1);
+      redis.close();
+      direct.disconnect();
     }
   });
 });

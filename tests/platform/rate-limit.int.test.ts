@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { Redis } from "ioredis";
 import pino from "pino";
+import { createRedisRateLimiter } from "../../src/http/rate-limit-redis.ts";
 import { createServer, type Server } from "../../src/server.ts";
 import { expectProblem, signUp, uniqueIp } from "../support/http.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
@@ -172,6 +173,60 @@ describe.skipIf(!redisUp && !requireRedis)("rate limiting in Redis", () => {
     await expectProblem(await anonymous(b, ip), 429, "RATE_LIMITED");
     await expectProblem(await anonymous(a, ip), 429, "RATE_LIMITED");
     expect(await redis.get(key(`ip:${ip}`))).toBe(String(MAX + 2));
+  });
+
+  it("counts a caller far from the limit in process, then every hit in Redis: one process stays exact", async () => {
+    const prefix = `rl-test-${crypto.randomUUID()}:`;
+    keys.add(`${prefix}u:exact`);
+    const limiter = createRedisRateLimiter(redis, { max: 40, windowSeconds: 60, prefix, syncMs: 10_000 });
+    const results = [];
+    for (let i = 0; i < 50; i++) results.push(await limiter.hit([{ key: "u:exact", max: 40 }]));
+    expect(results.filter((r) => r.allowed)).toHaveLength(40);
+    expect(results.slice(40).every((r) => !r.allowed)).toBe(true);
+    expect(results.map((r) => r.remaining)).toEqual(Array.from({ length: 50 }, (_, i) => Math.max(0, 39 - i)));
+    // Hits 2 to 30 were counted here (30 leaves the last tenth, 10 at least, to Redis); the rest
+    // went to Redis one by one, taking the unsent ones with them: Redis holds every hit already.
+    expect(await redis.get(`${prefix}u:exact`)).toBe("50");
+  });
+
+  it("sends the hits counted in process in one batch per sync period, for every counter at once", async () => {
+    const prefix = `rl-test-${crypto.randomUUID()}:`;
+    for (const k of ["u:a", "u:b"]) keys.add(`${prefix}${k}`);
+    const limiter = createRedisRateLimiter(redis, { max: 1000, windowSeconds: 60, prefix, syncMs: 10_000 });
+    for (let i = 0; i < 20; i++)
+      await limiter.hit([
+        { key: "u:a", max: 1000 },
+        { key: "u:b", max: 1000 },
+      ]);
+    // The first hit went to Redis; the next 19 wait for the sync.
+    expect(await redis.mget(`${prefix}u:a`, `${prefix}u:b`)).toEqual(["1", "1"]);
+    await limiter.flush();
+    expect(await redis.mget(`${prefix}u:a`, `${prefix}u:b`)).toEqual(["20", "20"]);
+    expect(await redis.pttl(`${prefix}u:a`)).toBeGreaterThan(0);
+  });
+
+  it("gives a replica the count of the others at each sync, so near the limit both are exact", async () => {
+    const prefix = `rl-test-${crypto.randomUUID()}:`;
+    keys.add(`${prefix}u:shared`);
+    const other = redis.duplicate();
+    try {
+      const opts = { max: 40, windowSeconds: 60, prefix, syncMs: 10_000 };
+      const [one, two] = [createRedisRateLimiter(redis, opts), createRedisRateLimiter(other, opts)];
+      const hit = (l: typeof one) => l.hit([{ key: "u:shared", max: 40 }]);
+      for (let i = 0; i < 20; i++) await hit(one);
+      await one.flush();
+      // The second replica's first hit reads the count (21), then it counts locally up to 30 and
+      // goes to Redis for every hit after; the first one, seeing 20 plus its own, does the same.
+      const allowed: boolean[] = [];
+      for (let i = 0; i < 30; i++) {
+        allowed.push((await hit(i % 2 ? one : two)).allowed);
+        await Promise.all([one.flush(), two.flush()]);
+      }
+      expect(allowed.filter(Boolean)).toHaveLength(20);
+      expect(await redis.get(`${prefix}u:shared`)).toBe("50");
+    } finally {
+      other.disconnect();
+    }
   });
 
   it("keys a direct connection on its socket address on the real server", async () => {
