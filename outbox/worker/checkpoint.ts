@@ -1,5 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
-import type { Executor, Tx } from "../../src/db/client.ts";
+import { type Executor, type Tx, writeBehind } from "../../src/db/client.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared } from "../store.ts";
 import type { EventFilter } from "./filter.ts";
 import type { PartitionLease } from "./lease.ts";
@@ -151,11 +151,13 @@ export class PartitionCheckpoint {
 
   /**
    * advance moves the checkpoint to `to` (and extends the lease) in the batch's transaction;
-   * `clearFailure` forgets the event that was failing, once it is past.
+   * `clearFailure` forgets the event that was failing, once it is past. Write-behind: the update
+   * travels with the COMMIT (no round trip of its own, so the batch's transaction, which holds
+   * every reader's horizon back while it is open, is shorter), and a failure fails the commit.
    */
   async advance(tx: Tx, to: EventRow, processed: number, clearFailure: boolean): Promise<void> {
     const { sub, partition, deps } = this.p;
-    await executePrepared(
+    const statement = executePrepared(
       tx,
       sql`
       update outbox.subscriptions
@@ -167,6 +169,7 @@ export class PartitionCheckpoint {
        where name = ${sub.name} and partition = ${partition}`,
       "outbox_checkpoint_advance",
     );
+    await writeBehind(tx, statement);
     this.lease.renewed();
   }
 }
