@@ -114,7 +114,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   const metrics = opts.metrics ?? noopMetrics;
   const log = opts.log;
   const wakeup = new Wakeup(opts.database.sql, processId);
-  const appender = createAppender(opts.registry, (events) => wakeup.appended(events));
+  const appender = createAppender(opts.registry, (events, xid) => wakeup.appended(events, xid));
   const compiled = new Map<string, CompiledSubscription>();
   const elsewhere = new Map<string, CompiledPattern>();
   const workers: PartitionWorker[] = [];

@@ -54,6 +54,7 @@ export function toEnvelope(row: EventRow): EventEnvelope {
 }
 
 const dialect = new PgDialect();
+const noop = () => {};
 
 /**
  * executePrepared runs `query` in `tx` the way drizzle runs a `.prepare(name)`d query: postgres.js
@@ -76,19 +77,22 @@ export function executePreparedText<T>(db: Executor, query: { sql: string; param
 // query builder on every append. Times and data go as text and are cast by Postgres (drizzle
 // swaps postgres.js's timestamptz[] serializer for a pass-through).
 const INSERT_EVENTS = "insert into outbox.events (id, source, type, subject, time, data, correlation_id, causation_id, actor_id, stream_id, stream_version)";
+// Both return the transaction's id, which the wake-up after commit passes on (see Wakeup.appended).
 const INSERT_ONE = `${INSERT_EVENTS}
-  values ($1::uuid, $2::text, $3::text, $4::text, $5::text::timestamptz, $6::text::jsonb, $7::text, $8::uuid, $9::text, $10::text, $11::int)`;
+  values ($1::uuid, $2::text, $3::text, $4::text, $5::text::timestamptz, $6::text::jsonb, $7::text, $8::uuid, $9::text, $10::text, $11::int)
+  returning transaction_id::text as xid`;
 const INSERT_MANY = `${INSERT_EVENTS}
   select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]::timestamptz[], $6::text[]::jsonb[], $7::text[],
-                       $8::uuid[], $9::text[], $10::text[], $11::int[])`;
+                       $8::uuid[], $9::text[], $10::text[], $11::int[])
+  returning transaction_id::text as xid`;
 
 /**
  * createAppender returns the outbox's write side. Events are validated against the registry,
  * stamped with correlation/causation/actor from the ambient context, and written with a single
  * insert (`unnest` for several, plain values for one); `onAppended` fires after the surrounding
- * transaction commits.
+ * transaction commits, with that transaction's id.
  */
-export function createAppender(registry: EventRegistry, onAppended: (events: EventEnvelope[]) => void): Appender {
+export function createAppender(registry: EventRegistry, onAppended: (events: EventEnvelope[], xid?: string) => void): Appender {
   function build(events: readonly NewEvent[]): EventEnvelope[] {
     const ctx = currentEventContext();
     const correlationid = ctx?.correlationId ?? newEventId();
@@ -135,7 +139,11 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
     if (envs.length === 0) return;
     // onError translates a failure where it happens, so a write-behind statement fails the
     // transaction with the translated error.
-    const send = (q: Promise<unknown>) => {
+    let xid: string | undefined;
+    const send = (q: Promise<{ xid: string }[]>) => {
+      q.then((rows) => {
+        xid = rows[0]?.xid;
+      }, noop);
       const statement = onError ? q.catch(onError) : q;
       return behind ? writeBehind(tx, statement) : statement;
     };
@@ -157,7 +165,7 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
         streamId,
         firstVersion,
       ];
-      await send(executePreparedText(tx, { sql: INSERT_ONE, params }, "outbox_append_one"));
+      await send(executePreparedText<{ xid: string }>(tx, { sql: INSERT_ONE, params }, "outbox_append_one"));
     } else {
       const col = <T>(f: (e: EventEnvelope, i: number) => T) => envs.map(f);
       const params = [
@@ -173,10 +181,11 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
         new Array(n).fill(streamId),
         firstVersion === null ? new Array(n).fill(null) : envs.map((_, i) => firstVersion + i),
       ];
-      await send(executePreparedText(tx, { sql: INSERT_MANY, params }, "outbox_append"));
+      await send(executePreparedText<{ xid: string }>(tx, { sql: INSERT_MANY, params }, "outbox_append"));
     }
     noteAppend(tx);
-    afterCommit(() => onAppended(envs));
+    // By the time the commit is through, the insert has answered (the commit waits for it).
+    afterCommit(() => onAppended(envs, xid));
   }
 
   return {

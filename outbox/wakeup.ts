@@ -7,38 +7,60 @@ const CHANNEL = "outbox_events";
 export interface WakeSignal {
   /** consume says whether a wake arrived since the last call, and clears it. */
   consume(): boolean;
+  /**
+   * consumeAwaited says what the wakes since the last call were for, and clears it: the newest
+   * transaction id among the appends that rang (`xid`), and whether any wake came without one
+   * (`blind`: a nudge, another process's NOTIFY, stop), after which only looking can tell.
+   */
+  consumeAwaited(): { xid: bigint | undefined; blind: boolean };
   /** consumeNudge says whether an operator nudge or another process's NOTIFY arrived, and clears it. */
   consumeNudge(): boolean;
   /** wait resolves at the next wake or after `ms`; at once if a wake is pending. */
   wait(ms: number): Promise<void>;
   /**
-   * waitForAnyCommit is `wait`, also woken by this process's next commit of any events: for a
-   * loop whose events are committed but not readable yet, because an older transaction still
-   * holds the read horizon back (its commit, whatever it appended, may be what frees them).
+   * waitForCommit is `wait`, also woken when this process commits transaction `xid` (or, with no
+   * `xid`, any transaction that appended events): for a loop whose events are committed but not
+   * readable yet, because an older transaction still holds the read horizon back. `xid` is that
+   * horizon as the loop's last read saw it (the oldest transaction still running): its end is
+   * what may free them, and waking for anything else would only find nothing again. At once if
+   * `xid` ended moments ago. Transactions this process cannot see end (another process's, or one
+   * that neither appended nor advanced a checkpoint) are waited out by `ms`.
    */
-  waitForAnyCommit(ms: number): Promise<void>;
-  /** fire wakes the loop (stop uses it). */
-  fire(): void;
+  waitForCommit(ms: number, xid?: string): Promise<void>;
+  /** fire wakes the loop (stop uses it); `xid` is the transaction whose append rang, when known. */
+  fire(xid?: string): void;
   close(): void;
 }
 
 class Signal implements WakeSignal {
   #pending = false;
-  /** Set while the loop waits for the next commit of any events (see waitForAnyCommit). */
+  /** Set while the loop waits for a commit (see waitForCommit). */
   anyCommit = false;
+  /** The transaction whose end the loop waits for (see waitForCommit); undefined: any commit. */
+  #blockedBy: string | undefined;
   #nudged = false;
+  #awaitedXid: bigint | undefined;
+  #blind = false;
   #resolve: (() => void) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly interested: (e: EventEnvelope) => boolean,
     private readonly onClose: (s: Signal) => void,
+    private readonly endedRecently: (xid: string) => boolean,
   ) {}
 
   consume(): boolean {
     const was = this.#pending;
     this.#pending = false;
     return was;
+  }
+
+  consumeAwaited(): { xid: bigint | undefined; blind: boolean } {
+    const out = { xid: this.#awaitedXid, blind: this.#blind };
+    this.#awaitedXid = undefined;
+    this.#blind = false;
+    return out;
   }
 
   consumeNudge(): boolean {
@@ -52,14 +74,23 @@ class Signal implements WakeSignal {
     this.fire();
   }
 
-  fire(): void {
+  fire(xid?: string): void {
+    if (xid === undefined) this.#blind = true;
+    else {
+      const x = BigInt(xid);
+      if (this.#awaitedXid === undefined || x > this.#awaitedXid) this.#awaitedXid = x;
+    }
     this.#pending = true;
     this.#release();
   }
 
-  /** committed ends a waitForAnyCommit: not a wake (`consume` stays false), just a reason to look again. */
-  committed(): void {
-    if (this.anyCommit) this.#release();
+  /**
+   * committed ends a waitForCommit when `xid` is the transaction it waits for (or it waits for
+   * any, or the commit's transaction is not known): not a wake (`consume` stays false), just a
+   * reason to look again.
+   */
+  committed(xid: string | undefined): void {
+    if (this.anyCommit && (this.#blockedBy === undefined || xid === undefined || xid === this.#blockedBy)) this.#release();
   }
 
   #release(): void {
@@ -72,11 +103,14 @@ class Signal implements WakeSignal {
     }
   }
 
-  waitForAnyCommit(ms: number): Promise<void> {
+  waitForCommit(ms: number, xid?: string): Promise<void> {
+    if (xid !== undefined && this.endedRecently(xid)) return Promise.resolve();
+    this.#blockedBy = xid;
     return this.#wait(ms, true);
   }
 
   wait(ms: number): Promise<void> {
+    this.#blockedBy = undefined;
     return this.#wait(ms, false);
   }
 
@@ -107,6 +141,8 @@ class Signal implements WakeSignal {
  */
 export class Wakeup {
   readonly #signals = new Set<Signal>();
+  /** The transactions this process saw end lately, oldest first (a bounded window), for waitForCommit. */
+  readonly #ended = new Set<string>();
   readonly #processId: string;
   readonly #sql: postgres.Sql;
   readonly #coalesceMs: number;
@@ -122,7 +158,11 @@ export class Wakeup {
 
   /** register gives a loop its signal; `interested` says which appended events concern it. */
   register(interested: (e: EventEnvelope) => boolean): WakeSignal {
-    const s = new Signal(interested, (x) => this.#signals.delete(x));
+    const s = new Signal(
+      interested,
+      (x) => this.#signals.delete(x),
+      (xid) => this.#ended.has(xid),
+    );
     this.#signals.add(s);
     return s;
   }
@@ -133,8 +173,9 @@ export class Wakeup {
     });
   }
 
-  /** appended is called after a commit that appended `events`. */
-  appended(events: readonly EventEnvelope[]): void {
+  /** appended is called after a commit that appended `events`, in transaction `xid` when known. */
+  appended(events: readonly EventEnvelope[], xid?: string): void {
+    if (xid !== undefined) this.#remember(xid);
     for (const s of this.#signals) {
       let interested = false;
       for (const e of events) {
@@ -143,8 +184,8 @@ export class Wakeup {
           break;
         }
       }
-      if (interested) s.fire();
-      else s.committed();
+      if (interested) s.fire(xid);
+      else s.committed(xid);
     }
     if (this.#notifyTimer) return;
     const wait = Math.max(0, this.#lastNotify + this.#coalesceMs - Date.now());
@@ -155,6 +196,20 @@ export class Wakeup {
         // Polling still delivers; a lost notification only costs latency.
       });
     }, wait);
+  }
+
+  /**
+   * ended is called after this process committed transaction `xid` without appending (a
+   * delivery that only advanced a checkpoint): it may have been what held the read horizon back.
+   */
+  ended(xid: string): void {
+    this.#remember(xid);
+    for (const s of this.#signals) s.committed(xid);
+  }
+
+  #remember(xid: string): void {
+    this.#ended.add(xid);
+    if (this.#ended.size > 1024) this.#ended.delete(this.#ended.values().next().value!);
   }
 
   /** wakeLocal rings every loop of this process as a nudge (operator action, foreign NOTIFY). */

@@ -13,7 +13,9 @@ export {
   type HandleCommandOptions,
   type HistoryEntry,
   handleCommand,
+  type Loaded,
   loadState,
+  loadStreams,
   type StateRead,
   stateAtTime,
   stateAtVersion,
@@ -22,7 +24,7 @@ export {
 export { isUniqueViolation } from "../outbox/store.ts";
 export { defineSubscription } from "../outbox/subscription.ts";
 export type { Appender, HandlerContext, SubscriptionDefinition } from "../outbox/types.ts";
-export { afterCommit, type Db, type Executor, rawSql, type Tx } from "./db/client.ts";
+export { afterCommit, type Db, type Executor, rawSql, type Tx, writeBehind } from "./db/client.ts";
 export { type PreparedStatement, prepared } from "./db/prepared.ts";
 export { ConflictError, DomainError, type ErrorKind, type FieldError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from "./errors.ts";
 export { assertNever, type CommandOf, type Decider, type DeciderEvent, type DeciderEventOf, type EventOf, fold, type StateOf } from "./events/decider.ts";

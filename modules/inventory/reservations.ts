@@ -16,7 +16,7 @@
  * reservations and the events once each.
  */
 import { sql } from "drizzle-orm";
-import type { Appender, EventEnvelope, Tx } from "../../src/platform.ts";
+import { type Appender, type EventEnvelope, prepared, type Tx, writeBehind } from "../../src/platform.ts";
 import { InventoryCommitted, InventoryLow, InventoryReleased, InventoryReservationFailed, InventoryReserved } from "./events.ts";
 
 /** Cause is the event a change answers: its appends carry its correlation and take it as their causation. */
@@ -47,11 +47,58 @@ export function mergeLines(lines: readonly StockLine[]): StockLine[] {
   return [...byId].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([productId, quantity]) => ({ productId, quantity }));
 }
 
-/** lockProducts locks product rows in id order (one statement), so that lockers queue rather than deadlock. */
-export const lockProducts = async (tx: Tx, ids: string[]) =>
-  (await tx.execute(sql`
+type ReservationStatus = "reserved" | "failed" | "released" | "committed";
+
+// The statements of a batch, prepared (one round trip each, parsed once per connection): their
+// text never depends on the batch, which travels as arrays.
+const lockProductsStatement = prepared(
+  "inventory_lock_products",
+  ["ids"],
+  (_, $) => sql`
     select id, sku, name, stock, reserved, low_stock_threshold from inventory.products
-    where id = any(${sql.param(ids)}::uuid[]) order by id for update`)) as unknown as LockedProduct[];
+    where id = any(${$.ids}::uuid[]) order by id for update`,
+).returns<LockedProduct>();
+const claimReservations = prepared(
+  "inventory_claim_reservations",
+  ["ids"],
+  (_, $) => sql`
+    insert into inventory.reservations (order_id, status, lines)
+    select order_id, 'failed', '[]'::jsonb from unnest(${$.ids}::uuid[]) as u(order_id) order by order_id
+    on conflict (order_id) do nothing returning order_id`,
+).returns<{ order_id: string }>();
+const lockReservations = prepared(
+  "inventory_lock_reservations",
+  ["ids"],
+  (_, $) => sql`
+    select order_id, status, lines from inventory.reservations where order_id = any(${$.ids}::uuid[]) order by order_id for update`,
+).returns<{ order_id: string; status: ReservationStatus; lines: StockLine[] }>();
+const updateProducts = prepared(
+  "inventory_update_products",
+  ["ids", "stock", "reserved"],
+  (_, $) => sql`
+    update inventory.products p set stock = u.stock, reserved = u.reserved, updated_at = now()
+    from unnest(${$.ids}::uuid[], ${$.stock}::int[], ${$.reserved}::int[]) as u(id, stock, reserved)
+    where p.id = u.id`,
+);
+const updateReservations = prepared(
+  "inventory_update_reservations",
+  ["ids", "statuses", "lines"],
+  (_, $) => sql`
+    update inventory.reservations r set status = u.status, lines = u.lines::jsonb, updated_at = now()
+    from unnest(${$.ids}::uuid[], ${$.statuses}::text[], ${$.lines}::text[]) as u(order_id, status, lines)
+    where r.order_id = u.order_id`,
+);
+const insertTombstones = prepared(
+  "inventory_insert_tombstones",
+  ["ids"],
+  (_, $) => sql`
+    insert into inventory.reservations (order_id, status, lines)
+    select order_id, 'released', '[]'::jsonb from unnest(${$.ids}::uuid[]) as u(order_id)
+    on conflict (order_id) do nothing`,
+);
+
+/** lockProducts locks product rows in id order (one statement), so that lockers queue rather than deadlock. */
+export const lockProducts = (tx: Tx, ids: string[]) => lockProductsStatement.execute(tx, { ids });
 
 /** StockStep is one thing to do to an order's stock, in the order they are to happen. */
 export type StockStep =
@@ -62,7 +109,6 @@ export type StockStep =
 /** StepOutcome says what a step did. */
 export type StepOutcome = ReserveOutcome | "committed" | "nothing_to_commit" | "released" | "nothing_to_release";
 
-type ReservationStatus = "reserved" | "failed" | "released" | "committed";
 /** A reservation as the batch sees it: `absent` until a step makes one (a claimed row not yet decided counts as absent). */
 type Reservation = { status: ReservationStatus | "absent"; lines: StockLine[]; existed: boolean; changed: boolean };
 
@@ -76,30 +122,18 @@ export async function applyStock(tx: Tx, outbox: Appender, steps: readonly Stock
   if (steps.length === 0) return [];
   // Claim: an order without a reservation row gets a placeholder, so that one delivery alone reserves it.
   const toClaim = [...new Set(steps.filter((x) => x.kind === "reserve").map((x) => x.orderId))].sort();
-  const claimed = new Set(
-    toClaim.length === 0
-      ? []
-      : (
-          (await tx.execute(sql`
-        insert into inventory.reservations (order_id, status, lines)
-        select order_id, 'failed', '[]'::jsonb from unnest(${sql.param(toClaim)}::uuid[]) as u(order_id) order by order_id
-        on conflict (order_id) do nothing returning order_id`)) as unknown as { order_id: string }[]
-        ).map((r) => r.order_id),
-  );
-  // The existing reservations the other steps concern, locked in id order.
-  const others = [...new Set(steps.filter((x) => x.kind !== "reserve" && !claimed.has(x.orderId)).map((x) => x.orderId))].sort();
-  const rows =
-    others.length === 0
-      ? []
-      : ((await tx.execute(sql`
-        select order_id, status, lines from inventory.reservations where order_id = any(${sql.param(others)}::uuid[]) order by order_id for update`)) as unknown as {
-          order_id: string;
-          status: ReservationStatus;
-          lines: StockLine[];
-        }[]);
+  // The existing reservations the other steps concern, locked in id order. Sent with the claim,
+  // in one round trip: a row the claim makes is this batch's whichever statement runs first, and
+  // a claimed order's row as the lock reads it (the placeholder) is ignored below.
+  const others = [...new Set(steps.filter((x) => x.kind !== "reserve").map((x) => x.orderId))].sort();
+  const [claimedRows, rows] = await Promise.all([
+    toClaim.length === 0 ? [] : claimReservations.execute(tx, { ids: toClaim }),
+    others.length === 0 ? [] : lockReservations.execute(tx, { ids: others }),
+  ]);
+  const claimed = new Set(claimedRows.map((r) => r.order_id));
   const reservations = new Map<string, Reservation>();
   for (const id of claimed) reservations.set(id, { status: "absent", lines: [], existed: true, changed: false });
-  for (const r of rows) reservations.set(r.order_id, { status: r.status, lines: r.lines, existed: true, changed: false });
+  for (const r of rows) if (!claimed.has(r.order_id)) reservations.set(r.order_id, { status: r.status, lines: r.lines, existed: true, changed: false });
   const reservationOf = (orderId: string) => {
     let r = reservations.get(orderId);
     if (!r) reservations.set(orderId, (r = { status: "absent", lines: [], existed: false, changed: false }));
@@ -208,30 +242,25 @@ export async function applyStock(tx: Tx, outbox: Appender, steps: readonly Stock
       outcomes.push("released");
     }
   }
+  // The writes are write-behind: nothing below needs their answers, so they travel with the
+  // COMMIT instead of costing a round trip each while the product rows are locked.
   if (touched.size > 0) {
     const ps = [...touched].sort().map((id) => products.get(id)!);
-    await tx.execute(sql`
-      update inventory.products p set stock = u.stock, reserved = u.reserved, updated_at = now()
-      from unnest(${sql.param(ps.map((p) => p.id))}::uuid[], ${sql.param(ps.map((p) => p.stock))}::int[], ${sql.param(ps.map((p) => p.reserved))}::int[])
-        as u(id, stock, reserved)
-      where p.id = u.id`);
+    await writeBehind(tx, updateProducts.execute(tx, { ids: ps.map((p) => p.id), stock: ps.map((p) => p.stock), reserved: ps.map((p) => p.reserved) }));
   }
   const write = (existed: boolean) =>
     [...reservations].filter(([, r]) => r.changed && r.existed === existed && r.status !== "absent").sort(([a], [b]) => (a < b ? -1 : 1));
   const updates = write(true);
   if (updates.length > 0) {
-    await tx.execute(sql`
-      update inventory.reservations r set status = u.status, lines = u.lines::jsonb, updated_at = now()
-      from unnest(${sql.param(updates.map(([id]) => id))}::uuid[], ${sql.param(updates.map(([, r]) => r.status))}::text[],
-                  ${sql.param(updates.map(([, r]) => JSON.stringify(r.lines)))}::text[]) as u(order_id, status, lines)
-      where r.order_id = u.order_id`);
+    const ids = updates.map(([id]) => id);
+    await writeBehind(
+      tx,
+      updateReservations.execute(tx, { ids, statuses: updates.map(([, r]) => r.status), lines: updates.map(([, r]) => JSON.stringify(r.lines)) }),
+    );
   }
   const tombstones = write(false);
   if (tombstones.length > 0) {
-    await tx.execute(sql`
-      insert into inventory.reservations (order_id, status, lines)
-      select order_id, 'released', '[]'::jsonb from unnest(${sql.param(tombstones.map(([id]) => id))}::uuid[]) as u(order_id)
-      on conflict (order_id) do nothing`);
+    await writeBehind(tx, insertTombstones.execute(tx, { ids: tombstones.map(([id]) => id) }));
   }
   if (events.length > 0) await outbox.append(tx, events);
   return outcomes;

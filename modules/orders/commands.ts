@@ -7,6 +7,7 @@ import {
   type EventSourced,
   eventSourced,
   handleCommand,
+  type Loaded,
   type NewEvent,
   StreamVersionConflictError,
   type Tx,
@@ -68,7 +69,8 @@ const MAX_ATTEMPTS = 5;
  * runOrderCommand handles a command and appends the public events it implies in the same
  * transaction, so the stream and the integration events commit together. In its own transaction
  * a version conflict re-reads and decides again (up to 5 times, then 409); in the caller's
- * (`tx`, a subscription's) it throws at once and the delivery is retried.
+ * (`tx`, a subscription's) it throws (at once, or at commit with `inTx.writeBehind`) and the
+ * delivery is retried. `inTx.loaded` is the order's stream as the caller read it in `tx`.
  */
 export async function runOrderCommand(
   orders: OrderAggregate,
@@ -76,11 +78,12 @@ export async function runOrderCommand(
   orderId: string,
   command: OrderCommand,
   tx?: Tx,
+  inTx: { loaded?: Loaded<OrderState>; writeBehind?: boolean } = {},
 ): Promise<CommandResult<OrderState, OrderStreamEvent>> {
   // A placement's order id was just made: there is no stream to read (on a retry after a conflict, read it).
   let newStream = command.type === "place";
   const once = async (t: Tx) => {
-    const result = await handleCommand(orders, orderId, command, { tx: t, newStream });
+    const result = await handleCommand(orders, orderId, command, { tx: t, newStream, ...(tx ? inTx : {}) });
     if (result.events.length > 0) await outbox.append(t, integrationEvents(result.state, result.events));
     return result;
   };

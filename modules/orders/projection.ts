@@ -5,7 +5,7 @@
  * in one `unnest` upsert.
  */
 import { sql } from "drizzle-orm";
-import { defineSubscription } from "../../src/platform.ts";
+import { defineSubscription, prepared, writeBehind } from "../../src/platform.ts";
 import { type OrderStreamEvent, orderStreamEvents } from "./events.ts";
 import { type Order, type OrderState, order } from "./order.ts";
 
@@ -16,15 +16,34 @@ interface ViewRow {
   last_sequence: string;
 }
 
+// Prepared (one round trip each, parsed once per connection): the batch travels as arrays.
+const lockViews = prepared(
+  "orders_views_lock",
+  ["ids"],
+  (_, $) => sql`select id, state, version, last_sequence from orders.order_views where id = any(${$.ids}::uuid[]) for update`,
+).returns<ViewRow>();
+// Times travel as text: postgres.js cannot serialise a timestamptz[] parameter of strings.
+const upsertViews = prepared(
+  "orders_views_upsert",
+  ["ids", "customerIds", "statuses", "createdAts", "updatedAts", "versions", "sequences", "states"],
+  (_, $) => sql`
+    insert into orders.order_views (id, customer_id, status, created_at, updated_at, version, last_sequence, state)
+    select id, customer_id, status, created_at::timestamptz, updated_at::timestamptz, version, last_sequence, state::jsonb
+    from unnest(${$.ids}::uuid[], ${$.customerIds}::uuid[], ${$.statuses}::text[], ${$.createdAts}::text[], ${$.updatedAts}::text[],
+                ${$.versions}::int[], ${$.sequences}::bigint[], ${$.states}::text[])
+      as u(id, customer_id, status, created_at, updated_at, version, last_sequence, state)
+    on conflict (id) do update set status = excluded.status, updated_at = excluded.updated_at, version = excluded.version,
+      last_sequence = excluded.last_sequence, state = excluded.state
+    where orders.order_views.last_sequence < excluded.last_sequence`,
+);
+
 /** orderViewsProjection maintains `orders.order_views` (details and per-customer lists). */
 export const orderViewsProjection = defineSubscription({
   name: "orders.views",
   on: orderStreamEvents,
   handleBatch: async (events, { tx }) => {
     const ids = [...new Set(events.map((e) => e.subject!))];
-    const rows = (await tx.execute(
-      sql`select id, state, version, last_sequence from orders.order_views where id = any(${sql.param(ids)}::uuid[]) for update`,
-    )) as unknown as ViewRow[];
+    const rows = await lockViews.execute(tx, { ids });
     const views = new Map<string, { state: OrderState; version: number; lastSequence: number }>(
       rows.map((r) => [r.id, { state: r.state, version: r.version, lastSequence: Number(r.last_sequence) }]),
     );
@@ -40,17 +59,18 @@ export const orderViewsProjection = defineSubscription({
     }
     if (changed.size === 0) return;
     const out = [...changed].map((id) => ({ id, ...views.get(id)! })).filter((v) => v.state.status !== "NONE");
-    // Times travel as text: postgres.js cannot serialise a timestamptz[] parameter of strings.
-    const col = <T>(f: (v: (typeof out)[number] & { state: Order }) => T) => sql.param(out.map((v) => f(v as never)));
-    await tx.execute(sql`
-      insert into orders.order_views (id, customer_id, status, created_at, updated_at, version, last_sequence, state)
-      select id, customer_id, status, created_at::timestamptz, updated_at::timestamptz, version, last_sequence, state::jsonb
-      from unnest(${col((v) => v.id)}::uuid[], ${col((v) => v.state.customerId)}::uuid[], ${col((v) => v.state.status)}::text[],
-                  ${col((v) => v.state.createdAt)}::text[], ${col((v) => v.state.updatedAt)}::text[],
-                  ${col((v) => v.version)}::int[], ${col((v) => v.lastSequence)}::bigint[], ${col((v) => JSON.stringify(v.state))}::text[])
-        as u(id, customer_id, status, created_at, updated_at, version, last_sequence, state)
-      on conflict (id) do update set status = excluded.status, updated_at = excluded.updated_at, version = excluded.version,
-        last_sequence = excluded.last_sequence, state = excluded.state
-      where orders.order_views.last_sequence < excluded.last_sequence`);
+    // Write-behind: the upsert travels with the checkpoint's advance and the COMMIT.
+    const col = <T>(f: (v: (typeof out)[number] & { state: Order }) => T) => out.map((v) => f(v as never));
+    const upsert = upsertViews.execute(tx, {
+      ids: col((v) => v.id),
+      customerIds: col((v) => v.state.customerId),
+      statuses: col((v) => v.state.status),
+      createdAts: col((v) => v.state.createdAt),
+      updatedAts: col((v) => v.state.updatedAt),
+      versions: col((v) => v.version),
+      sequences: col((v) => v.lastSequence),
+      states: col((v) => JSON.stringify(v.state)),
+    });
+    await writeBehind(tx, upsert);
   },
 });

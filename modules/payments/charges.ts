@@ -20,7 +20,17 @@
  */
 import { randomUUIDv7 } from "bun";
 import { sql } from "drizzle-orm";
-import { type Appender, assertNever, defineSubscription, type EnvelopeOf, type EventEnvelope, type NewEvent, type Tx } from "../../src/platform.ts";
+import {
+  type Appender,
+  assertNever,
+  defineSubscription,
+  type EnvelopeOf,
+  type EventEnvelope,
+  type NewEvent,
+  prepared,
+  type Tx,
+  writeBehind,
+} from "../../src/platform.ts";
 import { InventoryReserved } from "../inventory/events.ts";
 import { OrderCancelled, OrderCreated } from "../orders/events.ts";
 import { PaymentFailed, PaymentProcessed, PaymentRefunded, PaymentVoided } from "./events.ts";
@@ -57,18 +67,59 @@ interface PaymentChange {
 
 type PaymentEvent = EnvelopeOf<typeof OrderCreated> | EnvelopeOf<typeof InventoryReserved> | EnvelopeOf<typeof OrderCancelled>;
 
-/** openPayments records what the batch's orders will be charged, in one statement; a second delivery changes nothing. */
-async function openPayments(tx: Tx, opened: EnvelopeOf<typeof OrderCreated>[]): Promise<void> {
-  if (opened.length === 0) return;
-  const col = <T>(f: (d: (typeof opened)[number]["data"]) => T) => sql.param(opened.map((e) => f(e.data)));
-  await tx.execute(sql`
+// A batch's statements, prepared (one round trip each, parsed once per connection): their text
+// never depends on the batch, which travels as arrays.
+const insertPayments = prepared(
+  "payments_open",
+  ["orderIds", "ids", "customerIds", "amounts", "currencies", "methods"],
+  (_, $) => sql`
     insert into payments.payments (order_id, id, customer_id, amount_cents, currency, payment_method, status)
     select order_id, id, customer_id, amount_cents, currency, payment_method, 'pending'
-    from unnest(${col((d) => d.orderId)}::uuid[], ${sql.param(opened.map(() => randomUUIDv7()))}::uuid[], ${col((d) => d.customerId)}::uuid[],
-                ${col((d) => d.totalCents)}::int[], ${col((d) => d.currency)}::text[], ${col((d) => d.paymentMethod)}::text[])
+    from unnest(${$.orderIds}::uuid[], ${$.ids}::uuid[], ${$.customerIds}::uuid[], ${$.amounts}::int[], ${$.currencies}::text[], ${$.methods}::text[])
       as u(order_id, id, customer_id, amount_cents, currency, payment_method)
     order by order_id
-    on conflict (order_id) do nothing`);
+    on conflict (order_id) do nothing`,
+);
+const lockPayments = prepared(
+  "payments_lock",
+  ["orderIds"],
+  (_, $) => sql`
+    select id, order_id, customer_id, amount_cents, currency, payment_method, status, charge_id
+    from payments.payments where order_id = any(${$.orderIds}::uuid[]) order by order_id for update`,
+).returns<PaymentRow>();
+// Flags travel as text: postgres.js does not send a boolean[] parameter that Postgres takes.
+const updatePayments = prepared(
+  "payments_update",
+  ["orderIds", "statuses", "chargeIds", "refundIds", "failureReasons", "failureMessages", "processed", "refunded"],
+  (_, $) => sql`
+    update payments.payments p
+       set status = u.status, charge_id = coalesce(u.charge_id, p.charge_id), refund_id = coalesce(u.refund_id, p.refund_id),
+           failure_reason = coalesce(u.failure_reason, p.failure_reason), failure_message = coalesce(u.failure_message, p.failure_message),
+           processed_at = case when u.processed::boolean then now() else p.processed_at end,
+           refunded_at = case when u.refunded::boolean then now() else p.refunded_at end,
+           updated_at = now()
+      from unnest(${$.orderIds}::uuid[], ${$.statuses}::text[], ${$.chargeIds}::text[], ${$.refundIds}::text[], ${$.failureReasons}::text[],
+                  ${$.failureMessages}::text[], ${$.processed}::text[], ${$.refunded}::text[])
+        as u(order_id, status, charge_id, refund_id, failure_reason, failure_message, processed, refunded)
+     where p.order_id = u.order_id`,
+);
+
+/**
+ * openPayments records what the batch's orders will be charged, in one statement; a second
+ * delivery changes nothing. Write-behind: the locking read that follows goes out with it.
+ */
+async function openPayments(tx: Tx, opened: EnvelopeOf<typeof OrderCreated>[]): Promise<void> {
+  if (opened.length === 0) return;
+  const col = <T>(f: (d: (typeof opened)[number]["data"]) => T) => opened.map((e) => f(e.data));
+  const statement = insertPayments.execute(tx, {
+    orderIds: col((d) => d.orderId),
+    ids: opened.map(() => randomUUIDv7()),
+    customerIds: col((d) => d.customerId),
+    amounts: col((d) => d.totalCents),
+    currencies: col((d) => d.currency),
+    methods: col((d) => d.paymentMethod),
+  });
+  await writeBehind(tx, statement);
 }
 
 /** ChargeOutcome says what chargeOrder did. */
@@ -174,24 +225,21 @@ async function applyOrderEvents(deps: ChargeDeps, p: PaymentRow | undefined, eve
   return out;
 }
 
-/** writeChanges records the batch's changed payments in one statement. */
+/** writeChanges records the batch's changed payments in one statement, write-behind (it travels with the COMMIT). */
 async function writeChanges(tx: Tx, changed: { row: PaymentRow; change: PaymentChange }[]): Promise<void> {
   if (changed.length === 0) return;
-  // Flags travel as text: postgres.js does not send a boolean[] parameter that Postgres takes.
-  const col = <T>(f: (c: (typeof changed)[number]) => T) => sql.param(changed.map(f));
-  await tx.execute(sql`
-    update payments.payments p
-       set status = u.status, charge_id = coalesce(u.charge_id, p.charge_id), refund_id = coalesce(u.refund_id, p.refund_id),
-           failure_reason = coalesce(u.failure_reason, p.failure_reason), failure_message = coalesce(u.failure_message, p.failure_message),
-           processed_at = case when u.processed::boolean then now() else p.processed_at end,
-           refunded_at = case when u.refunded::boolean then now() else p.refunded_at end,
-           updated_at = now()
-      from unnest(${col((c) => c.row.order_id)}::uuid[], ${col((c) => c.row.status)}::text[], ${col((c) => c.change.chargeId ?? null)}::text[],
-                  ${col((c) => c.change.refundId ?? null)}::text[], ${col((c) => c.change.failureReason ?? null)}::text[],
-                  ${col((c) => c.change.failureMessage ?? null)}::text[], ${col((c) => String(c.change.processed === true))}::text[],
-                  ${col((c) => String(c.change.refunded === true))}::text[])
-        as u(order_id, status, charge_id, refund_id, failure_reason, failure_message, processed, refunded)
-     where p.order_id = u.order_id`);
+  const col = <T>(f: (c: (typeof changed)[number]) => T) => changed.map(f);
+  const statement = updatePayments.execute(tx, {
+    orderIds: col((c) => c.row.order_id),
+    statuses: col((c) => c.row.status),
+    chargeIds: col((c) => c.change.chargeId ?? null),
+    refundIds: col((c) => c.change.refundId ?? null),
+    failureReasons: col((c) => c.change.failureReason ?? null),
+    failureMessages: col((c) => c.change.failureMessage ?? null),
+    processed: col((c) => String(c.change.processed === true)),
+    refunded: col((c) => String(c.change.refunded === true)),
+  });
+  await writeBehind(tx, statement);
 }
 
 /**
@@ -204,10 +252,6 @@ export const paymentsOnOrderEvents = (deps: ChargeDeps) =>
     on: [OrderCreated, InventoryReserved, OrderCancelled],
     partitions: 4,
     handleBatch: async (events, { tx }) => {
-      await openPayments(
-        tx,
-        events.filter((e): e is EnvelopeOf<typeof OrderCreated> => e.type === "order.created"),
-      );
       const byOrder = new Map<string, PaymentEvent[]>();
       for (const e of events) {
         if (e.type === "order.created") continue;
@@ -215,11 +259,15 @@ export const paymentsOnOrderEvents = (deps: ChargeDeps) =>
         if (list) list.push(e);
         else byOrder.set(e.data.orderId, [e]);
       }
+      // The opening insert is write-behind: it goes out with the locking read (which, after it on
+      // the connection, sees the payments it opened), or with the COMMIT.
+      await openPayments(
+        tx,
+        events.filter((e): e is EnvelopeOf<typeof OrderCreated> => e.type === "order.created"),
+      );
       if (byOrder.size === 0) return;
       // Locked in id order, so two batches never wait on each other's rows in opposite orders.
-      const rows = (await tx.execute(sql`
-        select id, order_id, customer_id, amount_cents, currency, payment_method, status, charge_id
-        from payments.payments where order_id = any(${sql.param([...byOrder.keys()].sort())}::uuid[]) order by order_id for update`)) as unknown as PaymentRow[];
+      const rows = await lockPayments.execute(tx, { orderIds: [...byOrder.keys()].sort() });
       const locked = new Map(rows.map((r) => [r.order_id, r]));
       // Each order's events in turn; different orders side by side (their processor calls overlap).
       const orders = [...byOrder].map(([orderId, list]) => ({

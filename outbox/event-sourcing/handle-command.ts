@@ -3,7 +3,7 @@ import { type DeciderEvent, decisionEvents } from "../../src/events/decider.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import { StreamVersionConflictError } from "../errors.ts";
 import type { EventSourced } from "./aggregate.ts";
-import { loadStream } from "./read.ts";
+import { type Loaded, loadStream } from "./read.ts";
 import { snapshotDue, writeSnapshot } from "./snapshots.ts";
 
 /** CommandResult is what handleCommand returns: the state after the command and what it appended. */
@@ -33,6 +33,19 @@ export interface HandleCommandOptions {
    * transaction, the retry reads it).
    */
   newStream?: boolean;
+  /**
+   * The stream as the caller read it in this same transaction (`loadStreams`, for a batch of
+   * commands): decided on without reading it again. Only with `tx`. Should another writer have
+   * appended since, the append conflicts as usual.
+   */
+  loaded?: Loaded<unknown>;
+  /**
+   * With `tx`: check the insert at commit instead of now (no round trip of its own), so a
+   * version conflict fails the caller's transaction, with StreamVersionConflictError, when it
+   * commits rather than here. For a caller that runs several commands in one transaction and
+   * lets the whole of it be retried.
+   */
+  writeBehind?: boolean;
 }
 
 /**
@@ -52,7 +65,9 @@ export async function handleCommand<S, C, E extends DeciderEvent>(
   options: HandleCommandOptions = {},
 ): Promise<CommandResult<S, E>> {
   const streamId = es.streamId(id);
-  if (options.tx) return attempt(es, options.tx, id, streamId, command, false, options.newStream === true);
+  if (options.tx) {
+    return attempt(es, options.tx, id, streamId, command, options.writeBehind === true, options.newStream === true, options.loaded as Loaded<S> | undefined);
+  }
   for (let n = 1; ; n++) {
     try {
       return await es.db.transaction((tx) => attempt(es, tx, id, streamId, command, true, n === 1 && options.newStream === true));
@@ -74,9 +89,10 @@ function definitionOf(es: EventSourced<unknown, unknown, DeciderEvent>, type: st
 
 /**
  * attempt is one read-decide-append in `tx`. In its own transaction the insert and the snapshot
- * are write-behind, so the whole command is two round trips (BEGIN with the read; the writes
- * with COMMIT), and a conflict surfaces from the commit. In the caller's, the insert is awaited
- * so that a conflict is thrown here, where the caller appends.
+ * are write-behind (`behind`), so the whole command is two round trips (BEGIN with the read; the
+ * writes with COMMIT), and a conflict surfaces from the commit. In the caller's, the insert is
+ * awaited so that a conflict is thrown here, where the caller appends, unless the caller asked
+ * for write-behind.
  */
 async function attempt<S, C, E extends DeciderEvent>(
   es: EventSourced<S, C, E>,
@@ -84,10 +100,11 @@ async function attempt<S, C, E extends DeciderEvent>(
   id: string,
   streamId: string,
   command: C,
-  own: boolean,
+  behind: boolean,
   isNew: boolean,
+  read?: Loaded<S>,
 ): Promise<CommandResult<S, E>> {
-  const loaded = isNew ? { state: es.decider.initialState(), version: 0, snapshotVersion: 0 } : await loadStream(es, tx, streamId);
+  const loaded = isNew ? { state: es.decider.initialState(), version: 0, snapshotVersion: 0 } : (read ?? (await loadStream(es, tx, streamId)));
   const decided = decisionEvents(es.decider.decide(command, loaded.state));
   if (decided.length === 0) return { state: loaded.state, events: [], envelopes: [], version: loaded.version, streamId };
   const envelopes = await es.outbox.appendToStream(
@@ -95,7 +112,7 @@ async function attempt<S, C, E extends DeciderEvent>(
     streamId,
     loaded.version,
     decided.map((e) => definitionOf(es as never, e.type).with(e.data as never, { subject: id })),
-    { versionRead: true, writeBehind: own },
+    { versionRead: true, writeBehind: behind },
   );
   // Evolve with the data as stored (after the schema's parsing), so this state equals a replay.
   let state = loaded.state;

@@ -4,5 +4,5 @@
  */
 export { DEFAULT_MAX_ATTEMPTS, DEFAULT_SNAPSHOT_EVERY, type EventSourced, type EventSourcedOptions, eventSourced } from "./aggregate.ts";
 export { type CommandResult, type HandleCommandOptions, handleCommand } from "./handle-command.ts";
-export { StreamGapError } from "./read.ts";
+export { type Loaded, loadStreams, StreamGapError } from "./read.ts";
 export { type HistoryEntry, loadState, type ReadOptions, type StateRead, stateAtTime, stateAtVersion, streamHistory } from "./temporal.ts";

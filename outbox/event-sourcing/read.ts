@@ -30,6 +30,17 @@ const LOAD_ALL_TO_TIME = `
    where stream_id = $1 and stream_version <= (select coalesce(max(stream_version), 0) from outbox.events where stream_id = $1 and time <= $2::text::timestamptz)
    order by stream_version`;
 
+// Several streams in one round trip, each as LOAD reads one; rows come grouped by stream, each
+// stream's snapshot (if usable) first.
+const LOAD_MANY = `
+  with s as (select stream_id, version, state from outbox.snapshots where stream_id = any($1::text[]) and decider = $2 and evolve_version = $3)
+  select stream_id, version, null::text as type, state as data from s
+  union all
+  select e.stream_id, e.stream_version, e.type, e.data from outbox.events e left join s on s.stream_id = e.stream_id
+   where e.stream_id = any($1::text[]) and e.stream_version > coalesce(s.version, 0)
+  order by 1, 2`;
+const LOAD_ALL_MANY = "select stream_id, stream_version as version, type, data from outbox.events where stream_id = any($1::text[]) order by 1, 2";
+
 interface StreamRow {
   version: number;
   /** null for the snapshot row. */
@@ -68,6 +79,36 @@ export type Bound = { version: number } | { time: string } | undefined;
 export async function loadStream<S, C, E extends DeciderEvent>(es: EventSourced<S, C, E>, db: Executor, streamId: string, bound?: Bound): Promise<Loaded<S>> {
   const rows = await readRows(es, db, streamId, bound);
   return foldRows(es, streamId, rows);
+}
+
+/**
+ * loadStreams is loadStream for several aggregates at once, in one round trip: each id's current
+ * state (the initial state at version 0 for an id with no stream). For a batch of commands
+ * (a subscription's) that would otherwise read their streams one after another.
+ */
+export async function loadStreams<S, C, E extends DeciderEvent>(
+  es: EventSourced<S, C, E>,
+  db: Executor,
+  ids: readonly string[],
+): Promise<Map<string, Loaded<S>>> {
+  const out = new Map<string, Loaded<S>>();
+  if (ids.length === 0) return out;
+  const streamIds = [...new Set(ids.map((id) => es.streamId(id)))];
+  const rows =
+    es.snapshotEvery > 0
+      ? await run(db, LOAD_MANY, [streamIds, es.name, es.evolveVersion], "es_load_many")
+      : await run(db, LOAD_ALL_MANY, [streamIds], "es_load_all_many");
+  const byStream = new Map<string, StreamRow[]>();
+  for (const row of rows as (StreamRow & { stream_id: string })[]) {
+    const list = byStream.get(row.stream_id);
+    if (list) list.push(row);
+    else byStream.set(row.stream_id, [row]);
+  }
+  for (const id of ids) {
+    const streamId = es.streamId(id);
+    out.set(id, foldRows(es, streamId, byStream.get(streamId) ?? []));
+  }
+  return out;
 }
 
 function readRows<S, C, E extends DeciderEvent>(es: EventSourced<S, C, E>, db: Executor, streamId: string, bound: Bound): Promise<StreamRow[]> {

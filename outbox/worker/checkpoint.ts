@@ -1,10 +1,12 @@
 import { type SQL, sql } from "drizzle-orm";
-import type { Executor, Tx } from "../../src/db/client.ts";
+import { afterCommit, type Executor, type Tx, writeBehind } from "../../src/db/client.ts";
 import { relaxCommit } from "../durability.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared } from "../store.ts";
 import type { EventFilter } from "./filter.ts";
 import type { PartitionLease } from "./lease.ts";
 import type { Partition } from "./subscription.ts";
+
+const noop = () => {};
 
 /** Checkpoint is one partition's row in `outbox.subscriptions`, as the worker reads it. */
 export interface Checkpoint {
@@ -17,8 +19,8 @@ export interface Checkpoint {
   start_snapshot: string | null;
 }
 
-/** PeekRow is a row of the peek: the checkpoint's columns (prefixed) and an event's, or nulls when there is none. */
-type PeekRow = { [K in keyof Checkpoint as `cp_${K}`]: Checkpoint[K] } & (EventRow | { [K in keyof EventRow]: null });
+/** PeekRow is a row of the peek: the checkpoint's columns (prefixed), the read horizon, and an event's columns, or nulls when there is none. */
+type PeekRow = { [K in keyof Checkpoint as `cp_${K}`]: Checkpoint[K] } & { horizon: string } & (EventRow | { [K in keyof EventRow]: null });
 
 /** Seen is a checkpoint and the batch of events past it, as one read found them. */
 export interface Seen {
@@ -54,6 +56,13 @@ function checkpointRead(p: Partition, lock: boolean): SQL {
  * drops this process's lease, so its worker stops delivering at once.
  */
 export class PartitionCheckpoint {
+  /**
+   * The read horizon the last peek saw: the oldest transaction then still running (`xmin`), which
+   * hides every event committed by a later one. A loop woken for an append that the peek did not
+   * find waits for this transaction's end (`WakeSignal.waitForCommit`).
+   */
+  horizon: string | undefined;
+
   constructor(
     private readonly p: Partition,
     private readonly lease: PartitionLease,
@@ -76,7 +85,7 @@ export class PartitionCheckpoint {
       sql`
         select c.last_transaction_id::text as cp_last_transaction_id, c.last_position::text as cp_last_position, c.status as cp_status,
                c.lease_owner as cp_lease_owner, c.failing_position::text as cp_failing_position, c.failing_attempts as cp_failing_attempts,
-               c.start_snapshot as cp_start_snapshot, e.*
+               c.start_snapshot as cp_start_snapshot, pg_snapshot_xmin(pg_current_snapshot())::text as horizon, e.*
           from outbox.subscriptions c
           left join lateral (
             select ${EVENT_COLUMNS} from outbox.events
@@ -90,6 +99,7 @@ export class PartitionCheckpoint {
       `outbox_peek_${types ? "typed" : "all"}_${sub.partitions > 1 ? "partitioned" : "whole"}`,
     );
     const first = rows[0];
+    this.horizon = first?.horizon;
     if (!first || first.cp_lease_owner !== deps.processId) {
       this.lease.lost();
       return null;
@@ -152,12 +162,16 @@ export class PartitionCheckpoint {
 
   /**
    * advance moves the checkpoint to `to` (and extends the lease) in the batch's transaction;
-   * `clearFailure` forgets the event that was failing, once it is past.
+   * `clearFailure` forgets the event that was failing, once it is past. Write-behind: the update
+   * travels with the COMMIT (no round trip of its own, so the batch's transaction, which holds
+   * every reader's horizon back while it is open, is shorter), and a failure fails the commit.
+   * After the commit, the wake-up is told this transaction ended: loops waiting for the horizon
+   * to pass it look again (see `WakeSignal.waitForCommit`).
    */
   async advance(tx: Tx, to: EventRow, processed: number, clearFailure: boolean): Promise<void> {
     const { sub, partition, deps } = this.p;
     if (deps.relaxedCommit) await relaxCommit(tx);
-    await executePrepared(
+    const statement = executePrepared(
       tx,
       sql`
       update outbox.subscriptions
@@ -166,9 +180,18 @@ export class PartitionCheckpoint {
              lease_expires_at = now() + make_interval(secs => ${deps.leaseSeconds}),
              updated_at = now()
              ${clearFailure ? sql`, failing_position = null, failing_attempts = 0, first_failed_at = null` : sql``}
-       where name = ${sub.name} and partition = ${partition}`,
+       where name = ${sub.name} and partition = ${partition}
+      returning pg_current_xact_id()::text as xid`,
       "outbox_checkpoint_advance",
     );
+    let xid: string | undefined;
+    statement.then((rows) => {
+      xid = (rows as { xid: string }[])[0]?.xid;
+    }, noop);
+    afterCommit(() => {
+      if (xid !== undefined) deps.wakeup.ended(xid);
+    });
+    await writeBehind(tx, statement);
     this.lease.renewed();
   }
 }

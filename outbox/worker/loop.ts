@@ -10,6 +10,9 @@ import { Redrive } from "./redrive.ts";
 import { RelayDelivery } from "./relay.ts";
 import type { BatchOutcome, CompiledSubscription, Partition, WorkerDeps } from "./subscription.ts";
 
+/** How long a loop waits for the transaction holding the horizon back to end before looking again anyway. */
+const AWAIT_HORIZON_MS = 10;
+
 /**
  * PartitionWorker runs one subscription partition in this process: a loop that holds the
  * partition's lease (`./lease.ts`), delivers batches past the checkpoint the way the
@@ -28,6 +31,7 @@ export class PartitionWorker implements Partition {
   readonly #lease: PartitionLease;
   readonly #deliver: () => Promise<BatchOutcome>;
   readonly #redrive: Redrive;
+  readonly #checkpoint: PartitionCheckpoint;
 
   constructor(
     readonly sub: CompiledSubscription,
@@ -37,6 +41,7 @@ export class PartitionWorker implements Partition {
     const filter = new EventFilter(sub.matcher);
     this.#lease = new PartitionLease(this);
     const checkpoint = new PartitionCheckpoint(this, this.#lease, filter);
+    this.#checkpoint = checkpoint;
     const failures = new Failures(this, checkpoint);
     const perEvent = new PerEventDelivery(this, checkpoint, filter, failures);
     this.#redrive = new Redrive(this, checkpoint, perEvent);
@@ -88,13 +93,21 @@ export class PartitionWorker implements Partition {
     const unwatch = membership.onChange(() => {
       if (this.#awaitingLease && membership.owns(this.sub.name, this.partition)) this.#interrupt?.();
     });
+    // Blind wakes (no transaction id: a nudge, another process's NOTIFY) make the loop look
+    // every 5 ms for a short while, since an append may still sit behind an older open
+    // transaction (the read horizon) and only looking can tell when it is readable.
     let burstUntil = 0;
-    // Woken for an append that no batch has read yet: it is committed, so if a look finds
-    // nothing, an older transaction is holding the read horizon back.
-    let expecting = false;
+    // The newest transaction whose append rang and that no look has yet found readable: the
+    // loop waits for the horizon to pass it, waking when the transaction holding it back ends,
+    // rather than at every commit or on a timer.
+    let awaited: bigint | undefined;
     while (!this.#stopped) {
       const woken = signal.consume();
-      if (woken) expecting = true;
+      if (woken) {
+        const rang = signal.consumeAwaited();
+        if (rang.blind) burstUntil = Date.now() + 250;
+        if (rang.xid !== undefined && (awaited === undefined || rang.xid > awaited)) awaited = rang.xid;
+      }
       let progressed = false;
       let delay = pollMs;
       try {
@@ -114,6 +127,7 @@ export class PartitionWorker implements Partition {
           this.#lastRedriveAt = Date.now();
           await this.#redrive.run();
         }
+        this.#checkpoint.horizon = undefined;
         const outcome = await this.processBatch();
         progressed = outcome.processed > 0;
         if (outcome.retryInMs !== undefined) delay = outcome.retryInMs;
@@ -122,24 +136,29 @@ export class PartitionWorker implements Partition {
         delay = Math.min(pollMs, 1000);
       }
       if (this.#stopped) break;
-      if (progressed) {
-        expecting = false;
-        continue;
-      }
+      // After a batch, look again at once: more may be readable (the next look decides on waiting).
+      if (progressed) continue;
       if (delay !== pollMs) {
         // A backoff: appends must not cut it short.
         await this.#sleep(delay);
         continue;
       }
-      // Right after a wake an append may still sit behind an older open transaction (the read
-      // horizon): look again soon for a short while instead of after a whole poll, and while
-      // the woken-for append is still unread, also at this process's next commit of anything
-      // (likely that older transaction's).
-      if (woken) burstUntil = Date.now() + 250;
-      if (Date.now() >= burstUntil) {
-        expecting = false;
-        await signal.wait(pollMs);
-      } else await (expecting ? signal.waitForAnyCommit(5) : signal.wait(5));
+      // Nothing found. The horizon this look saw (the oldest transaction still running) tells
+      // whether the awaited append is readable yet: every transaction below it has ended.
+      const horizon = this.#checkpoint.horizon;
+      if (awaited !== undefined && horizon === undefined) {
+        // The look failed before it saw the horizon: only looking again can tell.
+        awaited = undefined;
+        burstUntil = Date.now() + 250;
+      }
+      if (awaited !== undefined && BigInt(horizon!) > awaited) awaited = undefined;
+      if (awaited !== undefined) {
+        // Still behind an older transaction: look again when it ends (this process's own, as
+        // nearly all are), or after a few ms (another process's or another database's, which
+        // this one is not told of: the horizon is the whole server's).
+        await signal.waitForCommit(AWAIT_HORIZON_MS, horizon);
+      } else if (Date.now() < burstUntil) await signal.waitForCommit(5);
+      else await signal.wait(pollMs);
     }
     unwatch();
     signal.close();

@@ -7,6 +7,7 @@ import {
   eventSourced,
   handleCommand,
   loadState,
+  loadStreams,
   stateAtTime,
   stateAtVersion,
   streamHistory,
@@ -371,6 +372,73 @@ describe("handleCommand under concurrency", () => {
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ version: 4, balance: 89 });
     await expectProblem(await withdraw(1000), 422, "BANKING.INSUFFICIENT_FUNDS");
+  });
+});
+
+describe("a batch of commands in the caller's transaction", () => {
+  it("loadStreams reads several streams in one round trip, each as loadState reads it (snapshot plus tail; unknown ids at version 0)", async () => {
+    const accounts = accountsWith({ snapshotEvery: 3 });
+    const replaying = accountsWith({ snapshotEvery: 0 });
+    const [a, b, none] = [newId(), newId(), newId()];
+    await openWith(accounts, a, { type: "deposit", amount: 5 }, { type: "deposit", amount: 7 }, { type: "withdraw", amount: 2 });
+    await openWith(accounts, b, { type: "deposit", amount: 1 });
+    expect(await snapshotRow(`account-${a}`)).toMatchObject({ version: 3 });
+    const proxy = await countingProxy(tdb.url);
+    const counted = connectDatabase(proxy.url, { max: 1 });
+    try {
+      const viaProxy = eventSourced({
+        name: "account",
+        decider: bankAccount,
+        events: bankingEvents,
+        db: counted.db,
+        outbox: outbox.appender,
+        snapshotEvery: 3,
+      });
+      await loadStreams(viaProxy, counted.db, [none]); // connects, and prepares the statement (a first use costs a round trip more)
+      const before = proxy.flushes;
+      const loaded = await loadStreams(viaProxy, counted.db, [a, b, none]);
+      expect(proxy.flushes - before).toBe(1);
+      for (const id of [a, b, none]) {
+        const one = await loadState(accounts, id);
+        expect(loaded.get(id)).toMatchObject({ state: one.state, version: one.version });
+      }
+      expect(loaded.get(a)).toMatchObject({ version: 4, snapshotVersion: 3, state: { balance: 10 } });
+      expect(loaded.get(none)).toEqual({ state: bankAccount.initialState(), version: 0, snapshotVersion: 0 });
+      const replayed = await loadStreams(replaying, database.db, [a, b]);
+      expect(replayed.get(a)).toMatchObject({ version: 4, snapshotVersion: 0, state: { balance: 10 } });
+    } finally {
+      await counted.close(1);
+      proxy.close();
+    }
+  });
+
+  it("decides on the stream the caller read (no read of its own), and write-behind fails the caller's commit with a conflict when another writer appended since", async () => {
+    const accounts = accountsWith();
+    const [fresh, stale] = [newId(), newId()];
+    await openWith(accounts, fresh);
+    await openWith(accounts, stale);
+    // Read in the caller's transaction, then used: appended at the next version, no second read.
+    await database.db.transaction(async (tx) => {
+      const loaded = await loadStreams(accounts, tx, [fresh]);
+      const r = await handleCommand(accounts, fresh, { type: "deposit", amount: 3 }, { tx, loaded: loaded.get(fresh), writeBehind: true });
+      expect(r.version).toBe(2);
+    });
+    expect(await loadState(accounts, fresh)).toMatchObject({ version: 2, state: { balance: 3 } });
+    // Another writer appends between the read and the commit: the commit fails with the conflict, nothing is written.
+    await raw`create table if not exists public.audit (note text)`;
+    const err = await database.db
+      .transaction(async (tx) => {
+        const loaded = await loadStreams(accounts, tx, [stale]);
+        await handleCommand(accounts, stale, { type: "deposit", amount: 1 }, { tx });
+        await tx.execute(sql`insert into public.audit values (${`stale-${stale}`})`);
+        // Decided on the version read before the deposit above: version 2 is taken by then.
+        await handleCommand(accounts, stale, { type: "deposit", amount: 5 }, { tx, loaded: loaded.get(stale), writeBehind: true });
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamVersionConflictError);
+    const [audit] = await raw`select count(*)::int as n from public.audit where note = ${`stale-${stale}`}`;
+    expect(audit!.n).toBe(0);
+    expect(await loadState(accounts, stale)).toMatchObject({ version: 1, state: { balance: 0 } });
   });
 });
 
