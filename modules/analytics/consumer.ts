@@ -66,10 +66,14 @@ export function aggregateClickstream(deps: ConsumerDeps) {
     batchSize: 50,
     handleBatch: async (events, { sql, tx }) => {
       const batchIds = events.map((e) => e.data.batchId);
+      // The batches' receive times bound the partitions read (all of them when one has none).
+      const received = events.map((e) => e.data.receivedAt);
+      const span = received.every((r) => r !== undefined) ? (received as string[]).toSorted() : undefined;
       const rows = await sql<Row[]>`
         select c.user_id, c.session_id, c.event_type, c.product_id, c.category, c.price_cents, c.quantity, c.country,
                (extract(epoch from c.event_time) * 1000)::bigint as event_ms
         from analytics.clickstream c join unnest(${batchIds}::uuid[]) with ordinality as b(id, ord) on c.batch_id = b.id
+        ${span ? sql`where c.received_at between ${span[0]!}::timestamptz and ${span[span.length - 1]!}::timestamptz` : sql``}
         order by b.ord, c.batch_index`;
       const state = await sql<{ aggregate: Aggregate; watermark: string | null; late_events: string }[]>`
         select aggregate, to_char(watermark at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as watermark, late_events

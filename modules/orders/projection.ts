@@ -2,10 +2,12 @@
  * The orders read model: a `handleBatch` projection of the order streams into
  * `orders.order_views`, exactly once with its checkpoint. It folds each order's new events with
  * the aggregate's own `evolve` (so the view cannot drift from the stream) and writes the batch
- * in one `unnest` upsert.
+ * in one `unnest` upsert. In the same transaction it keeps `orders.customer_histories`: each
+ * changed order adds to its customer what it counts now (placed and not cancelled: one order and
+ * its total) minus what it counted before the batch.
  */
 import { sql } from "drizzle-orm";
-import { defineSubscription } from "../../src/platform.ts";
+import { defineSubscription, type Tx } from "../../src/platform.ts";
 import { type OrderStreamEvent, orderStreamEvents } from "./events.ts";
 import { type Order, type OrderState, order } from "./order.ts";
 
@@ -16,7 +18,13 @@ interface ViewRow {
   last_sequence: string;
 }
 
-/** orderViewsProjection maintains `orders.order_views` (details and per-customer lists). */
+/** counted is what an order adds to its customer's history: nothing unless placed and not cancelled. */
+function counted(state: OrderState | undefined): { customerId: string; orders: number; cents: number } | null {
+  if (!state || state.status === "NONE" || state.status === "CANCELLED") return null;
+  return { customerId: state.customerId, orders: 1, cents: state.totalCents };
+}
+
+/** orderViewsProjection maintains `orders.order_views` (details and per-customer lists) and `orders.customer_histories`. */
 export const orderViewsProjection = defineSubscription({
   name: "orders.views",
   on: orderStreamEvents,
@@ -28,6 +36,7 @@ export const orderViewsProjection = defineSubscription({
     const views = new Map<string, { state: OrderState; version: number; lastSequence: number }>(
       rows.map((r) => [r.id, { state: r.state, version: r.version, lastSequence: Number(r.last_sequence) }]),
     );
+    const before = new Map<string, OrderState>(rows.map((r) => [r.id, r.state]));
     const changed = new Set<string>();
     for (const e of events) {
       const id = e.subject!;
@@ -52,5 +61,32 @@ export const orderViewsProjection = defineSubscription({
       on conflict (id) do update set status = excluded.status, updated_at = excluded.updated_at, version = excluded.version,
         last_sequence = excluded.last_sequence, state = excluded.state
       where orders.order_views.last_sequence < excluded.last_sequence`);
+    await applyHistories(
+      tx,
+      [...changed].map((id) => [counted(before.get(id)), counted(views.get(id)!.state)] as const),
+    );
   },
 });
+
+/** applyHistories adds each changed order's difference (now minus before) to its customer's history. */
+async function applyHistories(tx: Tx, changes: readonly (readonly [ReturnType<typeof counted>, ReturnType<typeof counted>])[]): Promise<void> {
+  const delta = new Map<string, { orders: number; cents: number }>();
+  const add = (c: ReturnType<typeof counted>, sign: 1 | -1) => {
+    if (!c) return;
+    const d = delta.get(c.customerId) ?? { orders: 0, cents: 0 };
+    d.orders += sign * c.orders;
+    d.cents += sign * c.cents;
+    delta.set(c.customerId, d);
+  };
+  for (const [was, now] of changes) {
+    add(was, -1);
+    add(now, 1);
+  }
+  const out = [...delta].filter(([, d]) => d.orders !== 0 || d.cents !== 0);
+  if (out.length === 0) return;
+  await tx.execute(sql`
+    insert into orders.customer_histories as h (customer_id, order_count, lifetime_cents)
+    select * from unnest(${sql.param(out.map(([id]) => id))}::uuid[], ${sql.param(out.map(([, d]) => d.orders))}::int[],
+                         ${sql.param(out.map(([, d]) => d.cents))}::bigint[])
+    on conflict (customer_id) do update set order_count = h.order_count + excluded.order_count, lifetime_cents = h.lifetime_cents + excluded.lifetime_cents`);
+}
