@@ -21,6 +21,7 @@ import {
   type Aggregate,
   isLate,
   RISK_RANK,
+  type RiskLevel,
   riskLevel,
   SESSION_GAP_MS,
   VELOCITY_REPORT_UNITS,
@@ -66,14 +67,21 @@ export function aggregateClickstream(deps: ConsumerDeps) {
     batchSize: 50,
     handleBatch: async (events, { sql, tx }) => {
       const batchIds = events.map((e) => e.data.batchId);
-      // The batches' receive times bound the partitions read (all of them when one has none).
-      const received = events.map((e) => e.data.receivedAt);
-      const span = received.every((r) => r !== undefined) ? (received as string[]).toSorted() : undefined;
+      // Each batch's rows are read by the batch id's index in the one partition its receive time
+      // names (run-time pruning). The lateral subquery stays a per-batch index lookup (`offset 0`
+      // keeps the planner from turning it into a scan of the whole day's partition), so a
+      // delivery's read costs the same however full the day is. Batches announced before
+      // receivedAt existed are looked up in every partition.
+      const received = events.map((e) => e.data.receivedAt ?? null);
       const rows = await sql<Row[]>`
         select c.user_id, c.session_id, c.event_type, c.product_id, c.category, c.price_cents, c.quantity, c.country,
-               (extract(epoch from c.event_time) * 1000)::bigint as event_ms
-        from analytics.clickstream c join unnest(${batchIds}::uuid[]) with ordinality as b(id, ord) on c.batch_id = b.id
-        ${span ? sql`where c.received_at between ${span[0]!}::timestamptz and ${span[span.length - 1]!}::timestamptz` : sql``}
+               (date_part('epoch', c.event_time) * 1000)::bigint as event_ms
+        from unnest(${batchIds}::uuid[], ${received}::text[]::timestamptz[]) with ordinality as b(id, received_at, ord)
+        cross join lateral (
+          select * from analytics.clickstream c
+          where c.batch_id = b.id ${received.includes(null) ? sql`` : sql`and c.received_at = b.received_at`}
+          offset 0
+        ) c
         order by b.ord, c.batch_index`;
       const state = await sql<{ aggregate: Aggregate; watermark: string | null; late_events: string }[]>`
         select aggregate, to_char(watermark at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as watermark, late_events
@@ -256,7 +264,9 @@ async function applyRisk(
 ): Promise<NewEvent[]> {
   if (windows.length === 0) return [];
   const countries = windows.flatMap((w) => [...w.countries].map((c) => [w.userId, iso(w.ws), c] as const));
-  const rows = await sql<{ user_id: string; window_start: string; purchase_count: number; total_cents: string; country_count: number; alerted_rank: number }[]>`
+  const rows = await sql<
+    { user_id: string; window_start: string; purchase_count: number; total_cents: string; country_count: number; level: RiskLevel; alerted_rank: number }[]
+  >`
     with fresh as (
       insert into analytics.risk_countries (user_id, window_start, country)
       select u, ws::timestamptz, c from unnest(${countries.map((c) => c[0])}::text[], ${countries.map((c) => c[1])}::text[], ${countries.map((c) => c[2])}::text[]) as x(u, ws, c)
@@ -271,9 +281,10 @@ async function applyRisk(
     left join n on n.user_id = d.u and n.window_start = d.ws
     on conflict (user_id, window_start) do update set purchase_count = r.purchase_count + excluded.purchase_count,
       total_cents = r.total_cents + excluded.total_cents, country_count = r.country_count + excluded.country_count
-    returning user_id, to_char(window_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as window_start, purchase_count, total_cents, country_count, alerted_rank`;
+    returning user_id, to_char(window_start at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as window_start, purchase_count, total_cents, country_count, level, alerted_rank`;
   const alerts: NewEvent[] = [];
-  const updates = rows.map((r) => {
+  const updates: { userId: string; ws: string; level: RiskLevel; rank: number }[] = [];
+  for (const r of rows) {
     const total = Number(r.total_cents);
     const level = riskLevel(r.purchase_count, total, r.country_count);
     const rank = RISK_RANK[level];
@@ -293,8 +304,10 @@ async function applyRisk(
         ),
       );
     }
-    return { userId: r.user_id, ws: r.window_start, level, rank: Math.max(rank, r.alerted_rank) };
-  });
+    // Most user-hours keep their level: only those whose level or alerted rank moved are written again.
+    if (level !== r.level || rank > r.alerted_rank) updates.push({ userId: r.user_id, ws: r.window_start, level, rank: Math.max(rank, r.alerted_rank) });
+  }
+  if (updates.length === 0) return alerts;
   await sql`
     update analytics.risk_windows r set level = u.level, alerted_rank = u.rank
     from unnest(${updates.map((u) => u.userId)}::text[], ${updates.map((u) => u.ws)}::text[]::timestamptz[], ${updates.map((u) => u.level)}::text[],
