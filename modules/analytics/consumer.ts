@@ -197,7 +197,7 @@ async function loadSessions(sql: Sql, rows: Row[]): Promise<Map<string, SessionS
       revenue_cents: string;
     }[]
   >`
-    select s.id, s.user_id, s.session_id, (extract(epoch from s.start_time) * 1000)::bigint as start_ms, (extract(epoch from s.end_time) * 1000)::bigint as end_ms,
+    select s.id, s.user_id, s.session_id, (date_part('epoch', s.start_time) * 1000)::bigint as start_ms, (date_part('epoch', s.end_time) * 1000)::bigint as end_ms,
            s.event_count, s.page_views, s.cart_additions, s.purchases, s.revenue_cents
     from analytics.sessions s join unnest(${keys.map((k) => k.user_id)}::text[], ${keys.map((k) => k.session_id)}::text[]) as k(u, sid)
       on s.user_id = k.u and s.session_id = k.sid
@@ -224,13 +224,27 @@ async function loadSessions(sql: Sql, rows: Row[]): Promise<Map<string, SessionS
 async function applySessions(sql: Sql, touched: { userId: string; sessionId: string; session: SessionState }[], mergedAway: string[]): Promise<void> {
   if (mergedAway.length) await sql`delete from analytics.sessions where id = any(${mergedAway}::uuid[])`;
   if (touched.length === 0) return;
-  const col = <T>(f: (x: (typeof touched)[number]) => T) => touched.map(f);
+  // One JSON parameter (times as epoch milliseconds, added to the epoch exactly) rather than ten
+  // arrays that postgres.js escapes element by element: a delivery touches thousands of sessions.
+  const doc = JSON.stringify(
+    touched.map(({ userId, sessionId, session: x }) => [
+      x.id,
+      userId,
+      sessionId,
+      x.start,
+      x.end,
+      x.eventCount,
+      x.pageViews,
+      x.cartAdditions,
+      x.purchases,
+      x.revenueCents,
+    ]),
+  );
   await sql`
     insert into analytics.sessions as s (id, user_id, session_id, start_time, end_time, event_count, page_views, cart_additions, purchases, revenue_cents)
-    select * from unnest(${col((x) => x.session.id)}::uuid[], ${col((x) => x.userId)}::text[], ${col((x) => x.sessionId)}::text[],
-                         ${col((x) => iso(x.session.start))}::text[]::timestamptz[], ${col((x) => iso(x.session.end))}::text[]::timestamptz[],
-                         ${col((x) => x.session.eventCount)}::int[], ${col((x) => x.session.pageViews)}::int[], ${col((x) => x.session.cartAdditions)}::int[],
-                         ${col((x) => x.session.purchases)}::int[], ${col((x) => x.session.revenueCents)}::bigint[])
+    select (r->>0)::uuid, r->>1, r->>2, 'epoch'::timestamptz + (r->>3)::bigint * interval '1 millisecond', 'epoch'::timestamptz + (r->>4)::bigint * interval '1 millisecond',
+           (r->>5)::int, (r->>6)::int, (r->>7)::int, (r->>8)::int, (r->>9)::bigint
+    from json_array_elements(${doc}::text::json) as r
     on conflict (id) do update set start_time = excluded.start_time, end_time = excluded.end_time, event_count = excluded.event_count,
       page_views = excluded.page_views, cart_additions = excluded.cart_additions, purchases = excluded.purchases, revenue_cents = excluded.revenue_cents`;
 }
