@@ -82,3 +82,11 @@ ALTER TABLE "analytics"."velocity_windows" SET (fillfactor = 70);--> statement-b
 -- 3. orders.customer_histories starts from the orders already in the read model.
 INSERT INTO "orders"."customer_histories" ("customer_id", "order_count", "lifetime_cents")
 SELECT "customer_id", count(*), sum(("state"->>'totalCents')::bigint) FROM "orders"."order_views" WHERE "status" <> 'CANCELLED' GROUP BY "customer_id";
+--> statement-breakpoint
+-- 4. The sessions now have a consumer of their own (analytics.sessions), split from
+--    analytics.aggregate: it starts where analytics.aggregate is, which has applied everything
+--    before that to the sessions already.
+INSERT INTO "outbox"."subscriptions" ("name", "partition", "partitions", "last_transaction_id", "last_position", "status", "processed_count", "start_snapshot")
+SELECT 'analytics.sessions', "partition", "partitions", "last_transaction_id", "last_position", "status", "processed_count", "start_snapshot"
+FROM "outbox"."subscriptions" WHERE "name" = 'analytics.aggregate'
+ON CONFLICT DO NOTHING;

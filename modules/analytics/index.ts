@@ -64,7 +64,7 @@ export function createAnalyticsModule(deps: AnalyticsModuleDeps) {
         allowedLatenessMs,
         clock,
       }),
-    subscriptions: [aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, onLate: deps.onLateEvents })],
+    subscriptions: [...aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, onLate: deps.onLateEvents })],
     background: [partitionMaintenance({ db: deps.db, retentionDays: deps.retentionDays ?? 0, clock, onError: deps.onBackgroundError })],
   });
 }
