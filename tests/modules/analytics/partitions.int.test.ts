@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { randomUUIDv7 } from "bun";
+import { AnalyticsEventsIngested } from "../../../modules/analytics/events.ts";
 import type { ClickEvent } from "../../../modules/analytics/ingest.ts";
 import { storeEvents } from "../../../modules/analytics/ingest.ts";
 import { createPartitions, dropPartitions, PARTITION_DAYS_AHEAD, partitionMaintenance } from "../../../modules/analytics/partitions.ts";
+import { eventually } from "../../support/eventually.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 
 let s: TestServer;
@@ -80,5 +82,46 @@ describe("the day-partitioned clickstream", () => {
     // 2032-06-01 is older than 8 days (before 2032-06-02) and goes; 06-02 and 06-03 stay.
     expect(made).toEqual(["clickstream_20320602", "clickstream_20320603", ...expected]);
     expect(await createPartitions(s.database.db, new Date("2032-06-09T00:00:00Z"), PARTITION_DAYS_AHEAD + 2)).toBe(0);
+  });
+});
+
+describe("the consumers over partitions", () => {
+  let w: TestServer;
+  beforeAll(async () => {
+    w = await startTestServer();
+  });
+  afterAll(() => w.close());
+
+  it("apply a batch announced without receivedAt (before it existed) by looking in every partition, and one with it in its own", async () => {
+    const hour = Math.floor(Date.now() / 3600_000) * 3600_000 - 3600_000;
+    const batches = [
+      { batchId: randomUUIDv7(), receivedAt: new Date(hour).toISOString(), announce: false, category: "old-announcement" },
+      { batchId: randomUUIDv7(), receivedAt: new Date(hour + 1000).toISOString(), announce: true, category: "new-announcement" },
+    ];
+    for (const b of batches) {
+      await createPartitions(w.database.db, new Date(b.receivedAt), 1);
+      await w.database.sql`
+        insert into analytics.clickstream (event_id, batch_id, batch_index, user_id, session_id, event_type, category, price_cents, quantity,
+          event_time, received_at, version, source, features)
+        select gen_random_uuid(), ${b.batchId}::uuid, i, 'part-consumer', 's', 'purchase', ${b.category}, 250, 2,
+          ${b.receivedAt}::timestamptz, ${b.receivedAt}::timestamptz, '1.0', 'test', '{}'::jsonb
+        from generate_series(0, 2) i`;
+      await w.database.db.transaction((tx) =>
+        w.outbox.appender.append(tx, [
+          AnalyticsEventsIngested.with({ batchId: b.batchId, count: 3, ...(b.announce ? { receivedAt: b.receivedAt } : {}) }, { subject: b.batchId }),
+        ]),
+      );
+    }
+    await eventually(async () => {
+      const revenue = await w.database.sql<{ category: string; order_count: number; revenue_cents: string }[]>`
+        select category, order_count, revenue_cents from analytics.revenue_windows where category like '%-announcement' order by category`;
+      expect(revenue.map((r) => [r.category, r.order_count, Number(r.revenue_cents)])).toEqual([
+        ["new-announcement", 3, 1500],
+        ["old-announcement", 3, 1500],
+      ]);
+      const [sessions] = await w.database.sql<{ events: number }[]>`
+        select coalesce(sum(event_count), 0)::int as events from analytics.sessions where user_id = 'part-consumer'`;
+      expect(sessions!.events).toBe(6);
+    }, 15_000);
   });
 });
