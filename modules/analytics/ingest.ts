@@ -155,8 +155,10 @@ export async function storeEvents(deps: IngestDeps, events: readonly ClickEvent[
     const e = events[i]!;
     const eventId = e.eventId ?? randomUUIDv7();
     if (e.eventId !== undefined) {
-      if (seen.has(eventId)) continue;
-      seen.add(eventId);
+      // By value: the same UUID in upper and lower case is one id to Postgres.
+      const key = eventId.toLowerCase();
+      if (seen.has(key)) continue;
+      seen.add(key);
     }
     const product = e.productId ? products.get(e.productId) : undefined;
     const clientTime = e.clientTime === undefined ? null : new Date(e.clientTime);
