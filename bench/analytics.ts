@@ -4,7 +4,8 @@
  * - ingest: sustained `POST /analytics/events` with batches of 500 from 4 clients for
  *   BENCH_SECONDS (default 6; the issue's figure is for 30), the aggregating consumer running in
  *   the same process; beside it, in the same run, a raw `unnest` insert of the same rows (500 per
- *   statement, 4 connections) into a copy of the clickstream table.
+ *   statement, 4 connections) into a plain table with the clickstream's columns, a primary key on
+ *   the event id and an index on the batch id (`on conflict (event_id) do nothing`).
  * - latency: background load at BENCH_ANALYTICS_RATE events/s (default 20,000) in batches of 500,
  *   and a probe purchase every 100 ms in a category of its own: from the probe's POST to its
  *   revenue window being visible, P50/P95/P99.
@@ -115,8 +116,11 @@ try {
   const consumerRate = (ingest.ops * BATCH) / ((performance.now() - ingestStarted) / 1000);
   log(`consumer: ${consumerRate.toFixed(0)} events/s`);
 
-  // Reference: the same rows, raw, one unnest statement per 500, into a copy of the table.
-  await sql`create table public.raw_clickstream (like analytics.clickstream including all)`;
+  // Reference: the same rows, raw, one unnest statement per 500, into a plain (unpartitioned) table
+  // with the clickstream's columns and the two indexes the job needs: the unique event id and the batch id.
+  await sql`create table public.raw_clickstream (like analytics.clickstream including defaults including constraints)`;
+  await sql`alter table public.raw_clickstream add primary key (event_id)`;
+  await sql`create index on public.raw_clickstream (batch_id)`;
   const rows = bodies.map((b) =>
     b.map((e, i) => ({
       user: e.userId as string,
@@ -143,6 +147,7 @@ try {
   // Latency under load: background batches at RATE, a probe purchase every 100 ms.
   log(`latency: background ${RATE} events/s, probes every 100 ms, ${seconds}s`);
   const latencies: number[] = [];
+  const posts: number[] = [];
   const deadline = performance.now() + seconds * 1000;
   const perSecond = RATE / BATCH;
   const background = (async () => {
@@ -166,6 +171,7 @@ try {
       const category = `probe-${i++}`;
       const t0 = performance.now();
       await post([{ userId: "probe", sessionId: "probe", eventType: "purchase", category, price: 1, quantity: 1, clientTime: new Date().toISOString() }]);
+      posts.push(performance.now() - t0);
       const seen = await waitUntil(async () => (await sql`select 1 from analytics.revenue_windows where category = ${category}`).length > 0, 10_000, 2);
       if (seen) latencies.push(performance.now() - t0);
       await Bun.sleep(Math.max(0, 100 - (performance.now() - t0)));
@@ -202,6 +208,17 @@ try {
         referenceValue: 0,
         target: p === 99 ? { valueBelow: 500 } : {},
         note: p === 99 ? `${latencies.length} probes; background target ${RATE} events/s` : undefined,
+      }),
+    ),
+    ...[50, 99].map((p) =>
+      figure({
+        name: `probe POST until its 202, P${p}, at ${achieved.toFixed(0)} events/s`,
+        value: percentile(posts, p),
+        unit: "ms",
+        reference: "-",
+        referenceValue: 0,
+        target: {},
+        note: p === 99 ? "the part of the latency before the probe is stored; the rest is the consumer's" : undefined,
       }),
     ),
   ];

@@ -100,6 +100,8 @@ const EnvSchema = z.object({
   ANALYTICS_INGEST_KEY: z.string().min(16, "must be at least 16 characters").optional(),
   /** How long after a window's end the analytics aggregates still take events (later ones are counted as late). */
   ANALYTICS_ALLOWED_LATENESS: duration("2m"),
+  /** Days of clickstream kept: older daily partitions are dropped (0: keep everything). */
+  ANALYTICS_RETENTION_DAYS: int(0, 0),
   METRICS_ENABLED: bool.default(true),
   /** When set, `/metrics` answers only `Authorization: Bearer <METRICS_TOKEN>`; required in production while metrics are on. */
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),

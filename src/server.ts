@@ -196,8 +196,11 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
     db: database.db,
     outbox: outbox.appender,
     inventory: inventory.api,
+    orders: orders.api,
     ingestKey: config.ANALYTICS_INGEST_KEY,
     allowedLatenessMs: config.ANALYTICS_ALLOWED_LATENESS,
+    retentionDays: config.ANALYTICS_RETENTION_DAYS,
+    onBackgroundError: (err) => log.error({ err }, "clickstream partition maintenance failed"),
     onLateEvents: metrics ? (aggregate, n) => metrics.lateEvents(aggregate, n) : undefined,
   });
   const all: ModuleDefinition[] = [users, posts, timelines, search, inventory, orders, payments, notifications, analytics];

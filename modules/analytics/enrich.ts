@@ -1,10 +1,13 @@
 /**
- * Enrichment of an accepted clickstream event: product metadata from the inventory read API
- * (cached, since a stream names the same products over and over) and the derived features the
+ * Enrichment of an accepted clickstream event: product metadata from the inventory read API and
+ * the user's profile from the orders read API (both cached, since a stream names the same ids
+ * over and over) and the derived features the
  * course material's enrichment Lambda computes (time, value and device features; profit and
  * margin from the product's cost).
  */
 import type { InventoryApi, Product } from "../inventory/index.ts";
+import { type CacheOptions, cachedLookup } from "./cache.ts";
+import type { CustomerProfile, CustomerTier } from "./profiles.ts";
 
 /** ProductInfo is what enrichment keeps of a catalog product. */
 export interface ProductInfo {
@@ -19,43 +22,23 @@ export interface ProductCatalog {
   lookup(ids: readonly string[]): Promise<Map<string, ProductInfo>>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * createProductCatalog reads products through the inventory read API and keeps each answer
- * (including "no such product") for `ttlMs`, at most `maxEntries` of them. Ids that cannot be a
- * catalog id (not a UUID) are never asked for.
+ * (including "no such product") for `ttlMs` (default 60 s), at most `maxEntries` (10,000) of them.
+ * Ids that cannot be a catalog id (not a UUID) are never asked for.
  */
-export function createProductCatalog(inventory: Pick<InventoryApi, "getProducts">, opts: { ttlMs?: number; maxEntries?: number } = {}): ProductCatalog {
-  const ttlMs = opts.ttlMs ?? 60_000;
-  const maxEntries = opts.maxEntries ?? 10_000;
-  const cache = new Map<string, { at: number; info: ProductInfo | null }>();
-  return {
-    async lookup(ids) {
-      const now = performance.now();
-      const out = new Map<string, ProductInfo>();
-      const missing: string[] = [];
-      for (const id of new Set(ids)) {
-        if (!UUID.test(id)) continue;
-        const hit = cache.get(id);
-        if (hit && now - hit.at < ttlMs) {
-          if (hit.info) out.set(id, hit.info);
-        } else missing.push(id);
-      }
-      if (missing.length === 0) return out;
-      const found = new Map((await inventory.getProducts(missing)).map((p: Product) => [p.id, p]));
-      for (const id of missing) {
-        const p = found.get(id);
-        const info = p ? { name: p.name, category: p.category, priceCents: p.priceCents, costCents: p.costCents } : null;
-        // Insertion order is age order: drop the oldest entry when full.
-        cache.delete(id);
-        if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
-        cache.set(id, { at: now, info });
-        if (info) out.set(id, info);
-      }
-      return out;
-    },
-  };
+export function createProductCatalog(inventory: Pick<InventoryApi, "getProducts">, opts: CacheOptions = {}): ProductCatalog {
+  const lookup = cachedLookup<ProductInfo>(
+    async (ids) =>
+      new Map(
+        (await inventory.getProducts(ids)).map((p: Product) => [
+          p.id,
+          { name: p.name, category: p.category, priceCents: p.priceCents, costCents: p.costCents },
+        ]),
+      ),
+    opts,
+  );
+  return { lookup };
 }
 
 /** DeviceCategory is the coarse device class of an event. */
@@ -84,6 +67,11 @@ export interface Features {
   businessHours: boolean;
   highValue: boolean;
   deviceCategory: DeviceCategory;
+  /** The user's tier from their lifetime value (see profiles.ts); BRONZE for a user without orders. */
+  customerTier: CustomerTier;
+  /** The user's orders placed and not cancelled, and the sum of their totals (cents). */
+  totalOrders: number;
+  lifetimeValueCents: number;
   /** From the catalog, when the product is known. */
   productName?: string;
   costCents?: number;
@@ -96,13 +84,15 @@ export interface Features {
 }
 
 /**
- * deriveFeatures computes an event's features from its time, price, quantity, device and product.
+ * deriveFeatures computes an event's features from its time, price, quantity, device, the user's
+ * profile and the product.
  *
- * @example deriveFeatures(new Date("2026-12-05T10:00:00Z"), { priceCents: 15000, quantity: 2 }) // weekend, high value
+ * @example deriveFeatures(new Date("2026-12-05T10:00:00Z"), { priceCents: 15000, quantity: 2 }, NEW_CUSTOMER) // weekend, high value
  */
 export function deriveFeatures(
   time: Date,
   e: { priceCents?: number | undefined; quantity?: number | undefined; deviceType?: string | undefined; priceFromCatalog?: boolean },
+  profile: CustomerProfile,
   product?: ProductInfo,
 ): Features {
   const hour = time.getUTCHours();
@@ -115,6 +105,9 @@ export function deriveFeatures(
     businessHours: !weekend && hour >= 9 && hour <= 17,
     highValue: (e.priceCents ?? 0) > HIGH_VALUE_CENTS,
     deviceCategory: deviceCategory(e.deviceType),
+    customerTier: profile.tier,
+    totalOrders: profile.totalOrders,
+    lifetimeValueCents: profile.lifetimeValueCents,
   };
   if (product) {
     f.productName = product.name;

@@ -10,7 +10,8 @@ export const AnalyticsEventsIngested = defineEvent({
   type: "analytics.events_ingested",
   visibility: "internal",
   description: "A request stored new clickstream rows under one batch id (only the rows that were new).",
-  schema: z.object({ batchId: z.uuid(), count: z.number().int().positive() }),
+  // receivedAt (the rows' partition key) lets the consumer read only that day's partition; absent from events appended before it was added.
+  schema: z.object({ batchId: z.uuid(), count: z.number().int().positive(), receivedAt: z.iso.datetime().optional() }),
 });
 
 /** RiskLevelSchema is a fraud risk level of a user-hour. */

@@ -1,11 +1,15 @@
 import { type Appender, type Db, defineModule } from "../../src/platform.ts";
 import type { InventoryApi } from "../inventory/index.ts";
+import type { OrdersApi } from "../orders/index.ts";
 import { aggregateClickstream } from "./consumer.ts";
 import { createProductCatalog } from "./enrich.ts";
 import { analyticsEvents } from "./events.ts";
+import { partitionMaintenance } from "./partitions.ts";
+import { createCustomerProfiles } from "./profiles.ts";
 import { analyticsRoutes } from "./routes.ts";
 import { type Aggregate, DEFAULT_ALLOWED_LATENESS_MS } from "./windows.ts";
 
+export type { CustomerTier } from "./profiles.ts";
 export type { Aggregate, RiskLevel, Velocity } from "./windows.ts";
 
 /** AnalyticsApi is the analytics module's read API (nothing is read synchronously from it yet). */
@@ -17,6 +21,12 @@ export interface AnalyticsModuleDeps {
   outbox: Appender;
   /** The catalog that gives product names, categories, prices and costs to enrichment. */
   inventory: Pick<InventoryApi, "getProducts">;
+  /** The customer histories that give users' tiers and order counts to enrichment. */
+  orders: Pick<OrdersApi, "getCustomerHistories">;
+  /** Drop the clickstream's daily partitions once they are this many days old (0, the default: keep them all). */
+  retentionDays?: number;
+  /** Told about a partition maintenance round that failed (it is retried an hour later). */
+  onBackgroundError?: (err: unknown) => void;
   /** The key anonymous ingestion must send in `x-api-key`; unset: only signed-in users ingest. */
   ingestKey?: string;
   /** How long after a window's end it still takes events (default 2 minutes). */
@@ -27,14 +37,18 @@ export interface AnalyticsModuleDeps {
 }
 
 /**
- * createAnalyticsModule builds the analytics module: clickstream ingestion with enrichment, the
- * event-time windowed aggregates kept by a durable consumer, their alerts, and the admin reads.
+ * createAnalyticsModule builds the analytics module: clickstream ingestion with enrichment (the
+ * catalog's products, the users' order histories), the daily-partitioned clickstream and its
+ * maintenance, the event-time windowed aggregates kept by a durable consumer, their alerts, and
+ * the admin reads.
  *
- * @example const analytics = createAnalyticsModule({ db, outbox, inventory: inventory.api, ingestKey: config.ANALYTICS_INGEST_KEY });
+ * @example const analytics = createAnalyticsModule({ db, outbox, inventory: inventory.api, orders: orders.api, ingestKey: config.ANALYTICS_INGEST_KEY });
  */
 export function createAnalyticsModule(deps: AnalyticsModuleDeps) {
   const allowedLatenessMs = deps.allowedLatenessMs ?? DEFAULT_ALLOWED_LATENESS_MS;
   const catalog = createProductCatalog(deps.inventory);
+  const profiles = createCustomerProfiles(deps.orders);
+  const clock = deps.clock ?? (() => new Date());
   const api: AnalyticsApi = {};
   return defineModule<AnalyticsApi>({
     name: "analytics",
@@ -45,10 +59,12 @@ export function createAnalyticsModule(deps: AnalyticsModuleDeps) {
         db: deps.db,
         outbox: deps.outbox,
         catalog,
+        profiles,
         ingestKey: deps.ingestKey,
         allowedLatenessMs,
-        clock: deps.clock ?? (() => new Date()),
+        clock,
       }),
-    subscriptions: [aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, onLate: deps.onLateEvents })],
+    subscriptions: [...aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, onLate: deps.onLateEvents })],
+    background: [partitionMaintenance({ db: deps.db, retentionDays: deps.retentionDays ?? 0, clock, onError: deps.onBackgroundError })],
   });
 }

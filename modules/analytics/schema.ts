@@ -6,14 +6,18 @@ export const analyticsSchema = pgSchema("analytics");
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "string" });
 
 /**
- * clickstream: every accepted event, enriched, append-only. The event id is the primary key so a
- * client's retried event (same `eventId`) is stored, and therefore counted, once. `batch_id`
- * names the request that stored the row: the consumer reads a batch's rows by it.
+ * clickstream: every accepted event, enriched, append-only, range-partitioned by day of
+ * `received_at` (UTC). drizzle-kit cannot express partitioning: the table is made partitioned by
+ * hand-written SQL in its migration (0012), with `analytics.create_clickstream_partitions` and
+ * `analytics.drop_clickstream_partitions`; see partitions.ts. There is no primary key: a unique
+ * index on a partitioned table must hold the partition key, and a retried event (same `eventId`)
+ * arrives at another `received_at`, so uniqueness lives in `clickstream_ids`. `batch_id` names the
+ * request that stored the row: the consumer reads a batch's rows by it.
  */
 export const clickstream = analyticsSchema.table(
   "clickstream",
   {
-    eventId: uuid("event_id").primaryKey(),
+    eventId: uuid("event_id").notNull(),
     batchId: uuid("batch_id").notNull(),
     /** The event's place in its request, so the consumer applies a batch in the order it was sent. */
     batchIndex: smallint("batch_index").notNull(),
@@ -32,14 +36,25 @@ export const clickstream = analyticsSchema.table(
     /** The event's time: the client's `clientTime` when given, else when it was received. */
     eventTime: ts("event_time").notNull(),
     clientTime: ts("client_time"),
+    /** When the server took the event: the partition key. */
     receivedAt: ts("received_at").notNull(),
     version: text("version").notNull(),
     source: text("source").notNull(),
-    /** Derived features and product metadata (see enrich.ts). */
+    /** Derived features, the user's profile and product metadata (see enrich.ts). */
     features: jsonb("features").$type<Record<string, unknown>>().notNull(),
   },
-  (t) => [index("clickstream_batch_idx").on(t.batchId), index("clickstream_event_time_idx").on(t.eventTime)],
+  (t) => [index("clickstream_batch_idx").on(t.batchId)],
 );
+
+/**
+ * clickstream_ids: the id of every stored clickstream event, the dedupe key. Ingestion inserts
+ * the ids first (`on conflict do nothing`) and stores only the rows whose id was new, in the same
+ * statement: the same `eventId` is stored and counted once whatever its clientTime or when it is
+ * sent again. Dropping a day's partition (retention) deletes its ids too.
+ */
+export const clickstreamIds = analyticsSchema.table("clickstream_ids", {
+  eventId: uuid("event_id").primaryKey(),
+});
 
 /** revenue_windows: purchases per category per 5-minute tumbling window (event time). */
 export const revenueWindows = analyticsSchema.table(
@@ -137,5 +152,7 @@ export const sessions = analyticsSchema.table(
     purchases: integer("purchases").notNull(),
     revenueCents: bigint("revenue_cents", { mode: "number" }).notNull(),
   },
-  (t) => [index("sessions_key_end_idx").on(t.userId, t.sessionId, t.endTime), index("sessions_start_idx").on(t.startTime, t.userId, t.sessionId)],
+  // No index holds end_time or the counters, which every event changes: with the free space the
+  // migration leaves in each page (fillfactor 70), the consumer's updates are HOT (no index writes).
+  (t) => [index("sessions_key_idx").on(t.userId, t.sessionId), index("sessions_start_idx").on(t.startTime, t.userId, t.sessionId)],
 );

@@ -3,12 +3,14 @@ import type { InventoryApi } from "../inventory/index.ts";
 import { type OrderWithVersion, orderAggregate, withVersion } from "./commands.ts";
 import { orderEvents } from "./events.ts";
 import { orderViewsProjection } from "./projection.ts";
+import { type CustomerHistory, customerHistories } from "./queries.ts";
 import { ordersRoutes } from "./routes.ts";
 import { orderSaga } from "./saga/handler.ts";
 import { sagaTimer } from "./saga/timer.ts";
 
 export type { OrderWithVersion } from "./commands.ts";
 export type { CancellationCode, Order, OrderStatus } from "./order.ts";
+export type { CustomerHistory } from "./queries.ts";
 export type { SagaStatus, SagaStep, StepName, StepStatus } from "./saga/process.ts";
 export type { SagaView } from "./saga/queries.ts";
 
@@ -19,6 +21,15 @@ export const DEFAULT_PAYMENT_TIMEOUT_MS = 30_000;
 export interface OrdersApi {
   /** getOrder returns an order's current state from its stream, or null when there is none. */
   getOrder(id: string): Promise<OrderWithVersion | null>;
+  /**
+   * getCustomerHistories answers, for each id asked, the customer's orders placed and not
+   * cancelled and their total (lifetime value, cents), from the read model (kept by the
+   * `orders.views` projection, so it trails the streams by the projection's lag). Zeros for a
+   * customer without such orders.
+   *
+   * @example const [h] = await orders.api.getCustomerHistories([userId]); // { customerId, orderCount: 3, lifetimeCents: 12_500 }
+   */
+  getCustomerHistories(customerIds: readonly string[]): Promise<CustomerHistory[]>;
 }
 
 /** OrdersModuleDeps are the orders module's dependencies, given by the composition root. */
@@ -54,6 +65,7 @@ export function createOrdersModule(deps: OrdersModuleDeps) {
       const read = await loadState(orders, id);
       return read.state.status === "NONE" ? null : withVersion(read);
     },
+    getCustomerHistories: (customerIds) => customerHistories(deps.db, customerIds),
   };
   return defineModule<OrdersApi>({
     name: "orders",

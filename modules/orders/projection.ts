@@ -2,10 +2,12 @@
  * The orders read model: a `handleBatch` projection of the order streams into
  * `orders.order_views`, exactly once with its checkpoint. It folds each order's new events with
  * the aggregate's own `evolve` (so the view cannot drift from the stream) and writes the batch
- * in one `unnest` upsert.
+ * in one `unnest` upsert. In the same transaction it keeps `orders.customer_histories`: each
+ * changed order adds to its customer what it counts now (placed and not cancelled: one order and
+ * its total) minus what it counted before the batch.
  */
 import { sql } from "drizzle-orm";
-import { defineSubscription, prepared, writeBehind } from "../../src/platform.ts";
+import { defineSubscription, prepared, type Tx, writeBehind } from "../../src/platform.ts";
 import { type OrderStreamEvent, orderStreamEvents } from "./events.ts";
 import { type Order, type OrderState, order } from "./order.ts";
 
@@ -37,7 +39,13 @@ const upsertViews = prepared(
     where orders.order_views.last_sequence < excluded.last_sequence`,
 );
 
-/** orderViewsProjection maintains `orders.order_views` (details and per-customer lists). */
+/** counted is what an order adds to its customer's history: nothing unless placed and not cancelled. */
+function counted(state: OrderState | undefined): { customerId: string; orders: number; cents: number } | null {
+  if (!state || state.status === "NONE" || state.status === "CANCELLED") return null;
+  return { customerId: state.customerId, orders: 1, cents: state.totalCents };
+}
+
+/** orderViewsProjection maintains `orders.order_views` (details and per-customer lists) and `orders.customer_histories`. */
 export const orderViewsProjection = defineSubscription({
   name: "orders.views",
   on: orderStreamEvents,
@@ -47,6 +55,7 @@ export const orderViewsProjection = defineSubscription({
     const views = new Map<string, { state: OrderState; version: number; lastSequence: number }>(
       rows.map((r) => [r.id, { state: r.state, version: r.version, lastSequence: Number(r.last_sequence) }]),
     );
+    const before = new Map<string, OrderState>(rows.map((r) => [r.id, r.state]));
     const changed = new Set<string>();
     for (const e of events) {
       const id = e.subject!;
@@ -72,5 +81,38 @@ export const orderViewsProjection = defineSubscription({
       states: col((v) => JSON.stringify(v.state)),
     });
     await writeBehind(tx, upsert);
+    await applyHistories(
+      tx,
+      [...changed].map((id) => [counted(before.get(id)), counted(views.get(id)!.state)] as const),
+    );
   },
 });
+
+/** applyHistories adds each changed order's difference (now minus before) to its customer's history. */
+async function applyHistories(tx: Tx, changes: readonly (readonly [ReturnType<typeof counted>, ReturnType<typeof counted>])[]): Promise<void> {
+  const delta = new Map<string, { orders: number; cents: number }>();
+  const add = (c: ReturnType<typeof counted>, sign: 1 | -1) => {
+    if (!c) return;
+    const d = delta.get(c.customerId) ?? { orders: 0, cents: 0 };
+    d.orders += sign * c.orders;
+    d.cents += sign * c.cents;
+    delta.set(c.customerId, d);
+  };
+  for (const [was, now] of changes) {
+    add(was, -1);
+    add(now, 1);
+  }
+  const out = [...delta].filter(([, d]) => d.orders !== 0 || d.cents !== 0);
+  if (out.length === 0) return;
+  // Write-behind like the views' upsert: it travels with the checkpoint's advance and the COMMIT.
+  await writeBehind(tx, upsertHistories.execute(tx, { ids: out.map(([id]) => id), orders: out.map(([, d]) => d.orders), cents: out.map(([, d]) => d.cents) }));
+}
+
+const upsertHistories = prepared(
+  "orders_customer_histories_add",
+  ["ids", "orders", "cents"],
+  (_, $) => sql`
+    insert into orders.customer_histories as h (customer_id, order_count, lifetime_cents)
+    select * from unnest(${$.ids}::uuid[], ${$.orders}::int[], ${$.cents}::bigint[])
+    on conflict (customer_id) do update set order_count = h.order_count + excluded.order_count, lifetime_cents = h.lifetime_cents + excluded.lifetime_cents`,
+);

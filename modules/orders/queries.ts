@@ -44,3 +44,37 @@ export async function listOrdersCreatedBetween(
     order by created_at, id limit ${q.limit}`)) as unknown as ViewRow[];
   return rows.map((r) => ({ ...toView(r), _key: [r.created_at, r.id] as [string, string] }));
 }
+
+/** CustomerHistory is what a customer's orders come to: those placed and not cancelled, and the sum of their totals. */
+export interface CustomerHistory {
+  customerId: string;
+  /** Orders placed and not cancelled (pending, confirmed, shipped or delivered). */
+  orderCount: number;
+  /** The sum of those orders' totals, in cents: the lifetime value. */
+  lifetimeCents: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * customerHistories reads the histories of `customerIds` from `orders.customer_histories` by its
+ * primary key, one statement for all of them. A customer with no order counted (or an id that
+ * cannot be a customer's) gets zeros.
+ */
+export async function customerHistories(db: Db, customerIds: readonly string[]): Promise<CustomerHistory[]> {
+  const ids = [...new Set(customerIds)].filter((id) => UUID.test(id));
+  const rows =
+    ids.length === 0
+      ? []
+      : ((await db.execute(sql`
+          select customer_id, order_count, lifetime_cents from orders.customer_histories where customer_id = any(${sql.param(ids)}::uuid[])`)) as unknown as {
+          customer_id: string;
+          order_count: number;
+          lifetime_cents: string;
+        }[]);
+  const found = new Map(rows.map((r) => [r.customer_id, r]));
+  return [...new Set(customerIds)].map((customerId) => {
+    const r = found.get(customerId.toLowerCase());
+    return { customerId, orderCount: r?.order_count ?? 0, lifetimeCents: r ? Number(r.lifetime_cents) : 0 };
+  });
+}

@@ -29,6 +29,18 @@ export const orderViews = ordersSchema.table(
 );
 
 /**
+ * customer_histories: per customer, the orders placed and not cancelled and the sum of their
+ * totals (the lifetime value), kept by the `orders.views` projection in the same transaction as
+ * `order_views` (each changed order adds what it counts now minus what it counted before), so
+ * the customer-history read is one primary-key lookup however many orders a customer has.
+ */
+export const customerHistories = ordersSchema.table("customer_histories", {
+  customerId: uuid("customer_id").primaryKey(),
+  orderCount: integer("order_count").notNull(),
+  lifetimeCents: bigint("lifetime_cents", { mode: "number" }).notNull(),
+});
+
+/**
  * sagas: the order saga's state, one row per order, changed by the `orders.saga` subscription
  * under the row's lock; `status` repeats the state's, for queries.
  */

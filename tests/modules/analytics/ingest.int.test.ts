@@ -105,6 +105,11 @@ describe("POST /analytics/events", () => {
     const again = await ingest(ev({ userId: "dup", eventId: id }));
     expect(await again.json()).toEqual({ accepted: 1, duplicates: 1, rejected: [] });
     expect(await stored("dup")).toHaveLength(1);
+    // The same UUID in upper case is the same id.
+    const upper = randomUUIDv7();
+    const cased = await ingest({ events: [ev({ userId: "dup-case", eventId: upper }), ev({ userId: "dup-case", eventId: upper.toUpperCase() })] });
+    expect(await cased.json()).toEqual({ accepted: 2, duplicates: 1, rejected: [] });
+    expect(await stored("dup-case")).toHaveLength(1);
     const batches = await s.database.sql<
       { n: number }[]
     >`select count(*)::int as n from outbox.events where type = 'analytics.events_ingested' and data->>'batchId' in (select batch_id::text from analytics.clickstream where user_id = 'dup')`;

@@ -1,0 +1,89 @@
+/**
+ * The sessions aggregate's reads and writes for the sessions consumer (see consumer.ts): the
+ * sessions a delivery could touch, read under lock, and the delivery's changes written back.
+ */
+import type postgres from "postgres";
+import type { SessionState } from "./sessions.ts";
+import { SESSION_GAP_MS } from "./windows.ts";
+
+type Sql = postgres.Sql;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * loadSessions reads the sessions the batch's events could touch: those of the batch's (user,
+ * sessionId) keys that end less than the gap before the batch's earliest event.
+ */
+export async function loadSessions(sql: Sql, rows: readonly { user_id: string; session_id: string; event_ms: string }[]): Promise<Map<string, SessionState[]>> {
+  const keyed = new Map<string, SessionState[]>();
+  if (rows.length === 0) return keyed;
+  const keys = [...new Map(rows.map((r) => [`${r.user_id}\u0000${r.session_id}`, r])).values()];
+  // A loop, not Math.min(...rows): a delivery may hold far more rows than a call takes arguments.
+  let earliest = Number.POSITIVE_INFINITY;
+  for (const r of rows) earliest = Math.min(earliest, Number(r.event_ms));
+  const found = await sql<
+    {
+      id: string;
+      user_id: string;
+      session_id: string;
+      start_ms: string;
+      end_ms: string;
+      event_count: number;
+      page_views: number;
+      cart_additions: number;
+      purchases: number;
+      revenue_cents: string;
+    }[]
+  >`
+    select s.id, s.user_id, s.session_id, (date_part('epoch', s.start_time) * 1000)::bigint as start_ms, (date_part('epoch', s.end_time) * 1000)::bigint as end_ms,
+           s.event_count, s.page_views, s.cart_additions, s.purchases, s.revenue_cents
+    from analytics.sessions s join unnest(${keys.map((k) => k.user_id)}::text[], ${keys.map((k) => k.session_id)}::text[]) as k(u, sid)
+      on s.user_id = k.u and s.session_id = k.sid
+    where s.end_time > ${iso(earliest - SESSION_GAP_MS)}::timestamptz
+    for update of s`;
+  for (const f of found) {
+    const key = `${f.user_id}\u0000${f.session_id}`;
+    const list = keyed.get(key) ?? [];
+    list.push({
+      id: f.id,
+      start: Number(f.start_ms),
+      end: Number(f.end_ms),
+      eventCount: f.event_count,
+      pageViews: f.page_views,
+      cartAdditions: f.cart_additions,
+      purchases: f.purchases,
+      revenueCents: Number(f.revenue_cents),
+    });
+    keyed.set(key, list);
+  }
+  return keyed;
+}
+
+/** applySessions deletes the sessions merged away and upserts the ones the delivery touched. */
+export async function applySessions(sql: Sql, touched: { userId: string; sessionId: string; session: SessionState }[], mergedAway: string[]): Promise<void> {
+  if (mergedAway.length) await sql`delete from analytics.sessions where id = any(${mergedAway}::uuid[])`;
+  if (touched.length === 0) return;
+  // One JSON parameter (times as epoch milliseconds, added to the epoch exactly) rather than ten
+  // arrays that postgres.js escapes element by element: a delivery touches thousands of sessions.
+  const doc = JSON.stringify(
+    touched.map(({ userId, sessionId, session: x }) => [
+      x.id,
+      userId,
+      sessionId,
+      x.start,
+      x.end,
+      x.eventCount,
+      x.pageViews,
+      x.cartAdditions,
+      x.purchases,
+      x.revenueCents,
+    ]),
+  );
+  await sql`
+    insert into analytics.sessions as s (id, user_id, session_id, start_time, end_time, event_count, page_views, cart_additions, purchases, revenue_cents)
+    select (r->>0)::uuid, r->>1, r->>2, 'epoch'::timestamptz + (r->>3)::bigint * interval '1 millisecond', 'epoch'::timestamptz + (r->>4)::bigint * interval '1 millisecond',
+           (r->>5)::int, (r->>6)::int, (r->>7)::int, (r->>8)::int, (r->>9)::bigint
+    from json_array_elements(${doc}::text::json) as r
+    on conflict (id) do update set start_time = excluded.start_time, end_time = excluded.end_time, event_count = excluded.event_count,
+      page_views = excluded.page_views, cart_additions = excluded.cart_additions, purchases = excluded.purchases, revenue_cents = excluded.revenue_cents`;
+}
