@@ -15,6 +15,7 @@ import { randomUUIDv7 } from "bun";
 import type postgres from "postgres";
 import { type Appender, afterCommit, defineSubscription, type NewEvent } from "../../src/platform.ts";
 import { AnalyticsEventsIngested, AnalyticsFraudRiskDetected, AnalyticsProductVelocityChanged } from "./events.ts";
+import { countFeatures } from "./features/consumer-step.ts";
 import { addToSession, type SessionState } from "./sessions.ts";
 import {
   AGGREGATES,
@@ -40,6 +41,7 @@ interface Row {
   price_cents: string | null;
   quantity: number | null;
   country: string | null;
+  device_type: string | null;
   /** Event time in ms since the epoch (a bigint as text). */
   event_ms: string;
 }
@@ -67,7 +69,7 @@ export function aggregateClickstream(deps: ConsumerDeps) {
     handleBatch: async (events, { sql, tx }) => {
       const batchIds = events.map((e) => e.data.batchId);
       const rows = await sql<Row[]>`
-        select c.user_id, c.session_id, c.event_type, c.product_id, c.category, c.price_cents, c.quantity, c.country,
+        select c.user_id, c.session_id, c.event_type, c.product_id, c.category, c.price_cents, c.quantity, c.country, c.device_type,
                (extract(epoch from c.event_time) * 1000)::bigint as event_ms
         from analytics.clickstream c join unnest(${batchIds}::uuid[]) with ordinality as b(id, ord) on c.batch_id = b.id
         order by b.ord, c.batch_index`;
@@ -142,6 +144,7 @@ export function aggregateClickstream(deps: ConsumerDeps) {
       alerts.push(...(await applyRisk(sql, [...risk.values()], cause)));
       alerts.push(...(await applyVelocity(sql, [...speed.values()], cause)));
       await applySessions(sql, [...touched.values()], mergedAway);
+      alerts.push(...(await countFeatures(sql, rows, cause)));
       if (watermark !== null) {
         const aggregates = [...AGGREGATES];
         await sql`

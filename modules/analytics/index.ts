@@ -3,9 +3,18 @@ import type { InventoryApi } from "../inventory/index.ts";
 import { aggregateClickstream } from "./consumer.ts";
 import { createProductCatalog } from "./enrich.ts";
 import { analyticsEvents } from "./events.ts";
+import { createPostgresFeatureStore } from "./features/postgres-store.ts";
+import { featureRoutes } from "./features/routes.ts";
+import { refreshFeatures } from "./features/subscription.ts";
+import type { FeatureStore } from "./features/types.ts";
+import { type ClickstreamSinkOptions, relayClickstream } from "./kinesis-sink.ts";
 import { analyticsRoutes } from "./routes.ts";
 import { type Aggregate, DEFAULT_ALLOWED_LATENESS_MS } from "./windows.ts";
 
+export { createDynamoClient, createDynamoFeatureStore, createFeatureTable } from "./features/dynamo-store.ts";
+export { createPostgresFeatureStore } from "./features/postgres-store.ts";
+export type { FeatureItem, FeatureStore, FeatureType, FeatureValues } from "./features/types.ts";
+export { CLICKSTREAM_SINK, type ClickstreamSinkOptions } from "./kinesis-sink.ts";
 export type { Aggregate, RiskLevel, Velocity } from "./windows.ts";
 
 /** AnalyticsApi is the analytics module's read API (nothing is read synchronously from it yet). */
@@ -24,31 +33,37 @@ export interface AnalyticsModuleDeps {
   clock?: () => Date;
   /** Told how many late events each delivery skipped, per aggregate (the `late_events` metric). */
   onLateEvents?: (aggregate: Aggregate, count: number) => void;
+  /** Where per-user features are kept: DynamoDB (createDynamoFeatureStore) or, by default, Postgres. */
+  featureStore?: FeatureStore;
+  /** The Kinesis stream accepted clickstream records also go to (partition key userId); unset: none. */
+  kinesis?: ClickstreamSinkOptions;
 }
 
 /**
  * createAnalyticsModule builds the analytics module: clickstream ingestion with enrichment, the
- * event-time windowed aggregates kept by a durable consumer, their alerts, and the admin reads.
+ * event-time windowed aggregates kept by a durable consumer, their alerts, the admin reads, the
+ * per-user feature store (Postgres or DynamoDB) and, when configured, the Kinesis sink of records.
  *
  * @example const analytics = createAnalyticsModule({ db, outbox, inventory: inventory.api, ingestKey: config.ANALYTICS_INGEST_KEY });
  */
 export function createAnalyticsModule(deps: AnalyticsModuleDeps) {
   const allowedLatenessMs = deps.allowedLatenessMs ?? DEFAULT_ALLOWED_LATENESS_MS;
   const catalog = createProductCatalog(deps.inventory);
+  const clock = deps.clock ?? (() => new Date());
+  const featureStore = deps.featureStore ?? createPostgresFeatureStore(deps.db, clock);
   const api: AnalyticsApi = {};
   return defineModule<AnalyticsApi>({
     name: "analytics",
     events: analyticsEvents,
     api,
-    routes: (router) =>
-      analyticsRoutes(router, {
-        db: deps.db,
-        outbox: deps.outbox,
-        catalog,
-        ingestKey: deps.ingestKey,
-        allowedLatenessMs,
-        clock: deps.clock ?? (() => new Date()),
-      }),
-    subscriptions: [aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, onLate: deps.onLateEvents })],
+    routes: (router) => {
+      analyticsRoutes(router, { db: deps.db, outbox: deps.outbox, catalog, ingestKey: deps.ingestKey, allowedLatenessMs, clock });
+      featureRoutes(router, { store: featureStore });
+    },
+    subscriptions: [
+      aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, onLate: deps.onLateEvents }),
+      refreshFeatures({ store: featureStore, clock }),
+      ...(deps.kinesis ? [relayClickstream(deps.kinesis)] : []),
+    ],
   });
 }

@@ -139,3 +139,4 @@ export const sessions = analyticsSchema.table(
   },
   (t) => [index("sessions_key_end_idx").on(t.userId, t.sessionId, t.endTime), index("sessions_start_idx").on(t.startTime, t.userId, t.sessionId)],
 );
+export * from "./features/schema.ts";
