@@ -275,7 +275,7 @@ export const fraudRiskHigh = source(AnalyticsFraudRiskDetected, async (events, d
       recipientId,
       type: "fraud_risk_high",
       title: "High fraud risk",
-      message: `User ${e.data.userId} made ${e.data.purchaseCount} purchases totalling ${(e.data.totalCents / 100).toFixed(2)} from ${e.data.countryCount} countries in the hour from ${e.data.windowStart}.`,
+      message: `User ${e.data.userId} made ${e.data.purchaseCount} purchases totalling ${(e.data.totalCents / 100).toFixed(2)} from ${e.data.countryCount} ${e.data.countryCount === 1 ? "country" : "countries"} in the hour from ${e.data.windowStart}.`,
       data: {
         userId: e.data.userId,
         windowStart: e.data.windowStart,
