@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { createDynamoClient, createFeatureTable } from "../../../modules/analytics/index.ts";
 import { type DynamoEmulator, startDynalite } from "../../support/dynalite.ts";
 import { FAKE_CREDENTIALS } from "../../support/emulators.ts";
+import { eventually } from "../../support/eventually.ts";
+import { type FaultProxy, startFaultProxy } from "../../support/fault-proxy.ts";
 import { expectedFeatures, featureClickstream } from "../../support/features.ts";
 import { expectProblem } from "../../support/http.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
@@ -13,12 +15,18 @@ import { caughtUp, type QuickUser, quickUsers } from "../../support/social.ts";
 // plain reference computation over the same events.
 const KEY = "test-ingest-key-0123456789";
 let dynamo: DynamoEmulator;
+// The server reaches dynalite through a proxy that can refuse connections (a DynamoDB outage).
+let proxy: FaultProxy;
 beforeAll(async () => {
   process.env.AWS_ACCESS_KEY_ID = FAKE_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = FAKE_CREDENTIALS.secretAccessKey;
   dynamo = await startDynalite();
+  proxy = startFaultProxy(Number(new URL(dynamo.endpoint).port));
 });
-afterAll(() => dynamo?.stop());
+afterAll(async () => {
+  proxy?.stop();
+  await dynamo?.stop();
+});
 
 type Features = { userId: string; updatedAt: string | null; features: Record<string, unknown> };
 
@@ -40,7 +48,7 @@ describe.each(["postgres", "dynamodb"] as const)("user features kept in %s", (ba
     if (backend === "dynamodb") {
       const tableName = `features-${Date.now().toString(36)}`;
       await createFeatureTable(createDynamoClient("us-east-1", dynamo.endpoint, FAKE_CREDENTIALS), tableName);
-      Object.assign(env, { FEATURE_STORE_TABLE: tableName, AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint });
+      Object.assign(env, { FEATURE_STORE_TABLE: tableName, AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${proxy.port}` });
     }
     s = await startTestServer(env);
     admin = await s.adminToken();
@@ -126,5 +134,39 @@ describe.each(["postgres", "dynamodb"] as const)("user features kept in %s", (ba
     for (const [i, a] of after.entries()) expect(Date.parse(a.updatedAt!)).toBeGreaterThan(Date.parse(before[i]!.updatedAt!));
     expect(after.map((a) => a.features)).toEqual(before.map((b) => b.features));
     expect(after.map((a) => a.features.average_order_value)).toEqual(users.map((u) => expectedFeatures(events, u.id, Date.now()).average_order_value));
+  });
+
+  it.if(backend === "dynamodb")("holds the features back through a DynamoDB outage, dead-letters nothing, and catches up after it", async () => {
+    const [u] = users;
+    const before = (await (await features(u!.id, admin)).json()) as Features;
+    proxy.set("refuse");
+    try {
+      const buy = {
+        eventId: crypto.randomUUID(),
+        userId: u!.id,
+        sessionId: "outage",
+        eventType: "purchase" as const,
+        price: 42,
+        category: "books",
+        clientTime: new Date(Date.now() - 60_000).toISOString(),
+      };
+      events.push(buy);
+      const res = await s.request("/api/v1/analytics/events", { method: "POST", json: buy, headers: { "x-api-key": KEY } });
+      expect(res.status).toBe(202);
+      await caughtUp(s, "analytics.aggregate", ["analytics.events_ingested"], 30_000);
+      // The write fails and is deferred (recorded as the subscription's last error), counting no attempt.
+      await eventually(async () => {
+        const [sub] = await s.database.sql<{ last_error: string | null; failing_attempts: number }[]>`
+          select last_error, failing_attempts from outbox.subscriptions where name = 'analytics.features'`;
+        return sub!.last_error?.includes("feature store (dynamodb) write failed") && sub!.failing_attempts === 0;
+      }, 20_000);
+    } finally {
+      proxy.set("pass");
+    }
+    await settled();
+    const after = (await (await features(u!.id, admin)).json()) as Features;
+    expect(after.features).toEqual(expectedFeatures(events, u!.id, Date.now()));
+    expect(after.features).not.toEqual(before.features);
+    expect((await s.database.sql`select 1 from outbox.dead_letters`).length).toBe(0);
   });
 });
