@@ -32,18 +32,21 @@ export const windowFirstDay = (now: Date): string => dayOf(now.getTime() - (FEAT
 
 const CATEGORY_COUNTER: Record<string, string> = { page_view: "category.view:", add_to_cart: "category.cart:", purchase: "category.purchase:" };
 
-/** countEvents adds up rows into counters keyed by user, day and counter name; only non-zero counters are kept. */
-export function countEvents(rows: readonly CountedRow[]): Map<string, { userId: string; day: string; counter: string; n: number }> {
-  const out = new Map<string, { userId: string; day: string; counter: string; n: number }>();
+/** Counted is a delivery's counters per user-day: `counts` maps counter names to their (non-zero) sums. */
+export type Counted = Map<string, { userId: string; day: string; counts: Record<string, number> }>;
+
+/** countEvents adds up rows into counters per user and day; only non-zero counters are kept. */
+export function countEvents(rows: readonly CountedRow[]): Counted {
+  const out: Counted = new Map();
   for (const r of rows) {
     const ms = Number(r.event_ms);
     const day = dayOf(ms);
+    const key = `${r.user_id}\u0000${day}`;
+    let entry = out.get(key);
+    if (!entry) out.set(key, (entry = { userId: r.user_id, day, counts: {} }));
+    const counts = entry.counts;
     const add = (counter: string, n: number) => {
-      if (n === 0) return;
-      const key = `${r.user_id}\u0000${day}\u0000${counter}`;
-      const c = out.get(key);
-      if (c) c.n += n;
-      else out.set(key, { userId: r.user_id, day, counter, n });
+      if (n !== 0) counts[counter] = (counts[counter] ?? 0) + n;
     };
     const price = r.price_cents === null ? null : Number(r.price_cents);
     const quantity = r.quantity ?? 1;
@@ -69,14 +72,14 @@ export function countEvents(rows: readonly CountedRow[]): Map<string, { userId: 
   return out;
 }
 
-/** addCounters adds counted events to `analytics.feature_counters` with one statement (in the caller's transaction). */
-export async function addCounters(sql: Sql, counted: Map<string, { userId: string; day: string; counter: string; n: number }>): Promise<void> {
+/** addCounters adds counted events to `analytics.feature_days` with one statement (in the caller's transaction). */
+export async function addCounters(sql: Sql, counted: Counted): Promise<void> {
   if (counted.size === 0) return;
   const c = [...counted.values()];
   await sql`
-    insert into analytics.feature_counters as f (user_id, day, counter, n)
-    select * from unnest(${c.map((x) => x.userId)}::text[], ${c.map((x) => x.day)}::text[]::date[], ${c.map((x) => x.counter)}::text[], ${c.map((x) => x.n)}::bigint[])
-    on conflict (user_id, day, counter) do update set n = f.n + excluded.n`;
+    insert into analytics.feature_days as f (user_id, day, counts)
+    select u, d::date, n::jsonb from unnest(${c.map((x) => x.userId)}::text[], ${c.map((x) => x.day)}::text[], ${c.map((x) => JSON.stringify(x.counts))}::text[]) as x(u, d, n)
+    on conflict (user_id, day) do update set counts = analytics.add_counts(f.counts, excluded.counts)`;
 }
 
 /** Summed is a user's counters summed over the window, and on how many days each was non-zero. */
@@ -99,9 +102,10 @@ export async function readWindow(sql: Sql, userIds: readonly string[], now: Date
   for (const u of userIds) out.set(u, { summed: new Map(), depth: { sessions: 0, events: 0, pageViews: 0 } });
   const ids = [...userIds];
   const counters = await sql<{ user_id: string; counter: string; n: string; days: number }[]>`
-    select user_id, counter, sum(n)::bigint as n, count(*)::int as days
-    from analytics.feature_counters where user_id = any(${ids}::text[]) and day >= ${first}::date
-    group by user_id, counter`;
+    select f.user_id, c.key as counter, sum(c.value::bigint)::bigint as n, count(*)::int as days
+    from analytics.feature_days f, jsonb_each_text(f.counts) as c
+    where f.user_id = any(${ids}::text[]) and f.day >= ${first}::date
+    group by f.user_id, c.key`;
   for (const c of counters) out.get(c.user_id)?.summed.set(c.counter, { n: Number(c.n), days: c.days });
   const sessions = await sql<{ user_id: string; sessions: number; events: string; page_views: string }[]>`
     select user_id, count(*)::int as sessions, sum(event_count)::bigint as events, sum(page_views)::bigint as page_views
@@ -111,7 +115,7 @@ export async function readWindow(sql: Sql, userIds: readonly string[], now: Date
     const entry = out.get(s.user_id);
     if (entry) entry.depth = { sessions: s.sessions, events: Number(s.events), pageViews: Number(s.page_views) };
   }
-  await sql`delete from analytics.feature_counters where user_id = any(${ids}::text[]) and day < ${first}::date`;
+  await sql`delete from analytics.feature_days where user_id = any(${ids}::text[]) and day < ${first}::date`;
   return out;
 }
 
