@@ -93,6 +93,7 @@ const EnvSchema = z.object({
   AWS_ENDPOINT_URL: z.url().optional(),
   AWS_ENDPOINT_URL_EVENTBRIDGE: z.url().optional(),
   AWS_ENDPOINT_URL_KINESIS: z.url().optional(),
+  AWS_ENDPOINT_URL_DYNAMODB: z.url().optional(),
   EVENTBRIDGE_BUS_NAME: z.string().min(1).optional(),
   EVENTBRIDGE_SOURCE_PREFIX: z.string().default("app."),
   KINESIS_STREAM_NAME: z.string().min(1).optional(),
@@ -102,6 +103,10 @@ const EnvSchema = z.object({
   ANALYTICS_ALLOWED_LATENESS: duration("2m"),
   /** Days of clickstream kept: older daily partitions are dropped (0: keep everything). */
   ANALYTICS_RETENTION_DAYS: int(0, 0),
+  /** The Kinesis stream accepted clickstream records go to (partition key userId); unset: not sent. */
+  ANALYTICS_KINESIS_STREAM: z.string().min(1).max(128).optional(),
+  /** The DynamoDB table of the analytics feature store; unset: the features are kept in Postgres. */
+  FEATURE_STORE_TABLE: z.string().min(3).max(255).optional(),
   METRICS_ENABLED: bool.default(true),
   /** When set, `/metrics` answers only `Authorization: Bearer <METRICS_TOKEN>`; required in production while metrics are on. */
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),

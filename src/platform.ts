@@ -4,7 +4,7 @@
 
 export { runWithEventContext } from "../outbox/context.ts";
 export type { EventContext, EventEnvelope } from "../outbox/envelope.ts";
-export { StreamVersionConflictError } from "../outbox/errors.ts";
+export { DeliveryDeferredError, StreamVersionConflictError } from "../outbox/errors.ts";
 export {
   type CommandResult,
   type EventSourced,
@@ -21,6 +21,16 @@ export {
   stateAtVersion,
   streamHistory,
 } from "../outbox/event-sourcing/index.ts";
+export {
+  type DeliveryState,
+  failureKind,
+  fullJitterDelay,
+  type PendingEntry,
+  type SinkLog,
+  sendInCalls,
+  stateOf,
+  utf8Length,
+} from "../outbox/sinks/index.ts";
 export { isUniqueViolation } from "../outbox/store.ts";
 export { defineSubscription } from "../outbox/subscription.ts";
 export type { Appender, HandlerContext, SubscriptionDefinition } from "../outbox/types.ts";

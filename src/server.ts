@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { createAnalyticsModule } from "../modules/analytics/index.ts";
+import { createAnalyticsModule, createDynamoClient, createDynamoFeatureStore } from "../modules/analytics/index.ts";
 import { createInventoryModule } from "../modules/inventory/index.ts";
 import { createNotificationsModule } from "../modules/notifications/index.ts";
 import { createOrdersModule } from "../modules/orders/index.ts";
@@ -10,6 +10,7 @@ import { createSearchModule } from "../modules/search/index.ts";
 import { createMemoryTimelineCache, createRedisTimelineCache, createTimelinesModule } from "../modules/timelines/index.ts";
 import { createUsersModule } from "../modules/users/index.ts";
 import { createOutbox, type Outbox } from "../outbox/index.ts";
+import { createKinesisClient } from "../outbox/sinks/index.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase, type Database } from "./db/client.ts";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "./db/embedded.ts";
@@ -202,6 +203,19 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
     retentionDays: config.ANALYTICS_RETENTION_DAYS,
     onBackgroundError: (err) => log.error({ err }, "clickstream partition maintenance failed"),
     onLateEvents: metrics ? (aggregate, n) => metrics.lateEvents(aggregate, n) : undefined,
+    featureStore: config.FEATURE_STORE_TABLE
+      ? createDynamoFeatureStore({
+          client: createDynamoClient(config.AWS_REGION, config.AWS_ENDPOINT_URL_DYNAMODB ?? config.AWS_ENDPOINT_URL),
+          tableName: config.FEATURE_STORE_TABLE,
+        })
+      : undefined,
+    kinesis: config.ANALYTICS_KINESIS_STREAM
+      ? {
+          client: createKinesisClient(config.AWS_REGION, config.AWS_ENDPOINT_URL_KINESIS ?? config.AWS_ENDPOINT_URL),
+          streamName: config.ANALYTICS_KINESIS_STREAM,
+          log: log.child({ component: "analytics.kinesis" }),
+        }
+      : undefined,
   });
   const all: ModuleDefinition[] = [users, posts, timelines, search, inventory, orders, payments, notifications, analytics];
   // Every module's event types are known everywhere (validation, catalog); only hosted ones run.

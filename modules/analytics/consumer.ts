@@ -4,7 +4,9 @@
  *
  * - `analytics.aggregate` keeps the windowed aggregates (revenue, fraud risk, product velocity)
  *   and sends their alerts;
- * - `analytics.sessions` keeps the sessions.
+ * - `analytics.sessions` keeps the sessions, and adds every event to the feature store's per-user,
+ *   per-day counters (`features/consumer-step.ts`; the store itself is written by
+ *   `analytics.features` from the committed counters).
  *
  * Each applies its rows by event time, moves its aggregates' watermark and counts their late
  * events, all in the delivery's transaction with its checkpoint: a crash or a restart anywhere
@@ -23,6 +25,7 @@ import { randomUUIDv7 } from "bun";
 import type postgres from "postgres";
 import { type Appender, afterCommit, defineSubscription, type EventEnvelope, type NewEvent } from "../../src/platform.ts";
 import { AnalyticsEventsIngested } from "./events.ts";
+import { countFeatures } from "./features/consumer-step.ts";
 import { addToSession, type SessionState } from "./sessions.ts";
 import { applySessions, loadSessions } from "./sessions-store.ts";
 import { type Aggregate, isLate, WINDOW_MS, windowStart } from "./windows.ts";
@@ -182,6 +185,9 @@ interface SessionRow {
   event_type: string;
   price_cents: string | null;
   quantity: number | null;
+  /** These two are for the feature counters. */
+  category: string | null;
+  device_type: string | null;
   event_ms: string;
 }
 
@@ -191,8 +197,8 @@ function sessionsConsumer(deps: ConsumerDeps) {
     name: "analytics.sessions",
     on: [AnalyticsEventsIngested],
     batchSize: 50,
-    handleBatch: async (events, { sql }) => {
-      const rows = await readRows<SessionRow>(sql, events, sql`c.user_id, c.session_id, c.event_type, c.price_cents, c.quantity`);
+    handleBatch: async (events, { sql, tx }) => {
+      const rows = await readRows<SessionRow>(sql, events, sql`c.user_id, c.session_id, c.event_type, c.price_cents, c.quantity, c.category, c.device_type`);
       let watermark = await lockState(sql, ["sessions"]);
       const late = { sessions: 0 };
       const keyed = await loadSessions(sql, rows);
@@ -216,7 +222,10 @@ function sessionsConsumer(deps: ConsumerDeps) {
         watermark = watermark === null ? t : Math.max(watermark, t);
       }
       await applySessions(sql, [...touched.values()], mergedAway);
+      // Every event counts toward the features, late or not: they span 30 days, not a window.
+      const changed = await countFeatures(sql, rows, events[events.length - 1]!);
       await saveState(sql, deps, late, watermark);
+      if (changed.length) await deps.outbox.append(tx, changed);
     },
   });
 }

@@ -1,4 +1,4 @@
-import { DomainError, UnauthorizedError, ValidationError } from "../../src/platform.ts";
+import { DomainError, NotFoundError, UnauthorizedError, ValidationError } from "../../src/platform.ts";
 
 /** IngestKeyRequiredError: an anonymous request without a valid ingestion key (or with ingestion by key switched off). */
 export class IngestKeyRequiredError extends UnauthorizedError {
@@ -23,5 +23,12 @@ export class BadBatchError extends ValidationError {
 export class BatchTooLargeError extends DomainError {
   constructor(max: number, got: number) {
     super("ANALYTICS.BATCH_TOO_LARGE", "too_large", `at most ${max} events per request; this one has ${got}`);
+  }
+}
+
+/** FeaturesNotFoundError: another user's features (only the user and admins see them: for anyone else they do not exist). */
+export class FeaturesNotFoundError extends NotFoundError {
+  constructor() {
+    super("user features", "ANALYTICS.FEATURES_NOT_FOUND");
   }
 }

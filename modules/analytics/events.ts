@@ -53,5 +53,17 @@ export const AnalyticsProductVelocityChanged = defineEvent({
   }),
 });
 
+/**
+ * AnalyticsFeaturesChanged is the consumer's note that it changed the feature counters of these
+ * users: the feature store subscription recomputes their features from the counters (internal).
+ */
+export const AnalyticsFeaturesChanged = defineEvent({
+  source: "analytics",
+  type: "analytics.features_changed",
+  visibility: "internal",
+  description: "The aggregating consumer changed these users' 30-day feature counters; their features are to be recomputed.",
+  schema: z.object({ userIds: z.array(z.string()).min(1).max(1000) }),
+});
+
 /** analyticsEvents lists every event the analytics module appends. */
-export const analyticsEvents = [AnalyticsEventsIngested, AnalyticsFraudRiskDetected, AnalyticsProductVelocityChanged] as const;
+export const analyticsEvents = [AnalyticsEventsIngested, AnalyticsFraudRiskDetected, AnalyticsProductVelocityChanged, AnalyticsFeaturesChanged] as const;

@@ -4,11 +4,20 @@ import type { OrdersApi } from "../orders/index.ts";
 import { aggregateClickstream } from "./consumer.ts";
 import { createProductCatalog } from "./enrich.ts";
 import { analyticsEvents } from "./events.ts";
+import { createPostgresFeatureStore } from "./features/postgres-store.ts";
+import { featureRoutes } from "./features/routes.ts";
+import { refreshFeatures } from "./features/subscription.ts";
+import type { FeatureStore } from "./features/types.ts";
+import { type ClickstreamSinkOptions, relayClickstream } from "./kinesis-sink.ts";
 import { partitionMaintenance } from "./partitions.ts";
 import { createCustomerProfiles } from "./profiles.ts";
 import { analyticsRoutes } from "./routes.ts";
 import { type Aggregate, DEFAULT_ALLOWED_LATENESS_MS } from "./windows.ts";
 
+export { createDynamoClient, createDynamoFeatureStore, createFeatureTable } from "./features/dynamo-store.ts";
+export { createPostgresFeatureStore } from "./features/postgres-store.ts";
+export type { FeatureItem, FeatureStore, FeatureType, FeatureValues } from "./features/types.ts";
+export { CLICKSTREAM_SINK, type ClickstreamSinkOptions } from "./kinesis-sink.ts";
 export type { CustomerTier } from "./profiles.ts";
 export type { Aggregate, RiskLevel, Velocity } from "./windows.ts";
 
@@ -27,6 +36,10 @@ export interface AnalyticsModuleDeps {
   retentionDays?: number;
   /** Told about a partition maintenance round that failed (it is retried an hour later). */
   onBackgroundError?: (err: unknown) => void;
+  /** Where per-user features are kept: DynamoDB (createDynamoFeatureStore) or, by default, Postgres. */
+  featureStore?: FeatureStore;
+  /** The Kinesis stream accepted clickstream records also go to (partition key userId); unset: none. */
+  kinesis?: ClickstreamSinkOptions;
   /** The key anonymous ingestion must send in `x-api-key`; unset: only signed-in users ingest. */
   ingestKey?: string;
   /** How long after a window's end it still takes events (default 2 minutes). */
@@ -40,7 +53,8 @@ export interface AnalyticsModuleDeps {
  * createAnalyticsModule builds the analytics module: clickstream ingestion with enrichment (the
  * catalog's products, the users' order histories), the daily-partitioned clickstream and its
  * maintenance, the event-time windowed aggregates kept by a durable consumer, their alerts, and
- * the admin reads.
+ * the admin reads, the per-user feature store (Postgres or DynamoDB) and, when configured, the
+ * Kinesis sink of records.
  *
  * @example const analytics = createAnalyticsModule({ db, outbox, inventory: inventory.api, orders: orders.api, ingestKey: config.ANALYTICS_INGEST_KEY });
  */
@@ -49,12 +63,13 @@ export function createAnalyticsModule(deps: AnalyticsModuleDeps) {
   const catalog = createProductCatalog(deps.inventory);
   const profiles = createCustomerProfiles(deps.orders);
   const clock = deps.clock ?? (() => new Date());
+  const featureStore = deps.featureStore ?? createPostgresFeatureStore(deps.db, clock);
   const api: AnalyticsApi = {};
   return defineModule<AnalyticsApi>({
     name: "analytics",
     events: analyticsEvents,
     api,
-    routes: (router) =>
+    routes: (router) => {
       analyticsRoutes(router, {
         db: deps.db,
         outbox: deps.outbox,
@@ -63,8 +78,14 @@ export function createAnalyticsModule(deps: AnalyticsModuleDeps) {
         ingestKey: deps.ingestKey,
         allowedLatenessMs,
         clock,
-      }),
-    subscriptions: [...aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, onLate: deps.onLateEvents })],
+      });
+      featureRoutes(router, { store: featureStore });
+    },
+    subscriptions: [
+      ...aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, onLate: deps.onLateEvents }),
+      refreshFeatures({ store: featureStore, clock }),
+      ...(deps.kinesis ? [relayClickstream(deps.kinesis)] : []),
+    ],
     background: [partitionMaintenance({ db: deps.db, retentionDays: deps.retentionDays ?? 0, clock, onError: deps.onBackgroundError })],
   });
 }

@@ -156,3 +156,4 @@ export const sessions = analyticsSchema.table(
   // migration leaves in each page (fillfactor 70), the consumer's updates are HOT (no index writes).
   (t) => [index("sessions_key_idx").on(t.userId, t.sessionId), index("sessions_start_idx").on(t.startTime, t.userId, t.sessionId)],
 );
+export * from "./features/schema.ts";

@@ -25,7 +25,7 @@ export interface NotificationsModuleDeps {
 
 /**
  * createNotificationsModule builds the notifications module: notifications drafted from other
- * modules' events (follows, posts, likes, replies, orders, low stock), stored once per (cause
+ * modules' events (follows, posts, likes, replies, orders, low stock, high fraud risk), stored once per (cause
  * event, recipient), listed and marked read by their recipient, streamed live over SSE fed by
  * Postgres NOTIFY, and handed to email and push services as public events. It also owns push
  * devices (`/users/me/devices`). `streams` is this process's live streams.

@@ -5,6 +5,7 @@
  * `source(...)` declaration here (see `paymentFailed`) and its name in `SOURCES`.
  */
 import type { AnyEventDefinition, EnvelopeOf, EventEnvelope } from "../../src/platform.ts";
+import { AnalyticsFraudRiskDetected } from "../analytics/events.ts";
 import { InventoryLow } from "../inventory/events.ts";
 import { OrderCancelled, OrderConfirmed, OrderDelivered, OrderShipped } from "../orders/events.ts";
 import { PaymentFailed } from "../payments/events.ts";
@@ -273,6 +274,34 @@ export const inventoryLow = source(InventoryLow, async (events, deps) => {
   );
 });
 
+/**
+ * fraudRiskHigh tells every admin that a user's purchases in one hour reached HIGH_RISK (more
+ * than 10 purchases and over 5,000 in total); MEDIUM_RISK is left to the risk list.
+ */
+export const fraudRiskHigh = source(AnalyticsFraudRiskDetected, async (events, deps) => {
+  const high = events.filter((e) => e.data.level === "HIGH_RISK");
+  if (high.length === 0) return [];
+  const admins = await deps.users.listAdminIds();
+  return high.flatMap((e) =>
+    admins.map((recipientId) => ({
+      cause: e,
+      recipientId,
+      type: "fraud_risk_high",
+      title: "High fraud risk",
+      message: `User ${e.data.userId} made ${e.data.purchaseCount} purchases totalling ${(e.data.totalCents / 100).toFixed(2)} from ${e.data.countryCount} ${e.data.countryCount === 1 ? "country" : "countries"} in the hour from ${e.data.windowStart}.`,
+      data: {
+        userId: e.data.userId,
+        windowStart: e.data.windowStart,
+        level: e.data.level,
+        purchaseCount: e.data.purchaseCount,
+        totalCents: e.data.totalCents,
+        averageCents: e.data.averageCents,
+        countryCount: e.data.countryCount,
+      },
+    })),
+  );
+});
+
 /** paymentFailed tells the customer their card was refused (the saga then cancels the order, told separately). */
 export const paymentFailed = source(PaymentFailed, async (events) =>
   events.map((e) => ({
@@ -300,4 +329,5 @@ export const SOURCES: readonly Source[] = [
   orderShipped,
   orderDelivered,
   inventoryLow,
+  fraudRiskHigh,
 ] as unknown as readonly Source[];

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { randomUUIDv7 } from "bun";
+import { AnalyticsFraudRiskDetected } from "../../../modules/analytics/events.ts";
 import { OrderCancelled, OrderConfirmed, OrderDelivered, OrderShipped } from "../../../modules/orders/events.ts";
 import { PaymentFailed } from "../../../modules/payments/events.ts";
 import type { NewEvent } from "../../../src/platform.ts";
@@ -54,7 +55,7 @@ const settled = () =>
       select count(*)::int as behind from outbox.events e
       join outbox.subscriptions sub on sub.name = 'notifications.notify'
         and sub.partition = ((hashtext(e.subject)::bigint % sub.partitions) + sub.partitions) % sub.partitions
-      where e.type in ('user.followed', 'post.created', 'post.liked', 'order.confirmed', 'order.cancelled', 'order.shipped', 'order.delivered', 'inventory.low')
+      where e.type in ('user.followed', 'post.created', 'post.liked', 'order.confirmed', 'order.cancelled', 'order.shipped', 'order.delivered', 'inventory.low', 'analytics.fraud_risk_detected')
         and (sub.last_transaction_id, sub.last_position) < (e.transaction_id, e.position)`;
     return row!.behind === 0;
   }, 10_000);
@@ -447,5 +448,44 @@ describe("commerce sources", () => {
     await settled();
     expect((await all(plain!)).length).toBe(0);
     expect((await all(customer!)).filter((n) => n.type === "inventory_low")).toEqual([]);
+  });
+});
+
+describe("analytics sources", () => {
+  it("tells every admin, once, when a user-hour reaches HIGH_RISK; MEDIUM_RISK tells nobody; a redelivery adds nothing", async () => {
+    const [secondAdmin, plain] = await quickUsers(s, 2, "risk");
+    await s.database.sql`update users.accounts set role = 'admin' where id = ${secondAdmin!.id}`;
+    const admins = (await s.database.sql<{ id: string }[]>`select id::text from users.accounts where role = 'admin'`).map((r) => r.id);
+    expect(admins.length).toBeGreaterThanOrEqual(2);
+    const risky = `shopper-${randomUUIDv7()}`;
+    const hour = "2026-12-03T09:00:00.000Z";
+    const detected = (level: "MEDIUM_RISK" | "HIGH_RISK", purchaseCount: number, totalCents: number) =>
+      AnalyticsFraudRiskDetected.with(
+        { userId: risky, windowStart: hour, level, purchaseCount, totalCents, averageCents: Math.round(totalCents / purchaseCount), countryCount: 1 },
+        { subject: risky },
+      );
+    const [, high] = await append([detected("MEDIUM_RISK", 3, 250_000), detected("HIGH_RISK", 12, 612_345)]);
+    const notes = async () => [
+      ...(await s.database.sql<{ recipient_id: string; cause_event_id: string; title: string; message: string; data: Record<string, unknown> }[]>`
+        select recipient_id::text, cause_event_id::text, title, message, data from notifications.notifications where type = 'fraud_risk_high' and data->>'userId' = ${risky}`),
+    ];
+    await eventually(async () => (await notes()).length >= admins.length, 10_000);
+    await settled();
+    const got = await notes();
+    expect(got.map((n) => n.recipient_id).sort()).toEqual([...admins].sort());
+    expect(new Set(got.map((n) => n.cause_event_id))).toEqual(new Set([high!.id]));
+    expect(got[0]).toMatchObject({
+      title: "High fraud risk",
+      data: { userId: risky, windowStart: hour, level: "HIGH_RISK", purchaseCount: 12, totalCents: 612_345, averageCents: 51_029, countryCount: 1 },
+    });
+    expect(got[0]!.message).toBe(`User ${risky} made 12 purchases totalling 6123.45 from 1 country in the hour from ${hour}.`);
+    expect((await waitFor(secondAdmin!, 1, "fraud_risk_high"))[0]!.data.userId).toBe(risky);
+    expect(await all(plain!)).toEqual([]);
+
+    // Delivered again from the start (a replay, or a crash before the checkpoint): nothing more.
+    const admin = { token: await s.adminToken() };
+    await ok(as(admin, "/admin/subscriptions/notifications.notify/replay", { method: "POST", json: { from: 0 } }));
+    await settled();
+    expect((await notes()).length).toBe(admins.length);
   });
 });

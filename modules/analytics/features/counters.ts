@@ -1,0 +1,176 @@
+/**
+ * The exact per-user, per-day counters behind the features, and the features computed from them.
+ * The consumer adds a delivery's events to the counters in its transaction (`countEvents`, then
+ * `addCounters`); the feature subscription sums a user's last 30 days and computes absolute
+ * feature values (`computeFeatures`), so a feature item written twice or late is still right.
+ */
+import type postgres from "postgres";
+import { deviceCategory } from "../enrich.ts";
+import { FEATURE_WINDOW_DAYS, type FeatureValues } from "./types.ts";
+
+type Sql = postgres.Sql;
+
+/** CountedRow is what counting needs of a clickstream row (the consumer's row has these). */
+export interface CountedRow {
+  user_id: string;
+  event_type: string;
+  category: string | null;
+  price_cents: string | number | null;
+  quantity: number | null;
+  device_type: string | null;
+  /** Event time in ms since the epoch. */
+  event_ms: string | number;
+}
+
+const DAY_MS = 86_400_000;
+
+/** dayOf is the UTC date (YYYY-MM-DD) of an epoch-ms time. */
+export const dayOf = (ms: number): string => new Date(Math.floor(ms / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
+
+/** windowFirstDay is the first UTC day of the 30-day feature window ending on the day of `now`. */
+export const windowFirstDay = (now: Date): string => dayOf(now.getTime() - (FEATURE_WINDOW_DAYS - 1) * DAY_MS);
+
+const CATEGORY_COUNTER: Record<string, string> = { page_view: "category.view:", add_to_cart: "category.cart:", purchase: "category.purchase:" };
+
+/** Counted is a delivery's counters per user-day: `counts` maps counter names to their (non-zero) sums. */
+export type Counted = Map<string, { userId: string; day: string; counts: Record<string, number> }>;
+
+/** countEvents adds up rows into counters per user and day; only non-zero counters are kept. */
+export function countEvents(rows: readonly CountedRow[]): Counted {
+  const out: Counted = new Map();
+  for (const r of rows) {
+    const ms = Number(r.event_ms);
+    const day = dayOf(ms);
+    const key = `${r.user_id}\u0000${day}`;
+    let entry = out.get(key);
+    if (!entry) out.set(key, (entry = { userId: r.user_id, day, counts: {} }));
+    const counts = entry.counts;
+    const add = (counter: string, n: number) => {
+      if (n !== 0) counts[counter] = (counts[counter] ?? 0) + n;
+    };
+    const price = r.price_cents === null ? null : Number(r.price_cents);
+    const quantity = r.quantity ?? 1;
+    add("events", 1);
+    add(`hour:${new Date(ms).getUTCHours()}`, 1);
+    if (r.device_type) add(`device:${deviceCategory(r.device_type)}`, 1);
+    if (r.category && CATEGORY_COUNTER[r.event_type]) add(`${CATEGORY_COUNTER[r.event_type]}${r.category}`, 1);
+    if (r.event_type === "page_view" || r.event_type === "add_to_cart") {
+      if (price !== null) {
+        add("viewed_priced", 1);
+        add("viewed_price_cents", price);
+      }
+    } else if (r.event_type === "purchase") {
+      // Revenue as the aggregates count it: price x quantity, nothing without a price.
+      add("purchases", 1);
+      add("revenue_cents", (price ?? 0) * quantity);
+      if (price !== null) {
+        add("purchased_units_priced", quantity);
+        add("purchased_price_cents", price * quantity);
+      }
+    }
+  }
+  return out;
+}
+
+/** addCounters adds counted events to `analytics.feature_days` with one statement (in the caller's transaction). */
+export async function addCounters(sql: Sql, counted: Counted): Promise<void> {
+  if (counted.size === 0) return;
+  const c = [...counted.values()];
+  await sql`
+    insert into analytics.feature_days as f (user_id, day, counts)
+    select u, d::date, n::jsonb from unnest(${c.map((x) => x.userId)}::text[], ${c.map((x) => x.day)}::text[], ${c.map((x) => JSON.stringify(x.counts))}::text[]) as x(u, d, n)
+    on conflict (user_id, day) do update set counts = analytics.add_counts(f.counts, excluded.counts)`;
+}
+
+/** Summed is a user's counters summed over the window, and on how many days each was non-zero. */
+export type Summed = Map<string, { n: number; days: number }>;
+
+/** SessionDepth is what the sessions table says of a user's sessions started in the window. */
+export interface SessionDepth {
+  sessions: number;
+  events: number;
+  pageViews: number;
+}
+
+/**
+ * readWindow sums the counters of `userIds` over the 30 days ending today, reads their sessions
+ * started in the window, and forgets their counters older than the window (nothing reads them).
+ */
+export async function readWindow(sql: Sql, userIds: readonly string[], now: Date): Promise<Map<string, { summed: Summed; depth: SessionDepth }>> {
+  const first = windowFirstDay(now);
+  const out = new Map<string, { summed: Summed; depth: SessionDepth }>();
+  for (const u of userIds) out.set(u, { summed: new Map(), depth: { sessions: 0, events: 0, pageViews: 0 } });
+  const ids = [...userIds];
+  const counters = await sql<{ user_id: string; counter: string; n: string; days: number }[]>`
+    select f.user_id, c.key as counter, sum(c.value::bigint)::bigint as n, count(*)::int as days
+    from analytics.feature_days f, jsonb_each_text(f.counts) as c
+    where f.user_id = any(${ids}::text[]) and f.day >= ${first}::date
+    group by f.user_id, c.key`;
+  for (const c of counters) out.get(c.user_id)?.summed.set(c.counter, { n: Number(c.n), days: c.days });
+  const sessions = await sql<{ user_id: string; sessions: number; events: string; page_views: string }[]>`
+    select user_id, count(*)::int as sessions, sum(event_count)::bigint as events, sum(page_views)::bigint as page_views
+    from analytics.sessions where user_id = any(${ids}::text[]) and start_time >= ${first}::date::timestamptz
+    group by user_id`;
+  for (const s of sessions) {
+    const entry = out.get(s.user_id);
+    if (entry) entry.depth = { sessions: s.sessions, events: Number(s.events), pageViews: Number(s.page_views) };
+  }
+  await sql`delete from analytics.feature_days where user_id = any(${ids}::text[]) and day < ${first}::date`;
+  return out;
+}
+
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+const DEVICES = ["MOBILE", "TABLET", "DESKTOP"] as const;
+
+/** computeFeatures turns a user's summed counters and sessions into the value of every feature type. */
+export function computeFeatures(summed: Summed, depth: SessionDepth): FeatureValues {
+  const n = (counter: string) => summed.get(counter)?.n ?? 0;
+  const purchases = n("purchases");
+  const revenueCents = n("revenue_cents");
+
+  const byCategory = new Map<string, { views: number; cartAdditions: number; purchases: number }>();
+  for (const [counter, { n: count }] of summed) {
+    const m = /^category\.(view|cart|purchase):(.*)$/s.exec(counter);
+    if (!m) continue;
+    const c = byCategory.get(m[2]!) ?? { views: 0, cartAdditions: 0, purchases: 0 };
+    if (m[1] === "view") c.views += count;
+    else if (m[1] === "cart") c.cartAdditions += count;
+    else c.purchases += count;
+    byCategory.set(m[2]!, c);
+  }
+  const scored = [...byCategory].map(([category, c]) => ({ category, ...c, score: c.views + 3 * c.cartAdditions + 5 * c.purchases }));
+  const totalScore = scored.reduce((t, c) => t + c.score, 0);
+  scored.sort((a, b) => b.score - a.score || (a.category < b.category ? -1 : a.category > b.category ? 1 : 0));
+
+  const viewedPriced = n("viewed_priced");
+  const purchasedUnits = n("purchased_units_priced");
+  const viewed = viewedPriced ? Math.round(n("viewed_price_cents") / viewedPriced) : null;
+  const bought = purchasedUnits ? Math.round(n("purchased_price_cents") / purchasedUnits) : null;
+  const ratio = viewed !== null && bought !== null && viewed > 0 ? round(bought / viewed, 3) : null;
+
+  const devices = { MOBILE: n("device:MOBILE"), TABLET: n("device:TABLET"), DESKTOP: n("device:DESKTOP") };
+  const preferred = DEVICES.reduce<(typeof DEVICES)[number] | null>((best, d) => (devices[d] > (best ? devices[best] : 0) ? d : best), null);
+  const hours = Array.from({ length: 24 }, (_, h) => n(`hour:${h}`));
+  const top = Math.max(...hours);
+
+  return {
+    average_order_value: { purchases, revenueCents, averageOrderValueCents: purchases ? Math.round(revenueCents / purchases) : null },
+    purchase_frequency: { purchases, purchaseDays: summed.get("purchases")?.days ?? 0, purchasesPerWeek: round((purchases * 7) / FEATURE_WINDOW_DAYS, 2) },
+    category_preferences: {
+      categories: scored.slice(0, 10).map((c) => ({ ...c, share: totalScore ? round(c.score / totalScore, 4) : 0 })),
+    },
+    price_sensitivity: {
+      averageViewedPriceCents: viewed,
+      averagePurchasedPriceCents: bought,
+      ratio,
+      level: ratio === null ? null : ratio < 0.8 ? "HIGH" : ratio < 1 ? "MEDIUM" : "LOW",
+    },
+    device_preference: { preferred, events: devices },
+    hour_preference: { preferredHour: top > 0 ? hours.indexOf(top) : null, hours },
+    session_depth: {
+      sessions: depth.sessions,
+      averageEvents: depth.sessions ? round(depth.events / depth.sessions, 2) : null,
+      averagePageViews: depth.sessions ? round(depth.pageViews / depth.sessions, 2) : null,
+    },
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * The Postgres feature store (`analytics.user_features`), used when FEATURE_STORE_TABLE is not
+ * set: the same items as the DynamoDB table, one row per (user, feature type), read only while
+ * their `ttl` has not passed. Expired rows are deleted when their user's features are written
+ * again; those of users never seen again stay until then (they are never read).
+ */
+import { type Db, rawSql } from "../../../src/platform.ts";
+import { type FeatureItem, type FeatureStore, type FeatureType, lastPerKey } from "./types.ts";
+
+/**
+ * createPostgresFeatureStore keeps feature items in `analytics.user_features`.
+ *
+ * @example const store = createPostgresFeatureStore(db); await store.get(userId);
+ */
+export function createPostgresFeatureStore(db: Db, clock: () => Date = () => new Date()): FeatureStore {
+  const sql = rawSql(db);
+  return {
+    kind: "postgres",
+    async put(given) {
+      // One statement cannot update a row twice: a key given twice keeps its later item.
+      const items = lastPerKey(given);
+      if (items.length === 0) return;
+      const users = [...new Set(items.map((i) => i.userId))];
+      await sql.begin(async (tx) => {
+        await tx`
+          insert into analytics.user_features as f (user_id, feature_type, value, updated_at, expires_at)
+          select u, t, v::jsonb, a::timestamptz, to_timestamp(e)
+          from unnest(${items.map((i) => i.userId)}::text[], ${items.map((i) => i.featureType)}::text[], ${items.map((i) => JSON.stringify(i.value))}::text[],
+                      ${items.map((i) => i.updatedAt)}::text[], ${items.map((i) => i.ttl)}::bigint[]) as x(u, t, v, a, e)
+          on conflict (user_id, feature_type) do update set value = excluded.value, updated_at = excluded.updated_at, expires_at = excluded.expires_at`;
+        await tx`delete from analytics.user_features where user_id = any(${users}::text[]) and expires_at <= ${clock().toISOString()}::timestamptz`;
+      });
+    },
+    async get(userId) {
+      const rows = await sql<{ feature_type: FeatureType; value: unknown; updated_at: string; ttl: string }[]>`
+        select feature_type, value, to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as updated_at,
+               extract(epoch from expires_at)::bigint as ttl
+        from analytics.user_features where user_id = ${userId} and expires_at > ${clock().toISOString()}::timestamptz
+        order by feature_type`;
+      return rows.map((r) => ({ userId, featureType: r.feature_type, value: r.value, updatedAt: r.updated_at, ttl: Number(r.ttl) }) as FeatureItem);
+    },
+  };
+}
