@@ -103,6 +103,7 @@ async function main(): Promise<number> {
       DATABASE_URL: db.url,
       JWT_SECRET: randomSecret(),
       ADMIN_PASSWORD: randomSecret(),
+      METRICS_TOKEN: randomSecret(),
       LOG_LEVEL: "info",
       // Counted (in Redis) on every request like any other limit, but never reached by the load.
       RATE_LIMIT_MAX: "1000000000",

@@ -380,6 +380,7 @@ async function main(): Promise<number> {
       DATABASE_URL: db.url,
       JWT_SECRET: randomSecret(),
       ADMIN_PASSWORD: randomSecret(),
+      METRICS_TOKEN: randomSecret(),
       LOG_LEVEL: "info",
       RATE_LIMIT_MAX: "1000000000",
       // Every request comes from 127.0.0.1: the per-address budget must not turn the run into 429s.
