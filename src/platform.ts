@@ -26,6 +26,7 @@ export {
   failureKind,
   fullJitterDelay,
   type PendingEntry,
+  putRecords,
   type SinkLog,
   sendInCalls,
   stateOf,

@@ -18,12 +18,12 @@
 
 import { createHash } from "node:crypto";
 import type { KinesisClient, PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
-import { PutRecordsCommand } from "@aws-sdk/client-kinesis";
 import {
   type DeliveryState,
   defineSubscription,
   type EventEnvelope,
   type PendingEntry,
+  putRecords,
   type SinkLog,
   sendInCalls,
   stateOf,
@@ -96,10 +96,7 @@ export function relayClickstream(opts: ClickstreamSinkOptions) {
         // Both per-record codes Kinesis answers (ProvisionedThroughputExceededException, InternalFailure) are transient.
         classify: () => "retry",
         eligible: (p) => [...p],
-        send: async (records, signal) => {
-          const out = await opts.client.send(new PutRecordsCommand({ StreamName: opts.streamName, Records: records }), { abortSignal: signal });
-          return (out.Records ?? []).map((r) => ({ errorCode: r.ErrorCode, errorMessage: r.ErrorMessage }));
-        },
+        send: putRecords(opts.client, opts.streamName),
         signal: ctx.signal,
         state: stateOf(states, ctx.partition),
         baseDelayMs: opts.baseDelayMs,

@@ -22,5 +22,6 @@ export {
   PUT_RECORDS_MAX_BYTES,
   PUT_RECORDS_MAX_RECORDS,
   partitionKeyFor,
+  putRecords,
 } from "./kinesis.ts";
 export { DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, errorName, errorText, type FailureKind, failureKind, fullJitterDelay, sleep } from "./retry.ts";

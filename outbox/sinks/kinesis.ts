@@ -78,10 +78,7 @@ export function createKinesisSink(opts: KinesisSinkOptions): SubscriptionDefinit
       // and InternalFailure, both transient; an unknown one is resent too. A record Kinesis can never take
       // is refused before sending (size), or the whole call is refused as invalid (then sendInCalls finds it).
       classify: () => "retry",
-      send: async (records, signal) => {
-        const out = await opts.client.send(new PutRecordsCommand({ StreamName: opts.streamName, Records: records }), { abortSignal: signal });
-        return (out.Records ?? []).map((r) => ({ errorCode: r.ErrorCode, errorMessage: r.ErrorMessage }));
-      },
+      send: putRecords(opts.client, opts.streamName),
       signal: ctx.signal,
       state: stateOf(states, ctx.partition),
       baseDelayMs: opts.baseDelayMs,
@@ -108,4 +105,15 @@ export function createKinesisClient(region: string, endpoint?: string, credentia
     // bounded so a hung call fails over to the sink's retry instead of stalling the worker.
     requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: AWS_REQUEST_TIMEOUT_MS }),
   });
+}
+
+/**
+ * putRecords is the `send` of a Kinesis relay: one PutRecords call to `streamName`, answering each
+ * record's error code (none when stored), in the order sent.
+ */
+export function putRecords(client: KinesisClient, streamName: string) {
+  return async (records: PutRecordsRequestEntry[], signal?: AbortSignal) => {
+    const out = await client.send(new PutRecordsCommand({ StreamName: streamName, Records: records }), { abortSignal: signal });
+    return (out.Records ?? []).map((r) => ({ errorCode: r.ErrorCode, errorMessage: r.ErrorMessage }));
+  };
 }
