@@ -33,7 +33,7 @@ import pino from "pino";
 import postgres from "postgres";
 import { z } from "zod";
 import type { EventEnvelope } from "../outbox/envelope.ts";
-import { createOutbox, type Outbox, type OutboxMetrics, type SubscriptionDefinition } from "../outbox/index.ts";
+import { createOutbox, type HandlerContext, type Outbox, type OutboxMetrics, type SubscriptionDefinition } from "../outbox/index.ts";
 import { executePrepared } from "../outbox/store.ts";
 import { noopMetrics } from "../outbox/types.ts";
 import { connectDatabase, type Database, rawSql, type Tx } from "../src/db/client.ts";
@@ -326,6 +326,14 @@ async function batchedAppend(bench: BenchDatabase): Promise<Figure> {
 // ---------------------------------------------------------------------------------------------
 // 3. delivery throughput of a partitioned subscription catching up
 
+/** rowPerEvent is the delivery phase's handler: one row of the event in `bench.<table>`, a prepared insert on the partition's transaction. */
+function rowPerEvent(table: "effects" | "effects_in_order") {
+  const text = `insert into bench.${table} (event_id, subject, n) values ($1::uuid, $2, $3)`;
+  return async (event: EventEnvelope, ctx: HandlerContext): Promise<void> => {
+    await ctx.sql.unsafe(text, [event.id, event.subject, (event.data as { n: number }).n], { prepare: true });
+  };
+}
+
 /** drainRate starts `outbox`, waits (bounded) until its subscription has handled `n` events, stops it, and returns events/s. */
 async function drainRate(outbox: Outbox, metrics: ReturnType<typeof countingMetrics>, n: number): Promise<number> {
   try {
@@ -352,9 +360,7 @@ async function delivery(bench: BenchDatabase): Promise<Figure[]> {
         on: [BenchDelivered],
         partitions: PARTITIONS,
         concurrency: DELIVERY_CONCURRENCY,
-        async handler(event, ctx) {
-          await ctx.sql`insert into bench.effects (event_id, subject, n) values (${event.id}::uuid, ${event.subject}, ${(event.data as { n: number }).n})`;
-        },
+        handler: rowPerEvent("effects"),
       },
     ],
     metrics,
@@ -432,9 +438,7 @@ async function delivery(bench: BenchDatabase): Promise<Figure[]> {
           name: "bench.deliver-in-order",
           on: [BenchDelivered],
           partitions: PARTITIONS,
-          async handler(event, ctx) {
-            await ctx.sql`insert into bench.effects_in_order (event_id, subject, n) values (${event.id}::uuid, ${event.subject}, ${(event.data as { n: number }).n})`;
-          },
+          handler: rowPerEvent("effects_in_order"),
         },
       ],
       inOrder,

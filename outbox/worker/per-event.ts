@@ -54,37 +54,35 @@ export class PerEventDelivery {
         if (!locked) return 0;
         batch = locked.batch;
         const running = new Set<Promise<void>>();
+        // The last task of each subject: the next event of that subject starts after it.
         const chains = new Map<string, Promise<void>>();
         let handled = 0;
-        const run = (env: EventEnvelope) => (failed ? undefined : this.runOne(tx, env, 1));
         for (const row of batch) {
           const env = toEnvelope(row);
           if (!this.filter.wants(row, env)) continue;
           while (running.size >= sub.concurrency) await Promise.race(running);
           if (failed) break;
-          const before = chains.get(env.subject);
-          const task: Promise<void> = (before ? before.then(() => run(env)) : Promise.resolve(run(env))).then(
-            () => {
-              handled++;
-            },
-            () => {
-              failed = true;
-            },
-          );
+          const task: Promise<void> = (chains.get(env.subject) ?? Promise.resolve())
+            .then(() => (failed ? undefined : this.runOne(tx, env, 1)))
+            .then(
+              () => void handled++,
+              () => void (failed = true),
+            )
+            .finally(() => {
+              running.delete(task);
+              if (chains.get(env.subject) === task) chains.delete(env.subject);
+            });
           running.add(task);
           chains.set(env.subject, task);
-          void task.then(() => {
-            running.delete(task);
-            if (chains.get(env.subject) === task) chains.delete(env.subject);
-          });
         }
         await Promise.all(running);
+        // Rolls the transaction back (the runner may report it as the handler's own error).
         if (failed) throw new ConcurrentBatchFailed();
         await this.checkpoint.advance(tx, batch[batch.length - 1]!, handled, true);
         return handled;
       })
       .catch((err) => {
-        if (err instanceof ConcurrentBatchFailed || failed) return -1;
+        if (failed) return -1;
         throw err;
       });
     if (processed < 0) return null;
