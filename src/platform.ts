@@ -23,6 +23,7 @@ export {
 } from "../outbox/event-sourcing/index.ts";
 export {
   type DeliveryState,
+  errorName,
   failureKind,
   fullJitterDelay,
   type PendingEntry,

@@ -32,3 +32,12 @@ export class FeaturesNotFoundError extends NotFoundError {
     super("user features", "ANALYTICS.FEATURES_NOT_FOUND");
   }
 }
+
+/** FeatureStoreUnavailableError: the feature store did not answer (DynamoDB throttled, timed out or unreachable); retry shortly. */
+export class FeatureStoreUnavailableError extends DomainError {
+  constructor(reason: string) {
+    super("ANALYTICS.FEATURE_STORE_UNAVAILABLE", "unavailable", `the feature store did not answer (${reason}); retry shortly`, {
+      headers: { "retry-after": "5" },
+    });
+  }
+}

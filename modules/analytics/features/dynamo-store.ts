@@ -19,6 +19,8 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { BatchWriteCommand, DynamoDBDocumentClient, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { errorName, failureKind } from "../../../src/platform.ts";
+import { FeatureStoreUnavailableError } from "../errors.ts";
 import { type FeatureItem, type FeatureStore, lastPerKey } from "./types.ts";
 
 /** BATCH_WRITE_MAX_ITEMS is the BatchWriteItem limit on items per call. */
@@ -64,27 +66,39 @@ export function createDynamoFeatureStore(opts: DynamoFeatureStoreOptions): Featu
       }
     },
     async get(userId) {
-      const items: FeatureItem[] = [];
-      let start: Record<string, unknown> | undefined;
-      do {
-        const out = await doc.send(
-          new QueryCommand({
-            TableName: opts.tableName,
-            KeyConditionExpression: "userId = :u",
-            // TTL is a reserved word in DynamoDB expressions: the attribute goes through a name placeholder.
-            FilterExpression: "#ttl > :now",
-            ExpressionAttributeNames: { "#ttl": "ttl" },
-            ExpressionAttributeValues: { ":u": userId, ":now": Math.floor(clock().getTime() / 1000) },
-            ConsistentRead: true,
-            ExclusiveStartKey: start,
-          }),
-        );
-        items.push(...((out.Items ?? []) as FeatureItem[]));
-        start = out.LastEvaluatedKey;
-      } while (start);
-      return items.sort((a, b) => (a.featureType < b.featureType ? -1 : 1));
+      try {
+        return await query(userId);
+      } catch (err) {
+        // Throttling, timeouts, 5xx and refused connections are DynamoDB's to end: the reader is
+        // told to retry (503). Anything else (credentials, a missing table) is ours: a 500, logged.
+        const kind = failureKind(err);
+        if (kind === "throttled" || kind === "transient" || kind === "server") throw new FeatureStoreUnavailableError(`DynamoDB: ${errorName(err)}`);
+        throw err;
+      }
     },
   };
+
+  async function query(userId: string): Promise<FeatureItem[]> {
+    const items: FeatureItem[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName: opts.tableName,
+          KeyConditionExpression: "userId = :u",
+          // TTL is a reserved word in DynamoDB expressions: the attribute goes through a name placeholder.
+          FilterExpression: "#ttl > :now",
+          ExpressionAttributeNames: { "#ttl": "ttl" },
+          ExpressionAttributeValues: { ":u": userId, ":now": Math.floor(clock().getTime() / 1000) },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...((out.Items ?? []) as FeatureItem[]));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items.sort((a, b) => (a.featureType < b.featureType ? -1 : 1));
+  }
 }
 
 /** createDynamoClient builds a DynamoDB client; `endpoint` and `credentials` are for emulators, production uses the default chain. */

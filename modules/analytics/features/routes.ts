@@ -1,6 +1,6 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import { type AppEnv, currentUser, defineRoute, problem } from "../../../src/platform.ts";
-import { FeaturesNotFoundError } from "../errors.ts";
+import { type AppEnv, currentUser, defineRoute, problem, requestLog } from "../../../src/platform.ts";
+import { FeatureStoreUnavailableError, FeaturesNotFoundError } from "../errors.ts";
 import { FEATURE_TYPES, FEATURE_WINDOW_DAYS, type FeatureStore, type FeatureType, FeatureValueSchemas } from "./types.ts";
 
 const UserFeaturesSchema = z
@@ -35,6 +35,7 @@ export function featureRoutes(api: OpenAPIHono<AppEnv>, deps: { store: FeatureSt
           400: problem("Invalid id"),
           401: problem("Not signed in"),
           404: problem("Not this user's features (only the user and admins may read them)"),
+          503: problem("The feature store did not answer (throttled, timed out or unreachable); retry after `retry-after` seconds"),
         },
       },
     ),
@@ -42,7 +43,10 @@ export function featureRoutes(api: OpenAPIHono<AppEnv>, deps: { store: FeatureSt
       const user = currentUser(c);
       const { id } = c.req.valid("param");
       if (user.id !== id && user.role !== "admin") throw new FeaturesNotFoundError();
-      const items = await deps.store.get(id);
+      const items = await deps.store.get(id).catch((err: unknown) => {
+        if (err instanceof FeatureStoreUnavailableError) requestLog(c).warn({ reason: err.message }, "feature store unavailable");
+        throw err;
+      });
       const features: Partial<Record<FeatureType, unknown>> = {};
       let updatedAt: string | null = null;
       for (const item of items) {

@@ -151,6 +151,10 @@ describe.each(["postgres", "dynamodb"] as const)("user features kept in %s", (ba
         clientTime: new Date(Date.now() - 60_000).toISOString(),
       };
       events.push(buy);
+      // Readers are told to come back (503 with retry-after), not given a 500.
+      const down = await features(u!.id, admin);
+      await expectProblem(down, 503, "ANALYTICS.FEATURE_STORE_UNAVAILABLE");
+      expect(down.headers.get("retry-after")).toBe("5");
       const res = await s.request("/api/v1/analytics/events", { method: "POST", json: buy, headers: { "x-api-key": KEY } });
       expect(res.status).toBe(202);
       await caughtUp(s, "analytics.sessions", ["analytics.events_ingested"], 30_000);
