@@ -2,20 +2,24 @@
  * Analytics benchmark (issue 10), over real HTTP on loopback:
  *
  * - ingest: sustained `POST /analytics/events` with batches of 500 from 4 clients for
- *   BENCH_SECONDS (default 6; the issue's figure is for 30), the aggregating consumer running in
- *   the same process; beside it, in the same run, a raw `unnest` insert of the same rows (500 per
+ *   BENCH_SECONDS (default 6; the issue's figure is for 30), the aggregating consumers running in
+ *   the server's process; the clients run in a process of their own (bench/analytics/client.ts,
+ *   bodies made before the clock starts, as wrk does for the http benchmark); beside it, in the same run, a raw `unnest` insert of the same rows (500 per
  *   statement, 4 connections) into a plain table with the clickstream's columns, a primary key on
  *   the event id and an index on the batch id (`on conflict (event_id) do nothing`).
- * - latency: background load at BENCH_ANALYTICS_RATE events/s (default 20,000) in batches of 500,
- *   and a probe purchase every 100 ms in a category of its own: from the probe's POST to its
+ * - latency: background load at BENCH_ANALYTICS_RATE events/s (default 20,000) in batches of 500
+ *   from the client process, and a probe purchase every 100 ms in a category of its own: from the probe's POST to its
  *   revenue window being visible, P50/P95/P99.
  *
  * `bun bench/analytics.ts` (or `BENCH_ONLY=analytics bun run bench`); BENCH_SECONDS=30 for the issue's figure.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { randomUUIDv7 } from "bun";
 import pino from "pino";
 import { loadConfig } from "../src/config.ts";
 import { createServer } from "../src/server.ts";
+import { batchOf } from "./analytics/events.ts";
 import {
   createBenchDatabase,
   dropBenchDatabases,
@@ -34,35 +38,51 @@ const BATCH = 500;
 const CLIENTS = 4;
 const RATE = Number(process.env.BENCH_ANALYTICS_RATE ?? 20_000);
 const KEY = `bench-key-${crypto.randomUUID()}`;
-const TYPES = ["page_view", "page_view", "add_to_cart", "search", "purchase"] as const;
-const CATEGORIES = ["books", "electronics", "home", "toys"];
 
-/** batchOf makes `n` events timed around now (so none is late). */
-function batchOf(n: number, seed: number): Record<string, unknown>[] {
-  const now = Date.now();
-  return Array.from({ length: n }, (_, i) => {
-    const k = seed * 7919 + i;
-    const eventType = TYPES[k % TYPES.length]!;
-    const user = `u-${k % 5000}`;
-    const e: Record<string, unknown> = {
-      userId: user,
-      sessionId: `${user}-s`,
-      eventType,
-      deviceType: k % 3 ? "mobile" : "desktop",
-      clientTime: new Date(now - (k % 1000)).toISOString(),
-    };
-    if (eventType === "purchase" || eventType === "add_to_cart") {
-      Object.assign(e, {
-        productId: `p-${k % 200}`,
-        category: CATEGORIES[k % 4],
-        price: (k % 20_000) / 100,
-        quantity: 1 + (k % 3),
-        location: { country: "US", region: "CA" },
-      });
+/** ClientRun is what the client process reports. */
+interface ClientRun {
+  sent: number;
+  failed: number;
+  firstError: string;
+  seconds: number;
+}
+
+/**
+ * startClients starts the load clients in a process of their own (see bench/analytics/client.ts):
+ * `ready` resolves once their bodies are made and they start sending, `done` with their report.
+ */
+function startClients(opts: { url: string; mode: "closed" | "open"; seconds: number; clients?: number; rate?: number; seed?: number }) {
+  const args = JSON.stringify({ ...opts, key: KEY, batch: BATCH });
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, "analytics", "client.ts"), args], { stdout: "pipe", stderr: "pipe" });
+  const killer = setTimeout(() => proc.kill("SIGKILL"), (opts.seconds + 60) * 1000);
+  let out = "";
+  let onReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const done = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stdout) {
+      out += decoder.decode(chunk, { stream: true });
+      if (out.startsWith("ready\n")) onReady();
     }
-    if (eventType === "search") e.query = "lamp";
-    return e;
-  });
+    const [err, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(killer);
+    onReady();
+    if (code !== 0) throw new Error(`the load clients failed (${code}): ${err || out}`);
+    const run = JSON.parse(out.slice(out.indexOf("\n") + 1)) as ClientRun;
+    if (run.failed > 0) throw new Error(`ingest: ${run.failed} of ${run.sent} requests refused, the first: ${run.firstError}`);
+    return run;
+  })();
+  return { ready, done };
+}
+
+/** cpuTicks is a process's user + system CPU time in clock ticks (1/100 s), 0 once it is gone. */
+function cpuTicks(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
 }
 
 const db = await createBenchDatabase({ suffix: "analytics" });
@@ -93,12 +113,20 @@ try {
   };
   const seconds = phaseSeconds();
 
-  // Bodies are made before the clock starts: the figure is the server's, not the generator's.
+  // The client process sends these same batches (seeds 0-63), each event with a fresh eventId.
   const bodies = Array.from({ length: 64 }, (_, i) => batchOf(BATCH, i));
-  log(`ingest: ${CLIENTS} clients, batches of ${BATCH}, ${seconds}s`);
-  let n = 0;
-  const ingest = await runLoop({ seconds, concurrency: CLIENTS }, () => post(bodies[n++ % bodies.length]!.map((e) => ({ ...e, eventId: randomUUIDv7() }))));
-  const ingestRate = (ingest.ops * BATCH) / ingest.seconds;
+  log(`ingest: ${CLIENTS} clients (a process of their own), batches of ${BATCH}, ${seconds}s`);
+  const backends = async () => (await sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database()`).map((r) => r.pid);
+  const pgBefore = new Map((await backends()).map((pid) => [pid, cpuTicks(pid)]));
+  const appBefore = process.cpuUsage();
+  const ingest = await startClients({ url, mode: "closed", seconds, clients: CLIENTS }).done;
+  const appCpu = process.cpuUsage(appBefore);
+  let pgTicks = 0;
+  for (const pid of new Set([...pgBefore.keys(), ...(await backends())])) pgTicks += cpuTicks(pid) - (pgBefore.get(pid) ?? 0);
+  const ingested = ingest.sent * BATCH;
+  const appUs = (appCpu.user + appCpu.system) / ingested;
+  const pgUs = (pgTicks * 10_000) / ingested;
+  const ingestRate = ingested / ingest.seconds;
   const ingestStarted = performance.now() - ingest.seconds * 1000;
   log(`ingest: ${ingestRate.toFixed(0)} events/s; waiting for the consumer to catch up`);
   const caughtUp = await waitUntil(
@@ -113,7 +141,7 @@ try {
 
   if (!caughtUp) throw new Error("the consumer did not catch up within 120 s");
   // Applied from the start of ingestion to catching up: the consumer's sustained rate (it ran all along).
-  const consumerRate = (ingest.ops * BATCH) / ((performance.now() - ingestStarted) / 1000);
+  const consumerRate = ingested / ((performance.now() - ingestStarted) / 1000);
   log(`consumer: ${consumerRate.toFixed(0)} events/s`);
 
   // Reference: the same rows, raw, one unnest statement per 500, into a plain (unpartitioned) table
@@ -148,23 +176,10 @@ try {
   log(`latency: background ${RATE} events/s, probes every 100 ms, ${seconds}s`);
   const latencies: number[] = [];
   const posts: number[] = [];
+  const clients = startClients({ url, mode: "open", seconds, rate: RATE, seed: 1000 });
+  await clients.ready;
   const deadline = performance.now() + seconds * 1000;
-  const perSecond = RATE / BATCH;
-  const background = (async () => {
-    let k = 0;
-    const started = performance.now();
-    const inflight = new Set<Promise<void>>();
-    while (performance.now() < deadline) {
-      const due = started + (k / perSecond) * 1000;
-      const wait = due - performance.now();
-      if (wait > 0) await Bun.sleep(wait);
-      if (inflight.size >= 16) await Promise.race(inflight);
-      const p = post(batchOf(BATCH, 1000 + k++)).finally(() => inflight.delete(p));
-      inflight.add(p);
-    }
-    await Promise.all(inflight);
-    return k * BATCH;
-  })();
+  const background = clients.done.then((r) => r.sent * BATCH);
   const probes = (async () => {
     let i = 0;
     while (performance.now() < deadline) {
@@ -189,6 +204,15 @@ try {
       referenceValue: rawRate,
       target: { valueAtLeast: 50_000, ratioAtLeast: 0.5 },
       note: "validation, enrichment, dedupe insert and the outbox row, with the consumer running",
+    }),
+    figure({
+      name: "ingestion phase: CPU of the server process (HTTP, ingestion, the consumers) per event ingested",
+      value: appUs,
+      unit: "µs",
+      reference: "Postgres backends' CPU per event, same phase",
+      referenceValue: pgUs,
+      target: {},
+      note: "from process.cpuUsage() and /proc/<pid>/stat of the database's backends; the load clients' process is not counted",
     }),
     figure({
       name: "aggregating consumer, sustained (all aggregates, sessions)",

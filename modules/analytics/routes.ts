@@ -2,8 +2,9 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type AppEnv, decodeCursor, defineRoute, listOf, PageQuery, page, problem } from "../../src/platform.ts";
 import { BadBatchError, BatchTooLargeError, IngestKeyRequiredError } from "./errors.ts";
-import { type Caller, ClickEventSchema, type IngestDeps, MAX_BATCH, storeEvents, validateEvents } from "./ingest.ts";
+import { type IngestDeps, MAX_BATCH, storeEvents } from "./ingest.ts";
 import { consumerStatus, listRevenue, listRisk, listSessions, listVelocity } from "./queries.ts";
+import { type Caller, ClickEventSchema, validateEvents } from "./validate.ts";
 
 /** RoutesDeps are what the analytics routes need. */
 export interface RoutesDeps extends IngestDeps {

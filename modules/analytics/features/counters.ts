@@ -101,12 +101,21 @@ export async function readWindow(sql: Sql, userIds: readonly string[], now: Date
   const out = new Map<string, { summed: Summed; depth: SessionDepth }>();
   for (const u of userIds) out.set(u, { summed: new Map(), depth: { sessions: 0, events: 0, pageViews: 0 } });
   const ids = [...userIds];
-  const counters = await sql<{ user_id: string; counter: string; n: string; days: number }[]>`
-    select f.user_id, c.key as counter, sum(c.value::bigint)::bigint as n, count(*)::int as days
-    from analytics.feature_days f, jsonb_each_text(f.counts) as c
-    where f.user_id = any(${ids}::text[]) and f.day >= ${first}::date
-    group by f.user_id, c.key`;
-  for (const c of counters) out.get(c.user_id)?.summed.set(c.counter, { n: Number(c.n), days: c.days });
+  // One row per user, its counters as one JSON object ({"name": [sum, days], ...}): a few
+  // thousand rows for the driver to decode rather than one per user and counter.
+  const counters = await sql<{ user_id: string; counters: Record<string, [number, number]> }[]>`
+    select user_id, jsonb_object_agg(counter, jsonb_build_array(n, days)) as counters
+    from (
+      select f.user_id, c.key as counter, sum(c.value::bigint)::bigint as n, count(*)::int as days
+      from analytics.feature_days f, jsonb_each_text(f.counts) as c
+      where f.user_id = any(${ids}::text[]) and f.day >= ${first}::date
+      group by f.user_id, c.key
+    ) s
+    group by user_id`;
+  for (const c of counters) {
+    const summed = out.get(c.user_id)?.summed;
+    if (summed) for (const [counter, [n, days]] of Object.entries(c.counters)) summed.set(counter, { n, days });
+  }
   const sessions = await sql<{ user_id: string; sessions: number; events: string; page_views: string }[]>`
     select user_id, count(*)::int as sessions, sum(event_count)::bigint as events, sum(page_views)::bigint as page_views
     from analytics.sessions where user_id = any(${ids}::text[]) and start_time >= ${first}::date::timestamptz

@@ -22,11 +22,12 @@ export function createPostgresFeatureStore(db: Db, clock: () => Date = () => new
       if (items.length === 0) return;
       const users = [...new Set(items.map((i) => i.userId))];
       await sql.begin(async (tx) => {
+        // The items travel as one JSON parameter (one native stringify, no array escaping).
+        const doc = JSON.stringify(items.map((i) => ({ u: i.userId, t: i.featureType, v: i.value, a: i.updatedAt, e: i.ttl })));
         await tx`
           insert into analytics.user_features as f (user_id, feature_type, value, updated_at, expires_at)
-          select u, t, v::jsonb, a::timestamptz, to_timestamp(e)
-          from unnest(${items.map((i) => i.userId)}::text[], ${items.map((i) => i.featureType)}::text[], ${items.map((i) => JSON.stringify(i.value))}::text[],
-                      ${items.map((i) => i.updatedAt)}::text[], ${items.map((i) => i.ttl)}::bigint[]) as x(u, t, v, a, e)
+          select x.u, x.t, x.v, x.a::timestamptz, to_timestamp(x.e)
+          from jsonb_to_recordset(${doc}::text::jsonb) as x(u text, t text, v jsonb, a text, e bigint)
           on conflict (user_id, feature_type) do update set value = excluded.value, updated_at = excluded.updated_at, expires_at = excluded.expires_at`;
         await tx`delete from analytics.user_features where user_id = any(${users}::text[]) and expires_at <= ${clock().toISOString()}::timestamptz`;
       });

@@ -195,3 +195,27 @@ describe("restarting the consumer mid-stream", () => {
     expect(dead[0]!.n).toBe(0);
   });
 });
+
+describe("the watermark of the windows", () => {
+  let s: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    s = await startTestServer({ ANALYTICS_INGEST_KEY: KEY });
+    token = await s.adminToken();
+  });
+  afterAll(() => s.close());
+
+  it("is moved by events that are not purchases, so a purchase after them can be late", async () => {
+    const at = (ms: number) => new Date(base + ms).toISOString();
+    const view = (ms: number): GenEvent => ({ userId: "wm-user", sessionId: "wm", eventType: "page_view", clientTime: at(ms) });
+    const purchase = (ms: number): GenEvent => ({ userId: "wm-user", sessionId: "wm", eventType: "purchase", category: "wm", price: 5, clientTime: at(ms) });
+    const status = async () =>
+      (await (await s.request("/api/v1/analytics/consumer", { token })).json()) as { watermark: string | null; lateEvents: Expected["late"] };
+    // A purchase, then page views two hours later: the delivery reads the purchase and ends on a page view.
+    await send(s, [[purchase(0), view(2 * HOUR), view(2 * HOUR + 1000)]]);
+    await eventually(async () => expect((await status()).watermark).toBe(at(2 * HOUR + 1000)), 10_000);
+    // Its revenue window (5 minutes + 2 of lateness) and risk hour closed long before that.
+    await send(s, [[purchase(60_000)]]);
+    await eventually(async () => expect((await status()).lateEvents).toMatchObject({ revenue: 1, risk: 1, velocity: 0 }), 10_000);
+  });
+});

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { randomUUIDv7 } from "bun";
 import { AnalyticsEventsIngested } from "../../../modules/analytics/events.ts";
-import type { ClickEvent } from "../../../modules/analytics/ingest.ts";
 import { storeEvents } from "../../../modules/analytics/ingest.ts";
 import { createPartitions, dropPartitions, PARTITION_DAYS_AHEAD, partitionMaintenance } from "../../../modules/analytics/partitions.ts";
+import type { ClickEvent } from "../../../modules/analytics/validate.ts";
 import { eventually } from "../../support/eventually.ts";
 import { startTestServer, type TestServer } from "../../support/server.ts";
 
