@@ -94,6 +94,32 @@ function readPurchases(sql: Sql, events: readonly Ingested[]) {
     order by ord, batch_index`;
 }
 
+/**
+ * freshBatches leaves out of a delivery the batches `consumer` has already applied: delivered
+ * again after an admin replay moved the checkpoint back, they would be counted twice. (A redelivery
+ * after a failure needs no such check: the delivery's transaction rolled back whole.)
+ */
+async function freshBatches(sql: Sql, consumer: string, events: readonly Ingested[]): Promise<Ingested[]> {
+  const applied = await sql<{ id: string }[]>`
+    select batch_id::text as id from analytics.consumer_batches
+    where consumer = ${consumer} and batch_id = any(${events.map((e) => e.data.batchId)}::uuid[])`;
+  if (applied.length === 0) return [...events];
+  const done = new Set(applied.map((r) => r.id));
+  return events.filter((e) => !done.has(e.data.batchId));
+}
+
+/**
+ * markApplied records the delivery's batches as applied by `consumer`, in its transaction. A
+ * plain insert: if another delivery applied one of them meanwhile (a process that lost its lease
+ * in the middle of a delivery), the key refuses it and this delivery rolls back whole.
+ */
+async function markApplied(sql: Sql, consumer: string, events: readonly Ingested[]): Promise<void> {
+  await sql`
+    insert into analytics.consumer_batches (consumer, batch_id, received_at)
+    select ${consumer}, id, received_at
+    from unnest(${events.map((e) => e.data.batchId)}::uuid[], ${events.map((e) => e.data.receivedAt ?? null)}::text[]::timestamptz[]) as b(id, received_at)`;
+}
+
 /** lockState reads (and locks) the watermark of `aggregates`: the highest event time applied to them. */
 async function lockState(sql: Sql, aggregates: readonly Aggregate[]): Promise<number | null> {
   const state = await sql<{ watermark: string | null }[]>`
@@ -139,7 +165,9 @@ function windowsConsumer(deps: ConsumerDeps) {
     on: [AnalyticsEventsIngested],
     // Each event names up to 500 rows: 50 of them bound a delivery (one transaction) to 25,000.
     batchSize: 50,
-    handleBatch: async (events, { sql, tx }) => {
+    handleBatch: async (delivered, { sql, tx, subscription }) => {
+      const events = await freshBatches(sql, subscription, delivered);
+      if (events.length === 0) return;
       // Every event moves the watermark; only purchases count, so only they are read (with the
       // highest event time before each).
       const rows = await readPurchases(sql, events);
@@ -198,6 +226,7 @@ function windowsConsumer(deps: ConsumerDeps) {
       await applyRevenue(sql, [...revenue.values()]);
       alerts.push(...(await applyRisk(sql, [...risk.values()], cause)));
       alerts.push(...(await applyVelocity(sql, [...speed.values()], cause)));
+      await markApplied(sql, subscription, events);
       await saveState(sql, deps, late, watermark);
       if (alerts.length) await deps.outbox.append(tx, alerts);
     },
@@ -222,7 +251,9 @@ function sessionsConsumer(deps: ConsumerDeps) {
     name: "analytics.sessions",
     on: [AnalyticsEventsIngested],
     batchSize: 50,
-    handleBatch: async (events, { sql, tx }) => {
+    handleBatch: async (delivered, { sql, tx, subscription }) => {
+      const events = await freshBatches(sql, subscription, delivered);
+      if (events.length === 0) return;
       const rows = await readRows<SessionRow>(sql, events, sql`c.user_id, c.session_id, c.event_type, c.price_cents, c.quantity, c.category, c.device_type`);
       let watermark = await lockState(sql, ["sessions"]);
       const late = { sessions: 0 };
@@ -249,6 +280,7 @@ function sessionsConsumer(deps: ConsumerDeps) {
       await applySessions(sql, [...touched.values()], mergedAway);
       // Every event counts toward the features, late or not: they span 30 days, not a window.
       const changed = await countFeatures(sql, rows, events[events.length - 1]!);
+      await markApplied(sql, subscription, events);
       await saveState(sql, deps, late, watermark);
       if (changed.length) await deps.outbox.append(tx, changed);
     },

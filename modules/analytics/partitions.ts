@@ -28,11 +28,16 @@ export async function createPartitions(db: Executor, from: Date, days: number): 
   return row!.made;
 }
 
-/** dropPartitions drops the daily partitions of days before `before`'s UTC day (and their ids); returns how many. */
+/**
+ * dropPartitions drops the daily partitions of days before `before`'s UTC day (and their ids),
+ * and the consumers' records of the batches those days held; returns how many partitions.
+ */
 export async function dropPartitions(db: Executor, before: Date): Promise<number> {
-  const [row] = (await db.execute(sql`select analytics.drop_clickstream_partitions(${utcDay(before.getTime())}::date) as dropped`)) as unknown as {
+  const day = utcDay(before.getTime());
+  const [row] = (await db.execute(sql`select analytics.drop_clickstream_partitions(${day}::date) as dropped`)) as unknown as {
     dropped: number;
   }[];
+  await db.execute(sql`delete from analytics.consumer_batches where received_at < ${day}::date`);
   return row!.dropped;
 }
 

@@ -135,6 +135,23 @@ export const consumerState = analyticsSchema.table(
 );
 
 /**
+ * consumer_batches: the batches each aggregating consumer has applied (`consumer` is its
+ * subscription's name), written in the delivery's transaction. A batch delivered again (an
+ * admin replay moves the checkpoint back) is skipped, so the increments are applied once
+ * whatever the checkpoint does. Rows go with the clickstream partition of their `received_at`.
+ */
+export const consumerBatches = analyticsSchema.table(
+  "consumer_batches",
+  {
+    consumer: text("consumer").notNull(),
+    batchId: uuid("batch_id").notNull(),
+    /** The batch's receive time (its clickstream partition); null for batches announced without it. */
+    receivedAt: ts("received_at"),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.batchId] }), index("consumer_batches_received_at_idx").on(t.receivedAt)],
+);
+
+/**
  * sessions: a user's events under one sessionId, split where 30 minutes pass without an event
  * (event time). An event that bridges two sessions merges them (the later row is deleted).
  */

@@ -57,7 +57,14 @@ describe("the day-partitioned clickstream", () => {
     const kept = randomUUIDv7();
     await storeEvents(deps(), [ev({ eventId: old })], new Date("2031-03-01T12:00:00Z"));
     await storeEvents(deps(), [ev({ eventId: kept })], new Date("2031-03-02T12:00:00Z"));
+    // The consumers' records of applied batches go with their day.
+    const [oldBatch, keptBatch] = [randomUUIDv7(), randomUUIDv7()];
+    await s.database.sql`
+      insert into analytics.consumer_batches (consumer, batch_id, received_at)
+      values ('analytics.aggregate', ${oldBatch}, '2031-03-01T12:00:00Z'), ('analytics.aggregate', ${keptBatch}, '2031-03-02T12:00:00Z')`;
     const dropped = await dropPartitions(s.database.db, new Date("2031-03-02T06:00:00Z"));
+    const batches = await s.database.sql<{ batch_id: string }[]>`select batch_id from analytics.consumer_batches where batch_id in (${oldBatch}, ${keptBatch})`;
+    expect(batches.map((r) => r.batch_id)).toEqual([keptBatch]);
     // Every day before 2031-03-02 goes: those the earlier tests made, and the ones the migration made.
     expect(dropped).toBeGreaterThanOrEqual(4);
     expect((await partitions()).filter((p) => p < "clickstream_20310302")).toEqual([]);
