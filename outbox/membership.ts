@@ -22,12 +22,12 @@ import { executePrepared } from "./store.ts";
  * take its partitions over at once, since a lease whose owner has no live row is free (see
  * `worker/lease.ts`). After a `kill -9` its partitions deliver again within about two seconds.
  *
- * The assignment only decides who tries: the lease, checked under the checkpoint's row lock in
- * the transaction that commits each batch, stays what makes delivery exclusive. While processes
+ * The assignment only decides who tries: the lease, checked under the checkpoint's row lock by
+ * the advance that commits each batch, stays what makes delivery exclusive. While processes
  * disagree for a moment (one has not yet seen another join or leave) a partition is at worst
- * idle until the next heartbeat, never handled twice. A live process taken for dead (its
+ * idle until the next heartbeat, never committed twice. A live process taken for dead (its
  * heartbeats held up longer than `timeoutMs`) loses its partitions the same way, and finds out
- * at its next checkpoint lock; `alive()` lets its workers stop starting batches as soon as its
+ * at its next checkpoint advance; `alive()` lets its workers stop starting batches as soon as its
  * own heartbeat is overdue, before anyone else can act on it.
  */
 export class Membership {

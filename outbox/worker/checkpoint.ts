@@ -8,6 +8,9 @@ import type { Partition } from "./subscription.ts";
 
 const noop = () => {};
 
+/** The configuration parameter whose (failed) read makes a fenced advance raise: its name is the error's text. */
+const FENCE = "outbox.checkpoint_moved_or_lease_lost";
+
 /** Checkpoint is one partition's row in `outbox.subscriptions`, as the worker reads it. */
 export interface Checkpoint {
   last_transaction_id: string;
@@ -130,17 +133,6 @@ export class PartitionCheckpoint {
     return cp;
   }
 
-  /** lockAndRead locks the checkpoint and returns the batch to handle, or null if there is none. */
-  async lockAndRead(tx: Tx, seen: Seen): Promise<Seen | null> {
-    const cp = await this.lock(tx);
-    if (!cp || cp.status === "paused") return null;
-    // What the peek read is still the head of the batch if the checkpoint has not moved:
-    // anything that became visible since has a larger transaction id.
-    const unmoved = cp.last_transaction_id === seen.cp.last_transaction_id && cp.last_position === seen.cp.last_position;
-    const batch = unmoved ? seen.batch : await this.read(tx, cp, this.p.sub.batchSize);
-    return batch.length ? { cp, batch } : null;
-  }
-
   /** read returns up to `limit` of this partition's events past `cp` that no running transaction can still precede. */
   async read(db: Executor, cp: Checkpoint, limit: number): Promise<EventRow[]> {
     const { sub, partition } = this.p;
@@ -161,28 +153,44 @@ export class PartitionCheckpoint {
   }
 
   /**
-   * advance moves the checkpoint to `to` (and extends the lease) in the batch's transaction;
-   * `clearFailure` forgets the event that was failing, once it is past. Write-behind: the update
-   * travels with the COMMIT (no round trip of its own, so the batch's transaction, which holds
-   * every reader's horizon back while it is open, is shorter), and a failure fails the commit.
-   * After the commit, the wake-up is told this transaction ended: loops waiting for the horizon
-   * to pass it look again (see `WakeSignal.waitForCommit`).
+   * advance moves the checkpoint from `from` (the checkpoint the batch started from: as the peek
+   * read it, or as `lock` returned it) to `to`, and extends the lease, in the batch's
+   * transaction; `clearFailure` forgets the event that was failing, once it is past.
+   *
+   * It is also the batch's fence (see `./lease.ts`): the update takes the checkpoint's row lock
+   * and changes the row only if it still names this process as the lease owner and still stands
+   * at `from`; otherwise it raises, so the whole transaction (the handler's effects with it)
+   * rolls back, and `isCheckpointFenceError` tells the worker to look again. A batch therefore
+   * needs no lock up front: its transaction takes no transaction id until its first write
+   * (often the COMMIT's packet), and a transaction id is what holds every reader's horizon back.
+   *
+   * Write-behind: the update travels with the COMMIT (no round trip of its own). After the
+   * commit, the wake-up is told this transaction ended: loops waiting for the horizon to pass it
+   * look again (see `WakeSignal.waitForCommit`).
    */
-  async advance(tx: Tx, to: EventRow, processed: number, clearFailure: boolean): Promise<void> {
+  async advance(tx: Tx, from: Checkpoint, to: EventRow, processed: number, clearFailure: boolean): Promise<void> {
     const { sub, partition, deps } = this.p;
     if (deps.relaxedCommit) await relaxCommit(tx);
+    // A `select` of a configuration parameter that is never set raises at run time (an
+    // expression in the statement's text would be folded, and raise, at plan time): how one
+    // statement makes a compare-and-set that matched nothing fail its transaction.
     const statement = executePrepared(
       tx,
       sql`
-      update outbox.subscriptions
-         set last_transaction_id = ${to.transaction_id}::xid8, last_position = ${to.position}::bigint,
-             processed_count = processed_count + ${processed},
-             lease_expires_at = now() + make_interval(secs => ${deps.leaseSeconds}),
-             updated_at = now()
-             ${clearFailure ? sql`, failing_position = null, failing_attempts = 0, first_failed_at = null` : sql``}
-       where name = ${sub.name} and partition = ${partition}
-      returning pg_current_xact_id()::text as xid`,
-      "outbox_checkpoint_advance",
+      with moved as (
+        update outbox.subscriptions
+           set last_transaction_id = ${to.transaction_id}::xid8, last_position = ${to.position}::bigint,
+               processed_count = processed_count + ${processed},
+               lease_expires_at = now() + make_interval(secs => ${deps.leaseSeconds}),
+               updated_at = now()
+               ${clearFailure ? sql`, failing_position = null, failing_attempts = 0, first_failed_at = null` : sql``}
+         where name = ${sub.name} and partition = ${partition} and lease_owner = ${deps.processId}
+           and last_transaction_id = ${from.last_transaction_id}::xid8 and last_position = ${from.last_position}::bigint
+        returning pg_current_xact_id()::text as xid)
+      select xid from moved
+      union all
+      select current_setting(${sql.raw(`'${FENCE}'`)}) where not exists (select 1 from moved)`,
+      clearFailure ? "outbox_checkpoint_advance_clear" : "outbox_checkpoint_advance",
     );
     let xid: string | undefined;
     statement.then((rows) => {
@@ -194,4 +202,16 @@ export class PartitionCheckpoint {
     await writeBehind(tx, statement);
     this.lease.renewed();
   }
+}
+
+/**
+ * isCheckpointFenceError says whether `err` (or its cause) is a batch's fence failing: the
+ * checkpoint moved (a replay, another process) or the lease went to another process while the
+ * batch ran. Its transaction rolled back; nothing of the batch happened.
+ */
+export function isCheckpointFenceError(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === "42704" && String(e.message).includes(FENCE)) return true;
+  }
+  return false;
 }

@@ -5,7 +5,7 @@ import { fullJitterDelay } from "../backoff.ts";
 import { errorText } from "../error-text.ts";
 import type { DeliveryDeferredError } from "../errors.ts";
 import type { EventRow } from "../store.ts";
-import type { PartitionCheckpoint } from "./checkpoint.ts";
+import type { Checkpoint, PartitionCheckpoint } from "./checkpoint.ts";
 import type { BatchOutcome, Partition } from "./subscription.ts";
 
 /**
@@ -23,9 +23,18 @@ export class Failures {
   /**
    * recover commits what came before the failed event (`redoBefore` delivers it again in a new
    * transaction, since the failure rolled it back), then dead-letters the failed event or
-   * records the attempt and returns the backoff before the next.
+   * records the attempt and returns the backoff before the next. `from` is the checkpoint the
+   * batch was read past: if it moved meanwhile (a replay, another process), nothing is recorded
+   * and the worker looks again.
    */
-  async recover(batch: EventRow[], failedAt: number, failure: unknown, attempts: number, redoBefore?: (tx: Tx) => Promise<number>): Promise<BatchOutcome> {
+  async recover(
+    from: Checkpoint,
+    batch: EventRow[],
+    failedAt: number,
+    failure: unknown,
+    attempts: number,
+    redoBefore?: (tx: Tx) => Promise<number>,
+  ): Promise<BatchOutcome> {
     const { sub, partition, deps } = this.p;
     const failed = batch[failedAt]!;
     const error = errorText(failure);
@@ -33,16 +42,20 @@ export class Failures {
     deps.log.warn({ subscription: sub.name, partition, position: failed.position, attempts, error }, "handler failed");
     const giveUp = attempts >= sub.maxAttempts;
     let processed = 0;
+    let moved = false;
     await deps.db.transaction(async (tx) => {
       const cp = await this.checkpoint.lock(tx);
-      if (!cp) return;
+      if (!cp || cp.last_transaction_id !== from.last_transaction_id || cp.last_position !== from.last_position) {
+        moved = true;
+        return;
+      }
       if (redoBefore) processed = await redoBefore(tx);
       if (giveUp) {
         await this.deadLetter(tx, failed, error, attempts);
-        await this.checkpoint.advance(tx, failed, processed, true);
+        await this.checkpoint.advance(tx, cp, failed, processed, true);
         return;
       }
-      if (failedAt > 0) await this.checkpoint.advance(tx, batch[failedAt - 1]!, processed, false);
+      if (failedAt > 0) await this.checkpoint.advance(tx, cp, batch[failedAt - 1]!, processed, false);
       await tx.execute(sql`
         update outbox.subscriptions
            set failing_position = ${failed.position}::bigint, failing_attempts = ${attempts},
@@ -50,6 +63,8 @@ export class Failures {
                last_error = ${error}, last_error_at = now()
          where name = ${sub.name} and partition = ${partition}`);
     });
+    // Look again at once: the checkpoint as it is now decides what comes next.
+    if (moved) return { processed: 0, retryInMs: 0 };
     if (processed) deps.metrics.processed(sub.name, partition, processed);
     if (giveUp) return { processed: processed + 1 };
     return { processed, retryInMs: fullJitterDelay(attempts, sub.backoff.baseMs, sub.backoff.maxMs) };

@@ -15,24 +15,35 @@ import type { Partition } from "./subscription.ts";
 // Fencing, for the bodies that run in a transaction (per-event handlers, batch projections,
 // redrives, and the checkpoint commit of relays):
 //
-// 1. Every transaction that delivers or advances first locks the checkpoint row
-//    (`select ... for update`, `./checkpoint.ts`) and goes on only if `lease_owner` is this
-//    process; otherwise it drops its lease and commits nothing.
-// 2. Taking a lease is an update of that same row, so it needs the same row lock (and skips a
-//    locked row instead of queueing behind it). From the owner's check to its commit, nobody
-//    else can become the owner.
-// 3. So the deliveries of one partition are serialised by the row lock: a new owner's first
-//    transaction starts after the old owner's last one ended, and reads the checkpoint that
-//    one left. A paused or partitioned ("zombie") process that lost its lease, however stale
-//    its view, fails step 1 at its next transaction and commits nothing after losing it.
+// 1. A delivery's transaction commits only through its checkpoint advance (`./checkpoint.ts`),
+//    a compare-and-set on the checkpoint row: it changes the row only if the row still names
+//    this process as `lease_owner` and still stands where the batch was read from, and raises
+//    otherwise, which rolls the whole transaction back (the handler's effects with it). The
+//    update takes the row's lock and checks its condition on the newest version of the row.
+//    The rarer transactions (recording a failure, dead-lettering, redriving, a relay's commit)
+//    lock the row first (`select ... for update`) and go on only if `lease_owner` is this
+//    process.
+// 2. Taking a lease is an update of that same row (skipping it while it is locked): it changes
+//    `lease_owner`, so every batch of the old owner not yet committed fails step 1.
+// 3. So each move of a partition's checkpoint is committed once, by the process holding the
+//    lease, with the effects of exactly the events it moves past, and each batch starts from
+//    the checkpoint the last committed one left. A paused or partitioned ("zombie") process
+//    that lost its lease, however stale its view, commits nothing after losing it. Its handler
+//    may still be running beside the new owner's for a moment (it holds no lock up front), which
+//    at-least-once delivery allows: only one of the two commits.
+//
+// Why no lock up front: a row lock gives the transaction a transaction id at once, and while
+// a transaction with an id is open every reader's horizon (`transaction_id < snapshot xmin`)
+// stays behind it, in every database of the server. Locking at the advance, whose write
+// travels with the COMMIT, keeps a delivery from holding the horizon while its handler reads.
 //
 // What a takeover waits for: a `kill -9` closes the dead process's connections, so Postgres
 // rolls back its open transaction at once and nothing stays locked. A process paused in the
-// middle of a delivery transaction keeps that one partition's row locked, and with it the
-// partition, until it resumes (it held the lease when it locked, so its batch is legitimate)
-// or its connection drops; stalling one partition is the price of never doubling it. A host
-// that vanishes leaves its connections open until the server's TCP keepalive gives up; the
-// server setting `idle_in_transaction_session_timeout` bounds how long that partition waits.
+// middle of a delivery transaction holds the row locks its handler took (not the checkpoint's,
+// unless it is committing or in one of the rarer transactions above) until it resumes or its
+// connection drops; a new owner's batch that needs those rows waits for them, and the zombie's
+// commit, when it comes, fails step 1. A host that vanishes leaves its connections open until the server's
+// TCP keepalive gives up; the server setting `idle_in_transaction_session_timeout` bounds it.
 //
 // Relays send to AWS outside any transaction (holding one open would hold back every reader),
 // so only their checkpoint commit is fenced: a relay whose own heartbeat is overdue starts no

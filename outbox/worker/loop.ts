@@ -1,6 +1,6 @@
 import { partitionOf } from "../hashtext.ts";
 import type { WakeSignal } from "../wakeup.ts";
-import { PartitionCheckpoint } from "./checkpoint.ts";
+import { isCheckpointFenceError, PartitionCheckpoint } from "./checkpoint.ts";
 import { Failures } from "./failures.ts";
 import { EventFilter } from "./filter.ts";
 import { PartitionLease } from "./lease.ts";
@@ -132,6 +132,13 @@ export class PartitionWorker implements Partition {
         progressed = outcome.processed > 0;
         if (outcome.retryInMs !== undefined) delay = outcome.retryInMs;
       } catch (err) {
+        if (isCheckpointFenceError(err)) {
+          // The batch's checkpoint moved or its lease went elsewhere while it ran: it rolled back
+          // whole. Look again at once (the lease check and the peek decide what comes next).
+          log.info({ subscription: this.sub.name, partition: this.partition }, "batch not committed: the checkpoint moved or the lease was lost");
+          this.#lease.lost();
+          continue;
+        }
         log.error({ err, subscription: this.sub.name, partition: this.partition }, "subscription worker error");
         delay = Math.min(pollMs, 1000);
       }

@@ -47,12 +47,9 @@ export class PerEventDelivery {
   async #deliverConcurrently(seen: Seen): Promise<BatchOutcome | null> {
     const { sub, partition, deps } = this.p;
     let failed = false;
-    let batch: EventRow[] = [];
+    const { cp, batch } = seen;
     const processed = await deps.db
       .transaction(async (tx) => {
-        const locked = await this.checkpoint.lockAndRead(tx, seen);
-        if (!locked) return 0;
-        batch = locked.batch;
         const running = new Set<Promise<void>>();
         // The last task of each subject: the next event of that subject starts after it.
         const chains = new Map<string, Promise<void>>();
@@ -78,7 +75,7 @@ export class PerEventDelivery {
         await Promise.all(running);
         // Rolls the transaction back (the runner may report it as the handler's own error).
         if (failed) throw new ConcurrentBatchFailed();
-        await this.checkpoint.advance(tx, batch[batch.length - 1]!, handled, true);
+        await this.checkpoint.advance(tx, cp, batch[batch.length - 1]!, handled, true);
         return handled;
       })
       .catch((err) => {
@@ -94,14 +91,10 @@ export class PerEventDelivery {
     const { sub, partition, deps } = this.p;
     let failedAt = -1;
     let failure: unknown;
-    let batch: EventRow[] = [];
+    const { cp, batch } = seen;
     let failingAttempts = 0;
     try {
       const processed = await deps.db.transaction(async (tx) => {
-        const locked = await this.checkpoint.lockAndRead(tx, seen);
-        if (!locked) return 0;
-        const { cp } = locked;
-        batch = locked.batch;
         let handled = 0;
         const store: EventContext = { correlationId: "" };
         await runWithEventContext(store, async () => {
@@ -120,14 +113,14 @@ export class PerEventDelivery {
             handled++;
           }
         });
-        await this.checkpoint.advance(tx, batch[batch.length - 1]!, handled, true);
+        await this.checkpoint.advance(tx, cp, batch[batch.length - 1]!, handled, true);
         return handled;
       });
       if (processed) deps.metrics.processed(sub.name, partition, processed);
       return { processed: batch.length };
     } catch (err) {
       if (failedAt < 0) throw err;
-      return this.failures.recover(batch, failedAt, failure, failingAttempts + 1, (tx) => this.#redo(tx, batch, failedAt));
+      return this.failures.recover(cp, batch, failedAt, failure, failingAttempts + 1, (tx) => this.#redo(tx, batch, failedAt));
     }
   }
 

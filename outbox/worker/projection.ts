@@ -1,5 +1,5 @@
 import { errorText } from "../error-text.ts";
-import type { Checkpoint, PartitionCheckpoint, Seen } from "./checkpoint.ts";
+import { type Checkpoint, isCheckpointFenceError, type PartitionCheckpoint, type Seen } from "./checkpoint.ts";
 import type { EventFilter } from "./filter.ts";
 import type { PerEventDelivery } from "./per-event.ts";
 import { type BatchOutcome, type BatchProjection, handlerContext, type Partition } from "./subscription.ts";
@@ -34,25 +34,22 @@ export class ProjectionDelivery {
   // Null when the projection threw and the batch is to go event by event.
   async #deliverWhole(seen: Seen): Promise<BatchOutcome | null> {
     const { sub, partition, deps } = this.p;
-    let batch: Seen["batch"] = [];
+    const { cp, batch } = seen;
     try {
       const handled = await deps.db.transaction(async (tx) => {
-        const locked = await this.checkpoint.lockAndRead(tx, seen);
-        if (!locked) return 0;
-        batch = locked.batch;
         const matched = this.filter.matching(batch);
         if (matched.length) {
           const started = performance.now();
           await this.project(matched, handlerContext(this.p, tx, 1));
           deps.metrics.handlerDuration(sub.name, (performance.now() - started) / 1000 / matched.length);
         }
-        await this.checkpoint.advance(tx, batch[batch.length - 1]!, matched.length, true);
+        await this.checkpoint.advance(tx, cp, batch[batch.length - 1]!, matched.length, true);
         return matched.length;
       });
       if (handled) deps.metrics.processed(sub.name, partition, handled);
       return { processed: batch.length };
     } catch (err) {
-      if (batch.length === 0) throw err;
+      if (isCheckpointFenceError(err)) throw err;
       const last = batch[batch.length - 1]!;
       this.#eventByEventThrough = { tx: BigInt(last.transaction_id), pos: BigInt(last.position) };
       deps.metrics.failed(sub.name, partition);

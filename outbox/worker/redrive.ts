@@ -34,7 +34,7 @@ export class Redrive {
     if (!asked?.asked) return;
     for (;;) {
       const done = await deps.db.transaction(async (tx) => {
-        // Under the checkpoint's row lock, as every delivery: a process that lost the lease
+        // Under the checkpoint's row lock, taken first: a process that lost the lease
         // meanwhile redrives nothing (see ./lease.ts).
         if (!(await this.checkpoint.lock(tx))) return false;
         const [dl] = (await tx.execute(sql`

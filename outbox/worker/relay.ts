@@ -43,7 +43,7 @@ export class RelayDelivery {
       if (this.p.stopping.aborted) return { processed: 0 };
       if (err instanceof DeliveryDeferredError) return this.failures.deferred(err);
       if (attempts >= sub.maxAttempts && batch.length > 1) return this.#isolate(batch, err);
-      return this.failures.recover(batch, 0, err, attempts).then((r) => ({ ...r, processed: 0 }));
+      return this.failures.recover(cp, batch, 0, err, attempts).then((r) => ({ ...r, processed: 0 }));
     }
     const rejected = new Map((result?.rejected ?? []).map((r) => [r.event.id, r.error]));
     await deps.db.transaction(async (tx) => {
@@ -53,7 +53,7 @@ export class RelayDelivery {
         const error = rejected.get(row.id);
         if (error) await this.failures.deadLetter(tx, row, error, 1);
       }
-      await this.checkpoint.advance(tx, batch[batch.length - 1]!, matched.length - rejected.size, true);
+      await this.checkpoint.advance(tx, now, batch[batch.length - 1]!, matched.length - rejected.size, true);
     });
     deps.metrics.processed(sub.name, partition, matched.length - rejected.size);
     return { processed: batch.length };
@@ -78,9 +78,10 @@ export class RelayDelivery {
         }
       }
       await deps.db.transaction(async (tx) => {
-        if (!(await this.checkpoint.lock(tx))) return;
+        const now = await this.checkpoint.lock(tx);
+        if (!now) return;
         if (error) await this.failures.deadLetter(tx, row, error, sub.maxAttempts);
-        await this.checkpoint.advance(tx, row, error ? 0 : 1, true);
+        await this.checkpoint.advance(tx, now, row, error ? 0 : 1, true);
       });
     }
     return { processed: batch.length };

@@ -72,6 +72,32 @@ describe("delivery", () => {
     expect((await current.effects()).length).toBe(3);
   });
 
+  it("commits nothing of a batch whose lease went to another process while it ran, and delivers it again", async () => {
+    let calls = 0;
+    current = await startTestOutbox(tdb.url, [
+      effectsSub("testing.record", {
+        handler: async (e, { tx }) => {
+          calls++;
+          // The first time, another process takes the lease mid-batch (a zombie's batch): its
+          // checkpoint row is not locked by the batch, so the update goes through at once.
+          if (calls === 1) await current!.database.sql`update outbox.subscriptions set lease_owner = 'another-process' where name = 'testing.record'`;
+          await recordEffect(tx, e);
+        },
+      }),
+    ]);
+    await current.append([current.happened(1)]);
+    // The lease holder named in the row has no membership, so this process takes the lease back
+    // and delivers the batch again: one effect, from the second delivery.
+    const rows = await eventually(async () => {
+      const r = await current!.effects();
+      return r.length === 1 && r;
+    });
+    expect(rows.map((r) => r.n)).toEqual([1]);
+    expect(calls).toBe(2);
+    await Bun.sleep(200);
+    expect((await current.effects()).length).toBe(1);
+  });
+
   it("wakes a worker within milliseconds of a commit, without waiting for the poll", async () => {
     current = await startTestOutbox(tdb.url, [effectsSub("testing.record")], { pollMs: 10_000 });
     await Bun.sleep(100);
