@@ -120,11 +120,20 @@ async function markApplied(sql: Sql, consumer: string, events: readonly Ingested
     from unnest(${events.map((e) => e.data.batchId)}::uuid[], ${events.map((e) => e.data.receivedAt ?? null)}::text[]::timestamptz[]) as b(id, received_at)`;
 }
 
-/** lockState reads (and locks) the watermark of `aggregates`: the highest event time applied to them. */
-async function lockState(sql: Sql, aggregates: readonly Aggregate[]): Promise<number | null> {
+/**
+ * readState reads the watermark of `aggregates`: the highest event time applied to them.
+ *
+ * Neither it nor the sessions' read locks a row. Each consumer is one partition, and its delivery
+ * commits only through the outbox's fenced checkpoint advance (`outbox/worker/checkpoint.ts`): a
+ * delivery running beside it (a process that lost its lease) rolls back whole, and the batches'
+ * key in `consumer_batches` refuses the later of two. Reading without row locks keeps the
+ * delivery's transaction without a transaction id until its writes, so it does not hold the
+ * server's read horizon (every subscription's wake-up) back while it reads and computes.
+ */
+async function readState(sql: Sql, aggregates: readonly Aggregate[]): Promise<number | null> {
   const state = await sql<{ watermark: string | null }[]>`
     select to_char(watermark at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as watermark
-    from analytics.consumer_state where aggregate = any(${aggregates as Aggregate[]}::text[]) for update`;
+    from analytics.consumer_state where aggregate = any(${aggregates as Aggregate[]}::text[])`;
   return state.reduce<number | null>((w, s) => (s.watermark === null ? w : Math.max(w ?? 0, Date.parse(s.watermark))), null);
 }
 
@@ -171,7 +180,7 @@ function windowsConsumer(deps: ConsumerDeps) {
       // Every event moves the watermark; only purchases count, so only they are read (with the
       // highest event time before each).
       const rows = await readPurchases(sql, events);
-      const initial = await lockState(sql, ["revenue", "risk", "velocity"]);
+      const initial = await readState(sql, ["revenue", "risk", "velocity"]);
       let watermark = initial;
       const late = { revenue: 0, risk: 0, velocity: 0 };
       const revenue = new Map<string, { ws: number; category: string; orders: number; cents: number; users: Set<string> }>();
@@ -255,7 +264,7 @@ function sessionsConsumer(deps: ConsumerDeps) {
       const events = await freshBatches(sql, subscription, delivered);
       if (events.length === 0) return;
       const rows = await readRows<SessionRow>(sql, events, sql`c.user_id, c.session_id, c.event_type, c.price_cents, c.quantity, c.category, c.device_type`);
-      let watermark = await lockState(sql, ["sessions"]);
+      let watermark = await readState(sql, ["sessions"]);
       const late = { sessions: 0 };
       const keyed = await loadSessions(sql, rows);
       const touched = new Map<string, { userId: string; sessionId: string; session: SessionState }>();

@@ -39,8 +39,7 @@ export async function loadSessions(sql: Sql, rows: readonly { user_id: string; s
            s.event_count, s.page_views, s.cart_additions, s.purchases, s.revenue_cents
     from analytics.sessions s join unnest(${keys.map((k) => k.user_id)}::text[], ${keys.map((k) => k.session_id)}::text[]) as k(u, sid)
       on s.user_id = k.u and s.session_id = k.sid
-    where s.end_time > ${iso(earliest - SESSION_GAP_MS)}::timestamptz
-    for update of s`;
+    where s.end_time > ${iso(earliest - SESSION_GAP_MS)}::timestamptz`;
   for (const f of found) {
     const key = `${f.user_id}\u0000${f.session_id}`;
     const list = keyed.get(key) ?? [];
