@@ -1,23 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { noteAppend, relaxCommit } from "../../outbox/durability.ts";
 import { defineSubscription, InvalidSubscriptionError } from "../../outbox/index.ts";
 import { rawSql } from "../../src/db/client.ts";
-import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { recordEffect, resetOutbox, startTestOutbox, TestFollowed, TestHappened, type TestOutbox } from "../support/outbox.ts";
+import { outboxTestFile, recordEffect, TestFollowed, TestHappened, type TestOutbox } from "../support/outbox.ts";
 
-let tdb: TestDatabase;
+const tdb = outboxTestFile();
 let current: TestOutbox | undefined;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-});
-afterEach(async () => {
-  await current?.close();
-  current = undefined;
-  await resetOutbox(tdb.url);
-});
-afterAll(() => tdb.drop());
 
 // 8 subjects, 40 events each, interleaved in the log: s-0 n=0, s-1 n=1, ... s-0 n=8, ...
 const SUBJECTS = 8;
@@ -28,7 +17,7 @@ describe("per-event handlers with concurrency", () => {
   it("handles different subjects at once, each subject's events in log order, each once", async () => {
     let running = 0;
     let most = 0;
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       defineSubscription({
         name: "testing.concurrent",
         on: [TestHappened],
@@ -68,7 +57,7 @@ describe("per-event handlers with concurrency", () => {
   it("never runs two events of one subject at once", async () => {
     const busy = new Set<string>();
     let overlapped = 0;
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       defineSubscription({
         name: "testing.one-subject",
         on: [TestHappened],
@@ -98,7 +87,7 @@ describe("per-event handlers with concurrency", () => {
   it("rolls a failed batch back and delivers it again one at a time: effects once, the failing event retried", async () => {
     let failures = 0;
     const attempts: number[] = [];
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       defineSubscription({
         name: "testing.concurrent-flaky",
         on: [TestHappened],
@@ -134,7 +123,7 @@ describe("per-event handlers with concurrency", () => {
   });
 
   it("dead-letters a poison event and goes on", async () => {
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       defineSubscription({
         name: "testing.concurrent-poison",
         on: [TestHappened],
@@ -154,7 +143,7 @@ describe("per-event handlers with concurrency", () => {
   });
 
   it("refuses concurrency outside 1-64 and on anything but a per-event handler", async () => {
-    current = await startTestOutbox(tdb.url, [], { start: false });
+    current = await tdb.start([], { start: false });
     const { outbox } = current;
     expect(() => outbox.subscribe([{ name: "testing.zero", on: [TestHappened], concurrency: 0, handler: async () => {} }])).toThrow(InvalidSubscriptionError);
     expect(() => outbox.subscribe([{ name: "testing.many", on: [TestHappened], concurrency: 65, handler: async () => {} }])).toThrow(InvalidSubscriptionError);
@@ -173,7 +162,7 @@ describe("delivery commits", () => {
     });
 
   it("relax a transaction that appended nothing, and keep one that appended events durable", async () => {
-    current = await startTestOutbox(tdb.url, [], { start: false });
+    current = await tdb.start([], { start: false });
     const t = current;
     expect(await setting(t, (tx) => relaxCommit(tx))).toBe("off");
     expect(
@@ -193,7 +182,7 @@ describe("delivery commits", () => {
   it("commits a delivery that appends durably, and one that does not without waiting for the flush", async () => {
     // What each delivery transaction's setting was when it committed: read by the statement
     // after the checkpoint advance, through a deferred constraint trigger on the effects table.
-    current = await startTestOutbox(tdb.url, [], { start: false });
+    current = await tdb.start([], { start: false });
     await current.database.sql.unsafe(`
       create table if not exists public.commit_settings (event_id uuid, setting text);
       create or replace function public.note_commit_setting() returns trigger language plpgsql as $$
@@ -202,7 +191,7 @@ describe("delivery commits", () => {
       create constraint trigger note_commit_setting after insert on public.effects deferrable initially deferred
         for each row execute function public.note_commit_setting();`);
     await current.close();
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       defineSubscription({
         name: "testing.plain",
         on: [TestHappened],

@@ -1,28 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { discardDeadLetter, listDeadLetters, replay, requestRedrive } from "../../outbox/admin.ts";
 import { defineSubscription } from "../../outbox/index.ts";
-import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { recordEffect, resetOutbox, startTestOutbox, TestHappened, type TestOutbox } from "../support/outbox.ts";
+import { outboxTestFile, recordEffect, TestHappened, type TestOutbox } from "../support/outbox.ts";
 
-let tdb: TestDatabase;
+const tdb = outboxTestFile();
 let current: TestOutbox | undefined;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-});
-afterEach(async () => {
-  await current?.close();
-  current = undefined;
-  await resetOutbox(tdb.url);
-});
-afterAll(() => tdb.drop());
 
 describe("dead letters", () => {
   it("parks a poison event after maxAttempts while later events flow, then redrives it once fixed", async () => {
     let fixed = false;
     let attempts = 0;
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       defineSubscription({
         name: "testing.poison",
         on: [TestHappened],
@@ -62,7 +51,7 @@ describe("dead letters", () => {
   });
 
   it("keeps a dead letter dead when redrive fails again, and discards it", async () => {
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       defineSubscription({
         name: "testing.always-fails",
         on: [TestHappened],
@@ -91,7 +80,7 @@ describe("dead letters", () => {
 
 describe("replay", () => {
   it("redelivers exactly the events from a position, and from a time", async () => {
-    current = await startTestOutbox(tdb.url, [defineSubscription({ name: "testing.record", on: [TestHappened], handler: (e, { tx }) => recordEffect(tx, e) })]);
+    current = await tdb.start([defineSubscription({ name: "testing.record", on: [TestHappened], handler: (e, { tx }) => recordEffect(tx, e) })]);
     await current.append(Array.from({ length: 10 }, (_, i) => current!.happened(i + 1)));
     await eventually(async () => (await current!.effects()).length === 10);
 
@@ -116,7 +105,7 @@ describe("replay", () => {
   });
 
   it("parks the checkpoint at the end when nothing is that new", async () => {
-    current = await startTestOutbox(tdb.url, [defineSubscription({ name: "testing.record", on: [TestHappened], handler: (e, { tx }) => recordEffect(tx, e) })]);
+    current = await tdb.start([defineSubscription({ name: "testing.record", on: [TestHappened], handler: (e, { tx }) => recordEffect(tx, e) })]);
     await current.append([current.happened(1)]);
     await eventually(async () => (await current!.effects()).length === 1);
     expect(await replay(current.database.db, "testing.record", { position: "999" })).toEqual({ fromPosition: null });

@@ -1,24 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "bun:test";
+import { describe, expect, it } from "bun:test";
 import { replay } from "../../outbox/admin.ts";
 import type { EventEnvelope } from "../../outbox/envelope.ts";
 import { defineSubscription, type EventHandlerSubscription, type HandlerContext, runWithEventContext } from "../../outbox/index.ts";
 import { rawSql } from "../../src/db/client.ts";
-import { createTestDatabase, type TestDatabase } from "../support/db.ts";
 import { eventually } from "../support/eventually.ts";
-import { recordEffect, resetOutbox, startTestOutbox, TestFollowed, TestHappened, type TestOutbox } from "../support/outbox.ts";
+import { outboxTestFile, recordEffect, TestFollowed, TestHappened, type TestOutbox } from "../support/outbox.ts";
 
-let tdb: TestDatabase;
+const tdb = outboxTestFile();
 let current: TestOutbox | undefined;
-
-beforeAll(async () => {
-  tdb = await createTestDatabase();
-});
-afterEach(async () => {
-  await current?.close();
-  current = undefined;
-  await resetOutbox(tdb.url);
-});
-afterAll(() => tdb.drop());
 
 const effectsSub = (name: string, extra: Partial<Omit<EventHandlerSubscription<typeof TestHappened>, "name" | "on">> = {}) =>
   defineSubscription({
@@ -30,7 +19,7 @@ const effectsSub = (name: string, extra: Partial<Omit<EventHandlerSubscription<t
 
 describe("delivery", () => {
   it("delivers every appended event once, in log order", async () => {
-    current = await startTestOutbox(tdb.url, [effectsSub("testing.record")]);
+    current = await tdb.start([effectsSub("testing.record")]);
     await current.append(Array.from({ length: 250 }, (_, i) => current!.happened(i)));
     const rows = await eventually(async () => {
       const r = await current!.effects();
@@ -40,7 +29,7 @@ describe("delivery", () => {
   });
 
   it("never skips an event whose transaction commits after a later one", async () => {
-    current = await startTestOutbox(tdb.url, [effectsSub("testing.record")]);
+    current = await tdb.start([effectsSub("testing.record")]);
     const { db } = current.database;
     let releaseSlow!: () => void;
     const slowMayCommit = new Promise<void>((r) => (releaseSlow = r));
@@ -74,7 +63,7 @@ describe("delivery", () => {
 
   it("commits nothing of a batch whose lease went to another process while it ran, and delivers it again", async () => {
     let calls = 0;
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       effectsSub("testing.record", {
         handler: async (e, { tx }) => {
           calls++;
@@ -99,7 +88,7 @@ describe("delivery", () => {
   });
 
   it("wakes a worker within milliseconds of a commit, without waiting for the poll", async () => {
-    current = await startTestOutbox(tdb.url, [effectsSub("testing.record")], { pollMs: 10_000 });
+    current = await tdb.start([effectsSub("testing.record")], { pollMs: 10_000 });
     await Bun.sleep(100);
     const t0 = performance.now();
     await current.append([current.happened(1)]);
@@ -108,7 +97,7 @@ describe("delivery", () => {
   });
 
   it("filters by pattern beyond type, and still advances past events it ignores", async () => {
-    current = await startTestOutbox(tdb.url, [effectsSub("testing.even", { pattern: { type: ["test.happened"], data: { note: ["even"] } } })]);
+    current = await tdb.start([effectsSub("testing.even", { pattern: { type: ["test.happened"], data: { note: ["even"] } } })]);
     await current.append(Array.from({ length: 20 }, (_, i) => current!.happened(i, `s-${i}`, i % 2 === 0 ? "even" : "odd")));
     await eventually(async () => (await current!.effects()).length === 10);
     const [cp] = await current.database.sql`select last_position::int as p from outbox.subscriptions where name = 'testing.even'`;
@@ -117,7 +106,7 @@ describe("delivery", () => {
 
   it("commits handler effects and checkpoint together when a handler throws mid-batch", async () => {
     let failures = 0;
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       effectsSub("testing.flaky", {
         handler: async (e, { tx }) => {
           await recordEffect(tx, e);
@@ -140,10 +129,10 @@ describe("delivery", () => {
   });
 
   it("starts a `now` subscription after the events already in the log", async () => {
-    current = await startTestOutbox(tdb.url, [], { start: false });
+    current = await tdb.start([], { start: false });
     await current.append([current.happened(1), current.happened(2)]);
     await current.close();
-    current = await startTestOutbox(tdb.url, [effectsSub("testing.from-now", { startFrom: "now" })]);
+    current = await tdb.start([effectsSub("testing.from-now", { startFrom: "now" })]);
     await current.append([current.happened(3)]);
     await eventually(async () => (await current!.effects()).length === 1);
     await Bun.sleep(200);
@@ -152,7 +141,7 @@ describe("delivery", () => {
 
   it("charges a handler's failed append to the event whose handler made it, not to the next one", async () => {
     const taken = crypto.randomUUID();
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       defineSubscription({
         name: "testing.follow",
         on: [TestHappened],
@@ -178,7 +167,7 @@ describe("delivery", () => {
   });
 
   it("starts a `now` subscription exactly: skips what committed before it, even past an older open transaction, and delivers what was in flight", async () => {
-    current = await startTestOutbox(tdb.url, [], { start: false });
+    current = await tdb.start([], { start: false });
     const writer = current;
     await writer.append([writer.happened(0)]); // before anything: below the start
     // A transaction that appends, and stays open while the subscription is created.
@@ -199,7 +188,7 @@ describe("delivery", () => {
     await inFlightSent;
     // Committed after the open transaction began (larger transaction ids) but before the start.
     await writer.append([writer.happened(1), writer.happened(2)]);
-    const late = await startTestOutbox(tdb.url, [effectsSub("testing.from-now-exact", { startFrom: "now" })]);
+    const late = await tdb.start([effectsSub("testing.from-now-exact", { startFrom: "now" })]);
     try {
       await late.append([late.happened(3)]);
       commit();
@@ -232,7 +221,7 @@ describe("delivery", () => {
   });
 
   it("runs handlers with the event as causation, so appends inside them chain", async () => {
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       defineSubscription({
         name: "testing.follow",
         on: [TestHappened],
@@ -259,8 +248,7 @@ describe("handleBatch", () => {
 
   it("hands whole batches to the handler in the checkpoint's transaction, each event once", async () => {
     const sizes: number[] = [];
-    current = await startTestOutbox(
-      tdb.url,
+    current = await tdb.start(
       [
         defineSubscription({
           name: "testing.project",
@@ -285,8 +273,7 @@ describe("handleBatch", () => {
 
   it("retries a failing batch event by event, dead-letters only the poison event, then resumes whole batches", async () => {
     const sizes: number[] = [];
-    current = await startTestOutbox(
-      tdb.url,
+    current = await tdb.start(
       [
         defineSubscription({
           name: "testing.project",
@@ -315,7 +302,7 @@ describe("handleBatch", () => {
   });
 
   it("keeps lineage for what a batch handler appends when each event names its cause", async () => {
-    current = await startTestOutbox(tdb.url, [
+    current = await tdb.start([
       defineSubscription({
         name: "testing.project",
         on: [TestHappened],

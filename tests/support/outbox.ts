@@ -1,3 +1,4 @@
+import { afterAll, afterEach, beforeAll } from "bun:test";
 import { sql } from "drizzle-orm";
 import pino from "pino";
 import postgres from "postgres";
@@ -7,6 +8,7 @@ import { createOutbox, type Outbox, type OutboxMetrics, type SinkConfig, type Su
 import { connectDatabase, type Database, type Tx } from "../../src/db/client.ts";
 import { defineEvent, type NewEvent } from "../../src/events/definition.ts";
 import { EventRegistry } from "../../src/events/registry.ts";
+import { createTestDatabase, type TestDatabase } from "./db.ts";
 
 const counted = z.object({ n: z.number().int() });
 
@@ -53,6 +55,7 @@ export interface TestOutbox {
   append(events: NewEvent[]): Promise<void>;
   happened(n: number, subject?: string, note?: string): NewEvent<typeof TestHappened>;
   effects(): Promise<{ event_id: string; subject: string; n: number; worker: string; seq: string }[]>;
+  /** Stops the outbox and closes its pool (once, however often called). */
   close(): Promise<void>;
 }
 
@@ -78,6 +81,7 @@ export async function startTestOutbox(
   });
   outbox.subscribe(subscriptions);
   if (opts.start !== false) await outbox.start();
+  let closing: Promise<void> | undefined;
   return {
     outbox,
     database,
@@ -86,9 +90,12 @@ export async function startTestOutbox(
     },
     happened: (n, subject = `s-${n}`, note) => TestHappened.with(note ? { n, note } : { n }, { subject }),
     effects: () => database.sql`select seq::text, event_id::text, subject, n, worker from public.effects order by effects.seq` as never,
-    async close() {
-      await outbox.stop();
-      await database.close(2);
+    close() {
+      closing ??= (async () => {
+        await outbox.stop();
+        await database.close(2);
+      })();
+      return closing;
     },
   };
 }
@@ -109,4 +116,41 @@ export async function resetOutbox(url: string): Promise<void> {
   } finally {
     await sql.end();
   }
+}
+
+/** OutboxTestFile is a test file's database, with the outboxes its tests start on it. */
+export interface OutboxTestFile {
+  readonly url: string;
+  /** start runs an outbox on the file's database (as `startTestOutbox`); it is closed after the test. */
+  start(subscriptions: SubscriptionDefinition[], opts?: Parameters<typeof startTestOutbox>[2]): Promise<TestOutbox>;
+}
+
+/**
+ * outboxTestFile sets up a test file whose tests each run their own outboxes: one database for
+ * the file, and after each test every outbox it started closed and the log, checkpoints, dead
+ * letters and effects emptied (`resetOutbox`).
+ *
+ * @example const tdb = outboxTestFile(); ... current = await tdb.start([defineSubscription(...)]);
+ */
+export function outboxTestFile(): OutboxTestFile {
+  let db: TestDatabase | undefined;
+  const started: TestOutbox[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterEach(async () => {
+    for (const t of started.splice(0)) await t.close();
+    await resetOutbox(db!.url);
+  });
+  afterAll(() => db?.drop());
+  return {
+    get url() {
+      return db!.url;
+    },
+    async start(subscriptions, opts) {
+      const t = await startTestOutbox(db!.url, subscriptions, opts);
+      started.push(t);
+      return t;
+    },
+  };
 }
