@@ -50,7 +50,9 @@ export const newRouter = () => new OpenAPIHono<AppEnv>({ defaultHook: validation
  * included); every other request goes through `edge` (ids, headers, the log line); `/api/*`
  * adds CORS when configured, the body checks on requests with a body, and the event context
  * (so events appended while handling carry the correlation id and the caller as actor); each
- * route adds its own access check, rate limit and idempotency (see `defineRoute`).
+ * route adds its own access check, rate limit and idempotency (see `defineRoute`). Routes declared
+ * with `nativeGet` are also served by the server outside Hono, with the same answers (see
+ * `native-route.ts` and `nativeRoutes`).
  */
 export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) => void): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook as never });
