@@ -225,7 +225,9 @@ async function timelineReads(
   const u2 = await wrk(uncachedApp, { ...timeline, seconds: half });
   const c2 = await wrk(app, { ...timeline, seconds: half });
   const h2 = await wrk(app, { ...health, seconds: half });
-  const merge = (x: WrkResult, y: WrkResult) => ({ ...combine(x, y), bad: x.bad + y.bad });
+  const merge = (x: WrkResult, y: WrkResult) => ({ ...combine(x, y), bad: x.bad + y.bad, cpu: x.cpu + y.cpu });
+  // The server's CPU time per request: steadier than rates when other work shares the machine.
+  const us = (r: { cpu: number; ops: number }) => ((r.cpu / Math.max(1, r.ops)) * 1e6).toFixed(1);
   const [h, c, u] = [merge(h1, h2), merge(c1, c2), merge(u1, u2)];
   const figuresMemory: Figure[] = [];
   if (memoryApp) {
@@ -238,7 +240,7 @@ async function timelineReads(
     const mc2 = await wrk(memoryApp, { ...timeline, seconds: half });
     const mh2 = await wrk(memoryApp, { ...health, seconds: half });
     const [mh, mc] = [merge(mh1, mh2), merge(mc1, mc2)];
-    log(`   without Redis: /health ${mh.rate.toFixed(0)} req/s, cached ${mc.rate.toFixed(0)} req/s`);
+    log(`   without Redis: /health ${mh.rate.toFixed(0)} req/s (${us(mh)} us CPU/req), cached ${mc.rate.toFixed(0)} req/s (${us(mc)} us CPU/req)`);
     const f = figure({
       name: `GET /api/v1/timeline cached in memory, no Redis (rate limit in memory too), wrk -t1 -c${CONNECTIONS}`,
       value: mc.rate,
@@ -251,7 +253,9 @@ async function timelineReads(
     if (mc.bad || mh.bad) f.pass = false;
     figuresMemory.push(f);
   }
-  log(`   /health ${h.rate.toFixed(0)} req/s, cached ${c.rate.toFixed(0)} req/s, uncached ${u.rate.toFixed(0)} req/s`);
+  log(
+    `   /health ${h.rate.toFixed(0)} req/s (${us(h)} us CPU/req), cached ${c.rate.toFixed(0)} req/s (${us(c)} us CPU/req), uncached ${u.rate.toFixed(0)} req/s (${us(u)} us CPU/req)`,
+  );
   const bad = (r: { bad: number }) => (r.bad ? `${r.bad} answers were errors or timeouts` : undefined);
   const figures = [
     figure({

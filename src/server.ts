@@ -16,7 +16,7 @@ import { connectDatabase, type Database } from "./db/client.ts";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "./db/embedded.ts";
 import { pendingMigrations, runMigrations } from "./db/migrate.ts";
 import { EventRegistry } from "./events/registry.ts";
-import { createHttpApp } from "./http/app.ts";
+import { createHttpApp, nativeRoutes } from "./http/app.ts";
 import { createJwtAuth } from "./http/auth.ts";
 import { healthResponse } from "./http/edge.ts";
 import type { RateLimiter } from "./http/env.ts";
@@ -279,8 +279,10 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
         port: config.PORT,
         hostname: config.HOST,
         // The liveness probe is answered by Bun's own router (GET, and HEAD through it), before
-        // any JavaScript routing: the same answer the app's /health route gives.
-        routes: { "/health": { GET: (req) => healthResponse(req.headers) } },
+        // any JavaScript routing: the same answer the app's /health route gives. So are the hot
+        // reads declared with `nativeGet` (the same answers as their Hono routes; the rest of
+        // their requests, HEAD included, are handed to the app).
+        routes: { "/health": { GET: (req) => healthResponse(req.headers) }, ...nativeRoutes(app) },
         fetch: app.fetch,
         maxRequestBodySize: Math.max(config.BODY_LIMIT_BYTES * 2, 1 << 30),
       });

@@ -9,6 +9,7 @@ import { UnauthorizedError } from "../errors.ts";
 import { docsPage } from "./docs.ts";
 import { edge, health } from "./edge.ts";
 import type { AppEnv, IdempotencyStore, Platform, RateLimiter, TokenVerifier } from "./env.ts";
+import { type NativeHandler, nativeHandlers } from "./native-route.ts";
 import { handleError, problemResponse } from "./problem.ts";
 import { createMemoryRateLimiter } from "./rate-limit.ts";
 import { validationHook } from "./validation.ts";
@@ -49,7 +50,9 @@ export const newRouter = () => new OpenAPIHono<AppEnv>({ defaultHook: validation
  * included); every other request goes through `edge` (ids, headers, the log line); `/api/*`
  * adds CORS when configured, the body checks on requests with a body, and the event context
  * (so events appended while handling carry the correlation id and the caller as actor); each
- * route adds its own access check, rate limit and idempotency (see `defineRoute`).
+ * route adds its own access check, rate limit and idempotency (see `defineRoute`). Routes declared
+ * with `nativeGet` are also served by the server outside Hono, with the same answers (see
+ * `native-route.ts` and `nativeRoutes`).
  */
 export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) => void): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook as never });
@@ -105,6 +108,12 @@ export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) 
     const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook as never });
     mount(api);
     app.route("/api/v1", api);
+    // With CORS configured every /api answer goes through the app, which adds its headers.
+    if (!deps.corsOrigins.length)
+      native.set(
+        app,
+        nativeHandlers(platform, "/api/v1", api, (req, server) => app.fetch(req, server)),
+      );
   }
 
   if (deps.servesApi) {
@@ -132,6 +141,17 @@ export function createHttpApp(deps: HttpDeps, mount: (api: OpenAPIHono<AppEnv>) 
   });
   app.onError(handleError);
   return app;
+}
+
+const native = new WeakMap<object, Record<string, { GET: NativeHandler }>>();
+
+/**
+ * nativeRoutes returns the `Bun.serve` route table of the app's routes declared with `nativeGet`
+ * (none when CORS is configured or the app serves no API), keyed by full path, for the server to
+ * register beside its `fetch` (see `src/http/native-route.ts`).
+ */
+export function nativeRoutes(app: OpenAPIHono<AppEnv>): Record<string, { GET: NativeHandler }> {
+  return native.get(app) ?? {};
 }
 
 /** checkContentType answers 415 to a body sent as anything but JSON. */

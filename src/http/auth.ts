@@ -1,8 +1,7 @@
-import type { Context } from "hono";
 import { sign, verify } from "hono/jwt";
 import { currentEventContext } from "../../outbox/context.ts";
 import { ForbiddenError, UnauthorizedError } from "../errors.ts";
-import type { AppEnv, AuthUser, TokenVerifier } from "./env.ts";
+import type { AuthUser, TokenVerifier } from "./env.ts";
 
 /** Access says who may call a route: anyone, any signed-in user, or admins only. */
 export type Access = "public" | "user" | "admin";
@@ -145,33 +144,37 @@ export function createJwtAuth(secret: string, ttlSeconds: number, opts: JwtAuthO
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-async function authenticate(c: Context<AppEnv>): Promise<AuthUser> {
-  const header = c.req.header("authorization");
+/**
+ * callerOf is a route's access rule applied to a request's `Authorization` header: the verified
+ * caller, or undefined on a public route called without a token. A missing, malformed or refused
+ * token throws UnauthorizedError (even on a public route: a bad token is never ignored), a user on
+ * an admin route ForbiddenError. `onCaller` sees the caller before the role check.
+ */
+export async function callerOf(
+  header: string | undefined,
+  access: Access,
+  verifyToken: TokenVerifier,
+  onCaller?: (user: AuthUser) => void,
+): Promise<AuthUser | undefined> {
+  if (access === "public" && !header) return undefined;
   if (!header) throw new UnauthorizedError("this route needs a bearer token", "AUTH.MISSING_TOKEN");
   const [scheme, token] = header.split(" ");
   if (scheme?.toLowerCase() !== "bearer" || !token) throw new UnauthorizedError("use the Bearer scheme", "AUTH.TOKEN_INVALID");
-  const user = await c.get("platform").verifyToken(token);
-  // Events appended while handling this request name the caller as their actor.
-  const ctx = currentEventContext();
-  if (ctx) ctx.actorId = user.id;
+  const user = await verifyToken(token);
+  onCaller?.(user);
+  if (access === "admin" && user.role !== "admin") throw new ForbiddenError("this route needs the admin role", "AUTH.ADMIN_REQUIRED");
   return user;
 }
 
-/**
- * authorize enforces a route's access level and records the caller as `user`. A public route
- * still identifies a caller who sends a token, so rate limits and idempotency can key on the
- * user; a bad token is refused even there.
- */
-export async function authorize(c: Context<AppEnv>, access: Access): Promise<void> {
-  if (access === "public" && !c.req.header("authorization")) return;
-  const user = await authenticate(c);
-  if (access === "admin" && user.role !== "admin") throw new ForbiddenError("this route needs the admin role", "AUTH.ADMIN_REQUIRED");
-  c.set("user", user);
+/** nameActor names the caller as the actor of the events appended while handling their request. */
+export function nameActor(user: AuthUser): void {
+  const ctx = currentEventContext();
+  if (ctx) ctx.actorId = user.id;
 }
 
-/** currentUser returns the caller of a non-public route. */
-export function currentUser(c: { get(key: "user"): AuthUser | undefined }): AuthUser {
-  const user = c.get("user");
+/** currentUser returns the caller of a non-public route (from a Hono context, or a native route's input). */
+export function currentUser(c: { get(key: "user"): AuthUser | undefined } | { readonly user?: AuthUser | undefined }): AuthUser {
+  const user = "get" in c ? c.get("user") : c.user;
   if (!user) throw new UnauthorizedError();
   return user;
 }

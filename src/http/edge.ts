@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { Logger } from "pino";
 import { requestLineWriter } from "../observability/request-line.ts";
 import type { AppEnv, Platform } from "./env.ts";
+import type { RequestScope } from "./problem.ts";
 
 /**
  * The request edge: what every answer carries (request and correlation ids, security headers)
@@ -31,7 +32,7 @@ export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
 ];
 
 /** requestIds takes valid ids from the request, else makes a request id and correlates on it. */
-function requestIds(headers: Headers): [requestId: string, correlationId: string] {
+export function requestIds(headers: Headers): [requestId: string, correlationId: string] {
   const incoming = headers.get("x-request-id");
   const requestId = incoming !== null && ID.test(incoming) ? incoming : crypto.randomUUID();
   const given = headers.get("x-correlation-id");
@@ -104,7 +105,7 @@ export function healthResponse(headers: Headers): Response {
  *
  * @example requestLog(c).warn({ orderId }, "payment provider slow");
  */
-export function requestLog(c: Context<AppEnv>): Logger {
+export function requestLog(c: Pick<RequestScope, "get" | "set">): Logger {
   let log = c.get("log");
   if (!log) {
     const platform = c.get("platform");

@@ -47,9 +47,21 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
+/**
+ * RequestScope is what answering with a problem reads of a request: its path, the ids and
+ * platform the edge set, the headers prepared for the answer so far, and the request itself.
+ * Hono's `Context` is one; a natively routed request (see `native-route.ts`) makes a small one.
+ */
+export interface RequestScope {
+  readonly req: { readonly path: string; readonly raw: Request };
+  readonly res: { readonly headers: Headers };
+  get<K extends keyof AppEnv["Variables"]>(key: K): AppEnv["Variables"][K];
+  set<K extends keyof AppEnv["Variables"]>(key: K, value: AppEnv["Variables"][K]): void;
+}
+
 /** problemResponse renders a problem as `application/problem+json`. */
 export function problemResponse(
-  c: Context<AppEnv>,
+  c: RequestScope,
   status: ContentfulStatusCode,
   code: string,
   detail: string,
@@ -87,7 +99,8 @@ export function handleError(err: Error, c: Context<AppEnv>): Response {
   return res;
 }
 
-function errorResponse(err: Error, c: Context<AppEnv>): Response {
+/** errorResponse is the problem answer to a request that failed with `err` (what `handleError` answers). */
+export function errorResponse(err: Error, c: RequestScope): Response {
   if (err instanceof DomainError) {
     const { headers, ...details } = err.details;
     return problemResponse(c, STATUS_BY_KIND[err.kind], err.code, err.message, { ...details, headers });
@@ -119,7 +132,7 @@ function errorResponse(err: Error, c: Context<AppEnv>): Response {
 }
 
 /** isAbortedBody tells a body read cut short by the client from a failure of ours. */
-function isAbortedBody(err: Error, c: Context<AppEnv>): boolean {
+function isAbortedBody(err: Error, c: RequestScope): boolean {
   if (c.req.raw.signal.aborted) return true;
   const code = (err as { code?: unknown }).code;
   return err.name === "AbortError" || code === "ECONNRESET" || code === "ERR_STREAM_PREMATURE_CLOSE";

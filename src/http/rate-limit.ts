@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { DomainError } from "../errors.ts";
-import type { AppEnv, RateKey, RateLimiter, RateLimitResult } from "./env.ts";
+import type { AppEnv, AuthUser, RateKey, RateLimiter, RateLimitResult } from "./env.ts";
 
 /**
  * RateLimitOptions: at most `max` requests per caller (a user, or an address while signed out)
@@ -70,10 +70,15 @@ export function createMemoryRateLimiter(opts: RateLimitOptions): RateLimiter {
  * else the socket address from Bun's server (`c.env` is the Bun server under `Bun.serve`).
  */
 export function clientIp(c: Context<AppEnv>): string {
-  const forwarded = c.get("platform").trustProxy ? c.req.header("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
+  return clientAddress(c.req.raw, c.env, c.get("platform").trustProxy);
+}
+
+/** clientAddress is `clientIp` for a bare request and the server that received it (what Bun hands a native route). */
+export function clientAddress(req: Request, server: unknown, trustProxy: boolean): string {
+  const forwarded = trustProxy ? req.headers.get("x-forwarded-for")?.split(",")[0]?.trim() : undefined;
   if (forwarded) return forwarded;
-  const server = c.env as { requestIP?: (req: Request) => { address: string } | null } | undefined;
-  return (typeof server?.requestIP === "function" ? server.requestIP(c.req.raw)?.address : undefined) || "unknown";
+  const s = server as { requestIP?: (req: Request) => { address: string } | null } | undefined;
+  return (typeof s?.requestIP === "function" ? s.requestIP(req)?.address : undefined) || "unknown";
 }
 
 function refuse(r: RateLimitResult): never {
@@ -83,21 +88,12 @@ function refuse(r: RateLimitResult): never {
   });
 }
 
-/** requestKeys are the counters a request is counted against: its address always, and its caller. */
-function requestKeys(c: Context<AppEnv>, limiter: RateLimiter): RateKey[] {
-  const ip = clientIp(c);
-  const user = c.get("user");
-  return [{ key: `addr:${ip}`, max: limiter.ipMax }, user ? { key: `u:${user.id}`, max: limiter.max } : { key: `ip:${ip}`, max: limiter.max }];
-}
-
 /**
- * countRefused counts a request its access check refused (a bad or missing token, a user on an
- * admin route) against its address: guessing tokens spends the same budget as anything else.
- * Over the budget the answer is the 429 instead of the refusal.
+ * countRefusedAt counts a request its access check refused (a bad or missing token, a user on an
+ * admin route) against its client address `ip`: guessing tokens spends the same budget as
+ * anything else. Over the budget the answer is the 429 instead of the refusal.
  */
-export async function countRefused(c: Context<AppEnv>): Promise<void> {
-  const limiter = c.get("platform").rateLimiter;
-  const ip = clientIp(c);
+export async function countRefusedAt(limiter: RateLimiter, ip: string): Promise<void> {
   const r = await limiter.hit([
     { key: `addr:${ip}`, max: limiter.ipMax },
     { key: `ip:${ip}`, max: limiter.max },
@@ -106,17 +102,24 @@ export async function countRefused(c: Context<AppEnv>): Promise<void> {
 }
 
 /**
- * enforceRateLimit counts the request against its client address (every request, signed in or
- * not: extra accounts give no extra budget) and against its caller (the user when signed in, else
- * the address), in one call, and runs `next` unless either budget is spent (then a 429 problem
- * with `Retry-After`). The IETF `RateLimit-*` headers (of the tighter budget) go on every answer:
- * prepared before the handler runs, so its answer is built with them, and set afterwards on an
- * answer made without them.
+ * countRequest counts a request against its client address `ip` (every request, signed in or not:
+ * extra accounts give no extra budget) and against its caller (the user when signed in, else the
+ * address), in one call; when either budget is spent it throws the 429 problem (with `Retry-After`
+ * and the `RateLimit-*` headers), else it returns the tighter budget.
  */
-export async function enforceRateLimit(c: Context<AppEnv>, next: () => Promise<void>): Promise<void> {
-  const limiter = c.get("platform").rateLimiter;
-  const r = await limiter.hit(requestKeys(c, limiter));
+export async function countRequest(limiter: RateLimiter, ip: string, user: AuthUser | undefined): Promise<RateLimitResult> {
+  const keys: RateKey[] = [{ key: `addr:${ip}`, max: limiter.ipMax }, user ? { key: `u:${user.id}`, max: limiter.max } : { key: `ip:${ip}`, max: limiter.max }];
+  const r = await limiter.hit(keys);
   if (!r.allowed) refuse(r);
+  return r;
+}
+
+/**
+ * withRateHeaders puts the IETF `RateLimit-*` headers of `r` (the tighter budget) on the answer:
+ * prepared before `next` runs the handler, so its answer is built with them, and set afterwards
+ * on an answer made without them.
+ */
+export async function withRateHeaders(c: Context<AppEnv>, r: RateLimitResult, next: () => Promise<void>): Promise<void> {
   const limit = String(r.limit);
   const remaining = String(r.remaining);
   const reset = String(r.resetSeconds);

@@ -1,10 +1,10 @@
 import { createRoute, type RouteConfig, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { DomainError } from "../errors.ts";
-import { type Access, authorize } from "./auth.ts";
-import type { AppEnv } from "./env.ts";
+import { type Access, callerOf, nameActor } from "./auth.ts";
+import type { AppEnv, AuthUser, Platform, RateLimitResult } from "./env.ts";
 import { idempotent } from "./idempotency.ts";
-import { countRefused, enforceRateLimit } from "./rate-limit.ts";
+import { clientIp, countRefusedAt, countRequest, withRateHeaders } from "./rate-limit.ts";
 import { syncFirst } from "./validation.ts";
 
 /** RouteOptions are what a route states besides its OpenAPI shape. */
@@ -24,21 +24,12 @@ export interface RouteOptions {
  * @example app.openapi(defineRoute({ access: "user" }, { method: "get", path: "/users/me", responses }), handler)
  */
 export function defineRoute<R extends RouteConfig>(opts: RouteOptions, config: R): R {
-  const { access, unlimited } = opts;
+  const { access } = opts;
   // Access and rate limit in one middleware: one step less in every request's chain.
   const guard: MiddlewareHandler<AppEnv> = async (c, next) => {
-    if (unlimited) {
-      await authorize(c, access);
-      return next();
-    }
-    try {
-      await authorize(c, access);
-    } catch (err) {
-      // A refused request (bad token, wrong role) is counted against its address too.
-      if (err instanceof DomainError && (err.kind === "unauthorized" || err.kind === "forbidden")) await countRefused(c);
-      throw err;
-    }
-    return enforceRateLimit(c, next);
+    const { user, limit } = await admit(c.get("platform"), opts, c.req.header("authorization"), () => clientIp(c), nameActor);
+    if (user) c.set("user", user);
+    return limit ? withRateHeaders(c, limit, next) : next();
   };
   const middleware: MiddlewareHandler<AppEnv>[] = [guard];
   if (opts.idempotent) middleware.push(idempotent());
@@ -48,12 +39,46 @@ export function defineRoute<R extends RouteConfig>(opts: RouteOptions, config: R
     for (const schema of [request.query, request.params, request.headers, request.cookies]) syncFirst(schema);
     for (const media of Object.values(request.body?.content ?? {})) syncFirst((media as { schema?: unknown } | undefined)?.schema);
   }
-  return createRoute({
+  const route = createRoute({
     ...config,
-    security: opts.access === "public" ? [] : [{ bearerAuth: [] }],
+    security: access === "public" ? [] : [{ bearerAuth: [] }],
     middleware: [...middleware, ...own] as never,
-    "x-access": opts.access,
+    "x-access": access,
   }) as R;
+  declared.set(route, { ...opts, ownMiddleware: own.length > 0 });
+  return route;
+}
+
+const declared = new WeakMap<object, RouteOptions & { ownMiddleware: boolean }>();
+
+/** routeOptions returns what `defineRoute` was told of a route (and whether it has middleware of its own), or undefined for another route. */
+export function routeOptions(route: object): (RouteOptions & { ownMiddleware: boolean }) | undefined {
+  return declared.get(route);
+}
+
+/**
+ * admit applies a route's access rule and rate limit to one request: the caller (undefined on a
+ * public route called without a token) and, unless the route is `unlimited`, the budget left. A
+ * refused caller (bad token, wrong role) is counted against its address too, and gets the 429
+ * instead once that budget is spent; an admitted one over either budget gets the 429.
+ * `defineRoute`'s guard and natively served routes (`native-route.ts`) both run it.
+ */
+export async function admit(
+  platform: Platform,
+  opts: RouteOptions,
+  authorization: string | undefined,
+  ip: () => string,
+  onCaller?: (user: AuthUser) => void,
+): Promise<{ user: AuthUser | undefined; limit: RateLimitResult | undefined }> {
+  if (opts.unlimited) return { user: await callerOf(authorization, opts.access, platform.verifyToken, onCaller), limit: undefined };
+  let user: AuthUser | undefined;
+  try {
+    user = await callerOf(authorization, opts.access, platform.verifyToken, onCaller);
+  } catch (err) {
+    if (err instanceof DomainError && (err.kind === "unauthorized" || err.kind === "forbidden")) await countRefusedAt(platform.rateLimiter, ip());
+    throw err;
+  }
+  return { user, limit: await countRequest(platform.rateLimiter, ip(), user) };
 }
 
 /** ProblemSchema documents the RFC 9457 body every error answers with. */

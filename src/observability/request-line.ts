@@ -2,7 +2,9 @@ import pino, { type Logger } from "pino";
 
 /** RequestLine is what the one log line per request says. */
 export interface RequestLine {
+  /** An id that needs no escaping in JSON (`requestIds` checks ids against `[A-Za-z0-9._:-]`, or makes a UUID). */
   requestId: string;
+  /** As `requestId`. */
   correlationId: string;
   method: string;
   path: string;
@@ -41,13 +43,31 @@ export function requestLineWriter(log: Logger): (line: RequestLine) => void {
     l[S.messageKeySym!] === "msg";
   if (!plain) return (line) => log.info(line, "request");
   const prefix = (l[S.lsCacheSym!] as Record<number, string>)[log.levels.values.info!]!;
-  const time = l[S.timeSym!] as () => string;
+  const time = perMillisecond(l[S.timeSym!] as () => string);
   const end = l[S.endSym!] as string;
   return (line) => {
     if (!log.isLevelEnabled("info")) return;
     // Bindings are read per line: a child made later (or `setBindings`) is reflected as in pino.
     stream.write(
-      `${prefix}${time()}${l[S.chindingsSym!] as string},"requestId":${JSON.stringify(line.requestId)},"correlationId":${JSON.stringify(line.correlationId)},"method":${JSON.stringify(line.method)},"path":${JSON.stringify(line.path)},"status":${line.status},"ms":${line.ms},"msg":"request"${end}`,
+      `${prefix}${time()}${l[S.chindingsSym!] as string},"requestId":"${line.requestId}","correlationId":"${line.correlationId}","method":${JSON.stringify(line.method)},"path":${JSON.stringify(line.path)},"status":${line.status},"ms":${line.ms},"msg":"request"${end}`,
     );
+  };
+}
+
+/**
+ * perMillisecond is pino's ISO time function made once per millisecond (the text it gives changes
+ * no more often; many request lines share one under load), or `time` itself when it is another.
+ */
+function perMillisecond(time: () => string): () => string {
+  if (time !== pino.stdTimeFunctions.isoTime) return time;
+  let at = Number.NaN;
+  let text = "";
+  return () => {
+    const now = Date.now();
+    if (now !== at) {
+      at = now;
+      text = `,"time":"${new Date(now).toISOString()}"`;
+    }
+    return text;
   };
 }
