@@ -68,6 +68,15 @@ export function executePrepared<T = Record<string, unknown>>(db: Executor, query
   return executePreparedText<T>(db, dialect.sqlToQuery(query), name);
 }
 
+/**
+ * renderQuery renders a query to `$n` text and its parameters once, for executePreparedText: a
+ * statement run again and again with the same values (a worker's poll) then skips the query
+ * builder on every run.
+ */
+export function renderQuery(query: SQL): { sql: string; params: unknown[] } {
+  return dialect.sqlToQuery(query);
+}
+
 /** executePreparedText is executePrepared for a statement already rendered to `$n` text and its parameters. */
 export function executePreparedText<T>(db: Executor, query: { sql: string; params: unknown[] }, name: string): Promise<T[]> {
   return preparedQuery<T>(db, query, name);

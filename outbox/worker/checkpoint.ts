@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { afterCommit, type Executor, type Tx, writeBehind } from "../../src/db/client.ts";
 import { relaxCommit } from "../durability.ts";
-import { EVENT_COLUMNS, type EventRow, executePrepared } from "../store.ts";
+import { EVENT_COLUMNS, type EventRow, executePrepared, executePreparedText, renderQuery } from "../store.ts";
 import type { EventFilter } from "./filter.ts";
 import type { PartitionLease } from "./lease.ts";
 import type { Partition } from "./subscription.ts";
@@ -65,6 +65,7 @@ export class PartitionCheckpoint {
    * find waits for this transaction's end (`WakeSignal.waitForCommit`).
    */
   horizon: string | undefined;
+  #peekQuery: { sql: string; params: unknown[] } | undefined;
 
   constructor(
     private readonly p: Partition,
@@ -83,9 +84,8 @@ export class PartitionCheckpoint {
     // One statement, one round trip: the checkpoint, and (when this process owns the lease and
     // the partition is active) the batch past it, each event row carrying the checkpoint too.
     const types = sub.matcher.types;
-    const rows = await executePrepared<PeekRow>(
-      deps.db,
-      sql`
+    // Its values never change for this partition: rendered once, not on every poll.
+    this.#peekQuery ??= renderQuery(sql`
         select c.last_transaction_id::text as cp_last_transaction_id, c.last_position::text as cp_last_position, c.status as cp_status,
                c.lease_owner as cp_lease_owner, c.failing_position::text as cp_failing_position, c.failing_attempts as cp_failing_attempts,
                c.start_snapshot as cp_start_snapshot, pg_snapshot_xmin(pg_current_snapshot())::text as horizon, e.*
@@ -98,7 +98,10 @@ export class PartitionCheckpoint {
                ${subscriptionFilter(types, sub.partitions, partition)}
              order by events.transaction_id, events.position
              limit ${sub.batchSize}) e on true
-         where c.name = ${sub.name} and c.partition = ${partition}`,
+         where c.name = ${sub.name} and c.partition = ${partition}`);
+    const rows = await executePreparedText<PeekRow>(
+      deps.db,
+      this.#peekQuery,
       `outbox_peek_${types ? "typed" : "all"}_${sub.partitions > 1 ? "partitioned" : "whole"}`,
     );
     const first = rows[0];
