@@ -31,7 +31,7 @@ export const REDACTED_PATHS = [
  * and an error logged as `err` (or `error`) keeps only what safeError lets through: no query
  * parameters. Lines go to stdout unless a `destination` is given (tests capture them).
  *
- * Stdout gets the lines of one event-loop turn in one write (see `turnBatchedStdout`).
+ * Stdout gets the lines of up to 5 ms in one write (see `turnBatchedStdout`).
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const options = {
