@@ -23,7 +23,7 @@
  */
 import { randomUUIDv7 } from "bun";
 import type postgres from "postgres";
-import { type Appender, afterCommit, defineSubscription, type EventEnvelope, type NewEvent } from "../../src/platform.ts";
+import { type Appender, afterCommit, defineSubscription, type EventEnvelope, type HandlerContext, type NewEvent } from "../../src/platform.ts";
 import { AnalyticsEventsIngested } from "./events.ts";
 import { countFeatures } from "./features/consumer-step.ts";
 import { addToSession, type SessionState } from "./sessions.ts";
@@ -121,6 +121,20 @@ async function markApplied(sql: Sql, consumer: string, events: readonly Ingested
 }
 
 /**
+ * onceEach makes a consumer's batch handler apply each batch once whatever the checkpoint does:
+ * it is given only the delivery's batches the consumer has not applied (none: it is not called),
+ * and those are recorded as applied in the delivery's transaction.
+ */
+function onceEach(handle: (events: Ingested[], ctx: HandlerContext) => Promise<void>) {
+  return async (delivered: Ingested[], ctx: HandlerContext): Promise<void> => {
+    const events = await freshBatches(ctx.sql, ctx.subscription, delivered);
+    if (events.length === 0) return;
+    await handle(events, ctx);
+    await markApplied(ctx.sql, ctx.subscription, events);
+  };
+}
+
+/**
  * readState reads the watermark of `aggregates`: the highest event time applied to them.
  *
  * Neither it nor the sessions' read locks a row. Each consumer is one partition, and its delivery
@@ -174,9 +188,7 @@ function windowsConsumer(deps: ConsumerDeps) {
     on: [AnalyticsEventsIngested],
     // Each event names up to 500 rows: 50 of them bound a delivery (one transaction) to 25,000.
     batchSize: 50,
-    handleBatch: async (delivered, { sql, tx, subscription }) => {
-      const events = await freshBatches(sql, subscription, delivered);
-      if (events.length === 0) return;
+    handleBatch: onceEach(async (events, { sql, tx }) => {
       // Every event moves the watermark; only purchases count, so only they are read (with the
       // highest event time before each).
       const rows = await readPurchases(sql, events);
@@ -235,10 +247,9 @@ function windowsConsumer(deps: ConsumerDeps) {
       await applyRevenue(sql, [...revenue.values()]);
       alerts.push(...(await applyRisk(sql, [...risk.values()], cause)));
       alerts.push(...(await applyVelocity(sql, [...speed.values()], cause)));
-      await markApplied(sql, subscription, events);
       await saveState(sql, deps, late, watermark);
       if (alerts.length) await deps.outbox.append(tx, alerts);
-    },
+    }),
   });
 }
 
@@ -260,9 +271,7 @@ function sessionsConsumer(deps: ConsumerDeps) {
     name: "analytics.sessions",
     on: [AnalyticsEventsIngested],
     batchSize: 50,
-    handleBatch: async (delivered, { sql, tx, subscription }) => {
-      const events = await freshBatches(sql, subscription, delivered);
-      if (events.length === 0) return;
+    handleBatch: onceEach(async (events, { sql, tx }) => {
       const rows = await readRows<SessionRow>(sql, events, sql`c.user_id, c.session_id, c.event_type, c.price_cents, c.quantity, c.category, c.device_type`);
       let watermark = await readState(sql, ["sessions"]);
       const late = { sessions: 0 };
@@ -289,10 +298,9 @@ function sessionsConsumer(deps: ConsumerDeps) {
       await applySessions(sql, [...touched.values()], mergedAway);
       // Every event counts toward the features, late or not: they span 30 days, not a window.
       const changed = await countFeatures(sql, rows, events[events.length - 1]!);
-      await markApplied(sql, subscription, events);
       await saveState(sql, deps, late, watermark);
       if (changed.length) await deps.outbox.append(tx, changed);
-    },
+    }),
   });
 }
 
