@@ -82,8 +82,11 @@ export async function runOrderCommand(
 ): Promise<CommandResult<OrderState, OrderStreamEvent>> {
   // A placement's order id was just made: there is no stream to read (on a retry after a conflict, read it).
   let newStream = command.type === "place";
+  // In its own transaction the stream's insert is write-behind too: it travels with the public
+  // events' insert and the COMMIT (a placement is then BEGIN with both inserts and COMMIT, one
+  // round trip), and a conflict fails the commit with StreamVersionConflictError, retried below.
   const once = async (t: Tx) => {
-    const result = await handleCommand(orders, orderId, command, { tx: t, newStream, ...(tx ? inTx : {}) });
+    const result = await handleCommand(orders, orderId, command, { tx: t, newStream, ...(tx ? inTx : { writeBehind: true }) });
     if (result.events.length > 0) await outbox.append(t, integrationEvents(result.state, result.events));
     return result;
   };
