@@ -15,7 +15,6 @@
  */
 import { sql } from "drizzle-orm";
 import {
-  type Appender,
   DomainError,
   defineSubscription,
   type EventEnvelope,
@@ -36,7 +35,6 @@ import { react, type SagaAction, type SagaInput, type SagaState } from "./proces
 /** SagaDeps are what the saga's runner needs. */
 export interface SagaDeps {
   orders: OrderAggregate;
-  outbox: Appender;
   /** How long a payment may stay unanswered before the saga treats it as failed. */
   paymentTimeoutMs: number;
   clock?: () => Date;
@@ -69,7 +67,7 @@ async function runOrder(deps: SagaDeps, tx: Tx, orderId: string, command: OrderC
   const loaded = streams.get(orderId);
   streams.delete(orderId);
   try {
-    await runOrderCommand(deps.orders, deps.outbox, orderId, command, tx, { loaded, writeBehind: true });
+    await runOrderCommand(deps.orders, orderId, command, tx, { loaded, writeBehind: true });
     return true;
   } catch (err) {
     // Refused before anything was written (a confirmation of an order the customer cancelled meanwhile).
