@@ -144,6 +144,8 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
     firstVersion: number | null,
     behind = false,
     onError?: (err: unknown) => never,
+    // The first `inStream` events go to the stream; the rest (appended alongside) to none.
+    inStream = envs.length,
   ) {
     if (envs.length === 0) return;
     // onError translates a failure where it happens, so a write-behind statement fails the
@@ -187,8 +189,8 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
         col((e) => e.correlationid),
         col((e) => e.causationid ?? null),
         col((e) => e.actorid ?? null),
-        new Array(n).fill(streamId),
-        firstVersion === null ? new Array(n).fill(null) : envs.map((_, i) => firstVersion + i),
+        envs.map((_, i) => (i < inStream ? streamId : null)),
+        firstVersion === null ? new Array(n).fill(null) : envs.map((_, i) => (i < inStream ? firstVersion + i : null)),
       ];
       await send(executePreparedText<{ xid: string }>(tx, { sql: INSERT_MANY, params }, "outbox_append"));
     }
@@ -215,13 +217,14 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
         if ((row?.version ?? 0) !== expectedVersion) throw new StreamVersionConflictError(streamId, expectedVersion);
       }
       const envs = build(events);
+      const alongside = options.alongside && envs.length > 0 ? build(options.alongside(envs)) : [];
       // Two writers passed the version check together (or one appended after the caller read the
       // version): the unique index lets only one win.
       const conflict = (err: unknown): never => {
         if (isUniqueViolation(err, "events_stream_version_key")) throw new StreamVersionConflictError(streamId, expectedVersion);
         throw err;
       };
-      await insert(tx, envs, streamId, expectedVersion + 1, options.writeBehind ?? false, conflict);
+      await insert(tx, alongside.length ? [...envs, ...alongside] : envs, streamId, expectedVersion + 1, options.writeBehind ?? false, conflict, envs.length);
       return envs as EnvelopeOf<E["definition"]>[];
     },
 

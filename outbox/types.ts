@@ -153,6 +153,12 @@ export interface AppendToStreamOptions {
    * conflict then fails the transaction, with StreamVersionConflictError, when it commits.
    */
   writeBehind?: boolean;
+  /**
+   * Events outside the stream to append in the same insert, made from the stream's new events as
+   * stored (the public events a command implies): one statement instead of two. Their envelopes
+   * are not returned; they are appended exactly as `append` would append them.
+   */
+  alongside?: (appended: EventEnvelope[]) => readonly NewEvent[];
 }
 
 /** OutboxMetrics receives counters from workers and sinks (prom-client in production). */

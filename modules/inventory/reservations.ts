@@ -10,10 +10,10 @@
  * checked under those locks, and the table's checks refuse a negative or oversold count anyway.
  *
  * Set-based: `applyStock` takes a whole batch of steps (a subscription's batch, or one step for
- * the single-step helpers below) and costs the same few statements whatever its size: claim
- * the new reservations, lock the existing ones and every product touched (each in id order),
- * apply the steps in order in memory under those locks, then write the products, the
- * reservations and the events once each.
+ * the single-step helpers below) and costs the same few statements, in two round trips, whatever
+ * its size: claim the new reservations, lock the existing ones and every product touched (each
+ * in id order), all sent together; apply the steps in order in memory under those locks; then
+ * write the products, the reservations and the events once each, with the COMMIT.
  */
 import { sql } from "drizzle-orm";
 import { type Appender, type EventEnvelope, prepared, type Tx, writeBehind } from "../../src/platform.ts";
@@ -51,12 +51,20 @@ type ReservationStatus = "reserved" | "failed" | "released" | "committed";
 
 // The statements of a batch, prepared (one round trip each, parsed once per connection): their
 // text never depends on the batch, which travels as arrays.
-const lockProductsStatement = prepared(
-  "inventory_lock_products",
-  ["ids"],
+// Every product a batch may touch: the lines of its reservations to be made (`ids`) and those
+// of the existing reservations it concerns (`orderIds`, read from their rows, which the batch
+// has locked in the statement before: nobody else can change their lines). Known without a
+// round trip of its own, so the locks go out with the claim. The rows are sorted before they
+// are locked, so lockers queue on the first product they share rather than deadlock.
+const lockProducts = prepared(
+  "inventory_lock_batch_products",
+  ["ids", "orderIds"],
   (_, $) => sql`
     select id, sku, name, stock, reserved, low_stock_threshold from inventory.products
-    where id = any(${$.ids}::uuid[]) order by id for update`,
+    where id = any(${$.ids}::uuid[] || array(
+      select (l->>'productId')::uuid from inventory.reservations r cross join jsonb_array_elements(r.lines) l
+      where r.order_id = any(${$.orderIds}::uuid[])))
+    order by id for update`,
 ).returns<LockedProduct>();
 const claimReservations = prepared(
   "inventory_claim_reservations",
@@ -97,9 +105,6 @@ const insertTombstones = prepared(
     on conflict (order_id) do nothing`,
 );
 
-/** lockProducts locks product rows in id order (one statement), so that lockers queue rather than deadlock. */
-export const lockProducts = (tx: Tx, ids: string[]) => lockProductsStatement.execute(tx, { ids });
-
 /** StockStep is one thing to do to an order's stock, in the order they are to happen. */
 export type StockStep =
   | { kind: "reserve"; orderId: string; lines: readonly StockLine[]; causedBy?: Cause }
@@ -122,13 +127,17 @@ export async function applyStock(tx: Tx, outbox: Appender, steps: readonly Stock
   if (steps.length === 0) return [];
   // Claim: an order without a reservation row gets a placeholder, so that one delivery alone reserves it.
   const toClaim = [...new Set(steps.filter((x) => x.kind === "reserve").map((x) => x.orderId))].sort();
-  // The existing reservations the other steps concern, locked in id order. Sent with the claim,
-  // in one round trip: a row the claim makes is this batch's whichever statement runs first, and
-  // a claimed order's row as the lock reads it (the placeholder) is ignored below.
+  // The existing reservations the other steps concern, locked in id order, then every product
+  // the batch may touch (also those of an order already handled, whose step will do nothing).
+  // Sent with the claim, in one round trip: a row the claim makes is this batch's whichever
+  // statement runs first, and a claimed order's row as the lock reads it (the placeholder) is
+  // ignored below.
   const others = [...new Set(steps.filter((x) => x.kind !== "reserve").map((x) => x.orderId))].sort();
-  const [claimedRows, rows] = await Promise.all([
+  const lined = [...new Set(steps.flatMap((x) => (x.kind === "reserve" ? x.lines.map((l) => l.productId) : [])))];
+  const [claimedRows, rows, lockedProducts] = await Promise.all([
     toClaim.length === 0 ? [] : claimReservations.execute(tx, { ids: toClaim }),
     others.length === 0 ? [] : lockReservations.execute(tx, { ids: others }),
+    lined.length === 0 && others.length === 0 ? [] : lockProducts.execute(tx, { ids: lined, orderIds: others }),
   ]);
   const claimed = new Set(claimedRows.map((r) => r.order_id));
   const reservations = new Map<string, Reservation>();
@@ -139,14 +148,7 @@ export async function applyStock(tx: Tx, outbox: Appender, steps: readonly Stock
     if (!r) reservations.set(orderId, (r = { status: "absent", lines: [], existed: false, changed: false }));
     return r;
   };
-  // Every product a step may touch, locked in id order in one statement.
-  const productIds = new Set<string>();
-  for (const x of steps) {
-    if (x.kind === "reserve") {
-      if (claimed.has(x.orderId)) for (const l of x.lines) productIds.add(l.productId);
-    } else for (const l of reservations.get(x.orderId)?.lines ?? []) productIds.add(l.productId);
-  }
-  const products = new Map((productIds.size ? await lockProducts(tx, [...productIds].sort()) : []).map((p) => [p.id, { ...p }]));
+  const products = new Map(lockedProducts.map((p) => [p.id, { ...p }]));
   const touched = new Set<string>();
   const events = [];
   const outcomes: StepOutcome[] = [];

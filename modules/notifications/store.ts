@@ -106,14 +106,20 @@ export async function deliver(deps: StoreDeps, tx: Tx, sql: Sql, drafts: Draft[]
   if (ready.length === 0) return 0;
   // Read before the insert takes the inbox locks, so no lock is held while waiting for another
   // pool connection; read when the notification is made, so a switch turned off since is respected.
-  const targets = await deps.users.findNotificationTargets([...new Set(ready.map((d) => d.recipientId))]);
+  // The devices too, of every recipient drafted (those the insert finds already notified are
+  // few: a redelivery): after the insert, a read would cost a round trip during which the
+  // transaction, holding a transaction id since the insert, holds back every reader's horizon.
+  const drafted = [...new Set(ready.map((d) => d.recipientId))];
+  const [targets, devices] = await Promise.all([
+    deps.users.findNotificationTargets(drafted),
+    sql<{ id: string; user_id: string; platform: "ios" | "android" | "web"; token: string }[]>`
+      select id, user_id, platform, token from notifications.devices where user_id = any(${drafted}::uuid[]) order by user_id, created_at`,
+  ]);
   const emails = new Map(targets.filter((t) => t.emailNotifications).map((t) => [t.id, t.email]));
   const stored = await insert(sql, ready);
   if (stored.length === 0) return 0;
   const recipients = [...new Set(stored.map((s) => s.recipient_id))];
 
-  const devices = await sql<{ id: string; user_id: string; platform: "ios" | "android" | "web"; token: string }[]>`
-    select id, user_id, platform, token from notifications.devices where user_id = any(${recipients}::uuid[]) order by user_id, created_at`;
   const devicesOf = new Map<string, (typeof devices)[number][]>();
   for (const d of devices) {
     const list = devicesOf.get(d.user_id);

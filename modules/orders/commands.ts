@@ -74,7 +74,6 @@ const MAX_ATTEMPTS = 5;
  */
 export async function runOrderCommand(
   orders: OrderAggregate,
-  outbox: Appender,
   orderId: string,
   command: OrderCommand,
   tx?: Tx,
@@ -82,11 +81,11 @@ export async function runOrderCommand(
 ): Promise<CommandResult<OrderState, OrderStreamEvent>> {
   // A placement's order id was just made: there is no stream to read (on a retry after a conflict, read it).
   let newStream = command.type === "place";
-  const once = async (t: Tx) => {
-    const result = await handleCommand(orders, orderId, command, { tx: t, newStream, ...(tx ? inTx : {}) });
-    if (result.events.length > 0) await outbox.append(t, integrationEvents(result.state, result.events));
-    return result;
-  };
+  // The public events go in the stream's insert (`alongside`): one statement for both. In its
+  // own transaction that insert is write-behind: it travels with the COMMIT (a placement is then
+  // one round trip: BEGIN, the insert, COMMIT), and a conflict fails the commit with
+  // StreamVersionConflictError, retried below.
+  const once = (t: Tx) => handleCommand(orders, orderId, command, { tx: t, newStream, alongside: integrationEvents, ...(tx ? inTx : { writeBehind: true }) });
   if (tx) return once(tx);
   for (let n = 1; ; n++) {
     try {
@@ -115,7 +114,7 @@ export interface PlaceOrderInput {
 export async function placeOrder(deps: OrdersDeps, orders: OrderAggregate, input: PlaceOrderInput): Promise<OrderWithVersion> {
   const products = await deps.inventory.getProducts([...new Set(input.items.map((i) => i.productId))]);
   const orderId = randomUUIDv7();
-  const result = await runOrderCommand(orders, deps.outbox, orderId, {
+  const result = await runOrderCommand(orders, orderId, {
     type: "place",
     orderId,
     customerId: input.customerId,

@@ -72,7 +72,7 @@ export function createOrdersModule(deps: OrdersModuleDeps) {
     events: orderEvents,
     api,
     routes: (router) => ordersRoutes(router, deps, orders),
-    subscriptions: [orderViewsProjection, orderSaga({ orders, outbox: deps.outbox, paymentTimeoutMs, clock: deps.clock })],
+    subscriptions: [orderViewsProjection, orderSaga({ orders, paymentTimeoutMs, clock: deps.clock })],
     background: [sagaTimer({ db: deps.db, outbox: deps.outbox, intervalMs: timerIntervalMs, onError: deps.onBackgroundError })],
   });
 }

@@ -19,10 +19,15 @@ interface ViewRow {
 }
 
 // Prepared (one round trip each, parsed once per connection): the batch travels as arrays.
-const lockViews = prepared(
-  "orders_views_lock",
+// Read without a row lock: only this subscription (one partition) writes the views and the
+// histories, and its batches commit one at a time through the fenced checkpoint advance
+// (`outbox/worker/lease.ts`), each from what the last one left. A lock would give the
+// transaction a transaction id from its first round trip on, holding back every reader's
+// horizon while the batch is folded; unlocked, it takes one in the COMMIT's packet.
+const readViews = prepared(
+  "orders_views_read",
   ["ids"],
-  (_, $) => sql`select id, state, version, last_sequence from orders.order_views where id = any(${$.ids}::uuid[]) for update`,
+  (_, $) => sql`select id, state, version, last_sequence from orders.order_views where id = any(${$.ids}::uuid[])`,
 ).returns<ViewRow>();
 // Times travel as text: postgres.js cannot serialise a timestamptz[] parameter of strings.
 const upsertViews = prepared(
@@ -51,7 +56,7 @@ export const orderViewsProjection = defineSubscription({
   on: orderStreamEvents,
   handleBatch: async (events, { tx }) => {
     const ids = [...new Set(events.map((e) => e.subject!))];
-    const rows = await lockViews.execute(tx, { ids });
+    const rows = await readViews.execute(tx, { ids });
     const views = new Map<string, { state: OrderState; version: number; lastSequence: number }>(
       rows.map((r) => [r.id, { state: r.state, version: r.version, lastSequence: Number(r.last_sequence) }]),
     );

@@ -232,7 +232,7 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     async (c) => {
       const { id } = c.req.valid("param");
       await visible(c, id);
-      const result = await runOrderCommand(orders, deps.outbox, id, {
+      const result = await runOrderCommand(orders, id, {
         type: "cancel",
         reason: c.req.valid("json").reason,
         code: "requested",
@@ -271,7 +271,7 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     async (c) => {
       const { id } = c.req.valid("param");
       const { trackingNumber, carrier } = c.req.valid("json");
-      const result = await inOrderFlow(id, () => runOrderCommand(orders, deps.outbox, id, { type: "ship", trackingNumber, carrier, now: now(deps.clock) }));
+      const result = await inOrderFlow(id, () => runOrderCommand(orders, id, { type: "ship", trackingNumber, carrier, now: now(deps.clock) }));
       return c.json(withVersion(result), 200);
     },
   );
@@ -296,7 +296,7 @@ export function ordersRoutes(api: OpenAPIHono<AppEnv>, deps: OrdersDeps, orders:
     ),
     async (c) => {
       const { id } = c.req.valid("param");
-      const result = await inOrderFlow(id, () => runOrderCommand(orders, deps.outbox, id, { type: "deliver", now: now(deps.clock) }));
+      const result = await inOrderFlow(id, () => runOrderCommand(orders, id, { type: "deliver", now: now(deps.clock) }));
       return c.json(withVersion(result), 200);
     },
   );

@@ -1,5 +1,6 @@
 import type { Tx } from "../../src/db/client.ts";
 import { type DeciderEvent, decisionEvents } from "../../src/events/decider.ts";
+import type { NewEvent } from "../../src/events/definition.ts";
 import type { EventEnvelope } from "../envelope.ts";
 import { StreamVersionConflictError } from "../errors.ts";
 import type { EventSourced } from "./aggregate.ts";
@@ -19,7 +20,7 @@ export interface CommandResult<S, E extends DeciderEvent> {
 }
 
 /** HandleCommandOptions: run inside the caller's transaction, or (default) in one of its own. */
-export interface HandleCommandOptions {
+export interface HandleCommandOptions<S = unknown, E extends DeciderEvent = DeciderEvent> {
   /**
    * The caller's transaction: the events commit or roll back with its other writes. A version
    * conflict then throws StreamVersionConflictError at once, with no retry: the failed insert
@@ -46,6 +47,12 @@ export interface HandleCommandOptions {
    * lets the whole of it be retried.
    */
   writeBehind?: boolean;
+  /**
+   * Events outside the stream that the command implies (an aggregate's public events), made from
+   * the state after the command and its new events, and appended in the same insert as the
+   * stream's (see `AppendToStreamOptions.alongside`): they commit with them, for one statement.
+   */
+  alongside?: (state: S, events: E[]) => readonly NewEvent[];
 }
 
 /**
@@ -62,15 +69,25 @@ export async function handleCommand<S, C, E extends DeciderEvent>(
   es: EventSourced<S, C, E>,
   id: string,
   command: C,
-  options: HandleCommandOptions = {},
+  options: HandleCommandOptions<S, E> = {},
 ): Promise<CommandResult<S, E>> {
   const streamId = es.streamId(id);
   if (options.tx) {
-    return attempt(es, options.tx, id, streamId, command, options.writeBehind === true, options.newStream === true, options.loaded as Loaded<S> | undefined);
+    return attempt(
+      es,
+      options.tx,
+      id,
+      streamId,
+      command,
+      options.writeBehind === true,
+      options.newStream === true,
+      options.loaded as Loaded<S> | undefined,
+      options.alongside,
+    );
   }
   for (let n = 1; ; n++) {
     try {
-      return await es.db.transaction((tx) => attempt(es, tx, id, streamId, command, true, n === 1 && options.newStream === true));
+      return await es.db.transaction((tx) => attempt(es, tx, id, streamId, command, true, n === 1 && options.newStream === true, undefined, options.alongside));
     } catch (err) {
       if (!(err instanceof StreamVersionConflictError) || err.streamId !== streamId) throw err;
       // The insert that conflicted waited for the winner to commit, so a re-read sees its events
@@ -103,21 +120,38 @@ async function attempt<S, C, E extends DeciderEvent>(
   behind: boolean,
   isNew: boolean,
   read?: Loaded<S>,
+  alongside?: HandleCommandOptions<S, E>["alongside"],
 ): Promise<CommandResult<S, E>> {
   const loaded = isNew ? { state: es.decider.initialState(), version: 0, snapshotVersion: 0 } : (read ?? (await loadStream(es, tx, streamId)));
   const decided = decisionEvents(es.decider.decide(command, loaded.state));
   if (decided.length === 0) return { state: loaded.state, events: [], envelopes: [], version: loaded.version, streamId };
+  // Evolve with the data as stored (after the schema's parsing), so this state equals a replay.
+  let state = loaded.state;
+  let events: E[] | undefined;
+  const evolve = (envelopes: EventEnvelope[]) => {
+    events = envelopes.map((env) => ({ type: env.type, data: env.data }) as E);
+    for (const e of events) state = es.decider.evolve(state, e);
+    return events;
+  };
   const envelopes = await es.outbox.appendToStream(
     tx,
     streamId,
     loaded.version,
     decided.map((e) => definitionOf(es as never, e.type).with(e.data as never, { subject: id })),
-    { versionRead: true, writeBehind: behind },
+    {
+      versionRead: true,
+      writeBehind: behind,
+      ...(alongside
+        ? {
+            alongside: (appended: EventEnvelope[]) => {
+              const appendedEvents = evolve(appended);
+              return alongside(state, appendedEvents);
+            },
+          }
+        : {}),
+    },
   );
-  // Evolve with the data as stored (after the schema's parsing), so this state equals a replay.
-  let state = loaded.state;
-  const events = envelopes.map((env) => ({ type: env.type, data: env.data }) as E);
-  for (const e of events) state = es.decider.evolve(state, e);
+  events ??= evolve(envelopes);
   const version = loaded.version + events.length;
   if (snapshotDue(es, version, loaded.snapshotVersion)) await writeSnapshot(es, tx, streamId, version, state);
   return { state, events, envelopes, version, streamId };

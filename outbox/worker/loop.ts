@@ -54,7 +54,8 @@ export class PartitionWorker implements Partition {
       this.#deliver = async () => {
         const seen = await checkpoint.peek();
         if (!seen) return { processed: 0 };
-        return projection ? projection.deliver(seen) : perEvent.deliver(seen);
+        const outcome = await (projection ? projection.deliver(seen) : perEvent.deliver(seen));
+        return outcome.retryInMs === undefined && seen.batch.length < sub.batchSize ? { ...outcome, exhausted: true } : outcome;
       };
     }
   }
@@ -109,6 +110,7 @@ export class PartitionWorker implements Partition {
         if (rang.xid !== undefined && (awaited === undefined || rang.xid > awaited)) awaited = rang.xid;
       }
       let progressed = false;
+      let exhausted = false;
       let delay = pollMs;
       try {
         // Our own heartbeat overdue (a pause, a stall): others may be taking our partitions
@@ -130,6 +132,7 @@ export class PartitionWorker implements Partition {
         this.#checkpoint.horizon = undefined;
         const outcome = await this.processBatch();
         progressed = outcome.processed > 0;
+        exhausted = outcome.exhausted === true;
         if (outcome.retryInMs !== undefined) delay = outcome.retryInMs;
       } catch (err) {
         if (isCheckpointFenceError(err)) {
@@ -143,14 +146,17 @@ export class PartitionWorker implements Partition {
         delay = Math.min(pollMs, 1000);
       }
       if (this.#stopped) break;
-      // After a batch, look again at once: more may be readable (the next look decides on waiting).
-      if (progressed) continue;
+      // After a full batch, look again at once: more may be readable. After one that took all
+      // the look found, wait as after an empty look: what was appended since has rung the signal
+      // (a pending wake ends the wait at once), and the look's horizon says whether an append
+      // that rang before it is readable yet.
+      if (progressed && !exhausted) continue;
       if (delay !== pollMs) {
         // A backoff: appends must not cut it short.
         await this.#sleep(delay);
         continue;
       }
-      // Nothing found. The horizon this look saw (the oldest transaction still running) tells
+      // Nothing found, or all of it taken. The horizon this look saw (the oldest transaction still running) tells
       // whether the awaited append is readable yet: every transaction below it has ended.
       const horizon = this.#checkpoint.horizon;
       if (awaited !== undefined && horizon === undefined) {

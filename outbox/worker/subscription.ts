@@ -80,6 +80,12 @@ export interface Partition {
 export interface BatchOutcome {
   processed: number;
   retryInMs?: number;
+  /**
+   * The look that found the batch returned fewer events than the batch size: everything then
+   * readable was in it. Anything since has rung the loop's signal, so it need not look again
+   * before waiting (an empty look after every batch is a round trip and an index scan per batch).
+   */
+  exhausted?: boolean;
 }
 
 /** handlerContext is what a body gets besides its events. */

@@ -132,6 +132,49 @@ describe("appendToStream", () => {
     expect(String(err)).toContain('stream typed-1 holds "test.noted" at version 2');
   });
 
+  it("appends the events given alongside in the same insert, outside the stream, made from the stream's events as stored", async () => {
+    const db = t.database.db;
+    const seen: number[] = [];
+    const out = await db.transaction((tx) =>
+      t.outbox.appender.appendToStream(tx, "along-1", 0, [t.happened(1, "along-1"), t.happened(2, "along-1")], {
+        alongside: (appended) => {
+          seen.push(...appended.map((e) => (e.data as { n: number }).n));
+          return [TestNoted.with({ n: 3 }, { subject: "along-1" })];
+        },
+      }),
+    );
+    expect(seen).toEqual([1, 2]);
+    expect(out.map((e) => e.type)).toEqual(["test.happened", "test.happened"]);
+    const rows = (await db.execute(sql`
+      select type, stream_id, stream_version, transaction_id::text as xid from outbox.events where subject = 'along-1' order by position`)) as unknown as {
+      type: string;
+      stream_id: string | null;
+      stream_version: number | null;
+      xid: string;
+    }[];
+    expect(rows.map((r) => [r.type, r.stream_id, r.stream_version])).toEqual([
+      ["test.happened", "along-1", 1],
+      ["test.happened", "along-1", 2],
+      ["test.noted", null, null],
+    ]);
+    expect(new Set(rows.map((r) => r.xid)).size).toBe(1);
+    const stream = await db.transaction((tx) => t.outbox.appender.readStream(tx, "along-1"));
+    expect(stream.map((e) => e.version)).toEqual([1, 2]);
+    // A conflict still reads as one, and takes the events alongside down with it.
+    const err = await db
+      .transaction((tx) =>
+        t.outbox.appender.appendToStream(tx, "along-1", 1, [t.happened(9, "along-1")], {
+          versionRead: true,
+          writeBehind: true,
+          alongside: () => [TestNoted.with({ n: 10 }, { subject: "along-1" })],
+        }),
+      )
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(StreamVersionConflictError);
+    const [after] = (await db.execute(sql`select count(*)::int as n from outbox.events where subject = 'along-1'`)) as unknown as { n: number }[];
+    expect(after!.n).toBe(3);
+  });
+
   it("raises a concurrency conflict for a stale expected version", async () => {
     const db = t.database.db;
     const err = await db.transaction((tx) => t.outbox.appender.appendToStream(tx, "order-1", 1, [t.happened(9, "order-1")])).catch((e) => e);

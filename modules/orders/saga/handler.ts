@@ -3,18 +3,18 @@
  * `orders.sagas` and performs what `react` decides, all in the delivery's transaction (with its
  * checkpoint): a confirmation or cancellation of the order (its stream and public events), and
  * the payment deadline row the timer fires. A batch costs the same few round trips whatever it
- * holds: the sagas' locking read and the order streams its commands need go out together, and
+ * holds: the sagas' read and the order streams its commands need go out together, and
  * every write (the commands' appends, the deadlines, the sagas) is write-behind, checked at
  * commit; a version conflict there (a customer's cancellation meanwhile) fails the batch, which
  * is then delivered event by event and decides again on the stream as it is. Events of one order arrive in the order the log is
- * read (partitions split by order id) and are handled under the row's lock. A redelivered or
+ * read (partitions split by order id, the subject of every event it reads), one batch of a
+ * partition at a time (its fenced checkpoint advance; see `readSagas`). A redelivered or
  * replayed event is a no-op because every reaction moves a step on from an open status only (see
  * `react`). The log position is no guard here: events from different writers are read in
  * transaction order, which is not always position order.
  */
 import { sql } from "drizzle-orm";
 import {
-  type Appender,
   DomainError,
   defineSubscription,
   type EventEnvelope,
@@ -35,7 +35,6 @@ import { react, type SagaAction, type SagaInput, type SagaState } from "./proces
 /** SagaDeps are what the saga's runner needs. */
 export interface SagaDeps {
   orders: OrderAggregate;
-  outbox: Appender;
   /** How long a payment may stay unanswered before the saga treats it as failed. */
   paymentTimeoutMs: number;
   clock?: () => Date;
@@ -68,7 +67,7 @@ async function runOrder(deps: SagaDeps, tx: Tx, orderId: string, command: OrderC
   const loaded = streams.get(orderId);
   streams.delete(orderId);
   try {
-    await runOrderCommand(deps.orders, deps.outbox, orderId, command, tx, { loaded, writeBehind: true });
+    await runOrderCommand(deps.orders, orderId, command, tx, { loaded, writeBehind: true });
     return true;
   } catch (err) {
     // Refused before anything was written (a confirmation of an order the customer cancelled meanwhile).
@@ -122,10 +121,19 @@ async function perform(
 
 // A batch's statements, prepared (one round trip each, parsed once per connection): their text
 // never depends on the batch, which travels as arrays.
-const lockSagas = prepared(
-  "orders_saga_lock",
+//
+// The sagas are read without a row lock. Only this subscription writes `orders.sagas`, an order's
+// events all fall in one partition (each has the order's id as its subject), and a partition's batches commit only through the fenced
+// checkpoint advance (`outbox/worker/lease.ts`): one at a time, each starting from what the last
+// committed one left, so the state a batch reads is the one its events follow, and a zombie
+// process's batch beside the lease holder's cannot commit. A lock would add nothing to that, and
+// cost: a row lock gives the transaction a transaction id at once, and while it is open (the
+// reads' round trip, the reactions, the writes' round trip) every reader of the log waits behind
+// it (the read horizon). Unlocked, the transaction takes its id with the writes, in the COMMIT's packet.
+const readSagas = prepared(
+  "orders_saga_read",
   ["ids"],
-  (_, $) => sql`select order_id, state from orders.sagas where order_id = any(${$.ids}::uuid[]) order by order_id for update`,
+  (_, $) => sql`select order_id, state from orders.sagas where order_id = any(${$.ids}::uuid[])`,
 ).returns<{ order_id: string; state: SagaState }>();
 const deleteDeadlines = prepared(
   "orders_saga_deadlines_delete",
@@ -169,7 +177,7 @@ async function writeDeadlines(tx: Tx, { clear, set }: Deadlines): Promise<void> 
 }
 
 /**
- * orderSaga is the saga's subscription, a batch at a time: one locking read of every saga the
+ * orderSaga is the saga's subscription, a batch at a time: one read of every saga the
  * batch concerns (with, in the same round trip, the streams of the orders it may command), the
  * reactions in memory in the log's order (each order's commands decided in turn, with its event
  * as their cause), then one upsert of the changed sagas and one statement each for the
@@ -183,8 +191,7 @@ export const orderSaga = (deps: SagaDeps) =>
     handleBatch: async (events, { tx }) => {
       const ids = [...new Set(events.map((e) => e.data.orderId))].sort();
       const commanded = [...new Set(events.filter((e) => COMMANDING.has(e.type)).map((e) => e.data.orderId))];
-      // Locked in id order: a batch never waits on another holding a row it wants while holding one that one wants.
-      const [rows, streams] = await Promise.all([lockSagas.execute(tx, { ids }), loadStreams(deps.orders, tx, commanded)]);
+      const [rows, streams] = await Promise.all([readSagas.execute(tx, { ids }), loadStreams(deps.orders, tx, commanded)]);
       const states = new Map(rows.map((r) => [r.order_id, r.state]));
       const changed = new Set<string>();
       const deadlines: Deadlines = { clear: new Set(), set: new Map() };

@@ -40,7 +40,7 @@ describe("order streams", () => {
       paymentMethod: "pm_card_visa",
     });
     for (const command of [{ type: "confirm" as const }, { type: "ship" as const, trackingNumber: "T1", carrier: "DHL" }, { type: "deliver" as const }]) {
-      await runOrderCommand(orders, deps.outbox, placed.id, { ...command, now: now() });
+      await runOrderCommand(orders, placed.id, { ...command, now: now() });
     }
     const [snap] = await s.database.sql<
       { stream_version: number }[]
