@@ -109,6 +109,7 @@ export class PartitionWorker implements Partition {
         if (rang.xid !== undefined && (awaited === undefined || rang.xid > awaited)) awaited = rang.xid;
       }
       let progressed = false;
+      let full = false;
       let delay = pollMs;
       try {
         // Our own heartbeat overdue (a pause, a stall): others may be taking our partitions
@@ -130,6 +131,7 @@ export class PartitionWorker implements Partition {
         this.#checkpoint.horizon = undefined;
         const outcome = await this.processBatch();
         progressed = outcome.processed > 0;
+        full = outcome.processed >= this.sub.batchSize;
         if (outcome.retryInMs !== undefined) delay = outcome.retryInMs;
       } catch (err) {
         if (isCheckpointFenceError(err)) {
@@ -143,8 +145,12 @@ export class PartitionWorker implements Partition {
         delay = Math.min(pollMs, 1000);
       }
       if (this.#stopped) break;
-      // After a batch, look again at once: more may be readable (the next look decides on waiting).
-      if (progressed) continue;
+      // After a batch, look again at once: more may be readable (the next look decides on waiting);
+      // a subscription that lingers first lets a batch that was not full gather more events.
+      if (progressed) {
+        if (this.sub.lingerMs > 0 && !full) await this.#sleep(this.sub.lingerMs);
+        continue;
+      }
       if (delay !== pollMs) {
         // A backoff: appends must not cut it short.
         await this.#sleep(delay);
