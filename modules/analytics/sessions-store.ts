@@ -64,6 +64,7 @@ export async function applySessions(sql: Sql, touched: { userId: string; session
   if (touched.length === 0) return;
   // One JSON parameter (times as epoch milliseconds, added to the epoch exactly) rather than ten
   // arrays that postgres.js escapes element by element: a delivery touches thousands of sessions.
+  // Read as jsonb, parsed once: each `->>` on a `json` element parses that element's text again.
   const doc = JSON.stringify(
     touched.map(({ userId, sessionId, session: x }) => [
       x.id,
@@ -82,7 +83,7 @@ export async function applySessions(sql: Sql, touched: { userId: string; session
     insert into analytics.sessions as s (id, user_id, session_id, start_time, end_time, event_count, page_views, cart_additions, purchases, revenue_cents)
     select (r->>0)::uuid, r->>1, r->>2, 'epoch'::timestamptz + (r->>3)::bigint * interval '1 millisecond', 'epoch'::timestamptz + (r->>4)::bigint * interval '1 millisecond',
            (r->>5)::int, (r->>6)::int, (r->>7)::int, (r->>8)::int, (r->>9)::bigint
-    from json_array_elements(${doc}::text::json) as r
+    from jsonb_array_elements(${doc}::text::jsonb) as r
     on conflict (id) do update set start_time = excluded.start_time, end_time = excluded.end_time, event_count = excluded.event_count,
       page_views = excluded.page_views, cart_additions = excluded.cart_additions, purchases = excluded.purchases, revenue_cents = excluded.revenue_cents`;
 }
