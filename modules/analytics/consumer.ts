@@ -37,10 +37,15 @@ type Ingested = EventEnvelope<{ batchId: string; count: number; receivedAt?: str
 /** UNCATEGORIZED is the revenue category of a purchase with no category known. */
 export const UNCATEGORIZED = "uncategorized";
 
+/** DEFAULT_SESSIONS_LINGER_MS is how long the sessions consumer lets a delivery that was not full gather more (1 s). */
+export const DEFAULT_SESSIONS_LINGER_MS = 1000;
+
 /** ConsumerDeps are what the consumers need. */
 export interface ConsumerDeps {
   outbox: Appender;
   allowedLatenessMs: number;
+  /** The sessions consumer's wait after a delivery that was not full (default DEFAULT_SESSIONS_LINGER_MS). */
+  sessionsLingerMs?: number;
   /** Told after each delivery how many late events each aggregate skipped (a metric). */
   onLate?: (aggregate: Aggregate, count: number) => void;
 }
@@ -271,6 +276,11 @@ function sessionsConsumer(deps: ConsumerDeps) {
     name: "analytics.sessions",
     on: [AnalyticsEventsIngested],
     batchSize: 50,
+    // Its cost follows the users a delivery names (a session and a counter row each, then their
+    // features' refresh), not the events: under a steady stream, a delivery that was not full
+    // waits to gather more, so each user is written once for more of its events. The windows
+    // consumer, which the revenue, risk and velocity reads wait for, does not wait.
+    lingerMs: deps.sessionsLingerMs ?? DEFAULT_SESSIONS_LINGER_MS,
     handleBatch: onceEach(async (events, { sql, tx }) => {
       const rows = await readRows<SessionRow>(sql, events, sql`c.user_id, c.session_id, c.event_type, c.price_cents, c.quantity, c.category, c.device_type`);
       let watermark = await readState(sql, ["sessions"]);
