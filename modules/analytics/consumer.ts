@@ -288,13 +288,20 @@ function sessionsConsumer(deps: ConsumerDeps) {
       const keyed = await loadSessions(sql, rows);
       const touched = new Map<string, { userId: string; sessionId: string; session: SessionState }>();
       const mergedAway: string[] = [];
+      // The sessions this delivery makes: inserted, where the ones read are updated.
+      const created = new Set<string>();
+      const newId = () => {
+        const id = randomUUIDv7();
+        created.add(id);
+        return id;
+      };
       for (const r of rows) {
         const t = Number(r.event_ms);
         const cents = r.event_type === "purchase" ? Number(r.price_cents ?? 0) * (r.quantity ?? 1) : 0;
         const key = `${r.user_id}\u0000${r.session_id}`;
         const list = keyed.get(key) ?? [];
         keyed.set(key, list);
-        const added = addToSession(list, { t, eventType: r.event_type, cents }, watermark, deps.allowedLatenessMs, randomUUIDv7);
+        const added = addToSession(list, { t, eventType: r.event_type, cents }, watermark, deps.allowedLatenessMs, newId);
         if (added.late) late.sessions++;
         else {
           touched.set(added.session.id, { userId: r.user_id, sessionId: r.session_id, session: added.session });
@@ -305,7 +312,7 @@ function sessionsConsumer(deps: ConsumerDeps) {
         }
         watermark = watermark === null ? t : Math.max(watermark, t);
       }
-      await applySessions(sql, [...touched.values()], mergedAway);
+      await applySessions(sql, [...touched.values()], mergedAway, created);
       // Every event counts toward the features, late or not: they span 30 days, not a window.
       const changed = await countFeatures(sql, rows, events[events.length - 1]!);
       await saveState(sql, deps, late, watermark);
