@@ -146,6 +146,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
         concurrency,
         maxAttempts: Math.max(1, def.maxAttempts ?? 5),
         batchSize: def.batchSize ?? opts.batchSize ?? 500,
+        lingerMs: Math.max(0, def.lingerMs ?? 0),
         backoff: def.backoff ?? { baseMs: 100, maxMs: 30_000 },
       });
     }

@@ -43,6 +43,14 @@ export interface SubscriptionOptions {
   startFrom?: "beginning" | "now";
   /** Events per read (default from config). */
   batchSize?: number;
+  /**
+   * After a delivery that did not fill its batch, wait this long (ms, default 0) before reading
+   * again, so that under a steady stream each delivery carries more events. For a body whose cost
+   * follows the distinct keys a delivery touches rather than its events (one upsert per user,
+   * however many events the user had): its effects then trail the log by up to this much more.
+   * A full batch is followed at once (the subscription is behind), and stop() cuts the wait short.
+   */
+  lingerMs?: number;
   /** Backoff between attempts: base and cap in ms (default 100 and 30000), with full jitter. */
   backoff?: { baseMs: number; maxMs: number };
   /** Shown by the admin API, e.g. `sink` for EventBridge/Kinesis. */

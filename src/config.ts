@@ -101,6 +101,13 @@ const EnvSchema = z.object({
   ANALYTICS_INGEST_KEY: z.string().min(16, "must be at least 16 characters").optional(),
   /** How long after a window's end the analytics aggregates still take events (later ones are counted as late). */
   ANALYTICS_ALLOWED_LATENESS: duration("2m"),
+  /**
+   * How long the sessions consumer and the feature refresh let a delivery that was not full gather
+   * more events before reading again (0: none): their cost follows the users a delivery names,
+   * not its events, so under load fewer, larger deliveries cost less; sessions and features then
+   * trail ingestion by up to this much more. The windowed aggregates never wait.
+   */
+  ANALYTICS_SESSIONS_LINGER: duration("1s"),
   /** Days of clickstream kept: older daily partitions are dropped (0: keep everything). */
   ANALYTICS_RETENTION_DAYS: int(0, 0),
   /** The Kinesis stream accepted clickstream records go to (partition key userId); unset: not sent. */

@@ -37,10 +37,15 @@ type Ingested = EventEnvelope<{ batchId: string; count: number; receivedAt?: str
 /** UNCATEGORIZED is the revenue category of a purchase with no category known. */
 export const UNCATEGORIZED = "uncategorized";
 
+/** DEFAULT_SESSIONS_LINGER_MS is how long the sessions consumer lets a delivery that was not full gather more (1 s). */
+export const DEFAULT_SESSIONS_LINGER_MS = 1000;
+
 /** ConsumerDeps are what the consumers need. */
 export interface ConsumerDeps {
   outbox: Appender;
   allowedLatenessMs: number;
+  /** The sessions consumer's wait after a delivery that was not full (default DEFAULT_SESSIONS_LINGER_MS). */
+  sessionsLingerMs?: number;
   /** Told after each delivery how many late events each aggregate skipped (a metric). */
   onLate?: (aggregate: Aggregate, count: number) => void;
 }
@@ -271,6 +276,11 @@ function sessionsConsumer(deps: ConsumerDeps) {
     name: "analytics.sessions",
     on: [AnalyticsEventsIngested],
     batchSize: 50,
+    // Its cost follows the users a delivery names (a session and a counter row each, then their
+    // features' refresh), not the events: under a steady stream, a delivery that was not full
+    // waits to gather more, so each user is written once for more of its events. The windows
+    // consumer, which the revenue, risk and velocity reads wait for, does not wait.
+    lingerMs: deps.sessionsLingerMs ?? DEFAULT_SESSIONS_LINGER_MS,
     handleBatch: onceEach(async (events, { sql, tx }) => {
       const rows = await readRows<SessionRow>(sql, events, sql`c.user_id, c.session_id, c.event_type, c.price_cents, c.quantity, c.category, c.device_type`);
       let watermark = await readState(sql, ["sessions"]);
@@ -278,13 +288,20 @@ function sessionsConsumer(deps: ConsumerDeps) {
       const keyed = await loadSessions(sql, rows);
       const touched = new Map<string, { userId: string; sessionId: string; session: SessionState }>();
       const mergedAway: string[] = [];
+      // The sessions this delivery makes: inserted, where the ones read are updated.
+      const created = new Set<string>();
+      const newId = () => {
+        const id = randomUUIDv7();
+        created.add(id);
+        return id;
+      };
       for (const r of rows) {
         const t = Number(r.event_ms);
         const cents = r.event_type === "purchase" ? Number(r.price_cents ?? 0) * (r.quantity ?? 1) : 0;
         const key = `${r.user_id}\u0000${r.session_id}`;
         const list = keyed.get(key) ?? [];
         keyed.set(key, list);
-        const added = addToSession(list, { t, eventType: r.event_type, cents }, watermark, deps.allowedLatenessMs, randomUUIDv7);
+        const added = addToSession(list, { t, eventType: r.event_type, cents }, watermark, deps.allowedLatenessMs, newId);
         if (added.late) late.sessions++;
         else {
           touched.set(added.session.id, { userId: r.user_id, sessionId: r.session_id, session: added.session });
@@ -295,7 +312,7 @@ function sessionsConsumer(deps: ConsumerDeps) {
         }
         watermark = watermark === null ? t : Math.max(watermark, t);
       }
-      await applySessions(sql, [...touched.values()], mergedAway);
+      await applySessions(sql, [...touched.values()], mergedAway, created);
       // Every event counts toward the features, late or not: they span 30 days, not a window.
       const changed = await countFeatures(sql, rows, events[events.length - 1]!);
       await saveState(sql, deps, late, watermark);

@@ -1,7 +1,7 @@
 import { type Appender, type Db, defineModule } from "../../src/platform.ts";
 import type { InventoryApi } from "../inventory/index.ts";
 import type { OrdersApi } from "../orders/index.ts";
-import { aggregateClickstream } from "./consumer.ts";
+import { aggregateClickstream, DEFAULT_SESSIONS_LINGER_MS } from "./consumer.ts";
 import { createProductCatalog } from "./enrich.ts";
 import { analyticsEvents } from "./events.ts";
 import { createPostgresFeatureStore } from "./features/postgres-store.ts";
@@ -44,6 +44,12 @@ export interface AnalyticsModuleDeps {
   ingestKey?: string;
   /** How long after a window's end it still takes events (default 2 minutes). */
   allowedLatenessMs?: number;
+  /**
+   * How long the sessions consumer and the feature refresh wait after a delivery that was not full
+   * (default 1 s; see the outbox's `lingerMs`): fewer, larger deliveries, each user written once
+   * for more of its events.
+   */
+  sessionsLingerMs?: number;
   clock?: () => Date;
   /** Told how many late events each delivery skipped, per aggregate (the `late_events` metric). */
   onLateEvents?: (aggregate: Aggregate, count: number) => void;
@@ -60,6 +66,7 @@ export interface AnalyticsModuleDeps {
  */
 export function createAnalyticsModule(deps: AnalyticsModuleDeps) {
   const allowedLatenessMs = deps.allowedLatenessMs ?? DEFAULT_ALLOWED_LATENESS_MS;
+  const sessionsLingerMs = deps.sessionsLingerMs ?? DEFAULT_SESSIONS_LINGER_MS;
   const catalog = createProductCatalog(deps.inventory);
   const profiles = createCustomerProfiles(deps.orders);
   const clock = deps.clock ?? (() => new Date());
@@ -82,8 +89,8 @@ export function createAnalyticsModule(deps: AnalyticsModuleDeps) {
       featureRoutes(router, { store: featureStore });
     },
     subscriptions: [
-      ...aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, onLate: deps.onLateEvents }),
-      refreshFeatures({ store: featureStore, clock }),
+      ...aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, sessionsLingerMs, onLate: deps.onLateEvents }),
+      refreshFeatures({ store: featureStore, clock, lingerMs: sessionsLingerMs }),
       ...(deps.kinesis ? [relayClickstream(deps.kinesis)] : []),
     ],
     background: [partitionMaintenance({ db: deps.db, retentionDays: deps.retentionDays ?? 0, clock, onError: deps.onBackgroundError })],

@@ -28,24 +28,29 @@ export interface IngestResult {
   rejected: Rejected[];
 }
 
-/** Row is one clickstream row as it travels to jsonb_to_recordset (an absent field is null there). */
-interface Row {
-  event_id: string;
-  batch_index: number;
-  user_id: string;
-  session_id: string;
-  event_type: string;
-  product_id: string | undefined;
-  category: string | undefined;
-  price_cents: number | undefined;
-  quantity: number | undefined;
-  device_type: string | undefined;
-  country: string | undefined;
-  region: string | undefined;
-  query: string | undefined;
-  client_time: string | undefined;
-  features: Features;
-}
+/**
+ * Row is one clickstream row as it travels to the insert: an array in the order of the
+ * statement's `r->>0` ... `r->14` (an absent field is null there). Positional rather than an
+ * object per row: about a fifth less JSON to write and for Postgres to parse, and
+ * `jsonb_to_recordset`'s key lookups cost more than reading array elements by place.
+ */
+type Row = [
+  eventId: string,
+  batchIndex: number,
+  userId: string,
+  sessionId: string,
+  eventType: string,
+  productId: string | undefined,
+  category: string | undefined,
+  priceCents: number | undefined,
+  quantity: number | undefined,
+  deviceType: string | undefined,
+  country: string | undefined,
+  region: string | undefined,
+  query: string | undefined,
+  clientTime: string | undefined,
+  features: Features,
+];
 
 /** IngestDeps are what storing events needs. */
 export interface IngestDeps {
@@ -67,9 +72,10 @@ const insertRows = prepared(
   (_db, $) =>
     sql`
     with u as materialized (
-      select * from jsonb_to_recordset(${$.doc}::text::jsonb) as u(event_id uuid, batch_index int, user_id text, session_id text, event_type text,
-        product_id text, category text, price_cents bigint, quantity int, device_type text, country text, region text, query text,
-        client_time timestamptz, features jsonb)
+      select (r->>0)::uuid as event_id, (r->>1)::int as batch_index, r->>2 as user_id, r->>3 as session_id, r->>4 as event_type, r->>5 as product_id,
+        r->>6 as category, (r->>7)::bigint as price_cents, (r->>8)::int as quantity, r->>9 as device_type, r->>10 as country, r->>11 as region,
+        r->>12 as query, (r->>13)::timestamptz as client_time, r->14 as features
+      from jsonb_array_elements(${$.doc}::text::jsonb) as r
     ), fresh as (
       insert into analytics.clickstream_ids (event_id) select event_id from u on conflict do nothing returning event_id
     ), stored as (
@@ -98,8 +104,8 @@ export async function storeEvents(deps: IngestDeps, events: readonly ClickEvent[
   const [products, profiles] = await Promise.all([deps.catalog.lookup(productIds), deps.profiles.lookup(events.map((e) => e.userId))]);
   const batchId = randomUUIDv7();
   const received = receivedAt.toISOString();
-  // The rows travel as one JSON text parameter, read by jsonb_to_recordset: one native
-  // JSON.stringify instead of 16 array parameters escaped element by element (half the client CPU).
+  // The rows travel as one JSON text parameter, read as jsonb: one native JSON.stringify instead
+  // of 16 array parameters escaped element by element (half the client CPU).
   const rows: Row[] = [];
   const seen = new Set<string>();
   for (let i = 0; i < events.length; i++) {
@@ -115,28 +121,28 @@ export async function storeEvents(deps: IngestDeps, events: readonly ClickEvent[
     const clientTime = e.clientTime === undefined ? null : new Date(e.clientTime);
     const eventPrice = e.price === undefined ? undefined : Math.round(e.price * 100);
     const priceCents = eventPrice ?? product?.priceCents;
-    rows.push({
-      event_id: eventId,
-      batch_index: i,
-      user_id: e.userId,
-      session_id: e.sessionId,
-      event_type: e.eventType,
-      product_id: e.productId,
-      category: e.category ?? product?.category,
-      price_cents: priceCents,
-      quantity: e.quantity,
-      device_type: e.deviceType,
-      country: e.location?.country,
-      region: e.location?.region,
-      query: e.query,
-      client_time: clientTime?.toISOString(),
-      features: deriveFeatures(
+    rows.push([
+      eventId,
+      i,
+      e.userId,
+      e.sessionId,
+      e.eventType,
+      e.productId,
+      e.category ?? product?.category,
+      priceCents,
+      e.quantity,
+      e.deviceType,
+      e.location?.country,
+      e.location?.region,
+      e.query,
+      clientTime?.toISOString(),
+      deriveFeatures(
         clientTime ?? receivedAt,
         { priceCents, quantity: e.quantity, deviceType: e.deviceType, priceFromCatalog: eventPrice === undefined && priceCents !== undefined },
         profiles.get(e.userId) ?? NEW_CUSTOMER,
         product,
       ),
-    });
+    ]);
   }
   const doc = JSON.stringify(rows);
   const insert = () =>

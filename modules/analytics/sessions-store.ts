@@ -58,31 +58,47 @@ export async function loadSessions(sql: Sql, rows: readonly { user_id: string; s
   return keyed;
 }
 
-/** applySessions deletes the sessions merged away and upserts the ones the delivery touched. */
-export async function applySessions(sql: Sql, touched: { userId: string; sessionId: string; session: SessionState }[], mergedAway: string[]): Promise<void> {
+/**
+ * applySessions deletes the sessions merged away, inserts the ones the delivery made (`created`)
+ * and updates the others it touched. An update rather than one upsert for all: the sessions read
+ * (loadSessions) already tell which exist, and an upsert's update first locks each row (a WAL
+ * record of its own) after probing the key for the insert it does not make.
+ */
+export async function applySessions(
+  sql: Sql,
+  touched: { userId: string; sessionId: string; session: SessionState }[],
+  mergedAway: string[],
+  created: ReadonlySet<string>,
+): Promise<void> {
   if (mergedAway.length) await sql`delete from analytics.sessions where id = any(${mergedAway}::uuid[])`;
-  if (touched.length === 0) return;
-  // One JSON parameter (times as epoch milliseconds, added to the epoch exactly) rather than ten
-  // arrays that postgres.js escapes element by element: a delivery touches thousands of sessions.
-  const doc = JSON.stringify(
-    touched.map(({ userId, sessionId, session: x }) => [
-      x.id,
-      userId,
-      sessionId,
-      x.start,
-      x.end,
-      x.eventCount,
-      x.pageViews,
-      x.cartAdditions,
-      x.purchases,
-      x.revenueCents,
-    ]),
-  );
-  await sql`
-    insert into analytics.sessions as s (id, user_id, session_id, start_time, end_time, event_count, page_views, cart_additions, purchases, revenue_cents)
-    select (r->>0)::uuid, r->>1, r->>2, 'epoch'::timestamptz + (r->>3)::bigint * interval '1 millisecond', 'epoch'::timestamptz + (r->>4)::bigint * interval '1 millisecond',
-           (r->>5)::int, (r->>6)::int, (r->>7)::int, (r->>8)::int, (r->>9)::bigint
-    from json_array_elements(${doc}::text::json) as r
-    on conflict (id) do update set start_time = excluded.start_time, end_time = excluded.end_time, event_count = excluded.event_count,
-      page_views = excluded.page_views, cart_additions = excluded.cart_additions, purchases = excluded.purchases, revenue_cents = excluded.revenue_cents`;
+  // One JSON parameter each (times as epoch milliseconds, added to the epoch exactly) rather than
+  // ten arrays that postgres.js escapes element by element: a delivery touches thousands of
+  // sessions. Read as jsonb, parsed once: each `->>` on a `json` element parses its text again.
+  const row = ({ userId, sessionId, session: x }: (typeof touched)[number]) => [
+    x.id,
+    userId,
+    sessionId,
+    x.start,
+    x.end,
+    x.eventCount,
+    x.pageViews,
+    x.cartAdditions,
+    x.purchases,
+    x.revenueCents,
+  ];
+  const fresh = touched.filter((t) => created.has(t.session.id));
+  const changed = touched.filter((t) => !created.has(t.session.id));
+  if (fresh.length)
+    await sql`
+      insert into analytics.sessions (id, user_id, session_id, start_time, end_time, event_count, page_views, cart_additions, purchases, revenue_cents)
+      select (r->>0)::uuid, r->>1, r->>2, 'epoch'::timestamptz + (r->>3)::bigint * interval '1 millisecond', 'epoch'::timestamptz + (r->>4)::bigint * interval '1 millisecond',
+             (r->>5)::int, (r->>6)::int, (r->>7)::int, (r->>8)::int, (r->>9)::bigint
+      from jsonb_array_elements(${JSON.stringify(fresh.map(row))}::text::jsonb) as r`;
+  if (changed.length)
+    await sql`
+      update analytics.sessions s set start_time = 'epoch'::timestamptz + (r->>3)::bigint * interval '1 millisecond',
+        end_time = 'epoch'::timestamptz + (r->>4)::bigint * interval '1 millisecond', event_count = (r->>5)::int, page_views = (r->>6)::int,
+        cart_additions = (r->>7)::int, purchases = (r->>8)::int, revenue_cents = (r->>9)::bigint
+      from jsonb_array_elements(${JSON.stringify(changed.map(row))}::text::jsonb) as r
+      where s.id = (r->>0)::uuid`;
 }

@@ -147,10 +147,17 @@ export class PartitionWorker implements Partition {
       }
       if (this.#stopped) break;
       // After a full batch, look again at once: more may be readable. After one that took all
-      // the look found, wait as after an empty look: what was appended since has rung the signal
-      // (a pending wake ends the wait at once), and the look's horizon says whether an append
-      // that rang before it is readable yet.
-      if (progressed && !exhausted) continue;
+      // the look found, a subscription that lingers waits that long and looks again, so that
+      // under a steady stream each delivery carries more events; any other waits as after an
+      // empty look: what was appended since has rung the signal (a pending wake ends the wait at
+      // once), and the look's horizon says whether an append that rang before it is readable yet.
+      if (progressed) {
+        if (!exhausted) continue;
+        if (this.sub.lingerMs > 0) {
+          await this.#sleep(this.sub.lingerMs);
+          continue;
+        }
+      }
       if (delay !== pollMs) {
         // A backoff: appends must not cut it short.
         await this.#sleep(delay);

@@ -50,6 +50,8 @@ export interface CompiledSubscription {
   readonly concurrency: number;
   readonly maxAttempts: number;
   readonly batchSize: number;
+  /** The wait after a delivery that did not fill its batch (0: none). */
+  readonly lingerMs: number;
   readonly backoff: { baseMs: number; maxMs: number };
 }
 

@@ -271,6 +271,43 @@ describe("handleBatch", () => {
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(250);
   });
 
+  it("lingers after a batch that was not full, so events appended meanwhile come as one batch; a full batch is followed at once", async () => {
+    const sizes: number[] = [];
+    const at: number[] = [];
+    current = await tdb.start([
+      defineSubscription({
+        name: "testing.project",
+        on: [TestHappened],
+        batchSize: 20,
+        lingerMs: 400,
+        handleBatch: async (events, ctx) => {
+          sizes.push(events.length);
+          at.push(Date.now());
+          await insertMany(ctx, events);
+        },
+      }),
+    ]);
+    await current.append([current.happened(0)]);
+    await eventually(async () => (await current!.effects()).length === 1);
+    // Five appends within the linger: one batch after it, not five.
+    for (let i = 1; i <= 5; i++) {
+      await current.append([current.happened(i)]);
+      await Bun.sleep(20);
+    }
+    await eventually(async () => (await current!.effects()).length === 6);
+    expect(sizes).toEqual([1, 5]);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(350);
+    // Behind by more than a batch: the full batches follow one another without waiting.
+    await Bun.sleep(450);
+    sizes.length = 0;
+    at.length = 0;
+    await current.append(Array.from({ length: 50 }, (_, i) => current!.happened(100 + i)));
+    await eventually(async () => (await current!.effects()).length === 56);
+    expect(sizes).toEqual([20, 20, 10]);
+    expect(at[1]! - at[0]!).toBeLessThan(300);
+    expect(at[2]! - at[1]!).toBeLessThan(300);
+  });
+
   it("retries a failing batch event by event, dead-letters only the poison event, then resumes whole batches", async () => {
     const sizes: number[] = [];
     current = await tdb.start(

@@ -1,11 +1,12 @@
 /**
  * The Postgres feature store (`analytics.user_features`), used when FEATURE_STORE_TABLE is not
  * set: the same items as the DynamoDB table, one row per (user, feature type), read only while
- * their `ttl` has not passed. Expired rows are deleted when their user's features are written
- * again; those of users never seen again stay until then (they are never read).
+ * their `ttl` has not passed. A user's expired rows are deleted when the user's features are
+ * written again (a write of every feature type renews them all); those of users never seen again,
+ * or of a feature type no longer written, stay (they are never read).
  */
 import { type Db, rawSql } from "../../../src/platform.ts";
-import { type FeatureItem, type FeatureStore, type FeatureType, lastPerKey } from "./types.ts";
+import { FEATURE_TYPES, type FeatureItem, type FeatureStore, type FeatureType, lastPerKey } from "./types.ts";
 
 /**
  * createPostgresFeatureStore keeps feature items in `analytics.user_features`.
@@ -20,16 +21,24 @@ export function createPostgresFeatureStore(db: Db, clock: () => Date = () => new
       // One statement cannot update a row twice: a key given twice keeps its later item.
       const items = lastPerKey(given);
       if (items.length === 0) return;
-      const users = [...new Set(items.map((i) => i.userId))];
+      // A user given every feature type with a ttl ahead of now keeps no expired row once these
+      // are written (the feature subscription always writes every type): only the other users'
+      // rows are swept, rather than a look at every written user's rows on each refresh.
+      const now = clock();
+      const renewed = new Map<string, number>();
+      for (const i of items) if (i.ttl * 1000 > now.getTime()) renewed.set(i.userId, (renewed.get(i.userId) ?? 0) + 1);
+      const users = [...new Set(items.map((i) => i.userId))].filter((u) => (renewed.get(u) ?? 0) < FEATURE_TYPES.length);
       await sql.begin(async (tx) => {
-        // The items travel as one JSON parameter (one native stringify, no array escaping).
-        const doc = JSON.stringify(items.map((i) => ({ u: i.userId, t: i.featureType, v: i.value, a: i.updatedAt, e: i.ttl })));
+        // The items travel as one JSON parameter (one native stringify, no array escaping), each an
+        // array read by place (jsonb_to_recordset's per-key lookups cost more).
+        const doc = JSON.stringify(items.map((i) => [i.userId, i.featureType, i.value, i.updatedAt, i.ttl]));
         await tx`
           insert into analytics.user_features as f (user_id, feature_type, value, updated_at, expires_at)
-          select x.u, x.t, x.v, x.a::timestamptz, to_timestamp(x.e)
-          from jsonb_to_recordset(${doc}::text::jsonb) as x(u text, t text, v jsonb, a text, e bigint)
+          select x->>0, x->>1, x->2, (x->>3)::timestamptz, to_timestamp((x->>4)::bigint)
+          from jsonb_array_elements(${doc}::text::jsonb) as x
           on conflict (user_id, feature_type) do update set value = excluded.value, updated_at = excluded.updated_at, expires_at = excluded.expires_at`;
-        await tx`delete from analytics.user_features where user_id = any(${users}::text[]) and expires_at <= ${clock().toISOString()}::timestamptz`;
+        if (users.length)
+          await tx`delete from analytics.user_features where user_id = any(${users}::text[]) and expires_at <= ${now.toISOString()}::timestamptz`;
       });
     },
     async get(userId) {

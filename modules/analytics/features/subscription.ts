@@ -21,6 +21,8 @@ const USERS_PER_READ = 500;
 export interface RefreshDeps {
   store: FeatureStore;
   clock: () => Date;
+  /** The wait after a batch that was not full (the outbox's `lingerMs`; default none). */
+  lingerMs?: number;
 }
 
 /** refreshFeatures is the subscription that writes recomputed features to the store. */
@@ -31,6 +33,9 @@ export function refreshFeatures(deps: RefreshDeps) {
     on: [AnalyticsFeaturesChanged],
     kind: "sink",
     batchSize: 20,
+    // A refresh costs per user, and every sessions delivery names most of its active users
+    // again: lingering as the sessions consumer does refreshes each at most about once per wait.
+    lingerMs: deps.lingerMs ?? 0,
     batchHandler: async (events, { sql }) => {
       const users = [...new Set(events.flatMap((e) => e.data.userIds))];
       for (let i = 0; i < users.length; i += USERS_PER_READ) {
