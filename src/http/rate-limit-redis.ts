@@ -177,12 +177,32 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimitOptions
     return pick;
   }
 
+  /** inRequest sends this hit to Redis in its request, with the hits of these counters counted here and not yet sent. */
+  async function inRequest(keys: readonly RateKey[], now: number): Promise<RateLimitResult> {
+    const names = keys.map((k) => prefix + k.key);
+    const hits = names.map((name) => {
+      let c = counters.get(name);
+      if (c && c.windowEnd <= now && c.sending === 0) counters.delete(name);
+      c = counters.get(name);
+      if (!c) counters.set(name, (c = { seen: 0, unsent: 0, sending: 0, windowEnd: now + windowMs, seenAt: Number.NEGATIVE_INFINITY }));
+      const n = 1 + c.unsent;
+      c.unsent = 0;
+      return n;
+    });
+    try {
+      const out = await send(names, hits);
+      return tightest(keys.map((k, i) => rateResult(k.max, out[2 * i]!, out[2 * i + 1]!)));
+    } catch {
+      return fallback.hit(keys);
+    }
+  }
+
   return {
     kind: "redis",
     max: opts.max,
     ipMax: opts.ipMax ?? opts.max,
     flush,
-    async hit(keys) {
+    hit(keys) {
       if (unreachable()) return fallback.hit(keys);
       const now = Date.now();
       // Counters of ended windows go once per window (callers that never count locally trigger no flush).
@@ -194,23 +214,7 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimitOptions
         const admitted = local(keys, now);
         if (admitted) return admitted;
       }
-      // In the request: this hit, with the hits of these counters counted here and not yet sent.
-      const names = keys.map((k) => prefix + k.key);
-      const hits = names.map((name) => {
-        let c = counters.get(name);
-        if (c && c.windowEnd <= now && c.sending === 0) counters.delete(name);
-        c = counters.get(name);
-        if (!c) counters.set(name, (c = { seen: 0, unsent: 0, sending: 0, windowEnd: now + windowMs, seenAt: Number.NEGATIVE_INFINITY }));
-        const n = 1 + c.unsent;
-        c.unsent = 0;
-        return n;
-      });
-      try {
-        const out = await send(names, hits);
-        return tightest(keys.map((k, i) => rateResult(k.max, out[2 * i]!, out[2 * i + 1]!)));
-      } catch {
-        return fallback.hit(keys);
-      }
+      return inRequest(keys, now);
     },
     async giveBack(keys) {
       if (!keys.length) return;
