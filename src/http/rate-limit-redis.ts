@@ -162,20 +162,27 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimitOptions
 
   /** local admits the hit here when every counter is known, fresh and far from its budget; else undefined. */
   function local(keys: readonly RateKey[], now: number): RateLimitResult | undefined {
-    let pick: RateLimitResult | undefined;
+    // Each counter is looked up once (a key's name is built and hashed per lookup); `found` is
+    // reused, as nothing else runs between its filling and its use.
+    found.length = 0;
     for (const k of keys) {
       const c = counters.get(prefix + k.key);
       if (!c || c.windowEnd <= now || now - c.seenAt > staleMs || c.seen + c.sending + c.unsent + 1 > k.max - slack(k.max)) return undefined;
+      found.push(c);
     }
-    for (const k of keys) {
-      const c = counters.get(prefix + k.key)!;
+    let pick: RateLimitResult | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const c = found[i]!;
       c.unsent++;
       const r = rateResult(k.max, c.seen + c.sending + c.unsent, c.windowEnd - now);
       if (!pick || r.remaining < pick.remaining) pick = r;
     }
+    found.length = 0;
     schedule();
     return pick;
   }
+  const found: Counter[] = [];
 
   /** inRequest sends this hit to Redis in its request, with the hits of these counters counted here and not yet sent. */
   async function inRequest(keys: readonly RateKey[], now: number): Promise<RateLimitResult> {
