@@ -133,7 +133,9 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimitOptions
   }
 
   function schedule(): void {
-    timer ??= setTimeout(() => {
+    // Called on every hit counted here: the timer is made (and unref'd) once per sync.
+    if (timer) return;
+    timer = setTimeout(() => {
       timer = undefined;
       void flush().catch(() => {});
     }, syncMs);
