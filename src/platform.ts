@@ -54,7 +54,7 @@ export {
 export { type Access, currentUser, type TokenIssuer } from "./http/auth.ts";
 export { requestLog } from "./http/edge.ts";
 export type { AppEnv, AuthUser } from "./http/env.ts";
-export { type NativeAnswer, type NativeInput, nativeGet } from "./http/native-route.ts";
+export { jsonAnswer, type NativeAnswer, type NativeInput, nativeGet } from "./http/native-route.ts";
 export { DEFAULT_PAGE_LIMIT, decodeCursor, encodeCursor, listOf, MAX_PAGE_LIMIT, type Page, type PageParams, PageQuery, page } from "./http/pagination.ts";
 export { type SignInLimit, signInLimit } from "./http/rate-limit.ts";
 export { defineRoute, ProblemSchema, problem } from "./http/route.ts";

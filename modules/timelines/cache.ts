@@ -12,8 +12,12 @@
  */
 export interface TimelineCache {
   readonly kind: "redis" | "memory";
-  /** lookup returns the cached page (JSON text, or its UTF-8 bytes as Redis sent them), or a miss with the generation `store` must be given. */
-  lookup(userId: string, limit: number): Promise<{ hit: string | Uint8Array } | { miss: string | null }>;
+  /**
+   * lookup returns the cached page (JSON text, or its UTF-8 bytes as Redis sent them), or a miss
+   * with the generation `store` must be given: at once when this process holds the answer (the
+   * memory cache, a local copy of a Redis page), else as a promise.
+   */
+  lookup(userId: string, limit: number): LookupResult | Promise<LookupResult>;
   /** store caches `body` as `userId`'s first page of `limit` items, unless invalidated since `generation`. */
   store(userId: string, limit: number, generation: string | null, body: string): Promise<void>;
   /** invalidate drops the cached pages of `userIds` (those who have any). */
@@ -21,6 +25,9 @@ export interface TimelineCache {
   /** close releases what the cache holds besides its client (the Redis cache's invalidation connection). */
   close?(): void;
 }
+
+/** LookupResult is a cache lookup's answer: the page, or a miss with the generation to store under. */
+export type LookupResult = { hit: string | Uint8Array } | { miss: string | null };
 
 /** PREFIX starts every key of the Redis cache: one hash per reader (`redis-cache.ts`, tracked by `local-copies.ts`). */
 export const PREFIX = "timeline:";
@@ -60,7 +67,7 @@ export function createMemoryTimelineCache(opts: TimelineCacheOptions & { maxEntr
   };
   return {
     kind: "memory",
-    async lookup(userId, limit) {
+    lookup(userId, limit) {
       let e = live(userId);
       const page = e?.pages.get(limit);
       if (page !== undefined) return { hit: page };

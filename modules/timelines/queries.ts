@@ -83,14 +83,23 @@ export async function readTimeline(deps: TimelineDeps, userId: string, q: { curs
  * timelineBody answers a timeline request as its JSON body. The first page comes from the cache
  * when it holds it; otherwise (a miss, or the cache failing) from Postgres, and is cached unless
  * the timeline changed meanwhile. Later pages are never cached: the cursor makes them rare and
- * unbounded in number.
+ * unbounded in number. A page this process holds (the memory cache, a local copy of a Redis page)
+ * is answered at once, without a promise; anything else as a promise.
  */
-export async function timelineBody(deps: TimelineDeps, userId: string, q: { cursor?: string | undefined; limit: number }): Promise<string | Uint8Array> {
+export function timelineBody(
+  deps: TimelineDeps,
+  userId: string,
+  q: { cursor?: string | undefined; limit: number },
+): string | Uint8Array | Promise<string | Uint8Array> {
   const cache = deps.cache;
-  if (q.cursor !== undefined || !cache) return JSON.stringify(await readTimeline(deps, userId, q));
-  const cached = await cache.lookup(userId, q.limit);
-  if ("hit" in cached) return cached.hit;
+  if (q.cursor !== undefined || !cache) return readTimeline(deps, userId, q).then((p) => JSON.stringify(p));
+  const cached = cache.lookup(userId, q.limit);
+  if (!(cached instanceof Promise)) return "hit" in cached ? cached.hit : readAndStore(deps, cache, userId, q, cached.miss);
+  return cached.then((c) => ("hit" in c ? c.hit : readAndStore(deps, cache, userId, q, c.miss)));
+}
+
+async function readAndStore(deps: TimelineDeps, cache: TimelineCache, userId: string, q: { limit: number }, generation: string | null): Promise<string> {
   const body = JSON.stringify(await readTimeline(deps, userId, q));
-  await cache.store(userId, q.limit, cached.miss, body);
+  await cache.store(userId, q.limit, generation, body);
   return body;
 }

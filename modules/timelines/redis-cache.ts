@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { PREFIX, type TimelineCache, type TimelineCacheOptions } from "./cache.ts";
+import { type LookupResult, PREFIX, type TimelineCache, type TimelineCacheOptions } from "./cache.ts";
 import { localCopies } from "./local-copies.ts";
 
 const GEN = "gen";
@@ -75,22 +75,11 @@ export function createRedisTimelineCache(redis: Redis, opts: TimelineCacheOption
   retry.unref?.();
   return {
     kind: "redis",
-    async lookup(userId, limit) {
+    lookup(userId, limit) {
       if (!ready()) return { miss: null };
       const copy = local?.get(userId, limit);
       if (copy !== undefined) return { hit: copy };
-      const ticket = local?.begin(userId);
-      try {
-        const [hit, value, pttl] = await r.timelineLookupBuffer(PREFIX + userId, String(limit), ttlMs);
-        if (hit !== 1) return { miss: value?.toString() ?? null };
-        if (ticket) local!.keep(ticket, limit, value!, pttl ?? 0);
-        return { hit: value! };
-      } catch (err) {
-        report(err, "lookup");
-        return { miss: null };
-      } finally {
-        if (ticket) local!.end(ticket);
-      }
+      return fromRedis(userId, limit);
     },
     async store(userId, limit, generation, body) {
       // No generation: the lookup failed, so the entry's state is unknown; do not store.
@@ -122,6 +111,22 @@ export function createRedisTimelineCache(redis: Redis, opts: TimelineCacheOption
       local?.close();
     },
   };
+
+  /** fromRedis reads a page from Redis (a copy is kept when it may be). */
+  async function fromRedis(userId: string, limit: number): Promise<LookupResult> {
+    const ticket = local?.begin(userId);
+    try {
+      const [hit, value, pttl] = await r.timelineLookupBuffer(PREFIX + userId, String(limit), ttlMs);
+      if (hit !== 1) return { miss: value?.toString() ?? null };
+      if (ticket) local!.keep(ticket, limit, value!, pttl ?? 0);
+      return { hit: value! };
+    } catch (err) {
+      report(err, "lookup");
+      return { miss: null };
+    } finally {
+      if (ticket) local!.end(ticket);
+    }
+  }
 
   async function invalidateNow(userIds: Iterable<string>): Promise<void> {
     const keys = [...new Set(userIds)].map((u) => PREFIX + u);

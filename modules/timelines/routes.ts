@@ -1,5 +1,5 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { type AppEnv, currentUser, defineRoute, listOf, nativeGet, PageQuery, problem } from "../../src/platform.ts";
+import { type AppEnv, currentUser, defineRoute, jsonAnswer, listOf, nativeGet, PageQuery, problem } from "../../src/platform.ts";
 import { PostSchema } from "../posts/index.ts";
 import { type TimelineDeps, timelineBody } from "./queries.ts";
 
@@ -24,6 +24,6 @@ export function timelinesRoutes(api: OpenAPIHono<AppEnv>, deps: TimelineDeps): v
       },
     ),
     // The body is built (or taken from the cache) as JSON text, or the bytes Redis holds: served as it is stored.
-    async (input) => ({ body: await timelineBody(deps, currentUser(input).id, input.query), contentType: "application/json" }),
+    (input) => jsonAnswer(timelineBody(deps, currentUser(input).id, input.query)),
   );
 }

@@ -7,8 +7,12 @@ export interface AuthUser {
   username: string;
 }
 
-/** TokenVerifier turns a bearer token into an identity, or throws UnauthorizedError. */
-export type TokenVerifier = (token: string) => Promise<AuthUser>;
+/**
+ * TokenVerifier turns a bearer token into an identity, or throws UnauthorizedError. Its optional
+ * `known` answers without awaiting anything when everything the check needs is already at hand
+ * (the caller the verifier would resolve to, from its caches), else undefined: then call it.
+ */
+export type TokenVerifier = ((token: string) => Promise<AuthUser>) & { known?: (token: string) => AuthUser | undefined };
 
 /** Platform is what the HTTP edge's middleware needs from the composition root; one object per app. */
 export interface Platform {
@@ -57,8 +61,11 @@ export interface RateLimiter {
   readonly max: number;
   /** Budget per client address, whoever is signed in. */
   readonly ipMax: number;
-  /** hit counts one request against every key at once; it is allowed only when each is within its max. The result is the tightest. */
-  hit(keys: readonly RateKey[]): Promise<RateLimitResult>;
+  /**
+   * hit counts one request against every key at once; it is allowed only when each is within its
+   * max. The result is the tightest: at once when it was decided in process (no await to pay), else a promise.
+   */
+  hit(keys: readonly RateKey[]): RateLimitResult | Promise<RateLimitResult>;
   /** giveBack takes one earlier hit off each key (a successful sign-in does not use the budget of failures). */
   giveBack(keys: readonly string[]): Promise<void>;
 }

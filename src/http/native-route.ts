@@ -1,14 +1,14 @@
 import type { OpenAPIHono, RouteConfig } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { getPath, getQueryParams } from "hono/utils/url";
+import { getQueryParams } from "hono/utils/url";
 import type { z } from "zod";
 import { requestLineWriter } from "../observability/request-line.ts";
 import { requestIds, SECURITY_HEADERS } from "./edge.ts";
 import type { AppEnv, AuthUser, Platform, RateLimitResult } from "./env.ts";
 import { errorResponse, type RequestScope } from "./problem.ts";
 import { clientAddress } from "./rate-limit.ts";
-import { admit, type RouteOptions, routeOptions } from "./route.ts";
-import { validationHook } from "./validation.ts";
+import { type Admitted, admit, type RouteOptions, routeOptions } from "./route.ts";
+import { parseSyncFirst, validationHook } from "./validation.ts";
 
 /**
  * Natively served routes: a hot read declared with `nativeGet` is mounted on the Hono router as
@@ -50,11 +50,14 @@ export interface NativeInput<Q> {
 
 type QueryOf<R> = R extends { request: { query: infer S extends z.ZodType } } ? z.output<S> : Record<string, never>;
 
+/** A native route's answer: at once when nothing it needs is awaited (a page held in process), else a promise. */
+type Answering = NativeAnswer | Promise<NativeAnswer>;
+
 interface NativeSpec {
   path: string;
   options: RouteOptions;
   query: z.ZodType | undefined;
-  answer: (input: NativeInput<unknown>) => Promise<NativeAnswer>;
+  answer: (input: NativeInput<unknown>) => Answering;
 }
 
 const declared = new WeakMap<object, NativeSpec[]>();
@@ -62,11 +65,13 @@ const declared = new WeakMap<object, NativeSpec[]>();
 /**
  * nativeGet mounts a GET route made by `defineRoute` on `api` with `answer` as its handler, and
  * marks it to be served natively as well (see above): `answer` must depend only on its input,
- * append no events and answer 200 (failures are thrown, as domain errors).
+ * append no events and answer 200 (failures are thrown, as domain errors). It may answer at once
+ * (a value, or a synchronous throw) when it awaits nothing: the natively served request is then
+ * answered without a promise.
  *
- * @example nativeGet(api, defineRoute({ access: "user" }, { method: "get", path: "/timeline", request: { query: PageQuery }, responses }), async ({ user, query }) => ({ body: await page(user, query), contentType: "application/json" }))
+ * @example nativeGet(api, defineRoute({ access: "user" }, { method: "get", path: "/timeline", request: { query: PageQuery }, responses }), ({ user, query }) => jsonAnswer(page(user, query)))
  */
-export function nativeGet<R extends RouteConfig>(api: OpenAPIHono<AppEnv>, route: R, answer: (input: NativeInput<QueryOf<R>>) => Promise<NativeAnswer>): void {
+export function nativeGet<R extends RouteConfig>(api: OpenAPIHono<AppEnv>, route: R, answer: (input: NativeInput<QueryOf<R>>) => Answering): void {
   const options = routeOptions(route);
   const request = route.request;
   const why = !options
@@ -91,6 +96,13 @@ export function nativeGet<R extends RouteConfig>(api: OpenAPIHono<AppEnv>, route
   list.push({ path: route.path, options: options!, query: request?.query as z.ZodType | undefined, answer: run });
 }
 
+/** jsonAnswer is a native route's JSON answer of `body` (JSON text or its UTF-8 bytes), at once or when the body is. */
+export function jsonAnswer(body: string | Uint8Array | Promise<string | Uint8Array>): Answering {
+  return body instanceof Promise ? body.then(json) : json(body);
+}
+
+const json = (body: string | Uint8Array): NativeAnswer => ({ body, contentType: "application/json" });
+
 /** NativeHandler answers one request in `Bun.serve`'s `routes` table (`server` is the Bun server). */
 export type NativeHandler = (req: Request, server: unknown) => Response | Promise<Response>;
 
@@ -106,7 +118,10 @@ export function nativeHandlers(
   fallback: (req: Request, server: unknown) => Response | Promise<Response>,
 ): Record<string, { GET: NativeHandler }> {
   const routes: Record<string, { GET: NativeHandler }> = {};
-  for (const spec of declared.get(api) ?? []) routes[`${prefix}${spec.path}`] = { GET: nativeHandler(platform, spec, fallback) };
+  for (const spec of declared.get(api) ?? []) {
+    const path = `${prefix}${spec.path}`;
+    routes[path] = { GET: nativeHandler(platform, spec, path, fallback) };
+  }
   return routes;
 }
 
@@ -135,46 +150,128 @@ function stamp(headers: Headers, requestId: string, correlationId: string, limit
   }
 }
 
-function nativeHandler(platform: Platform, spec: NativeSpec, fallback: (req: Request, server: unknown) => Response | Promise<Response>): NativeHandler {
+const NO_QUERY = Object.freeze({});
+
+/**
+ * nativeHandler serves one route. Each step (admit, the query's validation, the answer) may answer
+ * at once or with a promise: while they answer at once (a known token, a count decided in process,
+ * a synchronous schema, a page held here) the request is answered without a promise or an await,
+ * and the first promise hands the rest to `Exchange.later`. Either way the same steps run in the
+ * same order, and every failure, thrown or rejected, is answered by `errorResponse`.
+ *
+ * `path` is the route's full path: Bun's route table matches a request only on that exact path
+ * (no trailing slash, no percent-encoding, the query string aside), so it is the request's path
+ * as Hono's `getPath` would read it, without reading the URL.
+ */
+function nativeHandler(
+  platform: Platform,
+  spec: NativeSpec,
+  path: string,
+  fallback: (req: Request, server: unknown) => Response | Promise<Response>,
+): NativeHandler {
   const log = platform.log;
   const requestLine = requestLineWriter(log);
   const { options, query, answer } = spec;
-  return async (req, server) => {
-    if (req.method !== "GET" || req.body !== null) return fallback(req, server);
-    const [requestId, correlationId] = requestIds(req.headers);
-    const path = getPath(req);
-    const logged = log.isLevelEnabled("info");
-    const started = logged ? performance.now() : 0;
-    let user: AuthUser | undefined;
-    let limit: RateLimitResult | undefined;
-    let res: Response;
-    try {
-      const admitted = await admit(platform, options, req.headers.get("authorization") ?? undefined, () => clientAddress(req, server, platform.trustProxy));
-      user = admitted.user;
-      limit = admitted.limit;
-      const a = await answer({ user, query: query ? await validQuery(query, req.url) : {} });
+  const parseQuery = query ? (url: string) => validQuery(query, url) : () => NO_QUERY;
+
+  /** Exchange is one natively served request on its way: its ids, what admit found, and how it is answered. */
+  class Exchange {
+    user: AuthUser | undefined = undefined;
+    limit: RateLimitResult | undefined = undefined;
+    readonly requestId: string;
+    readonly correlationId: string;
+    readonly started: number;
+    constructor(
+      readonly req: Request,
+      readonly server: unknown,
+    ) {
+      [this.requestId, this.correlationId] = requestIds(req.headers);
+      this.started = log.isLevelEnabled("info") ? performance.now() : -1;
+    }
+    readonly ip = () => clientAddress(this.req, this.server, platform.trustProxy);
+
+    /** run takes the request through its steps; a step that answers with a promise hands the rest to `later`. */
+    run(): Response | Promise<Response> {
+      try {
+        const admitted = admit(platform, options, this.req.headers.get("authorization") ?? undefined, this.ip);
+        if (admitted instanceof Promise) return this.later(admitted, undefined, undefined);
+        this.admitted(admitted);
+        const q = parseQuery(this.req.url);
+        if (q instanceof Promise) return this.later(undefined, q, undefined);
+        const a = answer({ user: this.user, query: q });
+        if (a instanceof Promise) return this.later(undefined, undefined, a);
+        return this.done(this.ok(a));
+      } catch (err) {
+        return this.done(this.failed(err));
+      }
+    }
+
+    /** later is `run` from the first step that answered with a promise (the others are undefined). */
+    async later(admitted: Promise<Admitted> | undefined, q: Promise<unknown> | undefined, a: Promise<NativeAnswer> | undefined): Promise<Response> {
+      let res: Response;
+      try {
+        if (admitted) {
+          this.admitted(await admitted);
+          q = Promise.resolve(parseQuery(this.req.url));
+        }
+        if (q) a = Promise.resolve(answer({ user: this.user, query: await q }));
+        res = this.ok(await a!);
+      } catch (err) {
+        res = this.failed(err);
+      }
+      return this.done(res);
+    }
+
+    admitted(a: Admitted): void {
+      this.user = a.user;
+      this.limit = a.limit;
+    }
+
+    ok(a: NativeAnswer): Response {
       // Made from one prepared set (security headers and content type), then the request's own:
       // the cheapest way to a Response with these headers (an array or record costs three times as much).
-      res = new Response(a.body, { status: 200, headers: preparedFor(a.contentType) });
-      stamp(res.headers, requestId, correlationId, limit);
-    } catch (err) {
-      const headers = new Headers(PREPARED);
-      stamp(headers, requestId, correlationId, limit);
-      res = errorResponse(err instanceof Error ? err : new Error(String(err)), scope(req, path, headers, { requestId, correlationId, platform, user }));
+      const res = new Response(a.body, { status: 200, headers: preparedFor(a.contentType) });
+      stamp(res.headers, this.requestId, this.correlationId, this.limit);
+      return res;
     }
-    if (logged) requestLine({ requestId, correlationId, method: req.method, path, status: res.status, ms: Math.round(performance.now() - started) });
-    return res;
-  };
+
+    failed(err: unknown): Response {
+      const headers = new Headers(PREPARED);
+      stamp(headers, this.requestId, this.correlationId, this.limit);
+      const { requestId, correlationId, user } = this;
+      return errorResponse(err instanceof Error ? err : new Error(String(err)), scope(this.req, path, headers, { requestId, correlationId, platform, user }));
+    }
+
+    done(res: Response): Response {
+      if (this.started >= 0) {
+        requestLine({
+          requestId: this.requestId,
+          correlationId: this.correlationId,
+          method: "GET",
+          path,
+          status: res.status,
+          ms: Math.round(performance.now() - this.started),
+        });
+      }
+      return res;
+    }
+  }
+
+  return (req, server) => (req.method !== "GET" || req.body !== null ? fallback(req, server) : new Exchange(req, server).run());
 }
 
-/** validQuery is what the route's query validator hands its handler: Hono's reading of the query string, parsed by the schema, failures through the shared hook. */
-async function validQuery(schema: z.ZodType, url: string): Promise<unknown> {
+/** validQuery is what the route's query validator hands its handler: Hono's reading of the query string, parsed by the schema, failures through the shared hook; at once when the schema parses synchronously. */
+function validQuery(schema: z.ZodType, url: string): unknown {
   // No query string (the common case) reads as no parameters, as getQueryParams finds.
   const value =
     url.indexOf("?", 8) === -1
       ? {}
       : Object.fromEntries(Object.entries(getQueryParams(url) as Record<string, string[]>).map(([k, v]) => (v.length === 1 ? [k, v[0]] : [k, v])));
-  const result = await schema.safeParseAsync(value);
+  const result = parseSyncFirst(schema, value);
+  return result instanceof Promise ? result.then((r) => checked(value, r)) : checked(value, result);
+}
+
+function checked(value: unknown, result: z.ZodSafeParseResult<unknown>): unknown {
   validationHook({ data: value, ...result, target: "query" } as never, undefined as never);
   return result.data;
 }

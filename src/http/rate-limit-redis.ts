@@ -133,7 +133,9 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimitOptions
   }
 
   function schedule(): void {
-    timer ??= setTimeout(() => {
+    // Called on every hit counted here: the timer is made (and unref'd) once per sync.
+    if (timer) return;
+    timer = setTimeout(() => {
       timer = undefined;
       void flush().catch(() => {});
     }, syncMs);
@@ -162,19 +164,46 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimitOptions
 
   /** local admits the hit here when every counter is known, fresh and far from its budget; else undefined. */
   function local(keys: readonly RateKey[], now: number): RateLimitResult | undefined {
-    let pick: RateLimitResult | undefined;
+    // Each counter is looked up once (a key's name is built and hashed per lookup); `found` is
+    // reused, as nothing else runs between its filling and its use.
+    found.length = 0;
     for (const k of keys) {
       const c = counters.get(prefix + k.key);
       if (!c || c.windowEnd <= now || now - c.seenAt > staleMs || c.seen + c.sending + c.unsent + 1 > k.max - slack(k.max)) return undefined;
+      found.push(c);
     }
-    for (const k of keys) {
-      const c = counters.get(prefix + k.key)!;
+    let pick: RateLimitResult | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const c = found[i]!;
       c.unsent++;
       const r = rateResult(k.max, c.seen + c.sending + c.unsent, c.windowEnd - now);
       if (!pick || r.remaining < pick.remaining) pick = r;
     }
+    found.length = 0;
     schedule();
     return pick;
+  }
+  const found: Counter[] = [];
+
+  /** inRequest sends this hit to Redis in its request, with the hits of these counters counted here and not yet sent. */
+  async function inRequest(keys: readonly RateKey[], now: number): Promise<RateLimitResult> {
+    const names = keys.map((k) => prefix + k.key);
+    const hits = names.map((name) => {
+      let c = counters.get(name);
+      if (c && c.windowEnd <= now && c.sending === 0) counters.delete(name);
+      c = counters.get(name);
+      if (!c) counters.set(name, (c = { seen: 0, unsent: 0, sending: 0, windowEnd: now + windowMs, seenAt: Number.NEGATIVE_INFINITY }));
+      const n = 1 + c.unsent;
+      c.unsent = 0;
+      return n;
+    });
+    try {
+      const out = await send(names, hits);
+      return tightest(keys.map((k, i) => rateResult(k.max, out[2 * i]!, out[2 * i + 1]!)));
+    } catch {
+      return fallback.hit(keys);
+    }
   }
 
   return {
@@ -182,7 +211,7 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimitOptions
     max: opts.max,
     ipMax: opts.ipMax ?? opts.max,
     flush,
-    async hit(keys) {
+    hit(keys) {
       if (unreachable()) return fallback.hit(keys);
       const now = Date.now();
       // Counters of ended windows go once per window (callers that never count locally trigger no flush).
@@ -194,23 +223,7 @@ export function createRedisRateLimiter(redis: Redis, opts: RedisRateLimitOptions
         const admitted = local(keys, now);
         if (admitted) return admitted;
       }
-      // In the request: this hit, with the hits of these counters counted here and not yet sent.
-      const names = keys.map((k) => prefix + k.key);
-      const hits = names.map((name) => {
-        let c = counters.get(name);
-        if (c && c.windowEnd <= now && c.sending === 0) counters.delete(name);
-        c = counters.get(name);
-        if (!c) counters.set(name, (c = { seen: 0, unsent: 0, sending: 0, windowEnd: now + windowMs, seenAt: Number.NEGATIVE_INFINITY }));
-        const n = 1 + c.unsent;
-        c.unsent = 0;
-        return n;
-      });
-      try {
-        const out = await send(names, hits);
-        return tightest(keys.map((k, i) => rateResult(k.max, out[2 * i]!, out[2 * i + 1]!)));
-      } catch {
-        return fallback.hit(keys);
-      }
+      return inRequest(keys, now);
     },
     async giveBack(keys) {
       if (!keys.length) return;

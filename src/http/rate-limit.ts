@@ -29,7 +29,7 @@ export function tightest(results: RateLimitResult[]): RateLimitResult {
   return pick;
 }
 
-/** createMemoryRateLimiter counts in this process only; the default without REDIS_URL. */
+/** createMemoryRateLimiter counts in this process only; the default without REDIS_URL. Its `hit` answers at once. */
 export function createMemoryRateLimiter(opts: RateLimitOptions): RateLimiter {
   const windows = new Map<string, { count: number; resetAt: number }>();
   const windowMs = opts.windowSeconds * 1000;
@@ -47,7 +47,7 @@ export function createMemoryRateLimiter(opts: RateLimitOptions): RateLimiter {
     kind: "memory",
     max: opts.max,
     ipMax: opts.ipMax ?? opts.max,
-    async hit(keys) {
+    hit(keys) {
       const now = Date.now();
       if (now - lastSweep > windowMs) {
         for (const [k, w] of windows) if (w.resetAt <= now) windows.delete(k);
@@ -101,17 +101,19 @@ export async function countRefusedAt(limiter: RateLimiter, ip: string): Promise<
   if (!r.allowed) refuse(r);
 }
 
+const admitted = (r: RateLimitResult): RateLimitResult => (r.allowed ? r : refuse(r));
+
 /**
  * countRequest counts a request against its client address `ip` (every request, signed in or not:
  * extra accounts give no extra budget) and against its caller (the user when signed in, else the
  * address), in one call; when either budget is spent it throws the 429 problem (with `Retry-After`
- * and the `RateLimit-*` headers), else it returns the tighter budget.
+ * and the `RateLimit-*` headers), else it returns the tighter budget: at once (a value, or a
+ * synchronous throw) when the limiter decided in process, else as a promise.
  */
-export async function countRequest(limiter: RateLimiter, ip: string, user: AuthUser | undefined): Promise<RateLimitResult> {
+export function countRequest(limiter: RateLimiter, ip: string, user: AuthUser | undefined): RateLimitResult | Promise<RateLimitResult> {
   const keys: RateKey[] = [{ key: `addr:${ip}`, max: limiter.ipMax }, user ? { key: `u:${user.id}`, max: limiter.max } : { key: `ip:${ip}`, max: limiter.max }];
-  const r = await limiter.hit(keys);
-  if (!r.allowed) refuse(r);
-  return r;
+  const r = limiter.hit(keys);
+  return r instanceof Promise ? r.then(admitted) : admitted(r);
 }
 
 /**

@@ -56,29 +56,56 @@ export function routeOptions(route: object): (RouteOptions & { ownMiddleware: bo
   return declared.get(route);
 }
 
+/** Admitted is what `admit` lets through: the caller and the budget left. */
+export interface Admitted {
+  user: AuthUser | undefined;
+  limit: RateLimitResult | undefined;
+}
+
 /**
  * admit applies a route's access rule and rate limit to one request: the caller (undefined on a
  * public route called without a token) and, unless the route is `unlimited`, the budget left. A
  * refused caller (bad token, wrong role) is counted against its address too, and gets the 429
  * instead once that budget is spent; an admitted one over either budget gets the 429.
- * `defineRoute`'s guard and natively served routes (`native-route.ts`) both run it.
+ * `defineRoute`'s guard and natively served routes (`native-route.ts`) both run it. The common
+ * case (a token the verifier knows, a count decided in process) is answered at once, a value or a
+ * synchronous throw, without a promise or an await; anything else as a promise.
  */
-export async function admit(
+export function admit(
   platform: Platform,
   opts: RouteOptions,
   authorization: string | undefined,
   ip: () => string,
   onCaller?: (user: AuthUser) => void,
-): Promise<{ user: AuthUser | undefined; limit: RateLimitResult | undefined }> {
-  if (opts.unlimited) return { user: await callerOf(authorization, opts.access, platform.verifyToken, onCaller), limit: undefined };
-  let user: AuthUser | undefined;
+): Admitted | Promise<Admitted> {
+  let user: AuthUser | undefined | Promise<AuthUser | undefined>;
   try {
-    user = await callerOf(authorization, opts.access, platform.verifyToken, onCaller);
+    user = callerOf(authorization, opts.access, platform.verifyToken, onCaller);
   } catch (err) {
-    if (err instanceof DomainError && (err.kind === "unauthorized" || err.kind === "forbidden")) await countRefusedAt(platform.rateLimiter, ip());
-    throw err;
+    if (opts.unlimited) throw err;
+    return refused(platform, ip, err);
   }
-  return { user, limit: await countRequest(platform.rateLimiter, ip(), user) };
+  if (opts.unlimited) return user instanceof Promise ? user.then(unlimited) : unlimited(user);
+  if (user instanceof Promise) {
+    return user.then(
+      (u) => counted(platform, ip, u),
+      (err) => refused(platform, ip, err),
+    );
+  }
+  return counted(platform, ip, user);
+}
+
+const unlimited = (user: AuthUser | undefined): Admitted => ({ user, limit: undefined });
+
+function counted(platform: Platform, ip: () => string, user: AuthUser | undefined): Admitted | Promise<Admitted> {
+  const limit = countRequest(platform.rateLimiter, ip(), user);
+  return limit instanceof Promise ? limit.then((l) => ({ user, limit: l })) : { user, limit };
+}
+
+/** refused counts a request its access check refused against its address (the 429 once that budget is spent), then throws the refusal. */
+async function refused(platform: Platform, ip: () => string, err: unknown): Promise<never> {
+  if (err instanceof DomainError && (err.kind === "unauthorized" || err.kind === "forbidden")) await countRefusedAt(platform.rateLimiter, ip());
+  throw err;
 }
 
 /** ProblemSchema documents the RFC 9457 body every error answers with. */

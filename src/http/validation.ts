@@ -49,14 +49,28 @@ export function syncFirst<T>(schema: T): T {
       configurable: true,
       writable: true,
       value: async function safeParseSyncFirst(this: z.ZodType, data: unknown, params?: z.core.ParseContext<z.core.$ZodIssue>) {
-        try {
-          return this.safeParse(data, params);
-        } catch (err) {
-          if (err instanceof z.core.$ZodAsyncError) return parseAsync.call(this, data, params);
-          throw err;
-        }
+        return parseSyncFirst(this, data, params, parseAsync);
       },
     },
   });
   return schema;
+}
+
+/**
+ * parseSyncFirst is what `syncFirst` makes `safeParseAsync` do, without its promise when the
+ * schema parses synchronously (a natively served route validates its query so, with no await):
+ * the result at once, or a promise from the asynchronous parse for a schema with asynchronous parts.
+ */
+export function parseSyncFirst(
+  schema: z.ZodType,
+  data: unknown,
+  params?: z.core.ParseContext<z.core.$ZodIssue>,
+  parseAsync: z.ZodType["safeParseAsync"] = schema.safeParseAsync,
+): z.ZodSafeParseResult<unknown> | Promise<z.ZodSafeParseResult<unknown>> {
+  try {
+    return schema.safeParse(data, params);
+  } catch (err) {
+    if (err instanceof z.core.$ZodAsyncError) return parseAsync.call(schema, data, params);
+    throw err;
+  }
 }

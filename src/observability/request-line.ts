@@ -45,12 +45,27 @@ export function requestLineWriter(log: Logger): (line: RequestLine) => void {
   const prefix = (l[S.lsCacheSym!] as Record<number, string>)[log.levels.values.info!]!;
   const time = perMillisecond(l[S.timeSym!] as () => string);
   const end = l[S.endSym!] as string;
+  const method = lastJson();
+  const path = lastJson();
   return (line) => {
     if (!log.isLevelEnabled("info")) return;
     // Bindings are read per line: a child made later (or `setBindings`) is reflected as in pino.
     stream.write(
-      `${prefix}${time()}${l[S.chindingsSym!] as string},"requestId":"${line.requestId}","correlationId":"${line.correlationId}","method":${JSON.stringify(line.method)},"path":${JSON.stringify(line.path)},"status":${line.status},"ms":${line.ms},"msg":"request"${end}`,
+      `${prefix}${time()}${l[S.chindingsSym!] as string},"requestId":"${line.requestId}","correlationId":"${line.correlationId}","method":${method(line.method)},"path":${path(line.path)},"status":${line.status},"ms":${line.ms},"msg":"request"${end}`,
     );
+  };
+}
+
+/** lastJson is `JSON.stringify` of a string, remembering its last answer: under load one route's lines repeat the same method and path. */
+function lastJson(): (s: string) => string {
+  let last: string | undefined;
+  let json = "";
+  return (s) => {
+    if (s !== last) {
+      last = s;
+      json = JSON.stringify(s);
+    }
+    return json;
   };
 }
 

@@ -167,6 +167,50 @@ describe("verified tokens", () => {
     }
   });
 
+  it("knows a token at once only when verify would accept it without awaiting anything, with the same caller", async () => {
+    let state = { role: "user" as const, username: "cached", tokenVersion: 0, disabled: false };
+    const reads: string[] = [];
+    const auth = createJwtAuth(secret, 600, {
+      accounts: async (id) => {
+        reads.push(id);
+        return state;
+      },
+      accountCacheMs: 60_000,
+    });
+    const c = claims();
+    const token = await sign(c, secret, "HS256");
+    // Never verified: unknown (verify checks the signature and reads the account).
+    expect(auth.verify.known!(token)).toBeUndefined();
+    const first = await auth.verify(token);
+    expect(auth.verify.known!(token)).toEqual(first);
+    expect(reads).toEqual([c.sub]);
+    // The account's state forgotten (a password change here): unknown until verify has read it again.
+    auth.forget(c.sub);
+    state = { ...state, tokenVersion: 1 };
+    expect(auth.verify.known!(token)).toBeUndefined();
+    await expect(auth.verify(token)).rejects.toMatchObject({ code: "AUTH.TOKEN_REVOKED" });
+    // A refused token is never known: verify gives the refusal every time.
+    expect(auth.verify.known!(token)).toBeUndefined();
+    const renewed = await sign(claims({ sub: c.sub, ver: 1 }), secret, "HS256");
+    expect(auth.verify.known!(renewed)).toBeUndefined();
+    expect(await auth.verify(renewed)).toEqual(first);
+    expect(auth.verify.known!(renewed)).toEqual(first);
+    // A state being read again (expired from the cache) is not known until the read has settled.
+    const noCache = createJwtAuth(secret, 600, { accounts: async () => state, accountCacheMs: 0 });
+    await noCache.verify(renewed);
+    expect(noCache.verify.known!(renewed)).toBeUndefined();
+  });
+
+  it("does not know an expired token: verify refuses it", async () => {
+    const auth = createJwtAuth(secret, 600, { accounts });
+    const now = Math.floor(Date.now() / 1000);
+    const token = await sign(claims({ iat: now, exp: now + 2 }), secret, "HS256");
+    await auth.verify(token);
+    expect(auth.verify.known!(token)?.username).toBe("cached");
+    await eventually(() => auth.verify.known!(token) === undefined, 10_000);
+    await expect(auth.verify(token)).rejects.toMatchObject({ code: "AUTH.TOKEN_EXPIRED" });
+  });
+
   it("refuses a remembered token as expired once its exp has passed", async () => {
     const auth = createJwtAuth(secret, 600, { accounts });
     const now = Math.floor(Date.now() / 1000);

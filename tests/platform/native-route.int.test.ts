@@ -281,6 +281,76 @@ describe("GET /api/v1/timeline served natively, the caller's budget", () => {
   });
 });
 
+describe("GET /api/v1/timeline served natively, with Redis", () => {
+  // The production set-up: rate limits counted in process between syncs with Redis, and pages
+  // served from this process's copies of Redis's. Later requests are answered without a promise
+  // (a known token, a count decided here, a page held here): the same answers as the Hono route.
+  const IP_MAX = 50;
+  let p: Paths;
+  let user: Awaited<ReturnType<typeof signUp>>;
+  beforeAll(async () => {
+    p = await start({ REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379", RATE_LIMIT_MAX: "1000", RATE_LIMIT_IP_MAX: String(IP_MAX) });
+    user = await signUp(p.s, "native_redis");
+    for (const content of ["first", "second"]) {
+      const res = await p.s.request("/api/v1/posts", { method: "POST", token: user.token, json: { content }, headers: { "x-forwarded-for": uniqueIp() } });
+      expect(res.status).toBe(201);
+    }
+    await eventually(async () => {
+      const res = await p.s.request("/api/v1/timeline", { token: user.token, headers: { "x-forwarded-for": uniqueIp() } });
+      return ((await res.json()) as { items: unknown[] }).items.length === 2;
+    });
+  });
+  afterAll(() => p.s.close());
+
+  it("answers request after request as the Hono route does, each path from its own address", async () => {
+    const [native, hono] = [uniqueIp(), uniqueIp()];
+    let n = 0;
+    for (let i = 0; i < 12; i++) {
+      const r = await both(p, "/api/v1/timeline", { token: user.token, ip: () => (n++ % 2 ? hono : native) });
+      expect(r.native.status).toBe(200);
+      expect(JSON.parse(r.native.body).items).toHaveLength(2);
+      expect(r.native.headers["ratelimit-remaining"]).toBe(String(IP_MAX - 1 - i));
+      expectSame(r.native, r.hono);
+    }
+    // A new post reaches the copies held here (Redis invalidates them) and both paths serve it.
+    const res = await p.s.request("/api/v1/posts", {
+      method: "POST",
+      token: user.token,
+      json: { content: "third" },
+      headers: { "x-forwarded-for": uniqueIp() },
+    });
+    expect(res.status).toBe(201);
+    await eventually(async () => {
+      const r = await both(p, "/api/v1/timeline", { token: user.token });
+      return JSON.parse(r.native.body).items.length === 3 && JSON.parse(r.hono.body).items.length === 3;
+    });
+  });
+
+  it("answers a later request at once, without a promise", async () => {
+    const handler = nativeRoutes(p.s.app)["/api/v1/timeline"]!.GET;
+    const ip = uniqueIp();
+    const read = () =>
+      handler(new Request(`${p.url}/api/v1/timeline`, { headers: { authorization: `Bearer ${user.token}`, "x-forwarded-for": ip } }), undefined);
+    // The address's first request reads its counter from Redis (a promise); later ones are counted here.
+    const first = read();
+    expect(first).toBeInstanceOf(Promise);
+    expect((await first).status).toBe(200);
+    await eventually(() => {
+      const res = read();
+      return res instanceof Response && res.status === 200;
+    });
+  });
+
+  it("refuses a bad token and a bad cursor the same way on both paths", async () => {
+    const forged = await both(p, "/api/v1/timeline", { token: `${user.token}x` });
+    expect(forged.native.status).toBe(401);
+    expectSame(forged.native, forged.hono);
+    const bad = await both(p, "/api/v1/timeline?cursor=nope!", { token: user.token });
+    expect(bad.native.status).toBe(400);
+    expectSame(bad.native, bad.hono);
+  });
+});
+
 describe("with CORS configured", () => {
   it("serves nothing natively: the app adds its headers", async () => {
     const s = await startTestServer({ ROLES: "api", CORS_ORIGINS: "https://example.com" });
