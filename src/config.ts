@@ -19,17 +19,17 @@ const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(d
 
 /**
  * duration reads a time span as milliseconds: a number of seconds (`30`, `0.5`) or a number with
- * a unit (`500ms`, `30s`, `2m`).
+ * a unit (`500ms`, `30s`, `2m`), from 1 ms (from 0 with `min: 0`, for a wait that may be off) to 24 h.
  */
-const duration = (def: string) =>
+const duration = (def: string, { min = 1 }: { min?: 0 | 1 } = {}) =>
   z
     .string()
     .default(def)
     .transform((v, ctx) => {
       const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(v);
       const ms = m ? Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "m" ? 60_000 : 1000) : Number.NaN;
-      if (!Number.isFinite(ms) || ms < 1 || ms > 24 * 3600_000) {
-        ctx.addIssue({ code: "custom", message: "a duration from 1 ms to 24 h: seconds (30, 0.5) or with a unit (500ms, 30s, 2m)" });
+      if (!Number.isFinite(ms) || ms < min || ms > 24 * 3600_000) {
+        ctx.addIssue({ code: "custom", message: `a duration from ${min} ms to 24 h: seconds (30, 0.5) or with a unit (500ms, 30s, 2m)` });
         return z.NEVER;
       }
       return Math.round(ms);
@@ -107,7 +107,7 @@ const EnvSchema = z.object({
    * not its events, so under load fewer, larger deliveries cost less; sessions and features then
    * trail ingestion by up to this much more. The windowed aggregates never wait.
    */
-  ANALYTICS_SESSIONS_LINGER: duration("1s"),
+  ANALYTICS_SESSIONS_LINGER: duration("1s", { min: 0 }),
   /** Days of clickstream kept: older daily partitions are dropped (0: keep everything). */
   ANALYTICS_RETENTION_DAYS: int(0, 0),
   /** The Kinesis stream accepted clickstream records go to (partition key userId); unset: not sent. */

@@ -121,4 +121,10 @@ describe("loadConfig", () => {
     ).toEqual([45_000, 500, 250, 120_000]);
     for (const bad of ["soon", "0", "-1", "30h", "2d"]) expect(keys(configError({ PAYMENT_TIMEOUT: bad }))).toEqual(["PAYMENT_TIMEOUT"]);
   });
+
+  it("reads ANALYTICS_SESSIONS_LINGER as a duration that may be 0 (no linger), 1 s by default", () => {
+    expect(loadConfig({}).ANALYTICS_SESSIONS_LINGER).toBe(1000);
+    expect(["0", "0ms", "250ms", "2"].map((v) => loadConfig({ ANALYTICS_SESSIONS_LINGER: v }).ANALYTICS_SESSIONS_LINGER)).toEqual([0, 0, 250, 2000]);
+    for (const bad of ["-1", "soon", "2d"]) expect(keys(configError({ ANALYTICS_SESSIONS_LINGER: bad }))).toEqual(["ANALYTICS_SESSIONS_LINGER"]);
+  });
 });
