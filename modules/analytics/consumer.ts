@@ -23,7 +23,7 @@
  */
 import { randomUUIDv7 } from "bun";
 import type postgres from "postgres";
-import { type Appender, afterCommit, defineSubscription, type EventEnvelope, type HandlerContext, type NewEvent } from "../../src/platform.ts";
+import { type Appender, afterCommit, defineSubscription, type EventEnvelope, type HandlerContext, type NewEvent, writeBehind } from "../../src/platform.ts";
 import { AnalyticsEventsIngested } from "./events.ts";
 import { countFeatures } from "./features/consumer-step.ts";
 import { addToSession, type SessionState } from "./sessions.ts";
@@ -125,6 +125,16 @@ async function markApplied(sql: Sql, consumer: string, events: readonly Ingested
     from unnest(${events.map((e) => e.data.batchId)}::uuid[], ${events.map((e) => e.data.receivedAt ?? null)}::text[]::timestamptz[]) as b(id, received_at)`;
 }
 
+/*
+ * PIPELINED: a delivery reads first (no row locks, so its transaction has no transaction id yet),
+ * then sends its writes together, without waiting for one before sending the next (they run in
+ * order on the delivery's connection), and records its batches write-behind (checked at commit).
+ * From its first write the transaction holds a transaction id, and with it every reader's horizon:
+ * the other consumer's wake-ups (the windows, which the revenue, risk and velocity reads wait for)
+ * wait for it to end. Sent together, that lasts about as long as Postgres takes to run the writes,
+ * not a round trip through a busy process after each.
+ */
+
 /**
  * onceEach makes a consumer's batch handler apply each batch once whatever the checkpoint does:
  * it is given only the delivery's batches the consumer has not applied (none: it is not called),
@@ -135,7 +145,7 @@ function onceEach(handle: (events: Ingested[], ctx: HandlerContext) => Promise<v
     const events = await freshBatches(ctx.sql, ctx.subscription, delivered);
     if (events.length === 0) return;
     await handle(events, ctx);
-    await markApplied(ctx.sql, ctx.subscription, events);
+    await writeBehind(ctx.tx, markApplied(ctx.sql, ctx.subscription, events));
   };
 }
 
@@ -248,11 +258,15 @@ function windowsConsumer(deps: ConsumerDeps) {
         watermark = watermark === null ? t : Math.max(watermark, t);
       }
       const cause = events[events.length - 1]!;
-      const alerts: NewEvent[] = [];
-      await applyRevenue(sql, [...revenue.values()]);
-      alerts.push(...(await applyRisk(sql, [...risk.values()], cause)));
-      alerts.push(...(await applyVelocity(sql, [...speed.values()], cause)));
-      await saveState(sql, deps, late, watermark);
+      // The writes go out together (see PIPELINED); the alerts, decided by what the risk and
+      // velocity upserts return, follow them.
+      const [, risky, fast] = await Promise.all([
+        applyRevenue(sql, [...revenue.values()]),
+        applyRisk(sql, [...risk.values()], cause),
+        applyVelocity(sql, [...speed.values()], cause),
+        saveState(sql, deps, late, watermark),
+      ]);
+      const alerts: NewEvent[] = [...risky, ...fast];
       if (alerts.length) await deps.outbox.append(tx, alerts);
     }),
   });
@@ -312,11 +326,15 @@ function sessionsConsumer(deps: ConsumerDeps) {
         }
         watermark = watermark === null ? t : Math.max(watermark, t);
       }
-      await applySessions(sql, [...touched.values()], mergedAway, created);
       // Every event counts toward the features, late or not: they span 30 days, not a window.
-      const changed = await countFeatures(sql, rows, events[events.length - 1]!);
-      await saveState(sql, deps, late, watermark);
-      if (changed.length) await deps.outbox.append(tx, changed);
+      const { counted, changed } = countFeatures(sql, rows, events[events.length - 1]!);
+      // The writes go out together (see PIPELINED).
+      await Promise.all([
+        applySessions(sql, [...touched.values()], mergedAway, created),
+        counted,
+        saveState(sql, deps, late, watermark),
+        changed.length ? deps.outbox.append(tx, changed) : undefined,
+      ]);
     }),
   });
 }

@@ -16,17 +16,18 @@ type Cause = Parameters<typeof AnalyticsFeaturesChanged.with>[1]["causedBy"];
 export const USERS_PER_EVENT = 1000;
 
 /**
- * countFeatures adds `rows` to the feature counters through `sql` (the delivery's transaction) and
- * returns the `analytics.features_changed` events to append in the same transaction.
+ * countFeatures adds `rows` to the feature counters through `sql` (the delivery's transaction):
+ * `counted` is the statement under way, and `changed` the `analytics.features_changed` events to
+ * append in the same transaction (known without waiting for it, so both go out together).
  */
-export async function countFeatures(sql: postgres.Sql, rows: readonly CountedRow[], cause: Cause): Promise<NewEvent[]> {
-  if (rows.length === 0) return [];
-  await addCounters(sql, countEvents(rows));
+export function countFeatures(sql: postgres.Sql, rows: readonly CountedRow[], cause: Cause): { counted: Promise<void>; changed: NewEvent[] } {
+  if (rows.length === 0) return { counted: Promise.resolve(), changed: [] };
+  const counted = addCounters(sql, countEvents(rows));
   const users = [...new Set(rows.map((r) => r.user_id))];
-  const events: NewEvent[] = [];
+  const changed: NewEvent[] = [];
   for (let i = 0; i < users.length; i += USERS_PER_EVENT) {
     const userIds = users.slice(i, i + USERS_PER_EVENT);
-    events.push(AnalyticsFeaturesChanged.with({ userIds }, { subject: userIds[0]!, causedBy: cause }));
+    changed.push(AnalyticsFeaturesChanged.with({ userIds }, { subject: userIds[0]!, causedBy: cause }));
   }
-  return events;
+  return { counted, changed };
 }
