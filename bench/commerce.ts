@@ -83,12 +83,20 @@ interface App {
   served: Served;
   /** The counting proxy the app's database traffic goes through (BENCH_COUNT_ROUND_TRIPS=1). */
   proxy?: CountingProxy;
-  token: string;
+  /** The customers' tokens; each order is placed by the next one in turn. */
+  tokens: string[];
+  /** Who placed each order (its token), for reading it back. */
+  owners: Map<string, string>;
   productIds: string[];
 }
 
 /** Orders spread over this many products (each order one of them at random): a catalog, not one hot row. */
 const PRODUCTS = Number(process.env.BENCH_COMMERCE_PRODUCTS ?? 100);
+/**
+ * Orders placed by this many customers in turn: a shop's many buyers, not one customer placing
+ * hundreds of orders a second (whose one notifications inbox row every confirmation would queue on).
+ */
+const CUSTOMERS = Math.max(1, Number(process.env.BENCH_COMMERCE_CUSTOMERS ?? 64));
 
 const PROFILE_DIR = process.env.BENCH_APP_CPU_PROF;
 
@@ -126,9 +134,12 @@ async function startApp(bench: BenchDatabase, logDir: string, databaseUrl = benc
     const body = { sku: `BENCH-${i}`, name: `Bench item ${i}`, category: "bench", priceCents: 999, costCents: 100, stock: 100_000_000 };
     productIds.push((await post("/api/v1/products", body, admin)).id!);
   }
-  await post("/api/v1/users", { username: "bench_buyer", email: "bench_buyer@example.com", password: "password123" });
-  const token = (await post("/api/v1/auth/token", { login: "bench_buyer", password: "password123" })).accessToken!;
-  return { served, token, productIds };
+  const tokens: string[] = [];
+  for (let i = 0; i < CUSTOMERS; i++) {
+    await post("/api/v1/users", { username: `bench_buyer_${i}`, email: `bench_buyer_${i}@example.com`, password: "password123" });
+    tokens.push((await post("/api/v1/auth/token", { login: `bench_buyer_${i}`, password: "password123" })).accessToken!);
+  }
+  return { served, tokens, owners: new Map(), productIds };
 }
 
 /**
@@ -173,10 +184,12 @@ class Watcher {
   }
 }
 
+let placed = 0;
 const placeOrder = async (app: App): Promise<string> => {
+  const token = app.tokens[placed++ % app.tokens.length]!;
   const res = await fetch(`${app.served.url}/api/v1/orders`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${app.token}` },
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
     body: JSON.stringify({
       items: [{ productId: app.productIds[Math.floor(Math.random() * app.productIds.length)]!, quantity: 1 }],
       shippingAddress: ADDRESS,
@@ -184,7 +197,9 @@ const placeOrder = async (app: App): Promise<string> => {
     }),
   });
   if (res.status !== 202) throw new Error(`place: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { id: string }).id;
+  const { id } = (await res.json()) as { id: string };
+  app.owners.set(id, token);
+  return id;
 };
 
 /** placeAndConfirm places an order and resolves with its end-to-end time in ms, from `start`. */
@@ -483,22 +498,32 @@ async function temporalPhase(app: App, sql: postgres.Sql, ids: string[]): Promis
     await Bun.sleep(1000);
   }
   // For each order, a time strictly between its placement and its confirmation (or the placement itself).
+  // As epoch milliseconds: a timestamptz comes back as a Date, and Date.parse of one (through its
+  // string form) drops the milliseconds, which put most midpoints before the placement (a 404).
   const rows = await sql<{ subject: string; placed: string; confirmed: string | null }[]>`
-    select subject, min(time) filter (where stream_version = 1) as placed, min(time) filter (where stream_version = 2) as confirmed
+    select subject, (extract(epoch from min(time) filter (where stream_version = 1)) * 1000)::bigint::text as placed,
+           (extract(epoch from min(time) filter (where stream_version = 2)) * 1000)::bigint::text as confirmed
     from outbox.events where stream_id = any(${sampleIds.map((id) => `order-${id}`)}::text[]) group by subject`;
   const targets = rows.map((r) => {
-    const a = Date.parse(r.placed);
-    const b = r.confirmed ? Date.parse(r.confirmed) : a;
-    return { id: r.subject, at: new Date(a + Math.floor((b - a) / 2)).toISOString() };
+    // Rounded up to the next millisecond: `?at=` is read at millisecond precision.
+    const a = Number(r.placed) + 1;
+    const b = r.confirmed ? Number(r.confirmed) : a;
+    return { id: r.subject, at: new Date(a + Math.max(0, Math.floor((b - a) / 2))).toISOString() };
   });
   log(`temporal: GET ?at= on ${targets.length} orders, ${Math.max(1, T / 2)}s per side`);
-  const get = (path: string) => fetch(`${app.served.url}${path}`, { headers: { authorization: `Bearer ${app.token}` } }).then((r) => r.arrayBuffer());
+  // Read by the customer who placed the order (customers see only their own); a refusal would time an error.
+  const get = async (id: string, path: string) => {
+    const res = await fetch(`${app.served.url}${path}`, { headers: { authorization: `Bearer ${app.owners.get(id)}` } });
+    if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
+    await res.arrayBuffer();
+  };
   const sample = async (seconds: number, path: (t: (typeof targets)[number]) => string) => {
     const out: number[] = [];
     const deadline = nowMs() + seconds * 1000;
     for (let i = 0; nowMs() < deadline && out.length < 5000; i++) {
       const t0 = nowMs();
-      await get(path(targets[i % targets.length]!));
+      const t = targets[i % targets.length]!;
+      await get(t.id, path(t));
       out.push(nowMs() - t0);
     }
     return out;
