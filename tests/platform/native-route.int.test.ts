@@ -48,6 +48,20 @@ async function start(env: Record<string, string>): Promise<Paths> {
   return { s, url: `http://127.0.0.1:${port}` };
 }
 
+/** author signs up `name` and posts `contents`, and returns once their timeline shows every post. */
+async function author(p: Paths, name: string, contents: readonly string[]) {
+  const user = await signUp(p.s, name);
+  for (const content of contents) {
+    const res = await p.s.request("/api/v1/posts", { method: "POST", token: user.token, json: { content }, headers: { "x-forwarded-for": uniqueIp() } });
+    expect(res.status).toBe(201);
+  }
+  await eventually(async () => {
+    const res = await p.s.request("/api/v1/timeline", { token: user.token, headers: { "x-forwarded-for": uniqueIp() } });
+    return ((await res.json()) as { items: unknown[] }).items.length === contents.length;
+  });
+  return user;
+}
+
 /** both sends one request natively (over HTTP to the listening server) and one through app.request, and returns both answers. */
 async function both(p: Paths, path: string, init: { token?: string; ip?: () => string; headers?: Record<string, string> } = {}) {
   const headers = (ip: string) => ({
@@ -76,18 +90,10 @@ function expectSame(a: Answer, b: Answer): void {
 describe("GET /api/v1/timeline served natively", () => {
   const IP_MAX = 5;
   let p: Paths;
-  let user: Awaited<ReturnType<typeof signUp>>;
+  let user: Awaited<ReturnType<typeof author>>;
   beforeAll(async () => {
     p = await start({ RATE_LIMIT_MAX: "1000", RATE_LIMIT_IP_MAX: String(IP_MAX) });
-    user = await signUp(p.s, "native");
-    for (const content of ["first", "second", "third"]) {
-      const res = await p.s.request("/api/v1/posts", { method: "POST", token: user.token, json: { content }, headers: { "x-forwarded-for": uniqueIp() } });
-      expect(res.status).toBe(201);
-    }
-    await eventually(async () => {
-      const res = await p.s.request("/api/v1/timeline", { token: user.token, headers: { "x-forwarded-for": uniqueIp() } });
-      return ((await res.json()) as { items: unknown[] }).items.length === 3;
-    });
+    user = await author(p, "native", ["first", "second", "third"]);
   });
   afterAll(() => p.s.close());
 
@@ -287,18 +293,10 @@ describe("GET /api/v1/timeline served natively, with Redis", () => {
   // (a known token, a count decided here, a page held here): the same answers as the Hono route.
   const IP_MAX = 50;
   let p: Paths;
-  let user: Awaited<ReturnType<typeof signUp>>;
+  let user: Awaited<ReturnType<typeof author>>;
   beforeAll(async () => {
     p = await start({ REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379", RATE_LIMIT_MAX: "1000", RATE_LIMIT_IP_MAX: String(IP_MAX) });
-    user = await signUp(p.s, "native_redis");
-    for (const content of ["first", "second"]) {
-      const res = await p.s.request("/api/v1/posts", { method: "POST", token: user.token, json: { content }, headers: { "x-forwarded-for": uniqueIp() } });
-      expect(res.status).toBe(201);
-    }
-    await eventually(async () => {
-      const res = await p.s.request("/api/v1/timeline", { token: user.token, headers: { "x-forwarded-for": uniqueIp() } });
-      return ((await res.json()) as { items: unknown[] }).items.length === 2;
-    });
+    user = await author(p, "native_redis", ["first", "second"]);
   });
   afterAll(() => p.s.close());
 
