@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import type { Db } from "../src/db/client.ts";
 import { NotFoundError, ValidationError } from "../src/errors.ts";
 import type { EventEnvelope } from "./envelope.ts";
+import { HORIZON } from "./horizon.ts";
 import { EVENT_COLUMNS, type EventRow, toEnvelope } from "./store.ts";
 import { subscriptionFilter } from "./worker/index.ts";
 
@@ -234,8 +235,8 @@ export interface EventFilter {
  * commit, so paging by position alone would step past an event whose transaction commits late;
  * here every event that becomes visible later sorts after the last key served, so a walk with
  * `after` never skips or repeats one. An event shows once every transaction older than it has
- * ended: normally within milliseconds, at worst as long as the oldest open write transaction in
- * the cluster, exactly as for subscriptions.
+ * ended: normally within milliseconds, at worst as long as the oldest open transaction in the
+ * cluster that may append (see `./horizon.ts`), exactly as for subscriptions.
  */
 export async function queryEvents(db: Db, f: EventFilter): Promise<{ event: EventEnvelope; key: EventKey }[]> {
   if (f.from && f.to && new Date(f.from) > new Date(f.to))
@@ -243,7 +244,7 @@ export async function queryEvents(db: Db, f: EventFilter): Promise<{ event: Even
   const list = rows<EventRow>(
     await db.execute(sql`
       select ${EVENT_COLUMNS} from outbox.events
-       where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       where transaction_id < (select ${sql.raw(HORIZON)})
          ${f.correlationId ? sql`and correlation_id = ${f.correlationId}` : sql``}
          ${f.type ? sql`and type = ${f.type}` : sql``}
          ${f.source ? sql`and source = ${f.source}` : sql``}

@@ -135,6 +135,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       const concurrency = (def as { concurrency?: number }).concurrency ?? 1;
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new InvalidSubscriptionError(def.name, "concurrency must be 1-64");
       if (concurrency > 1 && body.kind !== "per-event") throw new InvalidSubscriptionError(def.name, "concurrency is for per-event handlers only");
+      if (def.appends === false && body.kind === "relay")
+        throw new InvalidSubscriptionError(def.name, "appends: false is for handlers and projections, not relays");
       // The type filter (pushed into SQL by the worker) comes from `on`, narrowed by the pattern.
       const matcher = compileFilter(def, opts.registry);
       compiled.set(def.name, {
@@ -147,6 +149,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
         maxAttempts: Math.max(1, def.maxAttempts ?? 5),
         batchSize: def.batchSize ?? opts.batchSize ?? 500,
         lingerMs: Math.max(0, def.lingerMs ?? 0),
+        appends: def.appends ?? true,
         backoff: def.backoff ?? { baseMs: 100, maxMs: 30_000 },
       });
     }

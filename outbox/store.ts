@@ -8,6 +8,7 @@ import { currentEventContext } from "./context.ts";
 import { noteAppend } from "./durability.ts";
 import { type EventEnvelope, newEventId } from "./envelope.ts";
 import { StreamVersionConflictError, UnexpectedStreamEventError } from "./errors.ts";
+import { assertMayAppend } from "./horizon.ts";
 import type { Appender, AppendToStreamOptions } from "./types.ts";
 
 /** EventRow is how an event comes back from `outbox.events`. */
@@ -148,6 +149,7 @@ export function createAppender(registry: EventRegistry, onAppended: (events: Eve
     inStream = envs.length,
   ) {
     if (envs.length === 0) return;
+    assertMayAppend(tx);
     // onError translates a failure where it happens, so a write-behind statement fails the
     // transaction with the translated error.
     let xid: string | undefined;

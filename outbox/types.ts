@@ -51,6 +51,14 @@ export interface SubscriptionOptions {
    * A full batch is followed at once (the subscription is behind), and stop() cuts the wait short.
    */
   lingerMs?: number;
+  /**
+   * Whether its body may append events (default true). `false` for a body that only writes its
+   * own tables (a read model, counters): each delivery transaction then declares, before its
+   * first write, that it appends nothing, and the read horizon skips it (`../horizon.ts`), so a
+   * long delivery no longer holds every other subscription back until it commits. An append from
+   * such a body fails its delivery (AppendNotDeclaredError). Not for relays (sinks).
+   */
+  appends?: boolean;
   /** Backoff between attempts: base and cap in ms (default 100 and 30000), with full jitter. */
   backoff?: { baseMs: number; maxMs: number };
   /** Shown by the admin API, e.g. `sink` for EventBridge/Kinesis. */

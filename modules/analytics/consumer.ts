@@ -32,7 +32,8 @@ import { type Aggregate, isLate, WINDOW_MS, windowStart } from "./windows.ts";
 import { applyRevenue, applyRisk, applyVelocity } from "./windows-store.ts";
 
 type Sql = postgres.Sql;
-type Ingested = EventEnvelope<{ batchId: string; count: number; receivedAt?: string | undefined }>;
+/** Ingested is an `analytics.events_ingested` as the consumers are given it. */
+export type Ingested = EventEnvelope<{ batchId: string; count: number; receivedAt?: string | undefined }>;
 
 /** UNCATEGORIZED is the revenue category of a purchase with no category known. */
 export const UNCATEGORIZED = "uncategorized";
@@ -67,7 +68,7 @@ function readRows<R extends postgres.MaybeRow>(sql: Sql, events: readonly Ingest
 }
 
 /** fromBatches is readRows' source: the rows of the delivery's batches (`b.ord` their order, `c` the row). */
-function fromBatches(sql: Sql, events: readonly Ingested[]) {
+export function fromBatches(sql: Sql, events: readonly Ingested[]) {
   const received = events.map((e) => e.data.receivedAt ?? null);
   return sql`
     from unnest(${events.map((e) => e.data.batchId)}::uuid[], ${received}::text[]::timestamptz[]) with ordinality as b(id, received_at, ord)
@@ -289,13 +290,16 @@ function sessionsConsumer(deps: ConsumerDeps) {
   return defineSubscription({
     name: "analytics.sessions",
     on: [AnalyticsEventsIngested],
+    // It appends nothing (the feature subscription learns of its work from `consumer_batches`):
+    // declared so, its long deliveries do not hold the windows consumer's reads back.
+    appends: false,
     batchSize: 50,
     // Its cost follows the users a delivery names (a session and a counter row each, then their
     // features' refresh), not the events: under a steady stream, a delivery that was not full
     // waits to gather more, so each user is written once for more of its events. The windows
     // consumer, which the revenue, risk and velocity reads wait for, does not wait.
     lingerMs: deps.sessionsLingerMs ?? DEFAULT_SESSIONS_LINGER_MS,
-    handleBatch: onceEach(async (events, { sql, tx }) => {
+    handleBatch: onceEach(async (events, { sql }) => {
       const rows = await readRows<SessionRow>(sql, events, sql`c.user_id, c.session_id, c.event_type, c.price_cents, c.quantity, c.category, c.device_type`);
       let watermark = await readState(sql, ["sessions"]);
       const late = { sessions: 0 };
@@ -327,14 +331,8 @@ function sessionsConsumer(deps: ConsumerDeps) {
         watermark = watermark === null ? t : Math.max(watermark, t);
       }
       // Every event counts toward the features, late or not: they span 30 days, not a window.
-      const { counted, changed } = countFeatures(sql, rows, events[events.length - 1]!);
       // The writes go out together (see PIPELINED).
-      await Promise.all([
-        applySessions(sql, [...touched.values()], mergedAway, created),
-        counted,
-        saveState(sql, deps, late, watermark),
-        changed.length ? deps.outbox.append(tx, changed) : undefined,
-      ]);
+      await Promise.all([applySessions(sql, [...touched.values()], mergedAway, created), countFeatures(sql, rows), saveState(sql, deps, late, watermark)]);
     }),
   });
 }

@@ -54,8 +54,10 @@ export const AnalyticsProductVelocityChanged = defineEvent({
 });
 
 /**
- * AnalyticsFeaturesChanged is the consumer's note that it changed the feature counters of these
- * users: the feature store subscription recomputes their features from the counters (internal).
+ * AnalyticsFeaturesChanged was the sessions consumer's note that it changed the feature counters
+ * of these users (internal). No longer appended (the feature subscription follows the ingested
+ * batches, so the sessions consumer appends nothing); still defined so that the ones already in
+ * a log keep their schema for the admin API and replays.
  */
 export const AnalyticsFeaturesChanged = defineEvent({
   source: "analytics",
@@ -65,5 +67,5 @@ export const AnalyticsFeaturesChanged = defineEvent({
   schema: z.object({ userIds: z.array(z.string()).min(1).max(1000) }),
 });
 
-/** analyticsEvents lists every event the analytics module appends. */
+/** analyticsEvents lists every event the analytics module appends (or appended: `analytics.features_changed`). */
 export const analyticsEvents = [AnalyticsEventsIngested, AnalyticsFraudRiskDetected, AnalyticsProductVelocityChanged, AnalyticsFeaturesChanged] as const;

@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { afterCommit, type Executor, type Tx, writeBehind } from "../../src/db/client.ts";
 import { relaxCommit } from "../durability.ts";
+import { HORIZON } from "../horizon.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared, executePreparedText, renderQuery } from "../store.ts";
 import type { EventFilter } from "./filter.ts";
 import type { PartitionLease } from "./lease.ts";
@@ -60,9 +61,10 @@ function checkpointRead(p: Partition, lock: boolean): SQL {
  */
 export class PartitionCheckpoint {
   /**
-   * The read horizon the last peek saw: the oldest transaction then still running (`xmin`), which
-   * hides every event committed by a later one. A loop woken for an append that the peek did not
-   * find waits for this transaction's end (`WakeSignal.waitForCommit`).
+   * The read horizon the last peek saw (`outbox.read_horizon()`, `../horizon.ts`): the oldest
+   * transaction then running that may append, which hides every event committed by a later one.
+   * A loop woken for an append that the peek did not find waits for this transaction's end
+   * (`WakeSignal.waitForCommit`).
    */
   horizon: string | undefined;
   #peekQuery: { sql: string; params: unknown[] } | undefined;
@@ -76,7 +78,7 @@ export class PartitionCheckpoint {
   /**
    * peek reads the checkpoint and the next batch without locking anything. Most polls find
    * nothing, and a poll that locked the checkpoint row first would take a transaction id, hold
-   * back every reader's horizon (`transaction_id < snapshot xmin`) until it ended, and flush a
+   * back every reader's horizon (`transaction_id < outbox.read_horizon()`) until it ended, and flush a
    * commit record to disk, for nothing. Null when there is nothing to do.
    */
   async peek(): Promise<Seen | null> {
@@ -85,16 +87,18 @@ export class PartitionCheckpoint {
     // the partition is active) the batch past it, each event row carrying the checkpoint too.
     const types = sub.matcher.types;
     // Its values never change for this partition: rendered once, not on every poll.
+    // The horizon is worked out once (a materialized CTE), for the filter and the column alike.
     this.#peekQuery ??= renderQuery(sql`
+        with hz as materialized (select ${sql.raw(HORIZON)} as h)
         select c.last_transaction_id::text as cp_last_transaction_id, c.last_position::text as cp_last_position, c.status as cp_status,
                c.lease_owner as cp_lease_owner, c.failing_position::text as cp_failing_position, c.failing_attempts as cp_failing_attempts,
-               c.start_snapshot as cp_start_snapshot, pg_snapshot_xmin(pg_current_snapshot())::text as horizon, e.*
-          from outbox.subscriptions c
+               c.start_snapshot as cp_start_snapshot, hz.h::text as horizon, e.*
+          from hz cross join outbox.subscriptions c
           left join lateral (
             select ${EVENT_COLUMNS} from outbox.events
              where c.status = 'active' and c.lease_owner = ${deps.processId}
                and (transaction_id, position) > (c.last_transaction_id, c.last_position)
-               and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+               and transaction_id < hz.h
                ${subscriptionFilter(types, sub.partitions, partition)}
              order by events.transaction_id, events.position
              limit ${sub.batchSize}) e on true
@@ -147,7 +151,7 @@ export class PartitionCheckpoint {
       sql`
         select ${EVENT_COLUMNS} from outbox.events
          where (transaction_id, position) > (${cp.last_transaction_id}::xid8, ${cp.last_position}::bigint)
-           and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+           and transaction_id < (select ${sql.raw(HORIZON)})
            ${subscriptionFilter(types, sub.partitions, partition)}
          order by events.transaction_id, events.position
          limit ${limit}`,

@@ -6,7 +6,7 @@ import { errorText } from "../error-text.ts";
 import type { DeliveryDeferredError } from "../errors.ts";
 import type { EventRow } from "../store.ts";
 import type { Checkpoint, PartitionCheckpoint } from "./checkpoint.ts";
-import type { BatchOutcome, Partition } from "./subscription.ts";
+import { type BatchOutcome, deliveryTransaction, type Partition } from "./subscription.ts";
 
 /**
  * Failures decides what happens after a body throws on an event: retry it after an
@@ -43,7 +43,7 @@ export class Failures {
     const giveUp = attempts >= sub.maxAttempts;
     let processed = 0;
     let moved = false;
-    await deps.db.transaction(async (tx) => {
+    await deliveryTransaction(this.p, async (tx) => {
       const cp = await this.checkpoint.lock(tx);
       if (!cp || cp.last_transaction_id !== from.last_transaction_id || cp.last_position !== from.last_position) {
         moved = true;

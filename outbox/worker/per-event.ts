@@ -5,7 +5,7 @@ import { type EventRow, toEnvelope } from "../store.ts";
 import type { PartitionCheckpoint, Seen } from "./checkpoint.ts";
 import type { Failures } from "./failures.ts";
 import type { EventFilter } from "./filter.ts";
-import { type BatchOutcome, handlerContext, type Partition } from "./subscription.ts";
+import { type BatchOutcome, deliveryTransaction, handlerContext, type Partition } from "./subscription.ts";
 
 /** Thrown inside a concurrent batch's transaction when a handler failed, to roll it back. */
 class ConcurrentBatchFailed extends Error {}
@@ -48,40 +48,38 @@ export class PerEventDelivery {
     const { sub, partition, deps } = this.p;
     let failed = false;
     const { cp, batch } = seen;
-    const processed = await deps.db
-      .transaction(async (tx) => {
-        const running = new Set<Promise<void>>();
-        // The last task of each subject: the next event of that subject starts after it.
-        const chains = new Map<string, Promise<void>>();
-        let handled = 0;
-        for (const row of batch) {
-          const env = toEnvelope(row);
-          if (!this.filter.wants(row, env)) continue;
-          while (running.size >= sub.concurrency) await Promise.race(running);
-          if (failed) break;
-          const task: Promise<void> = (chains.get(env.subject) ?? Promise.resolve())
-            .then(() => (failed ? undefined : this.runOne(tx, env, 1)))
-            .then(
-              () => void handled++,
-              () => void (failed = true),
-            )
-            .finally(() => {
-              running.delete(task);
-              if (chains.get(env.subject) === task) chains.delete(env.subject);
-            });
-          running.add(task);
-          chains.set(env.subject, task);
-        }
-        await Promise.all(running);
-        // Rolls the transaction back (the runner may report it as the handler's own error).
-        if (failed) throw new ConcurrentBatchFailed();
-        await this.checkpoint.advance(tx, cp, batch[batch.length - 1]!, handled, true);
-        return handled;
-      })
-      .catch((err) => {
-        if (failed) return -1;
-        throw err;
-      });
+    const processed = await deliveryTransaction(this.p, async (tx) => {
+      const running = new Set<Promise<void>>();
+      // The last task of each subject: the next event of that subject starts after it.
+      const chains = new Map<string, Promise<void>>();
+      let handled = 0;
+      for (const row of batch) {
+        const env = toEnvelope(row);
+        if (!this.filter.wants(row, env)) continue;
+        while (running.size >= sub.concurrency) await Promise.race(running);
+        if (failed) break;
+        const task: Promise<void> = (chains.get(env.subject) ?? Promise.resolve())
+          .then(() => (failed ? undefined : this.runOne(tx, env, 1)))
+          .then(
+            () => void handled++,
+            () => void (failed = true),
+          )
+          .finally(() => {
+            running.delete(task);
+            if (chains.get(env.subject) === task) chains.delete(env.subject);
+          });
+        running.add(task);
+        chains.set(env.subject, task);
+      }
+      await Promise.all(running);
+      // Rolls the transaction back (the runner may report it as the handler's own error).
+      if (failed) throw new ConcurrentBatchFailed();
+      await this.checkpoint.advance(tx, cp, batch[batch.length - 1]!, handled, true);
+      return handled;
+    }).catch((err) => {
+      if (failed) return -1;
+      throw err;
+    });
     if (processed < 0) return null;
     if (processed) deps.metrics.processed(sub.name, partition, processed);
     return { processed: batch.length };
@@ -94,7 +92,7 @@ export class PerEventDelivery {
     const { cp, batch } = seen;
     let failingAttempts = 0;
     try {
-      const processed = await deps.db.transaction(async (tx) => {
+      const processed = await deliveryTransaction(this.p, async (tx) => {
         let handled = 0;
         const store: EventContext = { correlationId: "" };
         await runWithEventContext(store, async () => {

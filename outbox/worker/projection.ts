@@ -2,7 +2,7 @@ import { errorText } from "../error-text.ts";
 import { type Checkpoint, isCheckpointFenceError, type PartitionCheckpoint, type Seen } from "./checkpoint.ts";
 import type { EventFilter } from "./filter.ts";
 import type { PerEventDelivery } from "./per-event.ts";
-import { type BatchOutcome, type BatchProjection, handlerContext, type Partition } from "./subscription.ts";
+import { type BatchOutcome, type BatchProjection, deliveryTransaction, handlerContext, type Partition } from "./subscription.ts";
 
 /**
  * ProjectionDelivery hands a batch projection its whole batch in the checkpoint's transaction,
@@ -36,7 +36,7 @@ export class ProjectionDelivery {
     const { sub, partition, deps } = this.p;
     const { cp, batch } = seen;
     try {
-      const handled = await deps.db.transaction(async (tx) => {
+      const handled = await deliveryTransaction(this.p, async (tx) => {
         const matched = this.filter.matching(batch);
         if (matched.length) {
           const started = performance.now();

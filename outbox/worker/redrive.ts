@@ -4,7 +4,7 @@ import { errorText } from "../error-text.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared, toEnvelope } from "../store.ts";
 import type { PartitionCheckpoint } from "./checkpoint.ts";
 import type { PerEventDelivery } from "./per-event.ts";
-import type { Partition } from "./subscription.ts";
+import { deliveryTransaction, type Partition } from "./subscription.ts";
 
 /**
  * Redrive delivers the dead letters an operator asked to redrive (status `redriving`, set by
@@ -33,7 +33,7 @@ export class Redrive {
     );
     if (!asked?.asked) return;
     for (;;) {
-      const done = await deps.db.transaction(async (tx) => {
+      const done = await deliveryTransaction(this.p, async (tx) => {
         // Under the checkpoint's row lock, taken first: a process that lost the lease
         // meanwhile redrives nothing (see ./lease.ts).
         if (!(await this.checkpoint.lock(tx))) return false;

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { type Db, rawSql, type Tx } from "../../src/db/client.ts";
+import { declareNoAppends } from "../horizon.ts";
 import type { Membership } from "../membership.ts";
 import type { CompiledPattern } from "../pattern.ts";
 import type { HandlerContext, OutboxMetrics, SubscriptionDefinition } from "../types.ts";
@@ -52,6 +53,8 @@ export interface CompiledSubscription {
   readonly batchSize: number;
   /** The wait after a delivery that did not fill its batch (0: none). */
   readonly lingerMs: number;
+  /** False when its deliveries declare that they append no events (`appends: false`). */
+  readonly appends: boolean;
   readonly backoff: { baseMs: number; maxMs: number };
 }
 
@@ -88,6 +91,19 @@ export interface BatchOutcome {
    * before waiting (an empty look after every batch is a round trip and an index scan per batch).
    */
   exhausted?: boolean;
+}
+
+/**
+ * deliveryTransaction runs `fn` in a new transaction on `p`'s pool: a delivery's transaction. For a
+ * subscription defined with `appends: false` it first declares that the transaction appends no
+ * events (`../horizon.ts`), before anything the body sends.
+ */
+export function deliveryTransaction<T>(p: Partition, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  if (p.sub.appends) return p.deps.db.transaction(fn);
+  return p.deps.db.transaction(async (tx) => {
+    await declareNoAppends(tx);
+    return fn(tx);
+  });
 }
 
 /** handlerContext is what a body gets besides its events. */

@@ -39,7 +39,7 @@ describe.each(["postgres", "dynamodb"] as const)("user features kept in %s", (ba
   /** settled waits until the consumer and then the feature subscription have handled everything ingested so far. */
   const settled = async () => {
     await caughtUp(s, "analytics.sessions", ["analytics.events_ingested"], 30_000);
-    await caughtUp(s, "analytics.features", ["analytics.features_changed"], 30_000);
+    await caughtUp(s, "analytics.features", ["analytics.events_ingested"], 30_000);
   };
   const features = (id: string, token?: string) => s.request(`/api/v1/analytics/users/${encodeURIComponent(id)}/features`, { token });
 
