@@ -54,6 +54,8 @@ function counted(state: OrderState | undefined): { customerId: string; orders: n
 export const orderViewsProjection = defineSubscription({
   name: "orders.views",
   on: orderStreamEvents,
+  // A read model: it appends nothing, and declared so its deliveries never hold back the saga's reads.
+  appends: false,
   handleBatch: async (events, { tx }) => {
     const ids = [...new Set(events.map((e) => e.subject!))];
     const rows = await readViews.execute(tx, { ids });

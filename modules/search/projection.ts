@@ -48,6 +48,8 @@ export const indexSubscription = defineSubscription({
   name: "search.index",
   on: [PostCreated, PostDeleted, UserRegistered, UserUpdated],
   partitions: 2,
+  // The index is all it writes: declared so, its deliveries never hold back others' reads.
+  appends: false,
   handleBatch: async (events, { sql }) => {
     for (const e of events) {
       switch (e.type) {

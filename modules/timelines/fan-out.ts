@@ -196,6 +196,8 @@ export function fanOutSubscription(opts: FanOutOptions) {
     name: "timelines.fan-out",
     on: [PostCreated, PostDeleted, UserFollowed, UserUnfollowed],
     partitions: 4,
+    // It writes timelines only: declared so, a celebrity's long fan-out never holds back others' reads.
+    appends: false,
     handleBatch: async (events, { sql }) => {
       await lockAuthors(sql, events.map(authorOf));
       const grown: string[] = [];

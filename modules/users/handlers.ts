@@ -10,6 +10,8 @@ import { PostCreated, PostDeleted } from "../posts/events.ts";
 export const countPosts = defineSubscription({
   name: "users.count-posts",
   on: [PostCreated, PostDeleted],
+  // It only writes counters: declared so, its deliveries never hold back others' reads.
+  appends: false,
   handler: async (event, { sql }) => {
     const { postId, authorId } = event.data;
     if (event.type === "post.created") {
