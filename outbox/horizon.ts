@@ -1,3 +1,4 @@
+import type postgres from "postgres";
 import { type Executor, writeBehind } from "../src/db/client.ts";
 import { preparedQuery } from "../src/db/driver-internals.ts";
 import { transactionOf } from "../src/db/transaction.ts";
@@ -24,16 +25,26 @@ const DECLARE = { sql: "select outbox.declare_no_appends()", params: [] as unkno
 
 /**
  * declareNoAppends declares that `tx` appends no events, so it never holds back the horizon.
- * Sent write-behind, ahead of everything the transaction sends after it (statements on a
- * transaction run in order): call it before the transaction's first write, or Postgres refuses
- * it. Outside a transaction it does nothing: an autocommitted statement holds no horizon.
+ * `tx` is a `db.transaction` handle, or a postgres.js transaction (`sql.begin`) for code that
+ * writes through postgres.js directly. On a `db.transaction` handle it is sent write-behind,
+ * ahead of everything the transaction sends after it (statements on a transaction run in order),
+ * and the appender refuses appends on it at once. Call it before the transaction's first write,
+ * or Postgres refuses it. On the pool it does nothing: an autocommitted statement cannot be
+ * declared (its lock would end with it).
  */
-export function declareNoAppends(tx: Executor): Promise<void> {
+export function declareNoAppends(tx: Executor | postgres.TransactionSql): Promise<void> {
   const t = transactionOf(tx);
-  if (!t) return Promise.resolve();
-  declared.add(t);
-  return writeBehind(tx, preparedQuery(tx, DECLARE, "outbox_declare_no_appends"));
+  if (t) {
+    declared.add(t);
+    return writeBehind(tx, preparedQuery(tx, DECLARE, "outbox_declare_no_appends"));
+  }
+  if (isPostgresTransaction(tx)) return tx.unsafe(DECLARE.sql).then(() => {});
+  return Promise.resolve();
 }
+
+// A postgres.js transaction has `savepoint`; the pool and drizzle handles do not.
+const isPostgresTransaction = (tx: unknown): tx is postgres.TransactionSql =>
+  typeof tx === "function" && typeof (tx as { savepoint?: unknown }).savepoint === "function";
 
 /** AppendNotDeclaredError is an append in a transaction that declared it appends no events. */
 export class AppendNotDeclaredError extends Error {

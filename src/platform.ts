@@ -21,6 +21,7 @@ export {
   stateAtVersion,
   streamHistory,
 } from "../outbox/event-sourcing/index.ts";
+export { declareNoAppends } from "../outbox/horizon.ts";
 export {
   type DeliveryState,
   errorName,

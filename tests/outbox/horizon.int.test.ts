@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import postgres from "postgres";
+import { declareNoAppends } from "../../outbox/horizon.ts";
 import { defineSubscription } from "../../outbox/index.ts";
 import { eventually } from "../support/eventually.ts";
 import { outboxTestFile, recordEffect, TestHappened, TestNoted, type TestOutbox } from "../support/outbox.ts";
@@ -87,6 +88,31 @@ describe("outbox.read_horizon()", () => {
       expect(seen.h).not.toBe(quiet.xid);
     } finally {
       await quiet.end();
+    }
+  });
+
+  it("is declared by declareNoAppends on a postgres.js transaction too", async () => {
+    let xid = "";
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let written!: () => void;
+    const wrote = new Promise<void>((resolve) => (written = resolve));
+    const running = sql.begin(async (tx) => {
+      await declareNoAppends(tx);
+      await tx`create temp table if not exists scratch (x int)`;
+      xid = (await tx<{ xid: string }[]>`insert into scratch values (1) returning pg_current_xact_id()::text as xid`)[0]!.xid;
+      written();
+      await gate;
+    });
+    try {
+      await wrote;
+      await tick();
+      const seen = await horizon(xid);
+      expect(seen.h).toBe(seen.expected);
+      expect(seen.h).not.toBe(xid);
+    } finally {
+      open();
+      await running;
     }
   });
 

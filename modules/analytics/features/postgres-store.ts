@@ -5,7 +5,7 @@
  * written again (a write of every feature type renews them all); those of users never seen again,
  * or of a feature type no longer written, stay (they are never read).
  */
-import { type Db, rawSql } from "../../../src/platform.ts";
+import { type Db, declareNoAppends, rawSql } from "../../../src/platform.ts";
 import { FEATURE_TYPES, type FeatureItem, type FeatureStore, type FeatureType, lastPerKey } from "./types.ts";
 
 /**
@@ -29,6 +29,9 @@ export function createPostgresFeatureStore(db: Db, clock: () => Date = () => new
       for (const i of items) if (i.ttl * 1000 > now.getTime()) renewed.set(i.userId, (renewed.get(i.userId) ?? 0) + 1);
       const users = [...new Set(items.map((i) => i.userId))].filter((u) => (renewed.get(u) ?? 0) < FEATURE_TYPES.length);
       await sql.begin(async (tx) => {
+        // It appends no events: declared so, this write (thousands of rows) does not hold back the
+        // outbox's readers (the windows consumer) while it runs.
+        await declareNoAppends(tx);
         // The items travel as one JSON parameter (one native stringify, no array escaping), each an
         // array read by place (jsonb_to_recordset's per-key lookups cost more).
         const doc = JSON.stringify(items.map((i) => [i.userId, i.featureType, i.value, i.updatedAt, i.ttl]));
