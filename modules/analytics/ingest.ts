@@ -61,10 +61,15 @@ export interface IngestDeps {
 }
 
 /**
- * insertRows stores a request's rows (a JSON array of Row) as one prepared statement: parsed once
- * into jsonb, their ids go into the dedupe table and only the rows whose id was new into the
- * clickstream. Prepared, Postgres parses and plans it once per connection (unprepared, each
- * request paid a describe round trip and a fresh plan of this statement).
+ * insertRows stores a request's rows (a JSON array of Row) as one prepared statement: their ids
+ * go into the dedupe table and only the rows whose id was new into the clickstream. Prepared,
+ * Postgres parses and plans it once per connection (unprepared, each request paid a describe
+ * round trip and a fresh plan of this statement).
+ *
+ * The document is read as `json` (only checked, split into its rows' text) and each row is made
+ * `jsonb` on its own (`offset 0` keeps that to once a row, not once per `->>`): Postgres 15 took
+ * about 3 times the CPU to make one 160 kB `jsonb` of 500 rows than 500 small ones (about 15 µs
+ * an event against 4, by the backend's CPU in /proc), which was half the statement's cost.
  */
 const insertRows = prepared(
   "analytics_insert_clickstream",
@@ -75,7 +80,7 @@ const insertRows = prepared(
       select (r->>0)::uuid as event_id, (r->>1)::int as batch_index, r->>2 as user_id, r->>3 as session_id, r->>4 as event_type, r->>5 as product_id,
         r->>6 as category, (r->>7)::bigint as price_cents, (r->>8)::int as quantity, r->>9 as device_type, r->>10 as country, r->>11 as region,
         r->>12 as query, (r->>13)::timestamptz as client_time, r->14 as features
-      from jsonb_array_elements(${$.doc}::text::jsonb) as r
+      from (select value::jsonb as r from json_array_elements(${$.doc}::text::json) offset 0) as e
     ), fresh as (
       insert into analytics.clickstream_ids (event_id) select event_id from u on conflict do nothing returning event_id
     ), stored as (
