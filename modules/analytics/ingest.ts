@@ -30,9 +30,10 @@ export interface IngestResult {
 
 /**
  * Row is one clickstream row as it travels to the insert: an array in the order of the
- * statement's `r->>0` ... `r->14` (an absent field is null there). Positional rather than an
- * object per row: about a fifth less JSON to write and for Postgres to parse, and
- * `jsonb_to_recordset`'s key lookups cost more than reading array elements by place.
+ * statement's `r->>0` ... `r->14`. Positional rather than an object per row: about a fifth less
+ * JSON to write and for Postgres to parse, and `jsonb_to_recordset`'s key lookups cost more than
+ * reading array elements by place. An absent field is `null`, not `undefined`: the JSON is the
+ * same, but Bun's JSON.stringify is about a quarter faster on arrays without holes or undefined.
  */
 type Row = [
   eventId: string,
@@ -40,15 +41,15 @@ type Row = [
   userId: string,
   sessionId: string,
   eventType: string,
-  productId: string | undefined,
-  category: string | undefined,
-  priceCents: number | undefined,
-  quantity: number | undefined,
-  deviceType: string | undefined,
-  country: string | undefined,
-  region: string | undefined,
-  query: string | undefined,
-  clientTime: string | undefined,
+  productId: string | null,
+  category: string | null,
+  priceCents: number | null,
+  quantity: number | null,
+  deviceType: string | null,
+  country: string | null,
+  region: string | null,
+  query: string | null,
+  clientTime: string | null,
   features: Features,
 ];
 
@@ -132,15 +133,15 @@ export async function storeEvents(deps: IngestDeps, events: readonly ClickEvent[
       e.userId,
       e.sessionId,
       e.eventType,
-      e.productId,
-      e.category ?? product?.category,
-      priceCents,
-      e.quantity,
-      e.deviceType,
-      e.location?.country,
-      e.location?.region,
-      e.query,
-      clientTime?.toISOString(),
+      e.productId ?? null,
+      e.category ?? product?.category ?? null,
+      priceCents ?? null,
+      e.quantity ?? null,
+      e.deviceType ?? null,
+      e.location?.country ?? null,
+      e.location?.region ?? null,
+      e.query ?? null,
+      clientTime === null ? null : clientTime.toISOString(),
       deriveFeatures(
         clientTime ?? receivedAt,
         { priceCents, quantity: e.quantity, deviceType: e.deviceType, priceFromCatalog: eventPrice === undefined && priceCents !== undefined },
