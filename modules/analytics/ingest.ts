@@ -1,8 +1,9 @@
 /**
  * Ingestion: store the valid events of a request (validate.ts checks them, each on its own),
- * enriched, with one prepared statement per request (the rows as one JSON parameter; their ids
- * into the dedupe table, and the rows whose id was new into the partitioned clickstream); in the
- * same transaction, one compact internal event names the batch for the aggregating consumer.
+ * enriched, with one prepared statement per request (the rows as one JSON parameter, their
+ * distinct features as another; their ids into the dedupe table, and the rows whose id was new
+ * into the partitioned clickstream); in the same transaction, one compact internal event names
+ * the batch for the aggregating consumer.
  */
 import { randomUUIDv7 } from "bun";
 import { sql } from "drizzle-orm";
@@ -30,7 +31,7 @@ export interface IngestResult {
 
 /**
  * Row is one clickstream row as it travels to the insert: an array in the order of the
- * statement's `r->>0` ... `r->14`. Positional rather than an object per row: about a fifth less
+ * statement's `r->>0` ... `r->>14`. Positional rather than an object per row: about a fifth less
  * JSON to write and for Postgres to parse, and `jsonb_to_recordset`'s key lookups cost more than
  * reading array elements by place. An absent field is `null`, not `undefined`: the JSON is the
  * same, but Bun's JSON.stringify is about a quarter faster on arrays without holes or undefined.
@@ -65,9 +66,9 @@ export interface IngestDeps {
 /**
  * insertRows stores a request's rows (a JSON array of Row, and a JSON array of their distinct
  * features, which each row names by place) as one prepared statement: their ids go into the
- * dedupe table and only the rows whose id was new into the clickstream. Prepared,
- * Postgres parses and plans it once per connection (unprepared, each request paid a describe
- * round trip and a fresh plan of this statement).
+ * dedupe table and only the rows whose id was new into the clickstream. Prepared, Postgres
+ * parses and plans it once per connection (unprepared, each request paid a describe round trip
+ * and a fresh plan of this statement).
  *
  * The document is read as `json` (only checked, split into its rows' text) and each row is made
  * `jsonb` on its own (`offset 0` keeps that to once a row, not once per `->>`): Postgres 15 took
