@@ -57,9 +57,14 @@ const EVENT_TYPES: ReadonlySet<unknown> = new Set(ClickEventSchema.shape.eventTy
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
+// Printable ASCII with no space at either end: already trimmed, well-formed, and free of control
+// and bidirectional characters, so one regex answers what trim and textProblem's three checks would.
+const PLAIN_ASCII = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+
 /** What the schema's text(max) gives for `v`, or undefined when that is not certain to be valid. */
 function quickText(v: unknown, max: number): string | undefined {
   if (typeof v !== "string") return undefined;
+  if (v.length <= max && PLAIN_ASCII.test(v)) return v;
   const s = v.trim();
   return s.length >= 1 && s.length <= max && textProblem(s) === null ? s : undefined;
 }

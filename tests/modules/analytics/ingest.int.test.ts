@@ -45,6 +45,26 @@ describe("POST /analytics/events", () => {
     expect(row!.features).toMatchObject({ hour: 10, dayOfWeek: 6, weekend: true, businessHours: false, highValue: true, deviceCategory: "MOBILE" });
   });
 
+  it("stores each event of a batch with its own features, shared or not", async () => {
+    // Rows of one request that derive equal features share one document entry; these alternate
+    // between three distinct ones, so a row given another's features would show.
+    const kinds = [
+      { deviceType: "iPhone", clientTime: "2026-11-28T10:30:00Z", expected: { hour: 10, deviceCategory: "MOBILE", highValue: false } },
+      { deviceType: "desktop", clientTime: "2026-11-30T15:00:00Z", expected: { hour: 15, deviceCategory: "DESKTOP", highValue: false } },
+      { deviceType: "iPad", clientTime: "2026-11-28T10:45:00Z", price: 150, expected: { hour: 10, deviceCategory: "TABLET", highValue: true } },
+    ];
+    const batch = Array.from({ length: 9 }, (_, i) => {
+      const { expected: _e, ...k } = kinds[(i * 2) % 3]!;
+      return ev({ userId: "own-features", eventType: k.price ? "purchase" : "page_view", quantity: k.price ? 1 : undefined, ...k });
+    });
+    const res = await ingest({ events: batch });
+    expect(await res.json()).toEqual({ accepted: 9, duplicates: 0, rejected: [] });
+    const rows = await stored("own-features");
+    expect(rows).toHaveLength(9);
+    expect(rows.map((r) => r.features)).toMatchObject(rows.map((_, i) => kinds[(i * 2) % 3]!.expected));
+    expect(new Set(rows.map((r) => JSON.stringify(r.features))).size).toBe(3);
+  });
+
   it("keeps the good events of a batch and names the bad ones by index", async () => {
     const res = await ingest({
       events: [
