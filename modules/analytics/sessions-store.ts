@@ -17,10 +17,20 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export async function loadSessions(sql: Sql, rows: readonly { user_id: string; session_id: string; event_ms: string }[]): Promise<Map<string, SessionState[]>> {
   const keyed = new Map<string, SessionState[]>();
   if (rows.length === 0) return keyed;
-  const keys = [...new Map(rows.map((r) => [`${r.user_id}\u0000${r.session_id}`, r])).values()];
-  // A loop, not Math.min(...rows): a delivery may hold far more rows than a call takes arguments.
+  // One loop for both (a delivery holds thousands of rows), not Math.min(...rows): a delivery may
+  // hold far more rows than a call takes arguments. The keys travel as two arrays.
+  const seen = new Set<string>();
+  const users: string[] = [];
+  const sessionIds: string[] = [];
   let earliest = Number.POSITIVE_INFINITY;
-  for (const r of rows) earliest = Math.min(earliest, Number(r.event_ms));
+  for (const r of rows) {
+    earliest = Math.min(earliest, Number(r.event_ms));
+    const key = `${r.user_id}\u0000${r.session_id}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    users.push(r.user_id);
+    sessionIds.push(r.session_id);
+  }
   const found = await sql<
     {
       id: string;
@@ -37,7 +47,7 @@ export async function loadSessions(sql: Sql, rows: readonly { user_id: string; s
   >`
     select s.id, s.user_id, s.session_id, (date_part('epoch', s.start_time) * 1000)::bigint as start_ms, (date_part('epoch', s.end_time) * 1000)::bigint as end_ms,
            s.event_count, s.page_views, s.cart_additions, s.purchases, s.revenue_cents
-    from analytics.sessions s join unnest(${keys.map((k) => k.user_id)}::text[], ${keys.map((k) => k.session_id)}::text[]) as k(u, sid)
+    from analytics.sessions s join unnest(${users}::text[], ${sessionIds}::text[]) as k(u, sid)
       on s.user_id = k.u and s.session_id = k.sid
     where s.end_time > ${iso(earliest - SESSION_GAP_MS)}::timestamptz`;
   for (const f of found) {

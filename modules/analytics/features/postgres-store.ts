@@ -30,12 +30,15 @@ export function createPostgresFeatureStore(db: Db, clock: () => Date = () => new
       const users = [...new Set(items.map((i) => i.userId))].filter((u) => (renewed.get(u) ?? 0) < FEATURE_TYPES.length);
       await sql.begin(async (tx) => {
         // The items travel as one JSON parameter (one native stringify, no array escaping), each an
-        // array read by place (jsonb_to_recordset's per-key lookups cost more).
+        // array read by place (jsonb_to_recordset's per-key lookups cost more). Read as `json` (its
+        // input only checks the text; each item's five fields come from its own short element), not
+        // `jsonb`: building the whole document as a tree and copying every element out of it cost
+        // Postgres about a quarter more for the 35,000 items of 5,000 users.
         const doc = JSON.stringify(items.map((i) => [i.userId, i.featureType, i.value, i.updatedAt, i.ttl]));
         await tx`
           insert into analytics.user_features as f (user_id, feature_type, value, updated_at, expires_at)
-          select x->>0, x->>1, x->2, (x->>3)::timestamptz, to_timestamp((x->>4)::bigint)
-          from jsonb_array_elements(${doc}::text::jsonb) as x
+          select x->>0, x->>1, (x->2)::jsonb, (x->>3)::timestamptz, to_timestamp((x->>4)::bigint)
+          from json_array_elements(${doc}::text::json) as x
           on conflict (user_id, feature_type) do update set value = excluded.value, updated_at = excluded.updated_at, expires_at = excluded.expires_at`;
         if (users.length)
           await tx`delete from analytics.user_features where user_id = any(${users}::text[]) and expires_at <= ${now.toISOString()}::timestamptz`;
