@@ -83,7 +83,9 @@ export async function applySessions(
   if (mergedAway.length) await sql`delete from analytics.sessions where id = any(${mergedAway}::uuid[])`;
   // One JSON parameter each (times as epoch milliseconds, added to the epoch exactly) rather than
   // ten arrays that postgres.js escapes element by element: a delivery touches thousands of
-  // sessions. Read as jsonb, parsed once: each `->>` on a `json` element parses its text again.
+  // sessions. Read as `json`: each `->>` scans its element's short text again, but making the whole
+  // document `jsonb` first (a tree of every field of every session, each element then copied out)
+  // cost Postgres more (measured for 5,000 sessions: 55-60 ms against 62-92 for the update).
   const row = ({ userId, sessionId, session: x }: (typeof touched)[number]) => [
     x.id,
     userId,
@@ -103,12 +105,12 @@ export async function applySessions(
       insert into analytics.sessions (id, user_id, session_id, start_time, end_time, event_count, page_views, cart_additions, purchases, revenue_cents)
       select (r->>0)::uuid, r->>1, r->>2, 'epoch'::timestamptz + (r->>3)::bigint * interval '1 millisecond', 'epoch'::timestamptz + (r->>4)::bigint * interval '1 millisecond',
              (r->>5)::int, (r->>6)::int, (r->>7)::int, (r->>8)::int, (r->>9)::bigint
-      from jsonb_array_elements(${JSON.stringify(fresh.map(row))}::text::jsonb) as r`;
+      from json_array_elements(${JSON.stringify(fresh.map(row))}::text::json) as r`;
   if (changed.length)
     await sql`
       update analytics.sessions s set start_time = 'epoch'::timestamptz + (r->>3)::bigint * interval '1 millisecond',
         end_time = 'epoch'::timestamptz + (r->>4)::bigint * interval '1 millisecond', event_count = (r->>5)::int, page_views = (r->>6)::int,
         cart_additions = (r->>7)::int, purchases = (r->>8)::int, revenue_cents = (r->>9)::bigint
-      from jsonb_array_elements(${JSON.stringify(changed.map(row))}::text::jsonb) as r
+      from json_array_elements(${JSON.stringify(changed.map(row))}::text::json) as r
       where s.id = (r->>0)::uuid`;
 }

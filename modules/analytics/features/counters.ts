@@ -30,7 +30,10 @@ export const dayOf = (ms: number): string => new Date(Math.floor(ms / DAY_MS) * 
 /** windowFirstDay is the first UTC day of the 30-day feature window ending on the day of `now`. */
 export const windowFirstDay = (now: Date): string => dayOf(now.getTime() - (FEATURE_WINDOW_DAYS - 1) * DAY_MS);
 
-const CATEGORY_COUNTER: Record<string, string> = { page_view: "category.view:", add_to_cart: "category.cart:", purchase: "category.purchase:" };
+const VIEW = "category.view:";
+const CART = "category.cart:";
+const PURCHASE = "category.purchase:";
+const CATEGORY_COUNTER: Record<string, string> = { page_view: VIEW, add_to_cart: CART, purchase: PURCHASE };
 
 /** Counted is a delivery's counters per user-day: `counts` maps counter names to their (non-zero) sums. */
 export type Counted = Map<string, { userId: string; day: string; counts: Record<string, number> }>;
@@ -179,14 +182,18 @@ export function computeFeatures(summed: Summed, depth: SessionDepth): FeatureVal
   const revenueCents = n("revenue_cents");
 
   const byCategory = new Map<string, { views: number; cartAdditions: number; purchases: number }>();
+  // Prefix tests, not a regular expression per counter: a refresh runs this for thousands of
+  // users, and most of their counters are hours and devices.
   for (const [counter, { n: count }] of summed) {
-    const m = /^category\.(view|cart|purchase):(.*)$/s.exec(counter);
-    if (!m) continue;
-    const c = byCategory.get(m[2]!) ?? { views: 0, cartAdditions: 0, purchases: 0 };
-    if (m[1] === "view") c.views += count;
-    else if (m[1] === "cart") c.cartAdditions += count;
+    if (!counter.startsWith("category.")) continue;
+    const kind = counter.startsWith(VIEW) ? VIEW : counter.startsWith(CART) ? CART : counter.startsWith(PURCHASE) ? PURCHASE : null;
+    if (kind === null) continue;
+    const category = counter.slice(kind.length);
+    let c = byCategory.get(category);
+    if (!c) byCategory.set(category, (c = { views: 0, cartAdditions: 0, purchases: 0 }));
+    if (kind === VIEW) c.views += count;
+    else if (kind === CART) c.cartAdditions += count;
     else c.purchases += count;
-    byCategory.set(m[2]!, c);
   }
   const scored = [...byCategory].map(([category, c]) => ({ category, ...c, score: c.views + 3 * c.cartAdditions + 5 * c.purchases }));
   const totalScore = scored.reduce((t, c) => t + c.score, 0);
@@ -200,7 +207,7 @@ export function computeFeatures(summed: Summed, depth: SessionDepth): FeatureVal
 
   const devices = { MOBILE: n("device:MOBILE"), TABLET: n("device:TABLET"), DESKTOP: n("device:DESKTOP") };
   const preferred = DEVICES.reduce<(typeof DEVICES)[number] | null>((best, d) => (devices[d] > (best ? devices[best] : 0) ? d : best), null);
-  const hours = Array.from({ length: 24 }, (_, h) => n(`hour:${h}`));
+  const hours = HOUR_COUNTERS.map(n);
   const top = Math.max(...hours);
 
   return {
