@@ -312,9 +312,8 @@ function sessionsConsumer(deps: ConsumerDeps) {
       for (const r of rows) {
         const t = Number(r.event_ms);
         const cents = r.event_type === "purchase" ? Number(r.price_cents ?? 0) * (r.quantity ?? 1) : 0;
-        const key = `${r.user_id}\u0000${r.session_id}`;
-        let list = keyed.get(key);
-        if (!list) keyed.set(key, (list = []));
+        // loadSessions gave every key of the rows its list.
+        const list = keyed.get(r.user_id)!.get(r.session_id)!;
         const added = addToSession(list, { t, eventType: r.event_type, cents }, watermark, deps.allowedLatenessMs, newId);
         if (added.late) late.sessions++;
         else {

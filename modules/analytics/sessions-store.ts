@@ -10,24 +10,29 @@ type Sql = postgres.Sql;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Keyed holds a delivery's sessions by user, then by sessionId (no key text made per event). */
+export type Keyed = Map<string, Map<string, SessionState[]>>;
+
 /**
  * loadSessions reads the sessions the batch's events could touch: those of the batch's (user,
- * sessionId) keys that end less than the gap before the batch's earliest event.
+ * sessionId) keys that end less than the gap before the batch's earliest event. Every key of
+ * the rows has its list in the answer, empty when none was found.
  */
-export async function loadSessions(sql: Sql, rows: readonly { user_id: string; session_id: string; event_ms: string }[]): Promise<Map<string, SessionState[]>> {
-  const keyed = new Map<string, SessionState[]>();
+export async function loadSessions(sql: Sql, rows: readonly { user_id: string; session_id: string; event_ms: string }[]): Promise<Keyed> {
+  const keyed: Keyed = new Map();
   if (rows.length === 0) return keyed;
   // One loop for both (a delivery holds thousands of rows), not Math.min(...rows): a delivery may
-  // hold far more rows than a call takes arguments. The keys travel as two arrays.
-  const seen = new Set<string>();
+  // hold far more rows than a call takes arguments. The keys travel as two arrays, and are told
+  // apart by nested maps rather than a text joining user and sessionId made for every row.
   const users: string[] = [];
   const sessionIds: string[] = [];
   let earliest = Number.POSITIVE_INFINITY;
   for (const r of rows) {
     earliest = Math.min(earliest, Number(r.event_ms));
-    const key = `${r.user_id}\u0000${r.session_id}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
+    let byId = keyed.get(r.user_id);
+    if (!byId) keyed.set(r.user_id, (byId = new Map()));
+    if (byId.has(r.session_id)) continue;
+    byId.set(r.session_id, []);
     users.push(r.user_id);
     sessionIds.push(r.session_id);
   }
@@ -51,8 +56,8 @@ export async function loadSessions(sql: Sql, rows: readonly { user_id: string; s
       on s.user_id = k.u and s.session_id = k.sid
     where s.end_time > ${iso(earliest - SESSION_GAP_MS)}::timestamptz`;
   for (const f of found) {
-    const key = `${f.user_id}\u0000${f.session_id}`;
-    const list = keyed.get(key) ?? [];
+    // Always there: a session found has one of the keys asked for.
+    const list = keyed.get(f.user_id)!.get(f.session_id)!;
     list.push({
       id: f.id,
       start: Number(f.start_ms),
@@ -63,7 +68,6 @@ export async function loadSessions(sql: Sql, rows: readonly { user_id: string; s
       purchases: f.purchases,
       revenueCents: Number(f.revenue_cents),
     });
-    keyed.set(key, list);
   }
   return keyed;
 }
