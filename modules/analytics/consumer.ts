@@ -316,13 +316,13 @@ function sessionsConsumer(deps: ConsumerDeps) {
       for (const r of rows) {
         const t = Number(r.event_ms);
         const cents = r.event_type === "purchase" ? Number(r.price_cents ?? 0) * (r.quantity ?? 1) : 0;
-        const key = `${r.user_id}\u0000${r.session_id}`;
-        const list = keyed.get(key) ?? [];
-        keyed.set(key, list);
+        // loadSessions gave every key of the rows its list.
+        const list = keyed.get(r.user_id)!.get(r.session_id)!;
         const added = addToSession(list, { t, eventType: r.event_type, cents }, watermark, deps.allowedLatenessMs, newId);
         if (added.late) late.sessions++;
         else {
-          touched.set(added.session.id, { userId: r.user_id, sessionId: r.session_id, session: added.session });
+          // Noted once per session (a delivery brings several events to most), not per event.
+          if (!touched.has(added.session.id)) touched.set(added.session.id, { userId: r.user_id, sessionId: r.session_id, session: added.session });
           for (const id of added.merged) {
             touched.delete(id);
             mergedAway.push(id);

@@ -39,6 +39,25 @@ export function addToSession(
   allowedLatenessMs: number,
   newId: () => string,
 ): { late: true } | { late: false; session: SessionState; merged: string[] } {
+  // The usual case, one session or none within the gap of the event, without the arrays the
+  // general case below makes (it runs for every event a delivery reads).
+  let only: SessionState | undefined;
+  let matches = 0;
+  for (const s of list)
+    if (s.start - SESSION_GAP_MS < e.t && e.t < s.end + SESSION_GAP_MS) {
+      only = s;
+      matches++;
+    }
+  if (matches <= 1) {
+    const end = only ? Math.max(e.t, only.end) : e.t;
+    if (watermark !== null && end + SESSION_GAP_MS + allowedLatenessMs <= watermark) return { late: true };
+    if (!only) {
+      only = { id: newId(), start: e.t, end: e.t, eventCount: 0, pageViews: 0, cartAdditions: 0, purchases: 0, revenueCents: 0 };
+      list.push(only);
+    }
+    count(only, e);
+    return { late: false, session: only, merged: [] };
+  }
   const overlapping = list.filter((s) => s.start - SESSION_GAP_MS < e.t && e.t < s.end + SESSION_GAP_MS).sort((a, b) => a.start - b.start);
   const end = Math.max(e.t, ...overlapping.map((s) => s.end));
   if (watermark !== null && end + SESSION_GAP_MS + allowedLatenessMs <= watermark) return { late: true };
@@ -59,6 +78,12 @@ export function addToSession(
     list.splice(list.indexOf(other), 1);
     merged.push(other.id);
   }
+  count(session, e);
+  return { late: false, session, merged };
+}
+
+/** count adds an event to the session it goes to. */
+function count(session: SessionState, e: SessionEvent): void {
   session.start = Math.min(session.start, e.t);
   session.end = Math.max(session.end, e.t);
   session.eventCount++;
@@ -68,5 +93,4 @@ export function addToSession(
     session.purchases++;
     session.revenueCents += e.cents;
   }
-  return { late: false, session, merged };
 }

@@ -33,12 +33,36 @@ export function createPostgresFeatureStore(db: Db, clock: () => Date = () => new
         // outbox's readers (the windows consumer) while it runs.
         await declareNoAppends(tx);
         // The items travel as one JSON parameter (one native stringify, no array escaping), each an
-        // array read by place (jsonb_to_recordset's per-key lookups cost more).
-        const doc = JSON.stringify(items.map((i) => [i.userId, i.featureType, i.value, i.updatedAt, i.ttl]));
+        // array read by place (jsonb_to_recordset's per-key lookups cost more). Read as `json` (its
+        // input only checks the text; each item's fields come from its own short element), not
+        // `jsonb`: building the whole document as a tree and copying every element out of it cost
+        // Postgres about a quarter more for the 35,000 items of 5,000 users. The items of a put
+        // mostly share their time and expiry (a refresh writes them all at once): each distinct pair
+        // travels and is converted once, and an item names its pair by place.
+        const times: { updatedAt: string; ttl: number }[] = [];
+        const timeIndex = new Map<string, number>();
+        let last: { updatedAt: string; ttl: number; n: number } | undefined;
+        const doc = JSON.stringify(
+          items.map((i) => {
+            if (last?.updatedAt !== i.updatedAt || last.ttl !== i.ttl) {
+              const key = `${i.updatedAt}\u0000${i.ttl}`;
+              let n = timeIndex.get(key);
+              if (n === undefined) {
+                timeIndex.set(key, (n = times.length));
+                times.push({ updatedAt: i.updatedAt, ttl: i.ttl });
+              }
+              last = { updatedAt: i.updatedAt, ttl: i.ttl, n };
+            }
+            return [i.userId, i.featureType, i.value, last.n];
+          }),
+        );
         await tx`
           insert into analytics.user_features as f (user_id, feature_type, value, updated_at, expires_at)
-          select x->>0, x->>1, x->2, (x->>3)::timestamptz, to_timestamp((x->>4)::bigint)
-          from jsonb_array_elements(${doc}::text::jsonb) as x
+          select x->>0, x->>1, (x->2)::jsonb, t.updated_at, t.expires_at
+          from json_array_elements(${doc}::text::json) as x
+          join (select n - 1 as n, a::timestamptz as updated_at, to_timestamp(e) as expires_at
+                from unnest(${times.map((t) => t.updatedAt)}::text[], ${times.map((t) => t.ttl)}::bigint[]) with ordinality as u(a, e, n)) t
+            on t.n = (x->>3)::int
           on conflict (user_id, feature_type) do update set value = excluded.value, updated_at = excluded.updated_at, expires_at = excluded.expires_at`;
         if (users.length)
           await tx`delete from analytics.user_features where user_id = any(${users}::text[]) and expires_at <= ${now.toISOString()}::timestamptz`;

@@ -77,11 +77,12 @@ export function refreshFeatures(deps: RefreshDeps) {
         const now = deps.clock();
         const window = await readWindow(sql, users.slice(i, i + USERS_PER_READ), now);
         const ttl = Math.floor(now.getTime() / 1000) + FEATURE_WINDOW_DAYS * 86_400;
+        // One text for every item of the refresh (they share their time), not one per item.
+        const updatedAt = now.toISOString();
         const items: FeatureItem[] = [];
         for (const [userId, { summed, depth }] of window) {
           const values = computeFeatures(summed, depth);
-          for (const featureType of FEATURE_TYPES)
-            items.push({ userId, featureType, value: values[featureType], updatedAt: now.toISOString(), ttl } as FeatureItem);
+          for (const featureType of FEATURE_TYPES) items.push({ userId, featureType, value: values[featureType], updatedAt, ttl } as FeatureItem);
         }
         try {
           await deps.store.put(items);

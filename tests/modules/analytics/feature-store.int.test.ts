@@ -110,6 +110,19 @@ describe.each(["postgres", "dynamodb"] as const)("the %s feature store", (kind) 
     expect((await store().get(user)).map((i) => i.featureType)).toEqual(["purchase_frequency"]);
   });
 
+  it("keeps each item's own time and expiry when the items of one put differ in them, interleaved", async () => {
+    const user = `u-${randomUUIDv7()}`;
+    const at = (ms: number, i: FeatureItem): FeatureItem => ({ ...i, updatedAt: new Date(now.getTime() - ms).toISOString() });
+    const items = [
+      at(0, item(user, "average_order_value", aov(1, 100), epoch() + 100)),
+      at(5_000, item(user, "hour_preference", hours(2), epoch() + 200)),
+      at(0, item(user, "purchase_frequency", { purchases: 1, purchaseDays: 1, purchasesPerWeek: 0.23 }, epoch() + 100)),
+      at(0, item(user, "session_depth", { sessions: 1, averageEvents: 2, averagePageViews: 1 }, epoch() + 300)),
+    ];
+    await store().put(items);
+    expect(await store().get(user)).toEqual([...items].sort((a, b) => (a.featureType < b.featureType ? -1 : 1)));
+  });
+
   it("writes more items than one call takes (BatchWriteItem: 25) and reads every one back", async () => {
     const users = Array.from({ length: 40 }, (_, i) => `many-${i}-${randomUUIDv7()}`);
     const items = users.flatMap((u, i) => [
