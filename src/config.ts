@@ -108,6 +108,13 @@ const EnvSchema = z.object({
    * trail ingestion by up to this much more. The windowed aggregates never wait.
    */
   ANALYTICS_SESSIONS_LINGER: duration("1s", { min: 0 }),
+  /**
+   * How long the feature refresh lets a delivery that was not full gather more ingested batches
+   * (0: none). A refresh costs per user (a 30-day read and seven items each) and a steady stream
+   * names the same users again and again, so each user's features are recomputed about once per
+   * this wait, however many events they had: the store trails ingestion by up to this much more.
+   */
+  ANALYTICS_FEATURES_LINGER: duration("5s", { min: 0 }),
   /** Days of clickstream kept: older daily partitions are dropped (0: keep everything). */
   ANALYTICS_RETENTION_DAYS: int(0, 0),
   /** The Kinesis stream accepted clickstream records go to (partition key userId); unset: not sent. */

@@ -201,6 +201,7 @@ export async function createServer(given: Config, opts: { log?: Logger } = {}): 
     ingestKey: config.ANALYTICS_INGEST_KEY,
     allowedLatenessMs: config.ANALYTICS_ALLOWED_LATENESS,
     sessionsLingerMs: config.ANALYTICS_SESSIONS_LINGER,
+    featuresLingerMs: config.ANALYTICS_FEATURES_LINGER,
     retentionDays: config.ANALYTICS_RETENTION_DAYS,
     onBackgroundError: (err) => log.error({ err }, "clickstream partition maintenance failed"),
     onLateEvents: metrics ? (aggregate, n) => metrics.lateEvents(aggregate, n) : undefined,

@@ -6,7 +6,7 @@ import { createProductCatalog } from "./enrich.ts";
 import { analyticsEvents } from "./events.ts";
 import { createPostgresFeatureStore } from "./features/postgres-store.ts";
 import { featureRoutes } from "./features/routes.ts";
-import { refreshFeatures } from "./features/subscription.ts";
+import { DEFAULT_FEATURES_LINGER_MS, refreshFeatures } from "./features/subscription.ts";
 import type { FeatureStore } from "./features/types.ts";
 import { type ClickstreamSinkOptions, relayClickstream } from "./kinesis-sink.ts";
 import { partitionMaintenance } from "./partitions.ts";
@@ -45,11 +45,12 @@ export interface AnalyticsModuleDeps {
   /** How long after a window's end it still takes events (default 2 minutes). */
   allowedLatenessMs?: number;
   /**
-   * How long the sessions consumer and the feature refresh wait after a delivery that was not full
-   * (default 1 s; see the outbox's `lingerMs`): fewer, larger deliveries, each user written once
-   * for more of its events.
+   * How long the sessions consumer waits after a delivery that was not full (default 1 s; see the
+   * outbox's `lingerMs`): fewer, larger deliveries, each user written once for more of its events.
    */
   sessionsLingerMs?: number;
+  /** The same for the feature refresh (default 5 s): each user's features recomputed about once per wait. */
+  featuresLingerMs?: number;
   clock?: () => Date;
   /** Told how many late events each delivery skipped, per aggregate (the `late_events` metric). */
   onLateEvents?: (aggregate: Aggregate, count: number) => void;
@@ -90,7 +91,7 @@ export function createAnalyticsModule(deps: AnalyticsModuleDeps) {
     },
     subscriptions: [
       ...aggregateClickstream({ outbox: deps.outbox, allowedLatenessMs, sessionsLingerMs, onLate: deps.onLateEvents }),
-      refreshFeatures({ store: featureStore, clock, lingerMs: sessionsLingerMs }),
+      refreshFeatures({ store: featureStore, clock, lingerMs: deps.featuresLingerMs ?? DEFAULT_FEATURES_LINGER_MS }),
       ...(deps.kinesis ? [relayClickstream(deps.kinesis)] : []),
     ],
     background: [partitionMaintenance({ db: deps.db, retentionDays: deps.retentionDays ?? 0, clock, onError: deps.onBackgroundError })],

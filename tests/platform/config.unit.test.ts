@@ -122,6 +122,12 @@ describe("loadConfig", () => {
     for (const bad of ["soon", "0", "-1", "30h", "2d"]) expect(keys(configError({ PAYMENT_TIMEOUT: bad }))).toEqual(["PAYMENT_TIMEOUT"]);
   });
 
+  it("reads ANALYTICS_FEATURES_LINGER as a duration that may be 0, 5 s by default", () => {
+    expect(loadConfig({}).ANALYTICS_FEATURES_LINGER).toBe(5000);
+    expect(["0", "250ms", "10s"].map((v) => loadConfig({ ANALYTICS_FEATURES_LINGER: v }).ANALYTICS_FEATURES_LINGER)).toEqual([0, 250, 10_000]);
+    for (const bad of ["-1", "later"]) expect(keys(configError({ ANALYTICS_FEATURES_LINGER: bad }))).toEqual(["ANALYTICS_FEATURES_LINGER"]);
+  });
+
   it("reads ANALYTICS_SESSIONS_LINGER as a duration that may be 0 (no linger), 1 s by default", () => {
     expect(loadConfig({}).ANALYTICS_SESSIONS_LINGER).toBe(1000);
     expect(["0", "0ms", "250ms", "2"].map((v) => loadConfig({ ANALYTICS_SESSIONS_LINGER: v }).ANALYTICS_SESSIONS_LINGER)).toEqual([0, 0, 250, 2000]);

@@ -35,6 +35,8 @@ export async function startTestServer(env: Record<string, string> = {}, opts: { 
     ADMIN_PASSWORD: ADMIN.password,
     JWT_SECRET: TEST_JWT_SECRET,
     WORKER_POLL_MS: "200",
+    // As the sessions consumer's: tests that ingest in steps wait for the feature store after each.
+    ANALYTICS_FEATURES_LINGER: "1s",
     RATE_LIMIT_MAX: "100000",
     RATE_LIMIT_IP_MAX: "100000",
     SIGNIN_MAX_FAILURES: "100000",

@@ -22,6 +22,9 @@ import { AnalyticsEventsIngested } from "../events.ts";
 import { computeFeatures, readWindow } from "./counters.ts";
 import { FEATURE_TYPES, FEATURE_WINDOW_DAYS, type FeatureItem, type FeatureStore } from "./types.ts";
 
+/** DEFAULT_FEATURES_LINGER_MS is how long the feature refresh lets a delivery that was not full gather more batches (5 s). */
+export const DEFAULT_FEATURES_LINGER_MS = 5000;
+
 /** COUNTED_BY is the consumer that counts the batches into the feature counters. */
 const COUNTED_BY = "analytics.sessions";
 /** How long a delivery waits for the sessions consumer to count its batches before deferring, and how often it looks. */
@@ -34,19 +37,33 @@ const COUNT_POLL_MS = 100;
  * either). Throws DeliveryDeferredError if that takes longer than COUNT_WAIT_MS.
  */
 async function usersToRefresh(sql: postgres.Sql, events: readonly Ingested[], signal?: AbortSignal): Promise<string[]> {
-  const rows = await sql<{ batch: string; user_id: string }[]>`select distinct b.id::text as batch, c.user_id ${fromBatches(sql, events)}`;
-  const waiting = new Set(rows.map((r) => r.batch));
-  const deadline = performance.now() + COUNT_WAIT_MS;
-  while (waiting.size > 0) {
-    const counted = await sql<{ id: string }[]>`
-      select batch_id::text as id from analytics.consumer_batches where consumer = ${COUNTED_BY} and batch_id = any(${[...waiting]}::uuid[])`;
-    for (const r of counted) waiting.delete(r.id);
-    if (waiting.size === 0) break;
-    if (signal?.aborted || performance.now() > deadline)
-      throw new DeliveryDeferredError(`waiting for ${COUNTED_BY} to count ${waiting.size} batch(es)`, COUNT_POLL_MS * 5);
+  const started = performance.now();
+  let waiting = events;
+  for (;;) {
+    // The batches the sessions consumer has not recorded yet (a key lookup each).
+    const uncounted = await sql<{ id: string }[]>`
+      select b.id::text as id from unnest(${waiting.map((e) => e.data.batchId)}::uuid[]) as b(id)
+      where not exists (select 1 from analytics.consumer_batches cb where cb.consumer = ${COUNTED_BY} and cb.batch_id = b.id)`;
+    if (uncounted.length === 0) break;
+    const left = new Set(uncounted.map((r) => r.id));
+    waiting = waiting.filter((e) => left.has(e.data.batchId));
+    const waited = performance.now() - started;
+    if (waited > COUNT_POLL_MS * 10 || signal?.aborted) {
+      // Every batch announced had rows; one with none left was dropped by retention (its record
+      // with it): there is nothing to wait for. Looked for only once the wait is long.
+      const alive = await sql<{ id: string }[]>`
+        select b.id::text as id from unnest(${waiting.map((e) => e.data.batchId)}::uuid[], ${waiting.map((e) => e.data.receivedAt ?? null)}::text[]::timestamptz[]) as b(id, received_at)
+        where exists (select 1 from analytics.clickstream c where c.batch_id = b.id and (b.received_at is null or c.received_at = b.received_at))`;
+      if (alive.length === 0) break;
+      if (waited > COUNT_WAIT_MS || signal?.aborted)
+        throw new DeliveryDeferredError(`waiting for ${COUNTED_BY} to count ${alive.length} batch(es)`, COUNT_POLL_MS * 5);
+      const kept = new Set(alive.map((r) => r.id));
+      waiting = waiting.filter((e) => kept.has(e.data.batchId));
+    }
     await Bun.sleep(COUNT_POLL_MS);
   }
-  return [...new Set(rows.map((r) => r.user_id))];
+  const users = await sql<{ user_id: string }[]>`select distinct c.user_id ${fromBatches(sql, events)}`;
+  return users.map((r) => r.user_id);
 }
 
 /** USERS_PER_READ bounds the users whose counters one query sums. */
@@ -67,10 +84,11 @@ export function refreshFeatures(deps: RefreshDeps) {
     name: "analytics.features",
     on: [AnalyticsEventsIngested],
     kind: "sink",
-    batchSize: 20,
+    // A delivery's cost follows its users, not its batches: take what a linger gathered at once.
+    batchSize: 250,
     // A refresh costs per user, and a steady stream names most of its active users again and
-    // again: lingering as the sessions consumer does refreshes each at most about once per wait.
-    lingerMs: deps.lingerMs ?? 0,
+    // again: lingering, it refreshes each at most about once per wait.
+    lingerMs: deps.lingerMs ?? DEFAULT_FEATURES_LINGER_MS,
     batchHandler: async (events, { sql, signal }) => {
       const users = await usersToRefresh(sql, events, signal);
       for (let i = 0; i < users.length; i += USERS_PER_READ) {
