@@ -131,4 +131,31 @@ describe("the consumers over partitions", () => {
       expect(sessions!.events).toBe(6);
     }, 15_000);
   });
+
+  it("lets the feature refresh pass a batch whose rows and record retention dropped, when it is replayed", async () => {
+    const now = new Date().toISOString();
+    const gone = randomUUIDv7();
+    const real = randomUUIDv7();
+    await createPartitions(w.database.db, new Date(now), 1);
+    await w.database.sql`
+      insert into analytics.clickstream (event_id, batch_id, batch_index, user_id, session_id, event_type, event_time, received_at, version, source, features)
+      values (gen_random_uuid(), ${real}::uuid, 0, 'after-gone', 's', 'page_view', ${now}::timestamptz, ${now}::timestamptz, '1.0', 'test', '{}'::jsonb)`;
+    // The first announced batch has no rows: as if retention had dropped its day.
+    await w.database.db.transaction((tx) =>
+      w.outbox.appender.append(tx, [
+        AnalyticsEventsIngested.with({ batchId: gone, count: 1, receivedAt: now }, { subject: gone }),
+        AnalyticsEventsIngested.with({ batchId: real, count: 1, receivedAt: now }, { subject: real }),
+      ]),
+    );
+    const featuresOf = async () =>
+      (await w.database.sql<{ n: number }[]>`select count(*)::int as n from analytics.user_features where user_id = 'after-gone'`)[0]!.n;
+    await eventually(async () => expect(await featuresOf()).toBeGreaterThan(0), 15_000);
+    // Retention drops the gone batch's record too; the features are written again by a replay.
+    await w.database.sql`delete from analytics.consumer_batches where batch_id = ${gone}::uuid`;
+    await w.database.sql`delete from analytics.user_features where user_id = 'after-gone'`;
+    const admin = await w.adminToken();
+    const res = await w.request("/api/v1/admin/subscriptions/analytics.features/replay", { method: "POST", json: { from: 0 }, token: admin });
+    expect(res.status).toBeLessThan(300);
+    await eventually(async () => expect(await featuresOf()).toBeGreaterThan(0), 15_000);
+  }, 40_000);
 });
