@@ -1,7 +1,6 @@
-import type postgres from "postgres";
 import { type Executor, writeBehind } from "../src/db/client.ts";
 import { preparedQuery } from "../src/db/driver-internals.ts";
-import { transactionOf } from "../src/db/transaction.ts";
+import { type Transaction, transactionOf } from "../src/db/transaction.ts";
 
 /**
  * The read horizon, and transactions that declare they append nothing.
@@ -24,27 +23,35 @@ const declared = new WeakSet<object>();
 const DECLARE = { sql: "select outbox.declare_no_appends()", params: [] as unknown[] };
 
 /**
- * declareNoAppends declares that `tx` appends no events, so it never holds back the horizon.
- * `tx` is a `db.transaction` handle, or a postgres.js transaction (`sql.begin`) for code that
- * writes through postgres.js directly. On a `db.transaction` handle it is sent write-behind,
- * ahead of everything the transaction sends after it (statements on a transaction run in order),
- * and the appender refuses appends on it at once. Call it before the transaction's first write,
- * or Postgres refuses it. On the pool it does nothing: an autocommitted statement cannot be
- * declared (its lock would end with it).
+ * declareNoAppends declares that `tx`, a `db.transaction` handle, appends no events, so it never
+ * holds back the horizon. Sent write-behind, ahead of everything the transaction sends after it
+ * (statements on a transaction run in order); the appender refuses appends on it at once. Call it
+ * before the transaction's first write, or Postgres refuses it. Outside a transaction it does
+ * nothing: an autocommitted statement cannot be declared (its lock would end with it).
  */
-export function declareNoAppends(tx: Executor | postgres.TransactionSql): Promise<void> {
+export function declareNoAppends(tx: Executor): Promise<void> {
   const t = transactionOf(tx);
-  if (t) {
-    declared.add(t);
-    return writeBehind(tx, preparedQuery(tx, DECLARE, "outbox_declare_no_appends"));
-  }
-  if (isPostgresTransaction(tx)) return tx.unsafe(DECLARE.sql).then(() => {});
-  return Promise.resolve();
+  if (!t) return Promise.resolve();
+  declared.add(t);
+  open.add(t);
+  return writeBehind(tx, preparedQuery(tx, DECLARE, "outbox_declare_no_appends"));
 }
 
-// A postgres.js transaction has `savepoint`; the pool and drizzle handles do not.
-const isPostgresTransaction = (tx: unknown): tx is postgres.TransactionSql =>
-  typeof tx === "function" && typeof (tx as { savepoint?: unknown }).savepoint === "function";
+// This process's declared transactions, some perhaps ended (dropped when next looked at).
+const open = new Set<Transaction>();
+
+/**
+ * declaredRunning says whether a transaction of this process that declared it appends nothing is
+ * still running: only then can a look below the narrowed horizon find more, for an append of
+ * this process, than a plain one (other processes' appends ring blind, and are narrowed anyway).
+ */
+export function declaredRunning(): boolean {
+  for (const t of open) {
+    if (!t.done) return true;
+    open.delete(t);
+  }
+  return false;
+}
 
 /** AppendNotDeclaredError is an append in a transaction that declared it appends no events. */
 export class AppendNotDeclaredError extends Error {

@@ -61,13 +61,21 @@ function checkpointRead(p: Partition, lock: boolean): SQL {
  */
 export class PartitionCheckpoint {
   /**
-   * The read horizon the last peek saw (`outbox.read_horizon()`, `../horizon.ts`): the oldest
-   * transaction then running that may append, which hides every event committed by a later one.
+   * The read horizon the last peek saw: the oldest transaction then running (the snapshot's xmin),
+   * or, for a narrowed look, the oldest one that may append (`outbox.read_horizon()`,
+   * `../horizon.ts`); it hides every event committed by a later one.
    * A loop woken for an append that the peek did not find waits for this transaction's end
    * (`WakeSignal.waitForCommit`).
    */
   horizon: string | undefined;
+  /**
+   * Set by the loop when an append it was woken for sits behind the horizon the last look saw:
+   * the next look reads below the narrowed horizon (`outbox.read_horizon()`), which skips
+   * transactions that declared they append nothing. Cleared by that look.
+   */
+  narrowNext = false;
   #peekQuery: { sql: string; params: unknown[] } | undefined;
+  #narrowedQuery: { sql: string; params: unknown[] } | undefined;
 
   constructor(
     private readonly p: Partition,
@@ -78,7 +86,7 @@ export class PartitionCheckpoint {
   /**
    * peek reads the checkpoint and the next batch without locking anything. Most polls find
    * nothing, and a poll that locked the checkpoint row first would take a transaction id, hold
-   * back every reader's horizon (`transaction_id < outbox.read_horizon()`) until it ended, and flush a
+   * back every reader's horizon (`transaction_id < snapshot xmin`) until it ended, and flush a
    * commit record to disk, for nothing. Null when there is nothing to do.
    */
   async peek(): Promise<Seen | null> {
@@ -86,43 +94,39 @@ export class PartitionCheckpoint {
     // One statement, one round trip: the checkpoint, and (when this process owns the lease and
     // the partition is active) the batch past it, each event row carrying the checkpoint too.
     const types = sub.matcher.types;
-    // Its values never change for this partition: rendered once, not on every poll.
-    //
-    // The horizon is worked out once (a materialized CTE), for the filter and the column alike,
-    // and narrowed (`outbox.read_horizon()`, a read of pg_locks) only when it can matter: when some
-    // committed event of this partition past the checkpoint sits at or above the snapshot's xmin,
-    // which the plain horizon would hide. Otherwise the two give the same rows, and the look costs
-    // what it did before: most looks (a poll, a wake-up for an event already read) find nothing hidden.
+    // Its values never change for this partition: rendered once, not on every poll. Two forms:
+    // the plain one reads below the snapshot's xmin, as every look does; the narrowed one below
+    // `outbox.read_horizon()` (a read of pg_locks, and a statement about twice as long to plan),
+    // which skips transactions that declared they append nothing. The loop asks for the narrowed
+    // one (`narrowNext`) only when an append it was woken for sits behind the plain horizon, the
+    // one case where the two can differ in what they find.
+    const narrow = this.narrowNext;
+    this.narrowNext = false;
     const filter = subscriptionFilter(types, sub.partitions, partition);
-    this.#peekQuery ??= renderQuery(sql`
-        with c as materialized (
-          select * from outbox.subscriptions where name = ${sub.name} and partition = ${partition}
-        ), hz as materialized (
-          select case when exists (
-              select 1 from c, outbox.events
-               where c.status = 'active' and c.lease_owner = ${deps.processId}
-                 and (transaction_id, position) > (c.last_transaction_id, c.last_position)
-                 and transaction_id >= pg_snapshot_xmin(pg_current_snapshot())
-                 ${filter})
-            then ${sql.raw(HORIZON)} else pg_snapshot_xmin(pg_current_snapshot()) end as h
-        )
+    const query = (horizon: SQL) => sql`
         select c.last_transaction_id::text as cp_last_transaction_id, c.last_position::text as cp_last_position, c.status as cp_status,
                c.lease_owner as cp_lease_owner, c.failing_position::text as cp_failing_position, c.failing_attempts as cp_failing_attempts,
-               c.start_snapshot as cp_start_snapshot, hz.h::text as horizon, e.*
-          from c cross join hz
+               c.start_snapshot as cp_start_snapshot, ${horizon}::text as horizon, e.*
+          from outbox.subscriptions c
           left join lateral (
             select ${EVENT_COLUMNS} from outbox.events
              where c.status = 'active' and c.lease_owner = ${deps.processId}
                and (transaction_id, position) > (c.last_transaction_id, c.last_position)
-               and transaction_id < hz.h
+               and transaction_id < ${horizon}
                ${filter}
              order by events.transaction_id, events.position
-             limit ${sub.batchSize}) e on true`);
-    const rows = await executePreparedText<PeekRow>(
-      deps.db,
-      this.#peekQuery,
-      `outbox_peek_${types ? "typed" : "all"}_${sub.partitions > 1 ? "partitioned" : "whole"}`,
-    );
+             limit ${sub.batchSize}) e on true
+         where c.name = ${sub.name} and c.partition = ${partition}`;
+    const name = `outbox_peek_${types ? "typed" : "all"}_${sub.partitions > 1 ? "partitioned" : "whole"}`;
+    let rows: PeekRow[];
+    if (narrow) {
+      // Worked out once (a materialized CTE), for the filter and the column alike.
+      this.#narrowedQuery ??= renderQuery(sql`with hz as materialized (select ${sql.raw(HORIZON)} as h) ${query(sql`(select h from hz)`)}`);
+      rows = await executePreparedText<PeekRow>(deps.db, this.#narrowedQuery, `${name}_narrowed`);
+    } else {
+      this.#peekQuery ??= renderQuery(query(sql`pg_snapshot_xmin(pg_current_snapshot())`));
+      rows = await executePreparedText<PeekRow>(deps.db, this.#peekQuery, name);
+    }
     const first = rows[0];
     this.horizon = first?.horizon;
     if (!first || first.cp_lease_owner !== deps.processId) {

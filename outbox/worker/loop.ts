@@ -1,4 +1,5 @@
 import { partitionOf } from "../hashtext.ts";
+import { declaredRunning } from "../horizon.ts";
 import type { WakeSignal } from "../wakeup.ts";
 import { isCheckpointFenceError, PartitionCheckpoint } from "./checkpoint.ts";
 import { Failures } from "./failures.ts";
@@ -102,11 +103,18 @@ export class PartitionWorker implements Partition {
     // loop waits for the horizon to pass it, waking when the transaction holding it back ends,
     // rather than at every commit or on a timer.
     let awaited: bigint | undefined;
+    // The awaited append the last narrowed look was for: one narrowed look per append awaited.
+    let narrowedFor: bigint | undefined;
     while (!this.#stopped) {
       const woken = signal.consume();
       if (woken) {
         const rang = signal.consumeAwaited();
-        if (rang.blind) burstUntil = Date.now() + 250;
+        if (rang.blind) {
+          burstUntil = Date.now() + 250;
+          // Another process's append (its transaction unknown here): the next look reads below
+          // the narrowed horizon, in case it sits behind a transaction that appends nothing.
+          this.#checkpoint.narrowNext = true;
+        }
         if (rang.xid !== undefined && (awaited === undefined || rang.xid > awaited)) awaited = rang.xid;
       }
       let progressed = false;
@@ -172,6 +180,14 @@ export class PartitionWorker implements Partition {
         burstUntil = Date.now() + 250;
       }
       if (awaited !== undefined && BigInt(horizon!) > awaited) awaited = undefined;
+      if (awaited !== undefined && narrowedFor !== awaited && declaredRunning()) {
+        // Hidden behind the plain horizon while a transaction that declared it appends nothing
+        // runs here: look once more below the narrowed horizon, which skips such transactions
+        // (`../horizon.ts`); its horizon, if still behind, is an appender's, the one worth waiting for.
+        narrowedFor = awaited;
+        this.#checkpoint.narrowNext = true;
+        continue;
+      }
       if (awaited !== undefined) {
         // Still behind an older transaction: look again when it ends (this process's own, as
         // nearly all are), or after a few ms (another process's or another database's, which

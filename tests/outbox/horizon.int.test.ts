@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import postgres from "postgres";
-import { declareNoAppends } from "../../outbox/horizon.ts";
+import { declaredRunning, declareNoAppends } from "../../outbox/horizon.ts";
 import { defineSubscription } from "../../outbox/index.ts";
+import { connectDatabase, rawSql } from "../../src/db/client.ts";
 import { eventually } from "../support/eventually.ts";
 import { outboxTestFile, recordEffect, TestHappened, TestNoted, type TestOutbox } from "../support/outbox.ts";
 
@@ -47,6 +48,14 @@ const horizon = async (declared?: string) =>
                  pg_snapshot_xmax(pg_current_snapshot()))::text as expected`
   )[0]!;
 
+/** expectSkipped reads the horizon and checks it is what it must be, and not the declared transaction `xid`. */
+async function expectSkipped(xid: string) {
+  const seen = await horizon(xid);
+  expect(seen.h).toBe(seen.expected);
+  expect(seen.h).not.toBe(xid);
+  return seen;
+}
+
 /** tick commits a transaction with an id, so the snapshot lists every older one still running (below its xmax). */
 const tick = () => sql.begin((tx) => tx`select pg_current_xact_id()`);
 
@@ -57,17 +66,13 @@ describe("outbox.read_horizon()", () => {
       const plain = await openWriter(false);
       try {
         await tick();
-        const seen = await horizon(quiet.xid);
-        expect(seen.h).toBe(seen.expected);
-        expect(seen.h).not.toBe(quiet.xid);
+        const seen = await expectSkipped(quiet.xid);
         expect(BigInt(seen.h)).toBeLessThanOrEqual(BigInt(plain.xid));
       } finally {
         await plain.end();
       }
       await tick();
-      const seen = await horizon(quiet.xid);
-      expect(seen.h).toBe(seen.expected);
-      expect(seen.h).not.toBe(quiet.xid);
+      await expectSkipped(quiet.xid);
     } finally {
       await quiet.end();
     }
@@ -81,36 +86,41 @@ describe("outbox.read_horizon()", () => {
       await quiet.conn`savepoint a`;
       await quiet.conn`insert into scratch values (2)`;
       await tick();
-      const seen = await horizon(quiet.xid);
-      expect(seen.h).toBe(seen.expected);
-      expect(seen.h).not.toBe(quiet.xid);
+      await expectSkipped(quiet.xid);
     } finally {
       await quiet.end();
     }
   });
 
-  it("is declared by declareNoAppends on a postgres.js transaction too", async () => {
+  it("is declared by declareNoAppends on a db.transaction, which this process then knows is running", async () => {
+    const database = connectDatabase(tdb.url, { max: 2 });
     let xid = "";
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     let written!: () => void;
     const wrote = new Promise<void>((resolve) => (written = resolve));
-    const running = sql.begin(async (tx) => {
-      await declareNoAppends(tx);
-      await tx`create temp table if not exists scratch (x int)`;
-      xid = (await tx<{ xid: string }[]>`insert into scratch values (1) returning pg_current_xact_id()::text as xid`)[0]!.xid;
-      written();
-      await gate;
-    });
     try {
-      await wrote;
-      await tick();
-      const seen = await horizon(xid);
-      expect(seen.h).toBe(seen.expected);
-      expect(seen.h).not.toBe(xid);
+      expect(declaredRunning()).toBe(false);
+      const running = database.db.transaction(async (handle) => {
+        await declareNoAppends(handle);
+        const tx = rawSql(handle);
+        await tx`create temp table if not exists scratch (x int)`;
+        xid = (await tx<{ xid: string }[]>`insert into scratch values (1) returning pg_current_xact_id()::text as xid`)[0]!.xid;
+        written();
+        await gate;
+      });
+      try {
+        await wrote;
+        expect(declaredRunning()).toBe(true);
+        await tick();
+        await expectSkipped(xid);
+      } finally {
+        open();
+        await running;
+      }
+      expect(declaredRunning()).toBe(false);
     } finally {
-      open();
-      await running;
+      await database.close(2);
     }
   });
 

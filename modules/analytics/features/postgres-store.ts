@@ -28,10 +28,11 @@ export function createPostgresFeatureStore(db: Db, clock: () => Date = () => new
       const renewed = new Map<string, number>();
       for (const i of items) if (i.ttl * 1000 > now.getTime()) renewed.set(i.userId, (renewed.get(i.userId) ?? 0) + 1);
       const users = [...new Set(items.map((i) => i.userId))].filter((u) => (renewed.get(u) ?? 0) < FEATURE_TYPES.length);
-      await sql.begin(async (tx) => {
+      await db.transaction(async (handle) => {
         // It appends no events: declared so, this write (thousands of rows) does not hold back the
         // outbox's readers (the windows consumer) while it runs.
-        await declareNoAppends(tx);
+        await declareNoAppends(handle);
+        const tx = rawSql(handle);
         // The items travel as one JSON parameter (one native stringify, no array escaping), each an
         // array read by place (jsonb_to_recordset's per-key lookups cost more). Read as `json` (its
         // input only checks the text; each item's fields come from its own short element), not
