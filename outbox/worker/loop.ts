@@ -103,8 +103,7 @@ export class PartitionWorker implements Partition {
     // loop waits for the horizon to pass it, waking when the transaction holding it back ends,
     // rather than at every commit or on a timer.
     let awaited: bigint | undefined;
-    // The awaited append the last narrowed look was for: one narrowed look per append awaited.
-    let narrowedFor: bigint | undefined;
+    let narrowed = false;
     while (!this.#stopped) {
       const woken = signal.consume();
       if (woken) {
@@ -138,6 +137,9 @@ export class PartitionWorker implements Partition {
           await this.#redrive.run();
         }
         this.#checkpoint.horizon = undefined;
+        // Whether this look is below the narrowed horizon: one that is still behind waits for
+        // that horizon's transaction (an appender) rather than narrowing again at once.
+        narrowed = this.#checkpoint.narrowNext;
         const outcome = await this.processBatch();
         progressed = outcome.processed > 0;
         exhausted = outcome.exhausted === true;
@@ -180,11 +182,10 @@ export class PartitionWorker implements Partition {
         burstUntil = Date.now() + 250;
       }
       if (awaited !== undefined && BigInt(horizon!) > awaited) awaited = undefined;
-      if (awaited !== undefined && narrowedFor !== awaited && declaredRunning()) {
+      if (awaited !== undefined && !narrowed && declaredRunning()) {
         // Hidden behind the plain horizon while a transaction that declared it appends nothing
         // runs here: look once more below the narrowed horizon, which skips such transactions
         // (`../horizon.ts`); its horizon, if still behind, is an appender's, the one worth waiting for.
-        narrowedFor = awaited;
         this.#checkpoint.narrowNext = true;
         continue;
       }
