@@ -33,6 +33,8 @@ export function declareNoAppends(tx: Executor): Promise<void> {
   const t = transactionOf(tx);
   if (!t) return Promise.resolve();
   declared.add(t);
+  // Ended ones are dropped when looked at; swept here too, should no loop look for a while.
+  if (open.size >= 64) for (const o of open) if (o.done) open.delete(o);
   open.add(t);
   return writeBehind(tx, preparedQuery(tx, DECLARE, "outbox_declare_no_appends"));
 }
