@@ -18,8 +18,6 @@ import { type Transaction, transactionOf } from "../src/db/transaction.ts";
 /** HORIZON is the SQL expression of the read horizon, for statements that read the log. */
 export const HORIZON = "outbox.read_horizon()";
 
-const declared = new WeakSet<object>();
-
 const DECLARE = { sql: "select outbox.declare_no_appends()", params: [] as unknown[] };
 
 /**
@@ -32,15 +30,14 @@ const DECLARE = { sql: "select outbox.declare_no_appends()", params: [] as unkno
 export function declareNoAppends(tx: Executor): Promise<void> {
   const t = transactionOf(tx);
   if (!t) return Promise.resolve();
-  declared.add(t);
   // Ended ones are dropped when looked at; swept here too, should no loop look for a while.
-  if (open.size >= 64) for (const o of open) if (o.done) open.delete(o);
-  open.add(t);
+  if (declared.size >= 64) for (const o of declared) if (o.done) declared.delete(o);
+  declared.add(t);
   return writeBehind(tx, preparedQuery(tx, DECLARE, "outbox_declare_no_appends"));
 }
 
-// This process's declared transactions, some perhaps ended (dropped when next looked at).
-const open = new Set<Transaction>();
+// This process's declared transactions: every running one, and some ended ones until swept.
+const declared = new Set<Transaction>();
 
 /**
  * declaredRunning says whether a transaction of this process that declared it appends nothing is
@@ -48,9 +45,9 @@ const open = new Set<Transaction>();
  * this process, than a plain one (other processes' appends ring blind, and are narrowed anyway).
  */
 export function declaredRunning(): boolean {
-  for (const t of open) {
+  for (const t of declared) {
     if (!t.done) return true;
-    open.delete(t);
+    declared.delete(t);
   }
   return false;
 }

@@ -1,5 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
-import { afterCommit, type Executor, type Tx, writeBehind } from "../../src/db/client.ts";
+import { afterCommit, type Tx, writeBehind } from "../../src/db/client.ts";
 import { relaxCommit } from "../durability.ts";
 import { HORIZON } from "../horizon.ts";
 import { EVENT_COLUMNS, type EventRow, executePrepared, executePreparedText, renderQuery } from "../store.ts";
@@ -157,25 +157,6 @@ export class PartitionCheckpoint {
     }
     this.filter.noteStart(cp);
     return cp;
-  }
-
-  /** read returns up to `limit` of this partition's events past `cp` that no running transaction can still precede. */
-  async read(db: Executor, cp: Checkpoint, limit: number): Promise<EventRow[]> {
-    const { sub, partition } = this.p;
-    // Prepared (one round trip, parsed once per connection), named by the shape of its text:
-    // with or without a type filter, with or without a partition test.
-    const types = sub.matcher.types;
-    return executePrepared<EventRow>(
-      db,
-      sql`
-        select ${EVENT_COLUMNS} from outbox.events
-         where (transaction_id, position) > (${cp.last_transaction_id}::xid8, ${cp.last_position}::bigint)
-           and transaction_id < (select ${sql.raw(HORIZON)})
-           ${subscriptionFilter(types, sub.partitions, partition)}
-         order by events.transaction_id, events.position
-         limit ${limit}`,
-      `outbox_read_${types ? "typed" : "all"}_${sub.partitions > 1 ? "partitioned" : "whole"}`,
-    );
   }
 
   /**
