@@ -41,6 +41,7 @@ import {
   runLoop,
   runMeta,
   selectedPhases,
+  serverEnv,
   waitUntil,
   writeResults,
 } from "./support.ts";
@@ -101,20 +102,7 @@ function cpuTicks(pid: number): number {
 
 const PHASES = selectedPhases("analytics", ["ingest", "latency", "ingest-api"]);
 const db = await createBenchDatabase({ suffix: "analytics" });
-const env = {
-  NODE_ENV: "test",
-  DATABASE_URL: db.url,
-  LOG_LEVEL: "silent",
-  PORT: "0",
-  HOST: "127.0.0.1",
-  WORKER_POLL_MS: "1000",
-  RATE_LIMIT_MAX: "100000000",
-  RATE_LIMIT_IP_MAX: "100000000",
-  ADMIN_PASSWORD: "bench-admin-password",
-  JWT_SECRET: `bench-${crypto.randomUUID()}`,
-  ANALYTICS_INGEST_KEY: KEY,
-  DATABASE_POOL_MAX: "10",
-};
+const env = serverEnv(db.url, { ANALYTICS_INGEST_KEY: KEY, DATABASE_POOL_MAX: "10" });
 const seconds = phaseSeconds();
 
 /** IngestRun is one closed-loop ingestion phase: events/s, and CPU per event of the server process and of the database's backends. */

@@ -14,7 +14,19 @@ import pino from "pino";
 import { loadConfig } from "../src/config.ts";
 import { createJwtAuth } from "../src/http/auth.ts";
 import { createServer } from "../src/server.ts";
-import { createBenchDatabase, dropBenchDatabases, figure, formatTable, log, percentile, runMeta, selectedPhases, waitUntil, writeResults } from "./support.ts";
+import {
+  createBenchDatabase,
+  dropBenchDatabases,
+  figure,
+  formatTable,
+  log,
+  percentile,
+  runMeta,
+  selectedPhases,
+  serverEnv,
+  waitUntil,
+  writeResults,
+} from "./support.ts";
 
 if (selectedPhases("notifications", ["notify"]).length === 0) {
   log("notifications benchmark: no phase selected by BENCH_ONLY; skipped");
@@ -27,21 +39,12 @@ const POSTS = Number(process.env.BENCH_NOTIFY_POSTS ?? 5);
 const db = await createBenchDatabase({ suffix: "notify" });
 let stop: (() => Promise<void>) | undefined;
 try {
-  const config = loadConfig({
-    NODE_ENV: "test",
-    DATABASE_URL: db.url,
-    LOG_LEVEL: "silent",
-    PORT: "0",
-    HOST: "127.0.0.1",
-    WORKER_POLL_MS: "1000",
-    RATE_LIMIT_MAX: "1000000",
-    RATE_LIMIT_IP_MAX: "1000000",
-    // What is measured is a post that notifies every follower: an author above the threshold notifies no one.
-    CELEBRITY_FOLLOWER_THRESHOLD: String(Math.max(10_000, FOLLOWERS)),
-    ADMIN_PASSWORD: "bench-admin-password",
-    // Explicit, so the run generates nothing into .data/.
-    JWT_SECRET: `bench-${crypto.randomUUID()}`,
-  });
+  const config = loadConfig(
+    serverEnv(db.url, {
+      // What is measured is a post that notifies every follower: an author above the threshold notifies no one.
+      CELEBRITY_FOLLOWER_THRESHOLD: String(Math.max(10_000, FOLLOWERS)),
+    }),
+  );
   const server = await createServer(config, { log: pino({ level: "silent" }) });
   stop = () => server.stop();
   const base = `http://127.0.0.1:${server.listen()}/api/v1`;

@@ -97,6 +97,27 @@ export async function createBenchDatabase(opts: { suffix?: string; migrate?: boo
   return db;
 }
 
+/**
+ * serverEnv is the configuration of a server a benchmark runs in its own process on `url`:
+ * silent, on a free loopback port, rate limits out of the way, explicit secrets (so a run
+ * generates nothing into .data/). `extra` adds to it or overrides it.
+ */
+export function serverEnv(url: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: "test",
+    DATABASE_URL: url,
+    LOG_LEVEL: "silent",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    WORKER_POLL_MS: "1000",
+    RATE_LIMIT_MAX: "1000000000",
+    RATE_LIMIT_IP_MAX: "1000000000",
+    ADMIN_PASSWORD: "bench-admin-password",
+    JWT_SECRET: `bench-${crypto.randomUUID()}`,
+    ...extra,
+  };
+}
+
 /** dropBenchDatabases drops every database this process created and has not dropped yet. */
 export async function dropBenchDatabases(): Promise<void> {
   for (const db of [...created]) await db.drop().catch((err) => console.error(`could not drop ${db.name}: ${err}`));
