@@ -239,6 +239,26 @@ describe("delivery", () => {
     expect(followed!.causation_id).toBe(cause!.id);
     expect(followed!.correlation_id).toBe(cause!.correlation_id);
   });
+
+  it("runs each delivery's transaction with generic plans (its statements are batched key lookups), and only that transaction", async () => {
+    const seen: string[] = [];
+    const mode = async (ctx: HandlerContext) => (await ctx.sql<{ m: string }[]>`select current_setting('plan_cache_mode') as m`)[0]!.m;
+    current = await tdb.start([
+      defineSubscription({ name: "testing.plans", on: [TestHappened], handler: async (_, ctx) => void seen.push(await mode(ctx)) }),
+      defineSubscription({
+        name: "testing.plans-quiet",
+        on: [TestHappened],
+        appends: false,
+        handleBatch: async (_, ctx) => void seen.push(await mode(ctx)),
+      }),
+    ]);
+    await current.append([current.happened(1)]);
+    await eventually(() => seen.length === 2);
+    expect(seen).toEqual(["force_generic_plan", "force_generic_plan"]);
+    // SET LOCAL: the pool's connections are back on the server's setting afterwards.
+    const after = await Promise.all(Array.from({ length: 4 }, () => current!.database.sql<{ m: string }[]>`select current_setting('plan_cache_mode') as m`));
+    expect(after.map((r) => r[0]!.m)).toEqual(["auto", "auto", "auto", "auto"]);
+  });
 });
 
 describe("handleBatch", () => {
