@@ -373,11 +373,21 @@ async function latencyPhase(app: App, watcher: Watcher, sql: postgres.Sql, rows:
     return { ms: r.ms, ok: r.status === "COMPLETED" };
   });
   const ids: string[] = [];
+  // CPU per order at this rate: steadier than the latency itself on a machine whose speed swings,
+  // so it is what tells one change from another.
+  const backends = await appBackends(sql);
+  const own = (await sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and application_name = 'commerce-bench'`).map(
+    (r) => r.pid,
+  );
+  const cpu0 = [cpuMs(app.served.proc.pid), sumCpuMs(backends), sumCpuMs(own)];
   const saga = await fixedRate(RATE, T, async (scheduled) => {
     const r = await placeAndConfirm(app, watcher, scheduled);
     ids.push(r.id);
     return { ms: r.ms, ok: r.status === "COMPLETED" };
   });
+  const perOrder = [cpuMs(app.served.proc.pid), sumCpuMs(backends), sumCpuMs(own)].map((v, i) => ((v - cpu0[i]!) / Math.max(1, saga.ms.length)).toFixed(1));
+  const cpu = `app CPU ${perOrder[0]} ms/order, its Postgres backends ${perOrder[1]} (the bench's watcher ${perOrder[2]})`;
+  log(`   ${cpu}`);
   log(`   hops (P50/P95 ms from the previous step's event): ${await hops(sql, ids)}`);
   const ref = await fixedRate(RATE, Math.max(2, T / 2), async (scheduled) => {
     await rawChain(sql, rows);
@@ -386,7 +396,7 @@ async function latencyPhase(app: App, watcher: Watcher, sql: postgres.Sql, rows:
   const p = (xs: number[], q: number) => percentile(xs, q);
   log(`   saga P50/P95/P99 ${p(saga.ms, 50).toFixed(1)}/${p(saga.ms, 95).toFixed(1)}/${p(saga.ms, 99).toFixed(1)} ms; raw ${p(ref.ms, 99).toFixed(1)} ms P99`);
   const reference = `raw postgres.js chain (${HOPS} transactions, ${rows} rows) at the same rate`;
-  const note = `${saga.ms.length} orders, ${saga.failed} not confirmed; raw P50/P95/P99 ${p(ref.ms, 50).toFixed(1)}/${p(ref.ms, 95).toFixed(1)}/${p(ref.ms, 99).toFixed(1)} ms`;
+  const note = `${saga.ms.length} orders, ${saga.failed} not confirmed; ${cpu}; raw P50/P95/P99 ${p(ref.ms, 50).toFixed(1)}/${p(ref.ms, 95).toFixed(1)}/${p(ref.ms, 99).toFixed(1)} ms`;
   return [
     figure({
       name: `end-to-end latency at ${RATE} orders/s, P50`,
