@@ -56,6 +56,9 @@ export const orderViewsProjection = defineSubscription({
   on: orderStreamEvents,
   // A read model: it appends nothing, and declared so its deliveries never hold back the saga's reads.
   appends: false,
+  // Lists may trail the stream by a little more: a steady stream then comes in fewer, larger
+  // deliveries (one order's reads come from its stream, not from here).
+  lingerMs: 50,
   handleBatch: async (events, { tx }) => {
     const ids = [...new Set(events.map((e) => e.subject!))];
     const rows = await readViews.execute(tx, { ids });
