@@ -31,29 +31,25 @@ export function declareNoAppends(tx: Executor): Promise<void> {
   const t = transactionOf(tx);
   if (!t) return Promise.resolve();
   // Ended ones are dropped when looked at; swept here too, should no loop look for a while.
-  if (declared.size >= 64) for (const o of declared.keys()) if (o.done) declared.delete(o);
-  declared.set(t, performance.now());
+  if (declared.size >= 64) for (const o of declared) if (o.done) declared.delete(o);
+  declared.add(t);
   return writeBehind(tx, preparedQuery(tx, DECLARE, "outbox_declare_no_appends"));
 }
 
-// This process's declared transactions (every running one, and some ended ones until swept),
-// each with the time it declared.
-const declared = new Map<Transaction, number>();
+// This process's declared transactions: every running one, and some ended ones until swept.
+const declared = new Set<Transaction>();
 
 /**
- * declaredRunning says whether a transaction of this process that declared it appends nothing has
- * been running for at least `forMs` (default: any that runs): only then can a look below the
- * narrowed horizon find more, for an append of this process, than a plain one (other processes'
- * appends ring blind, and are narrowed anyway).
+ * declaredRunning says whether a transaction of this process that declared it appends nothing is
+ * still running: only then can a look below the narrowed horizon find more, for an append of
+ * this process, than a plain one (other processes' appends ring blind, and are narrowed anyway).
  */
-export function declaredRunning(forMs = 0): boolean {
-  const since = performance.now() - forMs;
-  let running = false;
-  for (const [t, at] of declared) {
-    if (t.done) declared.delete(t);
-    else if (at <= since) running = true;
+export function declaredRunning(): boolean {
+  for (const t of declared) {
+    if (!t.done) return true;
+    declared.delete(t);
   }
-  return running;
+  return false;
 }
 
 /** AppendNotDeclaredError is an append in a transaction that declared it appends no events. */

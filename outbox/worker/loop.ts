@@ -15,15 +15,6 @@ import type { BatchOutcome, CompiledSubscription, Partition, WorkerDeps } from "
 const AWAIT_HORIZON_MS = 10;
 
 /**
- * How long a transaction that declared it appends nothing must have run before a loop held back
- * looks below the narrowed horizon instead of waiting for it. A look below the narrowed horizon
- * reads `pg_locks`, several times the cost of a plain one; a short declared transaction (a read
- * model's delivery of a few events) ends, and rings the loop, sooner than that look pays off,
- * while a long one (a delivery of thousands) holds the loop back at most this long plus one wait.
- */
-const NARROW_AFTER_MS = 40;
-
-/**
  * PartitionWorker runs one subscription partition in this process: a loop that holds the
  * partition's lease (`./lease.ts`), delivers batches past the checkpoint the way the
  * subscription's kind of body needs (`./per-event.ts`, `./projection.ts`, `./relay.ts`),
@@ -191,11 +182,10 @@ export class PartitionWorker implements Partition {
         burstUntil = Date.now() + 250;
       }
       if (awaited !== undefined && BigInt(horizon!) > awaited) awaited = undefined;
-      if (awaited !== undefined && !narrowed && declaredRunning(NARROW_AFTER_MS)) {
+      if (awaited !== undefined && !narrowed && declaredRunning()) {
         // Hidden behind the plain horizon while a transaction that declared it appends nothing
-        // has been running here for a while: look once more below the narrowed horizon, which
-        // skips such transactions (`../horizon.ts`); its horizon, if still behind, is an
-        // appender's, the one worth waiting for. A younger one is waited for like any other.
+        // runs here: look once more below the narrowed horizon, which skips such transactions
+        // (`../horizon.ts`); its horizon, if still behind, is an appender's, the one worth waiting for.
         this.#checkpoint.narrowNext = true;
         continue;
       }

@@ -112,10 +112,6 @@ describe("outbox.read_horizon()", () => {
       try {
         await wrote;
         expect(declaredRunning()).toBe(true);
-        // Declared moments ago: not yet one that has run for a minute.
-        expect(declaredRunning(60_000)).toBe(false);
-        await Bun.sleep(30);
-        expect(declaredRunning(20)).toBe(true);
         await tick();
         await expectSkipped(xid);
       } finally {
