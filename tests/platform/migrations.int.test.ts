@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import postgres from "postgres";
 import { runMigrations } from "../../src/db/migrate.ts";
 import { eventually } from "../support/eventually.ts";
@@ -90,6 +93,42 @@ describe("runMigrations", () => {
     const results = await runs;
     expect(results.map((r) => (r.status === "rejected" ? String(r.reason) : "ok"))).toEqual(["ok", "ok"]);
     expect((await migrationRows(sql)).length).toBe(journal.entries.length);
+  });
+});
+
+describe("migration 0018 (the Postgres feature store, one row per user)", () => {
+  it("carries every stored item over, with its value, time and expiry, into its user's row", async () => {
+    const { url, sql } = await emptyDatabase();
+    opened.push(sql);
+    // The migrations up to 0017: a copy of the folder whose journal stops before 0018.
+    const dir = mkdtempSync(join(tmpdir(), "migrations-"));
+    try {
+      cpSync(MIGRATIONS, dir, { recursive: true });
+      const upTo = journal.entries.findIndex((e) => e.tag.startsWith("0018_"));
+      expect(upTo).toBeGreaterThan(0);
+      writeFileSync(join(dir, "meta", "_journal.json"), JSON.stringify({ ...journal, entries: journal.entries.slice(0, upTo) }));
+      await runMigrations(url, dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await sql`
+      insert into analytics.user_features (user_id, feature_type, value, updated_at, expires_at) values
+        ('u1', 'hour_preference', '{"preferredHour": 3}', '2026-12-01T10:00:00.123Z', '2026-12-31T10:00:00Z'),
+        ('u1', 'session_depth', '{"sessions": 2, "averageEvents": 1.5}', '2026-12-01T10:00:00Z', '2026-12-31T10:00:00Z'),
+        ('u2', 'session_depth', '{"sessions": 1, "averageEvents": null}', '2026-12-02T10:00:00Z', '2027-01-01T10:00:00Z')`;
+
+    await runMigrations(url, MIGRATIONS);
+    const rows = await sql<{ user_id: string; items: unknown }[]>`select user_id, items from analytics.user_features order by user_id`;
+    expect(rows).toEqual([
+      {
+        user_id: "u1",
+        items: {
+          hour_preference: { value: { preferredHour: 3 }, updatedAt: "2026-12-01T10:00:00.123Z", ttl: 1798711200 },
+          session_depth: { value: { sessions: 2, averageEvents: 1.5 }, updatedAt: "2026-12-01T10:00:00.000Z", ttl: 1798711200 },
+        },
+      },
+      { user_id: "u2", items: { session_depth: { value: { sessions: 1, averageEvents: null }, updatedAt: "2026-12-02T10:00:00.000Z", ttl: 1798797600 } } },
+    ]);
   });
 });
 

@@ -1,10 +1,8 @@
-import { date, jsonb, pgSchema, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
+import { date, jsonb, pgSchema, primaryKey, text } from "drizzle-orm/pg-core";
 
 // The module's schema again, not imported: ../schema.ts re-exports this file (for drizzle-kit),
 // and importing it back would be a cycle.
 const analyticsSchema = pgSchema("analytics");
-
-const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "string" });
 
 /**
  * feature_days: exact per-user, per-day (event time, UTC) counters the features are computed
@@ -28,19 +26,15 @@ export const featureDays = analyticsSchema.table(
 
 /**
  * user_features: the Postgres feature store (used when FEATURE_STORE_TABLE is not set), one row
- * per (user, feature type) as the DynamoDB table keeps one item; rows past `expires_at` are
- * not read. Every refresh rewrites a user's rows with a new `expires_at`, so that column is in no
- * index (the reads and the expired rows' delete go by user): with the free space migration 0016
- * leaves in each page, those updates are HOT (no index writes).
+ * per user holding the user's items by feature type, each with its own `updatedAt` and `ttl` as
+ * the DynamoDB table's items have them: `{"hour_preference": {"value": {...}, "updatedAt":
+ * "2026-12-03T10:00:00.000Z", "ttl": 1767434400}, ...}`; items past their `ttl` are not read.
+ * One row rather than one per (user, feature type) as DynamoDB keeps them: a refresh writes every
+ * feature of thousands of users at once, and upserting seven rows per user cost Postgres about
+ * five times as much (migration 0018). Every refresh rewrites the row; with no other index and
+ * a third of each page left free, those updates stay on their page (HOT).
  */
-export const userFeatures = analyticsSchema.table(
-  "user_features",
-  {
-    userId: text("user_id").notNull(),
-    featureType: text("feature_type").notNull(),
-    value: jsonb("value").$type<unknown>().notNull(),
-    updatedAt: ts("updated_at").notNull(),
-    expiresAt: ts("expires_at").notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.userId, t.featureType] })],
-);
+export const userFeatures = analyticsSchema.table("user_features", {
+  userId: text("user_id").primaryKey(),
+  items: jsonb("items").$type<Record<string, { value: unknown; updatedAt: string; ttl: number }>>().notNull(),
+});
