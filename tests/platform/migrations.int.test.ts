@@ -119,7 +119,7 @@ describe("migration 0018 (the Postgres feature store, one row per user)", () => 
 
     await runMigrations(url, MIGRATIONS);
     const rows = await sql<{ user_id: string; items: unknown }[]>`select user_id, items from analytics.user_features order by user_id`;
-    expect(rows).toEqual([
+    expect([...rows]).toEqual([
       {
         user_id: "u1",
         items: {
