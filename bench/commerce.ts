@@ -223,6 +223,13 @@ function cpuMs(pid: number): number {
 const sumCpuMs = (pids: number[]) => pids.reduce((sum, pid) => sum + (cpuMs(pid) || 0), 0);
 
 /** appBackends are the pids of the app's Postgres backends (its pool is warm by now): every connection to the database but this process's. */
+/** benchBackends is the process ids of this benchmark's own Postgres backends (the watcher's, the raw chain's). */
+async function benchBackends(sql: postgres.Sql): Promise<number[]> {
+  const rows = await sql<{ pid: number }[]>`
+    select pid from pg_stat_activity where datname = current_database() and application_name = 'commerce-bench'`;
+  return rows.map((r) => r.pid);
+}
+
 async function appBackends(sql: postgres.Sql): Promise<number[]> {
   const rows = await sql<{ pid: number }[]>`
     select pid from pg_stat_activity where datname = current_database() and application_name <> 'commerce-bench' and pid <> pg_backend_pid()`;
@@ -322,9 +329,7 @@ async function sagaPhase(app: App, watcher: Watcher, sql: postgres.Sql): Promise
   await closedLoop(CLIENTS, Math.max(2, T / 2), op);
   ids.length = 0;
   const backends = await appBackends(sql);
-  const own = (await sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and application_name = 'commerce-bench'`).map(
-    (r) => r.pid,
-  );
+  const own = await benchBackends(sql);
   const cpu0 = cpuMs(app.served.proc.pid);
   const pg0 = sumCpuMs(backends);
   const own0 = sumCpuMs(own);
@@ -376,9 +381,7 @@ async function latencyPhase(app: App, watcher: Watcher, sql: postgres.Sql, rows:
   // CPU per order at this rate: steadier than the latency itself on a machine whose speed swings,
   // so it is what tells one change from another.
   const backends = await appBackends(sql);
-  const own = (await sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = current_database() and application_name = 'commerce-bench'`).map(
-    (r) => r.pid,
-  );
+  const own = await benchBackends(sql);
   const cpu0 = [cpuMs(app.served.proc.pid), sumCpuMs(backends), sumCpuMs(own)];
   const saga = await fixedRate(RATE, T, async (scheduled) => {
     const r = await placeAndConfirm(app, watcher, scheduled);
